@@ -1,0 +1,1 @@
+"""The evaluation service: the lycée side of Passpro."""

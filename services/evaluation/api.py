@@ -1,0 +1,127 @@
+"""Evaluation's HTTP API (SPEC §5): the lycée's interviews, reports and avis."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime
+
+from services.evaluation import domain, views
+from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text
+from shared.contracts.identifiers import UAI, FormationCode
+from shared.runtime.http import page, principal, require_own_establishment, require_role
+from shared.runtime.requests import (
+    CampaignQuery,
+    IneInPath,
+    Limit,
+    MinPositionQuery,
+    Offset,
+    WriteBody,
+    require_formation,
+)
+from shared.runtime.service import runtime
+
+router = APIRouter(prefix="/api", tags=["evaluation"])
+
+LYCEE_ROLES = ("lycee_staff", "proviseur")
+
+
+class HeldBody(WriteBody):
+    lycee_uai: UAI
+    formation_code: FormationCode
+    held_at: AwareDatetime
+    mode: InterviewMode | None = None
+    report: Report
+
+
+class CancelBody(WriteBody):
+    lycee_uai: UAI
+    formation_code: FormationCode
+    reason: Text(500)
+
+
+class LyceeAvisBody(WriteBody):
+    lycee_uai: UAI
+    formation_code: FormationCode
+    avis: LyceeAvis
+
+
+async def _write(request: Request, action: str, ine: str, campaign: str | None, body, command, roles) -> object:
+    rt, who = runtime(request), principal(request)
+    require_formation(rt.reference, body.lycee_uai, body.formation_code)
+    require_role(who, *roles)
+    require_own_establishment(who, body.lycee_uai, "lycee_uai")
+    return await rt.write(
+        who,
+        action=action,
+        campaign=campaign or rt.settings.campaign,
+        ine=ine,
+        event_id=body.event_id,
+        request=body.request_fields(),
+        decide=lambda file, camp, now: domain.decide(file, camp, now, command, who.uai),
+    )
+
+
+@router.post("/students/{ine}/interviews/held", status_code=201, summary="Entretien tenu et compte rendu (InterviewHeld)")
+async def record_held(ine: IneInPath, body: HeldBody, request: Request, campaign: CampaignQuery = None):
+    command = domain.RecordHeld(body.lycee_uai, body.formation_code, body.held_at, body.mode, body.report)
+    return await _write(request, "held", ine, campaign, body, command, LYCEE_ROLES)
+
+
+@router.post("/students/{ine}/interviews/cancel", status_code=201, summary="Annuler un entretien (InterviewCancelled)")
+async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
+    command = domain.CancelInterview(body.lycee_uai, body.formation_code, body.reason)
+    return await _write(request, "cancel", ine, campaign, body, command, LYCEE_ROLES)
+
+
+@router.post("/students/{ine}/lycee-avis", status_code=201, summary="Avis du lycée (LyceeAvisGiven)")
+async def give_lycee_avis(ine: IneInPath, body: LyceeAvisBody, request: Request, campaign: CampaignQuery = None):
+    command = domain.GiveLyceeAvis(body.lycee_uai, body.formation_code, body.avis)
+    return await _write(request, "lycee-avis", ine, campaign, body, command, ("proviseur",))
+
+
+@router.get("/interviews", summary="Les entretiens du lycée, avec l'avis et le commentaire du collège")
+async def list_interviews(
+    request: Request,
+    campaign: CampaignQuery = None,
+    min_position: MinPositionQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict:
+    rt, who = runtime(request), principal(request)
+    require_role(who, *LYCEE_ROLES)
+    await rt.wait_for(min_position)
+    year = campaign or rt.settings.campaign
+
+    def query():
+        with rt.engine.connect() as conn:
+            return views.lycee_interviews(conn, year, who.uai)
+
+    items = []
+    for row, file in await asyncio.to_thread(query):
+        interview = file.interviews[row["interview_id"]]
+        latest = file.latest_lycee_avis(interview.lycee_uai, interview.formation_code)
+        items.append(
+            {
+                "ine": file.ine,
+                "campaign": file.campaign,
+                "last_name": file.last_name,
+                "first_name": file.first_name,
+                "college_uai": file.college_uai,
+                "interview_id": interview.interview_id,
+                "lycee_uai": interview.lycee_uai,
+                "formation_code": interview.formation_code,
+                "scheduled_at": row["scheduled_at"],
+                "mode": interview.mode,
+                "status": interview.status,
+                "college_avis": file.college_avis,
+                "college_comment": file.college_comment,
+                "college_avis_missing": file.college_avis is None,
+                "held_at": interview.held_at.isoformat() if interview.held_at else None,
+                "report": interview.report.model_dump(mode="json") if interview.report else None,
+                "lycee_avis": latest.avis if latest else None,
+                "student_withdrawn": file.withdrawn,
+            }
+        )
+    return page(items, limit, offset)

@@ -1,0 +1,84 @@
+"""The lycée's decisions: pure functions from a student's file and a command to the event to record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.contracts.errors import InvalidInput, RuleViolation
+from shared.contracts.events import InterviewCancelled, InterviewHeld, LyceeAvisGiven, Payload, Report
+from shared.contracts.rules import require_campaign_open, require_not_withdrawn, visible_to_lycee
+from shared.contracts.student_file import CampaignFile, StudentFile
+
+
+@dataclass(frozen=True)
+class RecordHeld:
+    lycee_uai: str
+    formation_code: str
+    held_at: datetime
+    mode: str | None
+    report: Report
+
+
+@dataclass(frozen=True)
+class CancelInterview:
+    lycee_uai: str
+    formation_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GiveLyceeAvis:
+    lycee_uai: str
+    formation_code: str
+    avis: str
+
+
+Command = RecordHeld | CancelInterview | GiveLyceeAvis
+
+
+def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Command, caller_uai: str) -> Payload:
+    """The event the command records, or a Refusal (404 for a student the lycée may not see, 409 for a rule)."""
+    visible_to_lycee(file, caller_uai)
+    require_campaign_open(campaign, now)
+    require_not_withdrawn(file)
+    match command:
+        case RecordHeld():
+            if command.held_at > now:
+                raise InvalidInput("held_in_future", "La date de l'entretien ne peut pas être dans le futur.", "held_at")
+            interview = file.active_interview(command.lycee_uai, command.formation_code)
+            if interview is None:
+                raise RuleViolation("no_active_interview", "Aucun entretien prévu pour ce vœu.")
+            return InterviewHeld(
+                interview_id=interview.interview_id,
+                lycee_uai=command.lycee_uai,
+                formation_code=command.formation_code,
+                held_at=command.held_at,
+                mode=command.mode or interview.mode or "presentiel",
+                # Rule 5: the interview happened, so it is recorded; the missing avis is flagged.
+                college_avis_present=file.college_avis is not None,
+                report=command.report,
+            )
+        case CancelInterview():
+            interview = file.active_interview(command.lycee_uai, command.formation_code)
+            if interview is None:
+                raise RuleViolation("no_active_interview", "Aucun entretien prévu pour ce vœu.")
+            return InterviewCancelled(
+                interview_id=interview.interview_id,
+                lycee_uai=command.lycee_uai,
+                formation_code=command.formation_code,
+                reason=command.reason,
+            )
+        case GiveLyceeAvis():
+            interview = file.held_interview(command.lycee_uai, command.formation_code)
+            if interview is None:
+                raise RuleViolation(
+                    "no_held_interview", "L'avis du lycée suppose un entretien tenu pour ce vœu."
+                )
+            return LyceeAvisGiven(
+                interview_id=interview.interview_id,
+                lycee_uai=command.lycee_uai,
+                formation_code=command.formation_code,
+                avis=command.avis,
+            )
+    raise TypeError(f"unknown command {command!r}")

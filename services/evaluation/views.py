@@ -1,0 +1,69 @@
+"""Evaluation's local view: the interviews at each lycée, with the student's file for the collège avis."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Connection, String, Table, delete, select, tuple_
+
+from shared.contracts.student_file import StudentFile
+from shared.contracts.streams import LoggedEvent
+from shared.runtime.db import new_metadata
+from shared.runtime.views import apply_campaigns, campaigns_table, fold_batch, positions_table, student_files_table
+
+metadata = new_metadata()
+positions = positions_table(metadata)
+student_files = student_files_table(metadata)
+campaigns = campaigns_table(metadata)
+interviews = Table(
+    "interviews",
+    metadata,
+    Column("campaign", String(4), primary_key=True),
+    Column("ine", String(11), primary_key=True),
+    Column("interview_id", String(64), primary_key=True),
+    Column("lycee_uai", String(8), nullable=False, index=True),
+    Column("formation_code", String(11), nullable=False),
+    Column("scheduled_at", String(40)),
+    Column("status", String(12), nullable=False),
+)
+
+
+class InterviewsView:
+    name = "evaluation-interviews"
+    positions = positions
+
+    def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
+        apply_campaigns(conn, campaigns, events)
+        files = fold_batch(conn, student_files, events)
+        if not files:
+            return
+        keys = [(f.campaign, f.ine) for f in files]
+        conn.execute(delete(interviews).where(tuple_(interviews.c.campaign, interviews.c.ine).in_(keys)))
+        rows = [
+            {
+                "campaign": f.campaign,
+                "ine": f.ine,
+                "interview_id": i.interview_id,
+                "lycee_uai": i.lycee_uai,
+                "formation_code": i.formation_code,
+                "scheduled_at": i.scheduled_at.isoformat() if i.scheduled_at else None,
+                "status": i.status,
+            }
+            for f in files
+            for i in f.interviews.values()
+        ]
+        if rows:
+            conn.execute(interviews.insert(), rows)
+
+
+def lycee_interviews(conn: Connection, campaign: str, lycee_uai: str) -> list[tuple[dict, StudentFile]]:
+    query = (
+        select(interviews, student_files.c.file)
+        .join(
+            student_files,
+            (student_files.c.campaign == interviews.c.campaign) & (student_files.c.ine == interviews.c.ine),
+        )
+        .where(interviews.c.campaign == campaign, interviews.c.lycee_uai == lycee_uai)
+        .order_by(interviews.c.scheduled_at, interviews.c.formation_code, interviews.c.ine, interviews.c.interview_id)
+    )
+    return [
+        (dict(row._mapping), StudentFile.model_validate_json(row.file)) for row in conn.execute(query)
+    ]

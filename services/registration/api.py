@@ -1,0 +1,215 @@
+"""Registration's HTTP API (SPEC §5): the collège's writes and its students' progress."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime
+
+from services.registration import domain, views
+from shared.contracts.bonus import total_bonus_points, voeu_bonuses
+from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text
+from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
+from shared.contracts.student_file import StudentFile
+from shared.runtime.http import page, principal, require_own_establishment, require_role
+from shared.runtime.requests import (
+    CampaignQuery,
+    IneInPath,
+    Limit,
+    MinPositionQuery,
+    Offset,
+    WriteBody,
+    require_college,
+    require_formation,
+)
+from shared.runtime.service import runtime
+
+router = APIRouter(prefix="/api", tags=["registration"])
+
+COLLEGE_ROLES = ("principal", "referent")
+
+
+class RegisterBody(WriteBody):
+    student_ine: INE
+    campaign: Campaign | None = None
+    college_uai: UAI
+    last_name: Text(100)
+    first_name: Text(100)
+    class_name: Text(40)
+    referent: Referent
+
+
+class ReferentBody(WriteBody):
+    referent: Referent
+
+
+class ScheduleBody(WriteBody):
+    lycee_uai: UAI
+    formation_code: FormationCode
+    scheduled_at: AwareDatetime
+    mode: InterviewMode
+    remote_equipment_ready: bool = False
+
+
+class CancelBody(WriteBody):
+    lycee_uai: UAI
+    formation_code: FormationCode
+    reason: Text(500)
+
+
+class CollegeAvisBody(WriteBody):
+    college_uai: UAI
+    avis: CollegeAvis
+    comment: Text(600)
+
+
+class ReasonBody(WriteBody):
+    reason: Text(500)
+
+
+async def _write(request: Request, action: str, ine: str, campaign: str | None, body: WriteBody, command) -> object:
+    rt = runtime(request)
+    who = principal(request)
+    return await rt.write(
+        who,
+        action=action,
+        campaign=campaign or rt.settings.campaign,
+        ine=ine,
+        event_id=body.event_id,
+        request=body.request_fields(),
+        decide=lambda file, camp, now: domain.decide(file, camp, now, command, who.uai),
+    )
+
+
+@router.get("/establishments", summary="Le référentiel : collèges, lycées et formations")
+async def establishments(request: Request) -> dict:
+    reference = runtime(request).reference
+    items = [e.model_dump(mode="json") for e in sorted(reference.establishments, key=lambda e: e.uai)]
+    return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "version": reference.version}
+
+
+@router.post("/students", status_code=201, summary="Inscrire un élève (StudentRegistered)")
+async def register(body: RegisterBody, request: Request):
+    rt, who = runtime(request), principal(request)
+    require_college(rt.reference, body.college_uai)
+    require_role(who, "principal")
+    require_own_establishment(who, body.college_uai, "college_uai")
+    command = domain.Register(body.college_uai, body.last_name, body.first_name, body.class_name, body.referent)
+    return await _write(request, "register", body.student_ine, body.campaign, body, command)
+
+
+@router.post("/students/{ine}/referent", status_code=201, summary="Changer de référent (ReferentReassigned)")
+async def reassign_referent(ine: IneInPath, body: ReferentBody, request: Request, campaign: CampaignQuery = None):
+    require_role(principal(request), "principal")
+    return await _write(request, "referent", ine, campaign, body, domain.ReassignReferent(body.referent))
+
+
+@router.post("/students/{ine}/interviews", status_code=201, summary="Inscrire à un entretien (InterviewScheduled)")
+async def schedule_interview(ine: IneInPath, body: ScheduleBody, request: Request, campaign: CampaignQuery = None):
+    require_formation(runtime(request).reference, body.lycee_uai, body.formation_code)
+    require_role(principal(request), *COLLEGE_ROLES)
+    command = domain.ScheduleInterview(
+        interview_id=str(uuid.uuid4()),
+        lycee_uai=body.lycee_uai,
+        formation_code=body.formation_code,
+        scheduled_at=body.scheduled_at,
+        mode=body.mode,
+        remote_equipment_ready=body.remote_equipment_ready,
+    )
+    return await _write(request, "schedule", ine, campaign, body, command)
+
+
+@router.post("/students/{ine}/interviews/cancel", status_code=201, summary="Annuler un entretien (InterviewCancelled)")
+async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
+    require_formation(runtime(request).reference, body.lycee_uai, body.formation_code)
+    require_role(principal(request), *COLLEGE_ROLES)
+    command = domain.CancelInterview(body.lycee_uai, body.formation_code, body.reason)
+    return await _write(request, "cancel", ine, campaign, body, command)
+
+
+@router.post("/students/{ine}/college-avis", status_code=201, summary="Avis du collège (CollegeAvisGiven)")
+async def give_college_avis(ine: IneInPath, body: CollegeAvisBody, request: Request, campaign: CampaignQuery = None):
+    rt, who = runtime(request), principal(request)
+    require_college(rt.reference, body.college_uai)
+    require_role(who, "principal")
+    require_own_establishment(who, body.college_uai, "college_uai")
+    command = domain.GiveCollegeAvis(body.college_uai, body.avis, body.comment)
+    return await _write(request, "college-avis", ine, campaign, body, command)
+
+
+@router.post("/students/{ine}/withdrawal", status_code=201, summary="Retrait du dispositif (StudentWithdrawn)")
+async def withdraw(ine: IneInPath, body: ReasonBody, request: Request, campaign: CampaignQuery = None):
+    require_role(principal(request), "principal")
+    return await _write(request, "withdraw", ine, campaign, body, domain.Withdraw(body.reason))
+
+
+@router.post("/students/{ine}/reinstatement", status_code=201, summary="Réintégration (StudentReinstated)")
+async def reinstate(ine: IneInPath, body: ReasonBody, request: Request, campaign: CampaignQuery = None):
+    require_role(principal(request), "principal")
+    return await _write(request, "reinstate", ine, campaign, body, domain.Reinstate(body.reason))
+
+
+def _interview_order(interview) -> tuple[str, str]:
+    return (interview.scheduled_at.isoformat() if interview.scheduled_at else "", interview.interview_id)
+
+
+def progress(file: StudentFile, bonus_points: int) -> dict:
+    """One student's row in "Mes élèves"."""
+    bonuses = voeu_bonuses(file, bonus_points)
+    return {
+        "ine": file.ine,
+        "campaign": file.campaign,
+        "last_name": file.last_name,
+        "first_name": file.first_name,
+        "class_name": file.class_name,
+        "status": "withdrawn" if file.withdrawn else "active",
+        "referent": file.referent.model_dump(mode="json") if file.referent else None,
+        "college_avis": file.college_avis,
+        "college_comment": file.college_comment,
+        "interviews": [
+            {
+                "interview_id": i.interview_id,
+                "lycee_uai": i.lycee_uai,
+                "formation_code": i.formation_code,
+                "scheduled_at": i.scheduled_at.isoformat() if i.scheduled_at else None,
+                "mode": i.mode,
+                "status": i.status,
+                "college_avis_present": i.college_avis_present,
+            }
+            for i in sorted(file.interviews.values(), key=_interview_order)
+        ],
+        "voeux": [
+            {
+                "lycee_uai": b.lycee_uai,
+                "formation_code": b.formation_code,
+                "lycee_avis": b.lycee_avis,
+                "bonus_points": b.bonus_points,
+            }
+            for b in bonuses
+        ],
+        "total_bonus_points": total_bonus_points(bonuses),
+        "next_step": domain.next_step(file),
+        "version": file.version,
+    }
+
+
+@router.get("/students", summary="Les élèves du collège et leur avancement")
+async def list_students(
+    request: Request,
+    campaign: CampaignQuery = None,
+    min_position: MinPositionQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict:
+    rt, who = runtime(request), principal(request)
+    require_role(who, *COLLEGE_ROLES)
+    await rt.wait_for(min_position)
+    year = campaign or rt.settings.campaign
+
+    def query() -> tuple[list[StudentFile], int]:
+        with rt.engine.connect() as conn:
+            return views.college_students(conn, year, who.uai), views.bonus_points(conn, year)
+
+    files, points = await asyncio.to_thread(query)
+    return page([progress(f, points) for f in files], limit, offset)

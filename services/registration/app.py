@@ -1,0 +1,26 @@
+"""The registration service: create_app(settings) builds it; nothing is connected before it starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.registration import api
+from services.registration.settings import RegistrationSettings
+from services.registration.views import StudentsView
+from shared.runtime.service import build_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: RegistrationSettings) -> FastAPI:
+    return build_app(
+        name="registration",
+        title="Passpro — inscription (collège)",
+        settings=settings,
+        database_url=settings.resolved_database_url(),
+        migrations_dir=MIGRATIONS,
+        make_view=StudentsView,
+        routers=[api.router],
+    )

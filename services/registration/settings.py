@@ -1,0 +1,16 @@
+"""The registration service's settings (environment, prefix PASSPRO_)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+
+from shared.runtime.settings import ServiceSettings, sqlite_url
+
+
+class RegistrationSettings(ServiceSettings):
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("PASSPRO_REGISTRATION_DATABASE_URL", "PASSPRO_DATABASE_URL")
+    )
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir, "registration")

@@ -1,0 +1,1 @@
+"""The scoring service: the rectorat side of Passpro (campaigns, projection, reports, exports, audits)."""

@@ -1,0 +1,182 @@
+"""Scoring's HTTP API (SPEC §5): campaigns, bonuses, reports, the Affelnet export and the audit timeline."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import AwareDatetime, Field
+
+from services.scoring import domain, queries
+from services.scoring.views import positions as positions_table
+from shared.contracts.errors import InvalidInput, NotFound
+from shared.contracts.identifiers import UAI, Campaign, FormationCode
+from shared.contracts.student_file import fold, fold_campaign
+from shared.runtime.http import principal, require_role
+from shared.runtime.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset, WriteBody
+from shared.runtime.service import runtime
+from shared.runtime.views import load_positions
+
+router = APIRouter(prefix="/api", tags=["scoring"])
+
+_POSITION = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+
+
+class CampaignBody(WriteBody):
+    campaign: Campaign
+    bonus_points: int = Field(default=2500, ge=0, le=100_000)
+    closes_at: AwareDatetime | None = None
+
+
+@router.post("/campaigns", status_code=201, summary="Ouvrir une campagne (CampaignOpened)")
+async def open_campaign(body: CampaignBody, request: Request):
+    rt, who = runtime(request), principal(request)
+    require_role(who, "rectorat")
+    command = domain.OpenCampaign(body.bonus_points, body.closes_at)
+    return await rt.write(
+        who,
+        action="open-campaign",
+        campaign=body.campaign,
+        ine=None,
+        event_id=body.event_id,
+        request=body.request_fields(),
+        decide=lambda _file, campaign, now: domain.decide(campaign, now, command),
+    )
+
+
+async def _read(request: Request, min_position: str | None, query):
+    rt = runtime(request)
+    require_role(principal(request), "rectorat")
+    await rt.wait_for(min_position)
+
+    def run():
+        with rt.engine.connect() as conn:
+            return query(conn), load_positions(conn, positions_table)
+
+    return await asyncio.to_thread(run)
+
+
+def _short(rt, positions: dict[str, str]) -> dict[str, str]:
+    return {rt.keys.stream_name(k): v for k, v in sorted(positions.items())}
+
+
+@router.get("/bonuses/{ine}", summary="Le bonus d'un élève, par vœu")
+async def student_bonus(ine: IneInPath, request: Request, campaign: CampaignQuery = None, min_position: MinPositionQuery = None):
+    rt = runtime(request)
+    year = campaign or rt.settings.campaign
+    found, positions = await _read(request, min_position, lambda conn: queries.student_bonus(conn, year, ine))
+    if found is None:
+        raise NotFound()
+    return {**found, "positions": _short(rt, positions)}
+
+
+@router.get("/bonuses", summary="Les bonus, une ligne par vœu")
+async def list_bonuses(
+    request: Request,
+    campaign: CampaignQuery = None,
+    lycee_uai: Annotated[UAI | None, Query()] = None,
+    formation_code: Annotated[FormationCode | None, Query()] = None,
+    college_uai: Annotated[UAI | None, Query()] = None,
+    min_points: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    min_position: MinPositionQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+):
+    year = campaign or runtime(request).settings.campaign
+    (items, total), _ = await _read(
+        request,
+        min_position,
+        lambda conn: queries.bonus_rows(
+            conn, year, lycee_uai=lycee_uai, formation_code=formation_code, college_uai=college_uai,
+            min_points=min_points, limit=limit, offset=offset,
+        ),
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/reports/summary", summary="Synthèse : avis, entretiens, avis du collège manquants")
+async def summary(request: Request, campaign: CampaignQuery = None, min_position: MinPositionQuery = None):
+    year = campaign or runtime(request).settings.campaign
+    report, _ = await _read(request, min_position, lambda conn: queries.summary(conn, year))
+    return report
+
+
+@router.get("/exports/affelnet.csv", summary="Le fichier Affelnet (bonus par vœu)")
+async def affelnet(request: Request, campaign: CampaignQuery = None, min_position: MinPositionQuery = None):
+    rt, who = runtime(request), principal(request)
+    require_role(who, "rectorat")
+    await rt.wait_for(min_position)
+    year = campaign or rt.settings.campaign
+
+    def export() -> tuple[str, str]:
+        with rt.engine.begin() as conn:
+            content, rows = queries.affelnet_csv(conn, year)
+            positions = load_positions(conn, positions_table)
+            digest = queries.record_export(conn, year, who.user_id, positions, content, rows)
+        return content, digest
+
+    content, digest = await asyncio.to_thread(export)
+    return Response(
+        content.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="passpro-affelnet-{year}.csv"',
+            "X-Content-SHA256": digest,
+        },
+    )
+
+
+def _as_of(value: str | None):
+    """A time (RFC 3339) or a log position; returns a predicate on logged events."""
+    if not value:
+        return lambda logged: True
+    if _POSITION.match(value):
+        from shared.contracts.streams import entry_id_key
+
+        limit = entry_id_key(value)
+        return lambda logged: entry_id_key(logged.entry_id) <= limit
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidInput("invalid_as_of", "as_of : une date RFC 3339 avec fuseau ou une position du journal.", "as_of")
+    return lambda logged: logged.event.recorded_at is not None and logged.event.recorded_at <= moment
+
+
+@router.get("/audit/students/{ine}", summary="L'historique complet d'un élève et son bonus à une date")
+async def audit_student(
+    ine: IneInPath,
+    request: Request,
+    campaign: CampaignQuery = None,
+    as_of: Annotated[str | None, Query(max_length=64)] = None,
+):
+    rt, who = runtime(request), principal(request)
+    require_role(who, "rectorat")
+    year = campaign or rt.settings.campaign
+    keep = _as_of(as_of)
+    history = [h for h in await rt.log.read_student(year, ine) if keep(h)]
+    if not history:
+        raise NotFound()
+    campaign_file = fold_campaign(year, await rt.log.read_rectorat())
+    file = fold(year, ine, [(h.event, h.student_version) for h in history])
+    bonus = domain.bonus_of(file, campaign_file.bonus_points)
+    return {
+        "ine": ine,
+        "campaign": year,
+        "as_of": as_of,
+        "timeline": [
+            {
+                "position": h.entry_id,
+                "student_version": h.student_version,
+                **h.event.model_dump(mode="json"),
+            }
+            for h in history
+        ],
+        "total_bonus_points": bonus.total_bonus_points,
+        "voeux": [v.__dict__ for v in bonus.voeux],
+    }

@@ -1,0 +1,51 @@
+"""The rectorat's decisions and the bonus rule: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.contracts.bonus import VoeuBonus, total_bonus_points, voeu_bonuses
+from shared.contracts.errors import RuleViolation
+from shared.contracts.events import CampaignOpened
+from shared.contracts.student_file import CampaignFile, StudentFile
+
+__all__ = ["OpenCampaign", "decide", "voeu_bonuses", "total_bonus_points", "VoeuBonus", "StudentBonus", "bonus_of"]
+
+
+@dataclass(frozen=True)
+class OpenCampaign:
+    bonus_points: int
+    closes_at: datetime | None
+
+
+def decide(campaign: CampaignFile, now: datetime, command: OpenCampaign) -> CampaignOpened:
+    if campaign.opened:
+        raise RuleViolation("campaign_already_open", f"La campagne {campaign.campaign} est déjà ouverte.")
+    if command.closes_at is not None and command.closes_at <= now:
+        raise RuleViolation("closes_in_past", "La date de clôture doit être dans le futur.")
+    return CampaignOpened(bonus_points=command.bonus_points, closes_at=command.closes_at)
+
+
+@dataclass(frozen=True)
+class StudentBonus:
+    ine: str
+    campaign: str
+    college_uai: str | None
+    withdrawn: bool
+    voeux: list[VoeuBonus]
+
+    @property
+    def total_bonus_points(self) -> int:
+        return total_bonus_points(self.voeux)
+
+
+def bonus_of(file: StudentFile, campaign_bonus_points: int) -> StudentBonus:
+    """SPEC §3.2 for one student."""
+    return StudentBonus(
+        ine=file.ine,
+        campaign=file.campaign,
+        college_uai=file.college_uai,
+        withdrawn=file.withdrawn,
+        voeux=voeu_bonuses(file, campaign_bonus_points),
+    )

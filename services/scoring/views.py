@@ -1,0 +1,101 @@
+"""Scoring's projection (SPEC §3.2): one row per vœu and one total per student, and the exports made."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Connection, Integer, String, Table, Text, delete, tuple_
+
+from services.scoring.domain import bonus_of
+from shared.contracts.streams import LoggedEvent
+from shared.runtime.db import new_metadata
+from shared.runtime.views import (
+    apply_campaigns,
+    campaign_bonus_points,
+    campaigns_table,
+    fold_batch,
+    positions_table,
+    student_files_table,
+    upsert,
+)
+
+metadata = new_metadata()
+positions = positions_table(metadata)
+student_files = student_files_table(metadata)
+campaigns = campaigns_table(metadata)
+voeux = Table(
+    "voeux",
+    metadata,
+    Column("campaign", String(4), primary_key=True),
+    Column("ine", String(11), primary_key=True),
+    Column("lycee_uai", String(8), primary_key=True),
+    Column("formation_code", String(11), primary_key=True),
+    Column("college_uai", String(8), index=True),
+    Column("lycee_avis", String(12)),
+    Column("bonus_points", Integer, nullable=False),
+    Column("interview_held", Boolean, nullable=False),
+    Column("college_avis_present", Boolean),
+)
+student_totals = Table(
+    "student_totals",
+    metadata,
+    Column("campaign", String(4), primary_key=True),
+    Column("ine", String(11), primary_key=True),
+    Column("college_uai", String(8)),
+    Column("college_avis", String(16)),
+    Column("withdrawn", Boolean, nullable=False),
+    Column("total_bonus_points", Integer, nullable=False),
+)
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign", String(4), nullable=False),
+    Column("exported_at", String(40), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("positions", Text, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)
+
+
+class BonusProjection:
+    name = "scoring-bonuses"
+    positions = positions
+
+    def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
+        apply_campaigns(conn, campaigns, events)
+        files = fold_batch(conn, student_files, events)
+        if not files:
+            return
+        points = campaign_bonus_points(conn, campaigns)
+        keys = [(f.campaign, f.ine) for f in files]
+        conn.execute(delete(voeux).where(tuple_(voeux.c.campaign, voeux.c.ine).in_(keys)))
+        voeu_rows, totals = [], []
+        for file in files:
+            bonus = bonus_of(file, points.get(file.campaign, 0))
+            voeu_rows += [
+                {
+                    "campaign": file.campaign,
+                    "ine": file.ine,
+                    "lycee_uai": v.lycee_uai,
+                    "formation_code": v.formation_code,
+                    "college_uai": file.college_uai,
+                    "lycee_avis": v.lycee_avis,
+                    "bonus_points": v.bonus_points,
+                    "interview_held": v.interview_held,
+                    "college_avis_present": v.college_avis_present,
+                }
+                for v in bonus.voeux
+            ]
+            totals.append(
+                {
+                    "campaign": file.campaign,
+                    "ine": file.ine,
+                    "college_uai": file.college_uai,
+                    "college_avis": file.college_avis,
+                    "withdrawn": file.withdrawn,
+                    "total_bonus_points": bonus.total_bonus_points,
+                }
+            )
+        if voeu_rows:
+            conn.execute(voeux.insert(), voeu_rows)
+        upsert(conn, student_totals, totals, ["campaign", "ine"])

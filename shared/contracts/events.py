@@ -1,0 +1,283 @@
+"""The events of SPEC §3: the envelope, one frozen model per payload, and reading them back.
+
+Wire names (`event_type`, `schema_version`) are explicit and stable, never a
+Python path. Older payload versions are brought up to date by upcasters keyed
+by (event_type, schema_version) before validation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Callable, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    StringConstraints,
+)
+
+from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
+
+Role = Literal["principal", "referent", "lycee_staff", "proviseur", "rectorat"]
+CollegeAvis = Literal["reserve", "assez_favorable", "favorable"]
+LyceeAvis = Literal["reserve", "favorable"]
+InterviewMode = Literal["presentiel", "distanciel"]
+Assessment = Literal["insuffisante", "fragile", "satisfaisante", "tres_satisfaisante"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("caractères de contrôle interdits")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def Text(max_length: int) -> Any:  # noqa: N802 - reads as a type in field declarations
+    """A trimmed, non-empty text of at most `max_length` characters without control characters."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
+        AfterValidator(_no_control_characters),
+    ]
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+Name = Text(100)
+Reason = Text(500)
+
+
+class Contract(BaseModel):
+    """Base of every contract model: frozen, and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Actor(Contract):
+    user_id: Text(128)
+    role: Role
+    uai: UAI | None = None
+
+
+class Referent(Contract):
+    user_id: Text(128)
+    name: Name
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    ]
+
+
+class Report(Contract):
+    motivation: Assessment
+    chances_of_success: Assessment
+    advice: Text(2000)
+
+
+class Payload(Contract):
+    """Base of the payloads; each subclass names its wire type and current version."""
+
+    EVENT_TYPE: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+
+class CampaignOpened(Payload):
+    EVENT_TYPE = "CampaignOpened"
+    bonus_points: int = Field(default=2500, ge=0, le=100_000)
+    closes_at: UtcDatetime | None = None
+
+
+class StudentRegistered(Payload):
+    EVENT_TYPE = "StudentRegistered"
+    college_uai: UAI
+    last_name: Name
+    first_name: Name
+    class_name: Text(40)
+    referent: Referent
+
+
+class ReferentReassigned(Payload):
+    EVENT_TYPE = "ReferentReassigned"
+    referent: Referent
+
+
+class InterviewScheduled(Payload):
+    EVENT_TYPE = "InterviewScheduled"
+    interview_id: Text(64)
+    lycee_uai: UAI
+    formation_code: FormationCode
+    scheduled_at: UtcDatetime
+    mode: InterviewMode
+    remote_equipment_ready: bool = False
+
+
+class InterviewCancelled(Payload):
+    EVENT_TYPE = "InterviewCancelled"
+    interview_id: Text(64)
+    lycee_uai: UAI
+    formation_code: FormationCode
+    reason: Reason
+
+
+class CollegeAvisGiven(Payload):
+    EVENT_TYPE = "CollegeAvisGiven"
+    college_uai: UAI
+    avis: CollegeAvis
+    comment: Text(600)
+
+
+class StudentWithdrawn(Payload):
+    EVENT_TYPE = "StudentWithdrawn"
+    reason: Reason
+
+
+class StudentReinstated(Payload):
+    EVENT_TYPE = "StudentReinstated"
+    reason: Reason
+
+
+class InterviewHeld(Payload):
+    EVENT_TYPE = "InterviewHeld"
+    interview_id: Text(64)
+    lycee_uai: UAI
+    formation_code: FormationCode
+    held_at: UtcDatetime
+    mode: InterviewMode
+    college_avis_present: bool
+    report: Report
+
+
+class LyceeAvisGiven(Payload):
+    EVENT_TYPE = "LyceeAvisGiven"
+    interview_id: Text(64)
+    lycee_uai: UAI
+    formation_code: FormationCode
+    avis: LyceeAvis
+
+
+PAYLOAD_TYPES: dict[str, type[Payload]] = {
+    cls.EVENT_TYPE: cls
+    for cls in (
+        CampaignOpened,
+        StudentRegistered,
+        ReferentReassigned,
+        InterviewScheduled,
+        InterviewCancelled,
+        CollegeAvisGiven,
+        StudentWithdrawn,
+        StudentReinstated,
+        InterviewHeld,
+        LyceeAvisGiven,
+    )
+}
+
+
+class Event(Contract):
+    """The envelope of SPEC §3 around one payload."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: int = Field(ge=1)
+    occurred_at: UtcDatetime
+    recorded_at: UtcDatetime | None = None
+    campaign: Campaign
+    student_ine: INE | None = None
+    actor: Actor
+    payload: SerializeAsAny[Payload]
+
+    def __init__(self, **data: Any) -> None:
+        payload = data.get("payload")
+        if isinstance(payload, Payload):
+            data.setdefault("event_type", payload.EVENT_TYPE)
+            data.setdefault("schema_version", payload.SCHEMA_VERSION)
+        super().__init__(**data)
+
+
+# --- reading events back -------------------------------------------------------------
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+class UnknownEventType(ValueError):
+    """An entry whose event type this code does not know (a newer producer): skip it."""
+
+
+class UnreadableEntry(ValueError):
+    """An entry that cannot be turned into an event (bad JSON, no upcaster, invalid payload)."""
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a function turning payload version `from_version` into `from_version + 1`."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+def upcast(event_type: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
+    target = PAYLOAD_TYPES[event_type].SCHEMA_VERSION
+    while version < target:
+        step = UPCASTERS.get((event_type, version))
+        if step is None:
+            raise UnreadableEntry(f"no upcaster for {event_type} v{version}")
+        payload = step(payload)
+        version += 1
+    if version > target:
+        raise UnreadableEntry(f"{event_type} v{version} is newer than this code (v{target})")
+    return payload
+
+
+def event_from_fields(fields: dict[str, str]) -> Event:
+    """Turn a log entry's plain fields into an event, upcasting older payloads."""
+    try:
+        event_type = fields["event_type"]
+        version = int(fields["schema_version"])
+    except (KeyError, ValueError) as exc:
+        raise UnreadableEntry(f"entry without a valid event_type/schema_version: {exc}") from exc
+    payload_type = PAYLOAD_TYPES.get(event_type)
+    if payload_type is None:
+        raise UnknownEventType(event_type)
+    try:
+        payload = upcast(event_type, version, json.loads(fields["payload"]))
+        return Event(
+            event_id=fields["event_id"],
+            event_type=event_type,
+            schema_version=payload_type.SCHEMA_VERSION,
+            occurred_at=fields["occurred_at"],
+            recorded_at=fields.get("recorded_at") or None,
+            campaign=fields["campaign"],
+            student_ine=fields.get("student_ine") or None,
+            actor=json.loads(fields["actor"]),
+            payload=payload_type.model_validate(payload),
+        )
+    except UnreadableEntry:
+        raise
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UnreadableEntry(f"{event_type}: {exc}") from exc
+
+
+def event_to_fields(event: Event) -> dict[str, str]:
+    """The plain, framework-neutral fields of an entry (SPEC §4), without the log's own fields."""
+    return {
+        "event_id": str(event.event_id),
+        "event_type": event.event_type,
+        "schema_version": str(event.schema_version),
+        "student_ine": event.student_ine or "",
+        "campaign": event.campaign,
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor": event.actor.model_dump_json(),
+        "payload": event.payload.model_dump_json(),
+    }

@@ -1,0 +1,76 @@
+"""Identifier types of SPEC §2 (INE, UAI, formation code, campaign) with their checks.
+
+Inputs are normalised (spaces removed, upper-cased) before they are checked, so
+`" 0750654d "` and `"0750654D"` name the same establishment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator
+
+UAI_CHECK_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+
+_INE_PATTERNS = (
+    re.compile(r"^[0-9]{9}[A-Z]{2}$"),
+    re.compile(r"^[0-9]{10}[A-Z]$"),
+    re.compile(r"^[0-9]{4}A[0-9]{5}[A-Z]$"),
+)
+_UAI_PATTERN = re.compile(r"^[0-9]{7}[A-Z]$")
+_FORMATION_PATTERN = re.compile(r"^[0-9]{10,11}$")
+_CAMPAIGN_PATTERN = re.compile(r"^[0-9]{4}$")
+
+
+def normalise(value: object) -> object:
+    """Trim, drop inner spaces and upper-case a string; leave anything else to the type check."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        return re.sub(r"\s+", "", value).upper()
+    return value
+
+
+def uai_check_letter(seven_digits: str) -> str:
+    return UAI_CHECK_LETTERS[int(seven_digits) % 23]
+
+
+def check_ine(value: str) -> str:
+    if not any(p.match(value) for p in _INE_PATTERNS):
+        raise ValueError("INE invalide : 11 caractères attendus (ex. 123456789AB, 1234567890A ou 1234A12345B)")
+    return value
+
+
+def check_uai(value: str) -> str:
+    if not _UAI_PATTERN.match(value):
+        raise ValueError("UAI invalide : 7 chiffres suivis d'une lettre attendus (ex. 0750654D)")
+    if uai_check_letter(value[:7]) != value[7]:
+        raise ValueError("UAI invalide : la lettre de contrôle ne correspond pas aux chiffres")
+    return value
+
+
+def check_formation_code(value: str) -> str:
+    if not _FORMATION_PATTERN.match(value):
+        raise ValueError("Code de formation invalide : 10 ou 11 chiffres attendus")
+    return value
+
+
+def check_campaign(value: str) -> str:
+    if not _CAMPAIGN_PATTERN.match(value):
+        raise ValueError("Campagne invalide : une année sur 4 chiffres attendue (ex. 2027)")
+    return value
+
+
+def _is_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("chaîne de caractères attendue")
+    return value
+
+
+INE = Annotated[str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_ine)]
+UAI = Annotated[str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_uai)]
+FormationCode = Annotated[
+    str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_formation_code)
+]
+Campaign = Annotated[str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_campaign)]

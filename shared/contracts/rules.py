@@ -1,0 +1,34 @@
+"""Rules of SPEC §3.1 that more than one service checks; pure functions of the student's file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.contracts.errors import NotFound, RuleViolation
+from shared.contracts.student_file import CampaignFile, StudentFile
+
+
+def require_campaign_open(campaign: CampaignFile, now: datetime) -> None:
+    """Rule 1."""
+    if not campaign.opened:
+        raise RuleViolation("campaign_not_open", f"La campagne {campaign.campaign} n'est pas ouverte.")
+    if not campaign.is_open(now):
+        raise RuleViolation("campaign_closed", f"La campagne {campaign.campaign} est close.")
+
+
+def require_not_withdrawn(file: StudentFile) -> None:
+    """Rule 8."""
+    if file.withdrawn:
+        raise RuleViolation(
+            "student_withdrawn", "L'élève s'est retiré du dispositif : seule une réintégration est possible."
+        )
+
+
+def visible_to_college(file: StudentFile, college_uai: str | None) -> None:
+    if not file.registered or file.college_uai != college_uai:
+        raise NotFound()
+
+
+def visible_to_lycee(file: StudentFile, lycee_uai: str | None) -> None:
+    if not file.registered or not any(i.lycee_uai == lycee_uai for i in file.interviews.values()):
+        raise NotFound()

@@ -1,0 +1,239 @@
+"""A student's file: the fold of every event of one student, from every service.
+
+Decisions fold the student's stream in order. Views receive the same events
+through two service streams whose interleaving is arbitrary, so every field is
+a register that keeps the value of the highest student version that wrote it:
+the fold gives the same file whatever the order, and applying an event twice
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.contracts.events import (
+    CampaignOpened,
+    CollegeAvisGiven,
+    Event,
+    InterviewCancelled,
+    InterviewHeld,
+    InterviewScheduled,
+    LyceeAvisGiven,
+    Referent,
+    ReferentReassigned,
+    Report,
+    StudentRegistered,
+    StudentReinstated,
+    StudentWithdrawn,
+)
+
+InterviewStatus = Literal["scheduled", "cancelled", "held"]
+
+
+class FileModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Interview(FileModel):
+    interview_id: str
+    lycee_uai: str
+    formation_code: str
+    scheduled_at: datetime | None = None
+    mode: str | None = None
+    remote_equipment_ready: bool = False
+    status: InterviewStatus = "scheduled"
+    status_version: int = 0
+    held_at: datetime | None = None
+    college_avis_present: bool | None = None
+    report: Report | None = None
+    cancel_reason: str | None = None
+
+    @property
+    def voeu(self) -> tuple[str, str]:
+        return (self.lycee_uai, self.formation_code)
+
+
+class AvisGiven(FileModel):
+    version: int
+    avis: str
+    interview_id: str
+    occurred_at: datetime
+    user_id: str
+
+
+class StudentFile(FileModel):
+    ine: str
+    campaign: str
+    versions: tuple[int, ...] = ()  # student versions applied, sorted
+    registered_version: int = 0
+    college_uai: str | None = None
+    last_name: str | None = None
+    first_name: str | None = None
+    class_name: str | None = None
+    referent: Referent | None = None
+    referent_version: int = 0
+    withdrawn: bool = False
+    status_version: int = 0
+    status_reason: str | None = None
+    college_avis: str | None = None
+    college_comment: str | None = None
+    college_avis_at: datetime | None = None
+    college_avis_version: int = 0
+    interviews: dict[str, Interview] = {}
+    lycee_avis: dict[str, tuple[AvisGiven, ...]] = {}  # "UAI:formation" -> every avis, by version
+
+    @property
+    def version(self) -> int:
+        return self.versions[-1] if self.versions else 0
+
+    @property
+    def registered(self) -> bool:
+        return self.registered_version > 0
+
+    @property
+    def active(self) -> bool:
+        return self.registered and not self.withdrawn
+
+    def interviews_for(self, lycee_uai: str, formation_code: str) -> list[Interview]:
+        return [i for i in self.interviews.values() if i.voeu == (lycee_uai, formation_code)]
+
+    def active_interview(self, lycee_uai: str, formation_code: str) -> Interview | None:
+        return next((i for i in self.interviews_for(lycee_uai, formation_code) if i.status == "scheduled"), None)
+
+    def held_interview(self, lycee_uai: str, formation_code: str) -> Interview | None:
+        return next((i for i in self.interviews_for(lycee_uai, formation_code) if i.status == "held"), None)
+
+    @property
+    def any_interview_held(self) -> bool:
+        return any(i.status == "held" for i in self.interviews.values())
+
+    def latest_lycee_avis(self, lycee_uai: str, formation_code: str) -> AvisGiven | None:
+        history = self.lycee_avis.get(voeu_key(lycee_uai, formation_code))
+        return history[-1] if history else None
+
+    def voeux(self) -> list[tuple[str, str]]:
+        """Every vœu the student has had an interview scheduled for, sorted."""
+        return sorted({i.voeu for i in self.interviews.values()})
+
+
+def voeu_key(lycee_uai: str, formation_code: str) -> str:
+    return f"{lycee_uai}:{formation_code}"
+
+
+def empty_file(campaign: str, ine: str) -> StudentFile:
+    return StudentFile(ine=ine, campaign=campaign)
+
+
+def _interview(file: StudentFile, interview_id: str, lycee_uai: str, formation_code: str) -> Interview:
+    return file.interviews.get(interview_id) or Interview(
+        interview_id=interview_id, lycee_uai=lycee_uai, formation_code=formation_code, status_version=0
+    )
+
+
+def _with_interview(file: StudentFile, interview: Interview) -> dict:
+    return {"interviews": {**file.interviews, interview.interview_id: interview}}
+
+
+def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
+    """The file after `event`, which made student version `version`. Idempotent, order-free."""
+    if version in file.versions:
+        return file
+    p = event.payload
+    changes: dict = {}
+    match p:
+        case StudentRegistered():
+            changes = {
+                "registered_version": version,
+                "college_uai": p.college_uai,
+                "last_name": p.last_name,
+                "first_name": p.first_name,
+                "class_name": p.class_name,
+            }
+            if version > file.referent_version:
+                changes |= {"referent": p.referent, "referent_version": version}
+        case ReferentReassigned() if version > file.referent_version:
+            changes = {"referent": p.referent, "referent_version": version}
+        case StudentWithdrawn() | StudentReinstated() if version > file.status_version:
+            changes = {
+                "withdrawn": isinstance(p, StudentWithdrawn),
+                "status_version": version,
+                "status_reason": p.reason,
+            }
+        case CollegeAvisGiven() if version > file.college_avis_version:
+            changes = {
+                "college_avis": p.avis,
+                "college_comment": p.comment,
+                "college_avis_at": event.occurred_at,
+                "college_avis_version": version,
+            }
+        case InterviewScheduled():
+            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
+            updated = current.model_copy(
+                update={
+                    "scheduled_at": p.scheduled_at,
+                    "mode": p.mode,
+                    "remote_equipment_ready": p.remote_equipment_ready,
+                }
+            )
+            if version > current.status_version:
+                updated = updated.model_copy(update={"status": "scheduled", "status_version": version})
+            changes = _with_interview(file, updated)
+        case InterviewCancelled():
+            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
+            if version > current.status_version:
+                current = current.model_copy(
+                    update={"status": "cancelled", "status_version": version, "cancel_reason": p.reason}
+                )
+            changes = _with_interview(file, current)
+        case InterviewHeld():
+            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
+            update = {"held_at": p.held_at, "college_avis_present": p.college_avis_present, "report": p.report}
+            if version > current.status_version:
+                update |= {"status": "held", "status_version": version, "mode": current.mode or p.mode}
+            changes = _with_interview(file, current.model_copy(update=update))
+        case LyceeAvisGiven():
+            key = voeu_key(p.lycee_uai, p.formation_code)
+            given = AvisGiven(
+                version=version,
+                avis=p.avis,
+                interview_id=p.interview_id,
+                occurred_at=event.occurred_at,
+                user_id=event.actor.user_id,
+            )
+            history = sorted((*file.lycee_avis.get(key, ()), given), key=lambda a: a.version)
+            changes = {"lycee_avis": {**file.lycee_avis, key: tuple(history)}}
+        case CampaignOpened():
+            pass
+    return file.model_copy(update={**changes, "versions": tuple(sorted((*file.versions, version)))})
+
+
+def fold(campaign: str, ine: str, events: list[tuple[Event, int]]) -> StudentFile:
+    file = empty_file(campaign, ine)
+    for event, version in events:
+        file = evolve(file, event, version)
+    return file
+
+
+class CampaignFile(FileModel):
+    """What the rectorat stream says of one campaign."""
+
+    campaign: str
+    opened: bool = False
+    bonus_points: int = 0
+    closes_at: datetime | None = None
+
+    def is_open(self, now: datetime) -> bool:
+        return self.opened and (self.closes_at is None or now < self.closes_at)
+
+
+def fold_campaign(campaign: str, events: list[Event]) -> CampaignFile:
+    file = CampaignFile(campaign=campaign)
+    for event in events:
+        if event.campaign == campaign and isinstance(event.payload, CampaignOpened):
+            file = file.model_copy(
+                update={"opened": True, "bonus_points": event.payload.bonus_points, "closes_at": event.payload.closes_at}
+            )
+    return file

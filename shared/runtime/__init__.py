@@ -1,0 +1,1 @@
+"""Runtime pieces every service uses at its edges: the log, the consumer loop, auth, errors, settings."""

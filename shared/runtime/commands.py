@@ -1,0 +1,104 @@
+"""Running a command: read the student's history, decide, append at the version read, retry on conflict.
+
+Every write of every service goes through `execute`, so no decision is ever
+taken on a stale history: the append succeeds only if nothing of the student
+was appended since the read (one version per student, across services).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from shared.contracts.errors import RuleViolation
+from shared.contracts.events import Actor, Event, Payload
+from shared.contracts.student_file import CampaignFile, StudentFile, fold
+from shared.runtime.log import EventLog, Positions
+
+MAX_ATTEMPTS = 50
+
+Decide = Callable[[StudentFile, CampaignFile, datetime], Payload]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    event: Event
+    positions: Positions
+    created: bool  # False: the same request was already stored (idempotent retry)
+
+    def body(self) -> dict[str, Any]:
+        return {"event": self.event.model_dump(mode="json"), "positions": self.positions.as_dict()}
+
+
+def fingerprint(action: str, request: dict[str, Any]) -> str:
+    """A stable digest of what was asked, to tell a retry from a different request with the same id."""
+    canonical = json.dumps({"action": action, "request": request}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class EventIdReused(RuleViolation):
+    def __init__(self) -> None:
+        super().__init__(
+            "event_id_reused",
+            "Cet identifiant d'événement a déjà été utilisé pour une autre demande.",
+        )
+
+
+class TooMuchContention(RuleViolation):
+    def __init__(self) -> None:
+        super().__init__("concurrent_updates", "Le dossier de l'élève change trop vite ; réessayez dans un instant.")
+
+
+async def _original(log: EventLog, campaign: str, ine: str | None, positions: Positions) -> Outcome:
+    key = log.keys.student(campaign, ine) if ine else log.keys.rectorat
+    logged = await log.read_entry(key, positions.student)
+    return Outcome(logged.event, positions, created=False)
+
+
+async def execute(
+    log: EventLog,
+    *,
+    service: str,
+    campaign: str,
+    ine: str | None,
+    actor: Actor,
+    event_id: UUID,
+    request_fingerprint: str,
+    decide: Decide,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Outcome:
+    prior = await log.prior_append(str(event_id), campaign if ine else None)
+    if prior is not None:
+        if prior.fingerprint != request_fingerprint:
+            raise EventIdReused()
+        return await _original(log, campaign, ine, prior.positions)
+
+    for _ in range(MAX_ATTEMPTS):
+        now = clock()
+        campaign_file = await log.read_campaign(campaign)
+        if ine is None:
+            history: list = []
+            version = await log.rectorat_version()
+            file = fold(campaign, "", [])
+        else:
+            history = await log.read_student(campaign, ine)
+            version = len(history)
+            file = fold(campaign, ine, [(h.event, h.student_version or n + 1) for n, h in enumerate(history)])
+        payload = decide(file, campaign_file, now)
+        event = Event(
+            event_id=event_id, occurred_at=now, campaign=campaign, student_ine=ine, actor=actor, payload=payload
+        )
+        appended = await log.append(event, service, version, request_fingerprint)
+        if appended.status == "ok":
+            stored = event.model_copy(update={"recorded_at": datetime.fromisoformat(appended.recorded_at)})
+            return Outcome(stored, appended.positions, created=True)
+        if appended.status == "duplicate":
+            if appended.fingerprint != request_fingerprint:
+                raise EventIdReused()
+            return await _original(log, campaign, ine, appended.positions)
+    raise TooMuchContention()

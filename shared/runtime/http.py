@@ -1,0 +1,171 @@
+"""The HTTP edge every service shares: token and size checks, and refusals as French JSON bodies.
+
+Checks run in SPEC §5's order: token (401), size (413), then the route's own
+shape, reference, role, visibility and rule checks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.contracts.errors import Forbidden, Refusal
+from shared.contracts.reference import ReferenceData
+from shared.runtime.auth import InvalidToken, Principal, read_token
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+PUBLIC_API_PATHS = ("/api/docs",)
+
+
+def refusal_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **details}, status_code=status)
+
+
+class ApiGuard:
+    """ASGI middleware for /api/: verifies the token, then bounds the body size."""
+
+    def __init__(self, app: ASGIApp, secret: Callable[[], str], reference: Callable[[], ReferenceData], issuer: str) -> None:
+        self.app = app
+        self.secret = secret
+        self.reference = reference
+        self.issuer = issuer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            scope.setdefault("state", {})["principal"] = self._principal(headers.get("authorization", ""))
+        except InvalidToken as exc:
+            log.info("refused token: %s", exc)
+            response = refusal_response(401, "unauthenticated", "Jeton d'authentification absent, invalide ou expiré.")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            await self._too_large(scope, receive, send)
+            return
+        # Read the whole (bounded) body before the route sees it, so chunked bodies are bounded too.
+        chunks: list[bytes] = []
+        received = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > MAX_BODY_BYTES:
+                await self._too_large(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _principal(self, authorization: str) -> Principal:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("no bearer token")
+        return read_token(token.strip(), self.secret(), self.reference(), self.issuer)
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+        response = refusal_response(413, "payload_too_large", "La requête dépasse la taille maximale de 64 Kio.")
+        await response(scope, receive, send)
+
+
+def principal(request: Request) -> Principal:
+    """The caller, as verified by ApiGuard."""
+    return request.scope["state"]["principal"]
+
+
+def require_role(who: Principal, *roles: str) -> None:
+    if who.role not in roles:
+        raise Forbidden("role_forbidden", "Votre rôle ne permet pas cette action.")
+
+
+def require_own_establishment(who: Principal, uai: str, field: str) -> None:
+    if who.uai != uai:
+        raise Forbidden(
+            "other_establishment", "Vous ne pouvez agir que pour votre propre établissement.", field=field
+        )
+
+
+def _field_name(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+_FRENCH = {
+    "missing": "Champ obligatoire.",
+    "json_invalid": "Le corps de la requête n'est pas un JSON valide.",
+    "extra_forbidden": "Champ inconnu.",
+    "string_too_long": "Texte trop long.",
+    "string_too_short": "Texte vide.",
+    "literal_error": "Valeur non autorisée.",
+    "uuid_parsing": "Identifiant (UUID) invalide.",
+    "datetime_from_date_parsing": "Date et heure invalides.",
+    "timezone_aware": "La date doit préciser son fuseau horaire.",
+    "bool_parsing": "Booléen attendu.",
+    "int_parsing": "Nombre entier attendu.",
+    "model_attributes_type": "Objet JSON attendu.",
+    "dict_type": "Objet JSON attendu.",
+    "string_type": "Chaîne de caractères attendue.",
+}
+
+
+def _french(error: dict) -> str:
+    if error["type"] == "value_error":
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    return _FRENCH.get(error["type"], "Valeur invalide.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Refusal)
+    async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [{"field": _field_name(tuple(e["loc"])), "message": _french(e)} for e in exc.errors()]
+        return refusal_response(422, "invalid_input", "Certaines données sont invalides.", fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        messages = {404: ("not_found", "Ressource introuvable."), 405: ("method_not_allowed", "Méthode non autorisée.")}
+        code, message = messages.get(exc.status_code, ("http_error", str(exc.detail)))
+        return refusal_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return refusal_response(500, "internal_error", "Erreur interne ; l'incident a été journalisé.")
+
+
+def page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
+    return {"items": items[offset : offset + limit], "total": len(items), "limit": limit, "offset": offset}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)

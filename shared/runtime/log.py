@@ -1,0 +1,121 @@
+"""The event log on Redis: the atomic append and the reads a decision needs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from shared.contracts.events import Event, UnknownEventType, event_from_fields, event_to_fields
+from shared.contracts.streams import LoggedEvent, StreamKeys, logged_event_from_entry
+from shared.contracts.student_file import CampaignFile, fold_campaign
+
+log = logging.getLogger(__name__)
+
+APPEND_SCRIPT = files("shared.runtime").joinpath("append.lua").read_text()
+
+
+@dataclass(frozen=True)
+class Positions:
+    service: str
+    student: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"service": self.service, "student": self.student}
+
+
+@dataclass(frozen=True)
+class Appended:
+    status: Literal["ok", "duplicate", "conflict"]
+    positions: Positions | None = None
+    recorded_at: str | None = None
+    version: int | None = None
+    fingerprint: str | None = None  # for a duplicate: the fingerprint stored with the original
+
+
+@dataclass(frozen=True)
+class PriorAppend:
+    """What the log remembers of an event id: the request's fingerprint and where it went."""
+
+    fingerprint: str
+    positions: Positions
+
+
+def _decode(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _fields(raw: dict) -> dict[str, str]:
+    return {_decode(k): _decode(v) for k, v in raw.items()}
+
+
+def _prior(value: str) -> PriorAppend:
+    fingerprint, service_id, student_id = value.rsplit("|", 2)
+    return PriorAppend(fingerprint, Positions(service_id, student_id))
+
+
+class EventLog:
+    """Appends and reads events; the only code that writes the log's streams."""
+
+    def __init__(self, redis: Redis, keys: StreamKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._append = redis.register_script(APPEND_SCRIPT)
+
+    def _target(self, event: Event, service: str) -> tuple[str, str]:
+        if event.student_ine is None:
+            return self.keys.rectorat, self.keys.rectorat
+        return self.keys.service(event.campaign, service), self.keys.student(event.campaign, event.student_ine)
+
+    async def append(self, event: Event, service: str, expected_version: int, fingerprint: str) -> Appended:
+        """Append `event` to its service stream and the student's stream, if the student is still
+        at `expected_version`; a known event_id answers `duplicate` with the original positions."""
+        service_key, student_key = self._target(event, service)
+        ids_key = self.keys.event_ids(event.campaign if event.student_ine else None)
+        args: list[str] = [str(expected_version), str(event.event_id), fingerprint]
+        for name, value in event_to_fields(event).items():
+            args += [name, value]
+        reply = [_decode(x) for x in await self._append(keys=[service_key, student_key, ids_key], args=args)]
+        match reply:
+            case ["ok", service_id, student_id, recorded_at, version]:
+                return Appended("ok", Positions(service_id, student_id), recorded_at, int(version))
+            case ["duplicate", seen]:
+                prior = _prior(seen)
+                return Appended("duplicate", prior.positions, fingerprint=prior.fingerprint)
+            case ["conflict", _]:
+                return Appended("conflict")
+        raise RuntimeError(f"unexpected reply from the append script: {reply!r}")
+
+    async def prior_append(self, event_id: str, campaign: str | None) -> PriorAppend | None:
+        seen = await self.redis.hget(self.keys.event_ids(campaign), event_id)
+        return _prior(_decode(seen)) if seen else None
+
+    async def read_student(self, campaign: str, ine: str) -> list[LoggedEvent]:
+        key = self.keys.student(campaign, ine)
+        entries = await self.redis.xrange(key, "-", "+")
+        return [logged_event_from_entry(key, _decode(i), _fields(f)) for i, f in entries]
+
+    async def read_entry(self, key: str, entry_id: str) -> LoggedEvent:
+        entries = await self.redis.xrange(key, entry_id, entry_id)
+        if not entries:
+            raise LookupError(f"no entry {entry_id} in {key}")
+        entry_id_, fields = entries[0]
+        return logged_event_from_entry(key, _decode(entry_id_), _fields(fields))
+
+    async def read_rectorat(self) -> list[Event]:
+        events = []
+        for _, fields in await self.redis.xrange(self.keys.rectorat, "-", "+"):
+            try:
+                events.append(event_from_fields(_fields(fields)))
+            except UnknownEventType as exc:
+                log.warning("skipping an unknown event type on the rectorat stream: %s", exc)
+        return events
+
+    async def read_campaign(self, campaign: str) -> CampaignFile:
+        return fold_campaign(campaign, await self.read_rectorat())
+
+    async def rectorat_version(self) -> int:
+        return await self.redis.xlen(self.keys.rectorat)

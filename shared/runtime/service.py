@@ -1,0 +1,167 @@
+"""The skeleton every service shares: connections, the view's consumer, health checks and the HTTP edge.
+
+A service's `create_app(settings)` hands its routers, view and migrations to
+`build_app`; nothing is connected before the app starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from redis.asyncio import Redis
+from sqlalchemy import Engine, text
+
+from shared.contracts.events import Payload
+from shared.contracts.reference import ReferenceData
+from shared.contracts.streams import StreamKeys
+from shared.contracts.student_file import CampaignFile, StudentFile
+from shared.runtime.auth import Principal
+from shared.runtime.commands import Outcome, execute, fingerprint
+from shared.runtime.consumer import Consumer, View
+from shared.runtime.db import make_engine
+from shared.runtime.http import ApiGuard, install_error_handlers
+from shared.runtime.log import EventLog
+from shared.runtime.migrations import is_up_to_date
+from shared.runtime.reference_store import load_reference
+from shared.runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a running service's routes need."""
+
+    name: str
+    settings: ServiceSettings
+    keys: StreamKeys
+    redis: Redis
+    engine: Engine
+    log: EventLog
+    reference: ReferenceData
+    consumer: Consumer
+    view: Any
+
+    async def write(
+        self,
+        who: Principal,
+        *,
+        action: str,
+        campaign: str,
+        ine: str | None,
+        event_id: Any,
+        request: dict[str, Any],
+        decide: Callable[[StudentFile, CampaignFile, Any], Payload],
+    ) -> JSONResponse:
+        """Decide and append; 201 with the event and its positions, or 200 for a retried request."""
+        import uuid
+
+        outcome: Outcome = await execute(
+            self.log,
+            service=self.name,
+            campaign=campaign,
+            ine=ine,
+            actor=who.actor,
+            event_id=event_id or uuid.uuid4(),
+            request_fingerprint=fingerprint(action, {**request, "ine": ine, "campaign": campaign, "by": who.user_id}),
+            decide=decide,
+        )
+        return JSONResponse(outcome.body(), status_code=201 if outcome.created else 200)
+
+    async def wait_for(self, min_position: str | None) -> None:
+        if min_position:
+            await self.consumer.wait_for(min_position, self.settings.read_wait_seconds)
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def build_app(
+    *,
+    name: str,
+    title: str,
+    settings: ServiceSettings,
+    database_url: str,
+    migrations_dir: Path,
+    make_view: Callable[[], View],
+    routers: list[APIRouter],
+) -> FastAPI:
+    schema = settings.database_schema or name
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        redis = Redis.from_url(settings.redis_url)
+        engine = make_engine(database_url, schema)
+        keys = StreamKeys(settings.academie)
+        reference = await load_reference(redis, keys)
+        view = make_view()
+        consumer = Consumer(redis, engine, keys, view, page_size=settings.consumer_page_size)
+        app.state.runtime = Runtime(name, settings, keys, redis, engine, EventLog(redis, keys), reference, consumer, view)
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop), name=f"{name}-consumer")
+        try:
+            yield
+        finally:
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await redis.aclose()
+            engine.dispose()
+
+    app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
+    app.add_middleware(
+        ApiGuard,
+        secret=lambda: settings.jwt_secret,
+        reference=lambda: app.state.runtime.reference,
+        issuer=settings.jwt_issuer,
+    )
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        rt = runtime(request)
+        checks: dict[str, str] = {}
+        try:
+            await rt.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["redis"] = f"unreachable: {exc}"
+
+        def database() -> str:
+            with rt.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return "ok" if is_up_to_date(migrations_dir, rt.engine) else "migrations not applied"
+
+        try:
+            checks["database"] = await asyncio.to_thread(database)
+        except Exception as exc:  # noqa: BLE001
+            checks["database"] = f"unreachable: {exc}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> PlainTextResponse:
+        rt = runtime(request)
+        lines = [
+            "# TYPE passpro_view_events_applied_total counter",
+            f'passpro_view_events_applied_total{{service="{name}"}} {rt.consumer.applied}',
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,127 @@
+"""What every local view has: its read positions and the student files it folds, in its own tables.
+
+A view applies a batch of events in one transaction that also moves its read
+positions, so a crash leaves either all of the batch or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shared.contracts.events import CampaignOpened
+from shared.contracts.streams import LoggedEvent
+from shared.contracts.student_file import StudentFile, empty_file, evolve
+
+MAX_IN = 500  # identifiers per IN (...) list, well under SQLite's variable limit
+
+
+def positions_table(metadata: MetaData) -> Table:
+    return Table(
+        "stream_positions",
+        metadata,
+        Column("stream", String(200), primary_key=True),
+        Column("position", String(40), nullable=False),
+    )
+
+
+def student_files_table(metadata: MetaData) -> Table:
+    return Table(
+        "student_files",
+        metadata,
+        Column("campaign", String(4), primary_key=True),
+        Column("ine", String(11), primary_key=True),
+        Column("college_uai", String(8), index=True),
+        Column("version", Integer, nullable=False),
+        Column("file", Text, nullable=False),
+    )
+
+
+def upsert(conn: Connection, table: Table, rows: list[dict], keys: Iterable[str]) -> None:
+    """Insert or replace rows by primary key, in one statement for the batch."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    keys = list(keys)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+
+
+def load_positions(conn: Connection, table: Table) -> dict[str, str]:
+    return {row.stream: row.position for row in conn.execute(select(table))}
+
+
+def save_positions(conn: Connection, table: Table, positions: dict[str, str]) -> None:
+    upsert(conn, table, [{"stream": s, "position": p} for s, p in positions.items()], ["stream"])
+
+
+def load_files(conn: Connection, table: Table, campaign: str, ines: list[str]) -> dict[str, StudentFile]:
+    found: dict[str, StudentFile] = {}
+    for start in range(0, len(ines), MAX_IN):
+        chunk = ines[start : start + MAX_IN]
+        rows = conn.execute(select(table.c.ine, table.c.file).where(table.c.campaign == campaign, table.c.ine.in_(chunk)))
+        found.update({row.ine: StudentFile.model_validate_json(row.file) for row in rows})
+    return found
+
+
+def fold_batch(conn: Connection, table: Table, events: list[LoggedEvent]) -> list[StudentFile]:
+    """Fold a batch's student events into the stored files, save them, and return the files changed."""
+    by_campaign: dict[str, dict[str, list[LoggedEvent]]] = {}
+    for logged in events:
+        ine = logged.event.student_ine
+        if ine is not None and logged.student_version is not None:
+            by_campaign.setdefault(logged.event.campaign, {}).setdefault(ine, []).append(logged)
+    changed: list[StudentFile] = []
+    for campaign, by_student in by_campaign.items():
+        files = load_files(conn, table, campaign, list(by_student))
+        for ine, student_events in by_student.items():
+            file = files.get(ine) or empty_file(campaign, ine)
+            for logged in student_events:
+                file = evolve(file, logged.event, logged.student_version)
+            changed.append(file)
+    upsert(
+        conn,
+        table,
+        [
+            {
+                "campaign": f.campaign,
+                "ine": f.ine,
+                "college_uai": f.college_uai,
+                "version": f.version,
+                "file": f.model_dump_json(),
+            }
+            for f in changed
+        ],
+        ["campaign", "ine"],
+    )
+    return changed
+
+
+def campaigns_table(metadata: MetaData) -> Table:
+    return Table(
+        "campaigns",
+        metadata,
+        Column("campaign", String(4), primary_key=True),
+        Column("bonus_points", Integer, nullable=False),
+        Column("closes_at", String(40)),
+    )
+
+
+def apply_campaigns(conn: Connection, table: Table, events: list[LoggedEvent]) -> None:
+    rows = [
+        {
+            "campaign": e.event.campaign,
+            "bonus_points": e.event.payload.bonus_points,
+            "closes_at": e.event.payload.closes_at.isoformat() if e.event.payload.closes_at else None,
+        }
+        for e in events
+        if isinstance(e.event.payload, CampaignOpened)
+    ]
+    upsert(conn, table, rows, ["campaign"])
+
+
+def campaign_bonus_points(conn: Connection, table: Table) -> dict[str, int]:
+    return {row.campaign: row.bonus_points for row in conn.execute(select(table.c.campaign, table.c.bonus_points))}

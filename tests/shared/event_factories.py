@@ -1,0 +1,133 @@
+"""Realistic events for the shared tests: one sample payload per event type, and an envelope around it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from shared.contracts.events import (
+    Actor,
+    CampaignOpened,
+    CollegeAvisGiven,
+    Event,
+    InterviewCancelled,
+    InterviewHeld,
+    InterviewScheduled,
+    LyceeAvisGiven,
+    Payload,
+    Referent,
+    ReferentReassigned,
+    Report,
+    StudentRegistered,
+    StudentReinstated,
+    StudentWithdrawn,
+)
+
+CAMPAIGN = "2027"
+COLLEGE = "0752547L"  # Collège Voltaire
+LYCEE = "0750502N"
+FORMATION = "2473121131"
+INE = "123456789AB"
+
+PRINCIPAL = Actor(user_id="principal-voltaire", role="principal", uai=COLLEGE)
+REFERENT_ACTOR = Actor(user_id="referent-dupont", role="referent", uai=COLLEGE)
+LYCEE_STAFF = Actor(user_id="staff-lycee", role="lycee_staff", uai=LYCEE)
+PROVISEUR = Actor(user_id="proviseur-lycee", role="proviseur", uai=LYCEE)
+RECTORAT = Actor(user_id="rectorat-dsden", role="rectorat", uai=None)
+
+REFERENT = Referent(user_id="referent-dupont", name="Claire Dupont", email="claire.dupont@ac-paris.fr")
+INTERVIEW_ID = "itw-0001"
+T0 = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def registered(college: str = COLLEGE) -> StudentRegistered:
+    return StudentRegistered(
+        college_uai=college, last_name="Martin", first_name="Léa", class_name="3e B", referent=REFERENT
+    )
+
+
+def college_avis(avis: str = "favorable") -> CollegeAvisGiven:
+    return CollegeAvisGiven(college_uai=COLLEGE, avis=avis, comment="Élève motivée et impliquée dans son projet.")
+
+
+def scheduled(interview_id: str = INTERVIEW_ID) -> InterviewScheduled:
+    return InterviewScheduled(
+        interview_id=interview_id,
+        lycee_uai=LYCEE,
+        formation_code=FORMATION,
+        scheduled_at=T0 + timedelta(days=10),
+        mode="presentiel",
+    )
+
+
+def held(interview_id: str = INTERVIEW_ID, college_avis_present: bool = True) -> InterviewHeld:
+    return InterviewHeld(
+        interview_id=interview_id,
+        lycee_uai=LYCEE,
+        formation_code=FORMATION,
+        held_at=T0 + timedelta(days=10, hours=1),
+        mode="presentiel",
+        college_avis_present=college_avis_present,
+        report=Report(
+            motivation="tres_satisfaisante",
+            chances_of_success="satisfaisante",
+            advice="Visiter l'atelier lors des portes ouvertes.",
+        ),
+    )
+
+
+def lycee_avis(avis: str = "favorable", interview_id: str = INTERVIEW_ID) -> LyceeAvisGiven:
+    return LyceeAvisGiven(interview_id=interview_id, lycee_uai=LYCEE, formation_code=FORMATION, avis=avis)
+
+
+def sample_payloads() -> dict[str, Payload]:
+    """One valid payload of every event type of SPEC §3, keyed by wire name."""
+    payloads: list[Payload] = [
+        CampaignOpened(bonus_points=2500, closes_at=datetime(2027, 6, 1, 22, 0, tzinfo=UTC)),
+        registered(),
+        ReferentReassigned(
+            referent=Referent(user_id="referent-bernard", name="Paul Bernard", email="paul.bernard@ac-paris.fr")
+        ),
+        scheduled(),
+        InterviewCancelled(interview_id=INTERVIEW_ID, lycee_uai=LYCEE, formation_code=FORMATION, reason="reporte"),
+        college_avis(),
+        StudentWithdrawn(reason="Déménagement hors académie"),
+        StudentReinstated(reason="Retour dans l'académie"),
+        held(),
+        lycee_avis(),
+    ]
+    return {p.EVENT_TYPE: p for p in payloads}
+
+
+ACTOR_FOR = {
+    "CampaignOpened": RECTORAT,
+    "InterviewHeld": LYCEE_STAFF,
+    "LyceeAvisGiven": PROVISEUR,
+    "InterviewScheduled": REFERENT_ACTOR,
+}
+
+
+def make_event(
+    payload: Payload,
+    *,
+    ine: str | None = INE,
+    campaign: str = CAMPAIGN,
+    event_id: UUID | None = None,
+    occurred_at: datetime | None = None,
+    actor: Actor | None = None,
+) -> Event:
+    if isinstance(payload, CampaignOpened):
+        ine = None
+    return Event(
+        event_id=event_id or uuid4(),
+        occurred_at=occurred_at or datetime.now(UTC),
+        campaign=campaign,
+        student_ine=ine,
+        actor=actor or ACTOR_FOR.get(payload.EVENT_TYPE, PRINCIPAL),
+        payload=payload,
+    )
+
+
+def ine_number(n: int) -> str:
+    """A distinct, valid INE (format `^[0-9]{9}[A-Z]{2}$`) for each n."""
+    return f"{n:09d}AB"
