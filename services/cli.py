@@ -282,7 +282,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             tokens = load_demo(settings, {n: f"http://127.0.0.1:{p}" for n, p in SERVICES.items()})
         print(f"\nPasspro est démarré (campagne {settings.campaign}, journal {os.environ['PASSPRO_REDIS_URL']}):")
         for name, port in SERVICES.items():
-            print(f"  {name:<13} http://127.0.0.1:{port}/  (API : /docs)")
+            print(f"  {name:<13} http://127.0.0.1:{port}/docs")
         if not tokens:
             tokens = {"rectorat": make_token(settings, role="rectorat", uai=None, user="rectorat-dev", ttl=7 * 86400)}
         print("\nJetons (Authorization: Bearer …) :")

