@@ -97,12 +97,19 @@ async def write_log(redis: Redis, keys: StreamKeys, events: int) -> int:
 async def catch_up(redis: Redis, keys: StreamKeys, url: str, schema: str | None) -> tuple[int, float]:
     upgrade(MIGRATIONS, url, schema)
     engine = make_engine(url, schema)
-    consumer = Consumer(redis, engine, keys, BonusProjection(), page_size=2000)
+    reader = Redis.from_url(redis_url(redis), decode_responses=True)
+    consumer = Consumer(reader, engine, keys, BonusProjection(), page_size=2000)
     started = time.perf_counter()
     read = await consumer.catch_up()
     elapsed = time.perf_counter() - started
     engine.dispose()
+    await reader.aclose()
     return read, elapsed
+
+
+def redis_url(redis: Redis) -> str:
+    kw = redis.connection_pool.connection_kwargs
+    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
 
 
 async def main() -> None:

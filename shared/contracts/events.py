@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     StringConstraints,
+    model_validator,
 )
 
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
@@ -201,6 +202,15 @@ class Event(Contract):
             data.setdefault("event_type", payload.EVENT_TYPE)
             data.setdefault("schema_version", payload.SCHEMA_VERSION)
         super().__init__(**data)
+
+    @model_validator(mode="after")
+    def _type_matches_payload(self) -> "Event":
+        if (self.event_type, self.schema_version) != (self.payload.EVENT_TYPE, self.payload.SCHEMA_VERSION):
+            raise ValueError(
+                f"event_type/schema_version {self.event_type}/{self.schema_version} do not match the payload "
+                f"{self.payload.EVENT_TYPE}/{self.payload.SCHEMA_VERSION}"
+            )
+        return self
 
 
 # --- reading events back -------------------------------------------------------------

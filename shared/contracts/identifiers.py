@@ -13,11 +13,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 UAI_CHECK_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
-_INE_PATTERNS = (
-    re.compile(r"^[0-9]{9}[A-Z]{2}$"),
-    re.compile(r"^[0-9]{10}[A-Z]$"),
-    re.compile(r"^[0-9]{4}A[0-9]{5}[A-Z]$"),
-)
+_INE_PATTERN = re.compile(r"^(?:[0-9]{9}[A-Z]{2}|[0-9]{10}[A-Z]|[0-9]{4}A[0-9]{5}[A-Z])$")
 _UAI_PATTERN = re.compile(r"^[0-9]{7}[A-Z]$")
 _FORMATION_PATTERN = re.compile(r"^[0-9]{10,11}$")
 _CAMPAIGN_PATTERN = re.compile(r"^[0-9]{4}$")
@@ -28,7 +24,8 @@ def normalise(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if isinstance(value, str):
-        return re.sub(r"\s+", "", value).upper()
+        value = value.upper()
+        return value if value.isalnum() else "".join(value.split())
     return value
 
 
@@ -37,7 +34,7 @@ def uai_check_letter(seven_digits: str) -> str:
 
 
 def check_ine(value: str) -> str:
-    if not any(p.match(value) for p in _INE_PATTERNS):
+    if not _INE_PATTERN.match(value):
         raise ValueError("INE invalide : 11 caractères attendus (ex. 123456789AB, 1234567890A ou 1234A12345B)")
     return value
 

@@ -21,6 +21,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, logged_event_from_entry
@@ -29,6 +30,16 @@ from shared.runtime.views import load_positions, save_positions
 log = logging.getLogger(__name__)
 
 START = "0-0"
+# Errors that say the database cannot be reached: never the event's fault, never a dead letter.
+UNAVAILABLE = (OperationalError, InterfaceError)
+
+# XADD to the dead letters only if this (view, stream, entry) was not sent there before.
+DEAD_LETTER_ONCE = """
+if redis.call('HSETNX', KEYS[2], ARGV[1], '1') == 1 then
+  redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+end
+return 0
+"""
 
 
 class View(Protocol):
@@ -114,6 +125,8 @@ class Consumer:
             await self.dead_letter(key, entry_id, fields, reason, attempts=1)
         try:
             await asyncio.to_thread(self._commit, events, new_positions)
+        except UNAVAILABLE:
+            raise  # the database is down, not the events at fault: retry the page later
         except Exception:  # noqa: BLE001 - isolate the entry at fault, then go on
             log.exception("view %s failed on a page of %d events; applying them one by one", self.view.name, len(events))
             await self._apply_one_by_one(events, new_positions)
@@ -135,6 +148,8 @@ class Consumer:
                 try:
                     await asyncio.to_thread(self._commit, [logged], positions)
                     break
+                except UNAVAILABLE:
+                    raise
                 except Exception as exc:  # noqa: BLE001
                     log.warning(
                         "view %s: event %s (%s) failed, attempt %d: %s",
@@ -147,19 +162,23 @@ class Consumer:
         await asyncio.to_thread(self._commit, [], final)
 
     async def dead_letter(self, stream: str, entry_id: str, fields: dict[str, str], reason: str, attempts: int) -> None:
+        """Copy an entry to the dead-letter stream, once per view and entry however often it is retried."""
         log.error("view %s sends %s %s to the dead letters: %s", self.view.name, stream, entry_id, reason)
-        await self.redis.xadd(
-            self.keys.dead_letters,
-            {
-                "view": self.view.name,
-                "stream": stream,
-                "entry_id": entry_id,
-                "event_id": fields.get("event_id", ""),
-                "event_type": fields.get("event_type", ""),
-                "reason": reason[:2000],
-                "attempts": str(attempts),
-                "fields": json.dumps(fields)[:60000],
-            },
+        letter = {
+            "view": self.view.name,
+            "stream": stream,
+            "entry_id": entry_id,
+            "event_id": fields.get("event_id", ""),
+            "event_type": fields.get("event_type", ""),
+            "reason": reason[:2000],
+            "attempts": str(attempts),
+            "fields": json.dumps(fields)[:60000],
+        }
+        args = [f"{self.view.name}|{stream}|{entry_id}"]
+        for name, value in letter.items():
+            args += [name, value]
+        await self.redis.eval(
+            DEAD_LETTER_ONCE, 2, self.keys.dead_letters, self.keys.dead_letters + ":index", *args
         )
 
     # --- running --------------------------------------------------------------------
@@ -175,8 +194,9 @@ class Consumer:
         while not stop.is_set():
             try:
                 await self.poll(self.block_ms)
-            except (RedisError, OSError) as exc:
-                log.warning("view %s: log unreachable (%s); retrying", self.view.name, exc)
+            except (RedisError, OSError, *UNAVAILABLE) as exc:
+                log.warning("view %s: log or database unreachable (%s); retrying", self.view.name, exc)
+                self._loaded = False
                 await asyncio.sleep(1)
             except asyncio.CancelledError:
                 raise

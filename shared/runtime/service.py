@@ -99,7 +99,7 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        redis = Redis.from_url(settings.redis_url)
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
         engine = make_engine(database_url, schema)
         keys = StreamKeys(settings.academie)
         reference = await load_reference(redis, keys)
