@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
 from services.evaluation import domain, views
@@ -65,6 +68,7 @@ async def _write(request: Request, action: str, ine: str, campaign: str | None, 
 
 @router.post("/students/{ine}/interviews/held", status_code=201, summary="Entretien tenu et compte rendu (InterviewHeld)")
 async def record_held(ine: IneInPath, body: HeldBody, request: Request, campaign: CampaignQuery = None):
+    domain.check_held_at(body.held_at, datetime.now(UTC))  # a 422: before rights, visibility and rules
     command = domain.RecordHeld(body.lycee_uai, body.formation_code, body.held_at, body.mode, body.report)
     return await _write(request, "held", ine, campaign, body, command, LYCEE_ROLES)
 
@@ -85,18 +89,20 @@ async def give_lycee_avis(ine: IneInPath, body: LyceeAvisBody, request: Request,
 async def list_interviews(
     request: Request,
     campaign: CampaignQuery = None,
+    lycee_uai: Annotated[UAI | None, Query(description="Rectorat : un seul lycée")] = None,
     min_position: MinPositionQuery = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
     rt, who = runtime(request), principal(request)
-    require_role(who, *LYCEE_ROLES)
+    require_role(who, *LYCEE_ROLES, "rectorat")
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
+    lycee = lycee_uai if who.role == "rectorat" else who.uai
 
     def query():
         with rt.engine.connect() as conn:
-            return views.lycee_interviews(conn, year, who.uai)
+            return views.lycee_interviews(conn, year, lycee)
 
     items = []
     for row, file in await asyncio.to_thread(query):

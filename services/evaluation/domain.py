@@ -37,6 +37,12 @@ class GiveLyceeAvis:
 Command = RecordHeld | CancelInterview | GiveLyceeAvis
 
 
+def check_held_at(held_at: datetime, now: datetime) -> None:
+    """`held_at` may differ from `scheduled_at` but may not lie in the future (SPEC §5, a 422)."""
+    if held_at > now:
+        raise InvalidInput("held_in_future", "La date de l'entretien ne peut pas être dans le futur.", "held_at")
+
+
 def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Command, caller_uai: str) -> Payload:
     """The event the command records, or a Refusal (404 for a student the lycée may not see, 409 for a rule)."""
     visible_to_lycee(file, caller_uai)
@@ -44,8 +50,7 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
     require_not_withdrawn(file)
     match command:
         case RecordHeld():
-            if command.held_at > now:
-                raise InvalidInput("held_in_future", "La date de l'entretien ne peut pas être dans le futur.", "held_at")
+            check_held_at(command.held_at, now)
             interview = file.active_interview(command.lycee_uai, command.formation_code)
             if interview is None:
                 raise RuleViolation("no_active_interview", "Aucun entretien prévu pour ce vœu.")

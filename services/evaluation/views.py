@@ -54,16 +54,17 @@ class InterviewsView:
             conn.execute(interviews.insert(), rows)
 
 
-def lycee_interviews(conn: Connection, campaign: str, lycee_uai: str) -> list[tuple[dict, StudentFile]]:
+def lycee_interviews(conn: Connection, campaign: str, lycee_uai: str | None) -> list[tuple[dict, StudentFile]]:
+    """The interviews at one lycée, or at every lycée when `lycee_uai` is None (rectorat)."""
     query = (
         select(interviews, student_files.c.file)
         .join(
             student_files,
             (student_files.c.campaign == interviews.c.campaign) & (student_files.c.ine == interviews.c.ine),
         )
-        .where(interviews.c.campaign == campaign, interviews.c.lycee_uai == lycee_uai)
+        .where(interviews.c.campaign == campaign)
         .order_by(interviews.c.scheduled_at, interviews.c.formation_code, interviews.c.ine, interviews.c.interview_id)
     )
-    return [
-        (dict(row._mapping), StudentFile.model_validate_json(row.file)) for row in conn.execute(query)
-    ]
+    if lycee_uai is not None:
+        query = query.where(interviews.c.lycee_uai == lycee_uai)
+    return [(dict(row._mapping), StudentFile.model_validate_json(row.file)) for row in conn.execute(query)]

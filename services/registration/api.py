@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
 from services.registration import domain, views
@@ -194,22 +196,24 @@ def progress(file: StudentFile, bonus_points: int) -> dict:
     }
 
 
-@router.get("/students", summary="Les élèves du collège et leur avancement")
+@router.get("/students", summary="Les élèves du collège et leur avancement (tous les collèges pour le rectorat)")
 async def list_students(
     request: Request,
     campaign: CampaignQuery = None,
+    college_uai: Annotated[UAI | None, Query(description="Rectorat : un seul collège")] = None,
     min_position: MinPositionQuery = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
     rt, who = runtime(request), principal(request)
-    require_role(who, *COLLEGE_ROLES)
+    require_role(who, *COLLEGE_ROLES, "rectorat")
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
+    college = college_uai if who.role == "rectorat" else who.uai
 
     def query() -> tuple[list[StudentFile], int]:
         with rt.engine.connect() as conn:
-            return views.college_students(conn, year, who.uai), views.bonus_points(conn, year)
+            return views.college_students(conn, year, college), views.bonus_points(conn, year)
 
     files, points = await asyncio.to_thread(query)
     return page([progress(f, points) for f in files], limit, offset)

@@ -31,12 +31,12 @@ class StudentsView:
         fold_batch(conn, student_files, events)
 
 
-def college_students(conn: Connection, campaign: str, college_uai: str) -> list[StudentFile]:
-    rows = conn.execute(
-        select(student_files.c.file)
-        .where(student_files.c.campaign == campaign, student_files.c.college_uai == college_uai)
-        .order_by(student_files.c.ine)
-    )
+def college_students(conn: Connection, campaign: str, college_uai: str | None) -> list[StudentFile]:
+    """The students of one collège, or of every collège when `college_uai` is None (rectorat)."""
+    query = select(student_files.c.file).where(student_files.c.campaign == campaign, student_files.c.college_uai.is_not(None))
+    if college_uai is not None:
+        query = query.where(student_files.c.college_uai == college_uai)
+    rows = conn.execute(query.order_by(student_files.c.ine))
     return [StudentFile.model_validate_json(r.file) for r in rows]
 
 

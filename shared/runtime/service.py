@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,6 @@ class Runtime:
         decide: Callable[[StudentFile, CampaignFile, Any], Payload],
     ) -> JSONResponse:
         """Decide and append; 201 with the event and its positions, or 200 for a retried request."""
-        import uuid
-
         outcome: Outcome = await execute(
             self.log,
             service=self.name,

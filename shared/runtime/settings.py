@@ -19,7 +19,7 @@ def campaign_in_force(today: date) -> str:
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PASSPRO_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PASSPRO_", extra="ignore", populate_by_name=True)
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     academie: str = Field(default="paris", pattern=r"^[a-z0-9-]{1,40}$")
