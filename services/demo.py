@@ -60,7 +60,7 @@ def demo_users(reference: ReferenceData) -> list[tuple[str, str, str | None]]:
 
 def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = None) -> dict[str, str]:
     """Write the demo students through the running services; return a token per demo user."""
-    from services.cli import make_token
+    from services.cli.common import make_token
 
     reference = reference or parse_reference(default_reference_text())
     colleges, lycees = _establishments(reference)

@@ -1,0 +1,34 @@
+"""`passpro serve NAME` and `passpro migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from services.cli.common import SERVICES, app_factory, migrate_all, service_settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = service_settings(args.name)
+    settings.require_secret()
+    create_app, _ = app_factory(args.name)
+    port = args.port or SERVICES[args.name]
+    uvicorn.run(create_app(settings), host=args.host, port=port, log_level="info", access_log=False)
+    return 0
+
+
+def migrate(_: argparse.Namespace) -> int:
+    migrate_all()
+    print("Migrations appliquées : registration, evaluation, scoring.")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="one service, configured by environment")
+    p.add_argument("name", choices=list(SERVICES))
+    p.add_argument("--port", type=int)
+    p.add_argument("--host", default=os.environ.get("PASSPRO_HOST", "127.0.0.1"))
+    p.set_defaults(func=serve)
+    sub.add_parser("migrate", help="apply every service's database migrations").set_defaults(func=migrate)
