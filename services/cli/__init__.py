@@ -9,12 +9,12 @@ import argparse
 import logging
 import sys
 
-from services.cli import admin, serve, status, up
+from services.cli import admin, docs, serve, status, up
 from services.cli.common import make_token, open_campaign
 
 __all__ = ["main", "parser", "make_token", "open_campaign"]
 
-COMMAND_MODULES = [up, serve, admin, status]
+COMMAND_MODULES = [up, serve, admin, status, docs]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     return args.func(args) or 0
 

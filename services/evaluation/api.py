@@ -13,7 +13,7 @@ from pydantic import AwareDatetime
 from services.evaluation import domain, views
 from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text
 from shared.contracts.identifiers import UAI, FormationCode
-from shared.runtime.http import page, principal, require_own_establishment, require_role
+from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, page, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
     CampaignQuery,
     IneInPath,
@@ -25,7 +25,7 @@ from shared.runtime.requests import (
 )
 from shared.runtime.service import runtime
 
-router = APIRouter(prefix="/api", tags=["evaluation"])
+router = APIRouter(prefix="/api", tags=["evaluation"], responses=ERROR_RESPONSES, dependencies=API_DEPENDENCIES)
 
 LYCEE_ROLES = ("lycee_staff", "proviseur")
 

@@ -14,7 +14,7 @@ from shared.contracts.bonus import total_bonus_points, voeu_bonuses
 from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.contracts.student_file import StudentFile
-from shared.runtime.http import page, principal, require_own_establishment, require_role
+from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, page, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
     CampaignQuery,
     IneInPath,
@@ -27,7 +27,7 @@ from shared.runtime.requests import (
 )
 from shared.runtime.service import runtime
 
-router = APIRouter(prefix="/api", tags=["registration"])
+router = APIRouter(prefix="/api", tags=["registration"], responses=ERROR_RESPONSES, dependencies=API_DEPENDENCIES)
 
 COLLEGE_ROLES = ("principal", "referent")
 

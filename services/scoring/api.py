@@ -16,12 +16,12 @@ from services.scoring.views import positions as positions_table
 from shared.contracts.errors import InvalidInput, NotFound
 from shared.contracts.identifiers import UAI, Campaign, FormationCode
 from shared.contracts.student_file import fold, fold_campaign
-from shared.runtime.http import principal, require_role
+from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, principal, require_role
 from shared.runtime.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset, WriteBody
 from shared.runtime.service import runtime
 from shared.runtime.views import load_positions
 
-router = APIRouter(prefix="/api", tags=["scoring"])
+router = APIRouter(prefix="/api", tags=["scoring"], responses=ERROR_RESPONSES, dependencies=API_DEPENDENCIES)
 
 _POSITION = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 

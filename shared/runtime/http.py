@@ -11,9 +11,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.security import HTTPBearer
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -169,3 +171,42 @@ def page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every refusal's body (SPEC §3.1, §5)."""
+
+    error: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+def _example(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"application/json": {"example": {"error": code, "message": message, **extra}}}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Jeton absent, mal formé, expiré ou mal signé",
+          "content": _example("unauthenticated", "Jeton d'authentification absent, invalide ou expiré.")},
+    403: {"model": ErrorBody, "description": "Rôle non autorisé, ou un autre établissement que le sien",
+          "content": _example("role_forbidden", "Votre rôle ne permet pas cette action.")},
+    404: {"model": ErrorBody, "description": "Élève inconnu, ou que l'appelant ne peut pas voir",
+          "content": _example("student_not_found", "Élève introuvable.")},
+    409: {"model": ErrorBody, "description": "Une règle du dispositif refuse la demande (`error` la nomme)",
+          "content": _example("college_avis_after_interview",
+                              "L'avis du collège doit être saisi avant les entretiens : un entretien a déjà eu lieu.")},
+    413: {"model": ErrorBody, "description": "Corps de requête de plus de 64 Kio",
+          "content": _example("payload_too_large", "La requête dépasse la taille maximale de 64 Kio.")},
+    422: {"model": ErrorBody, "description": "Données invalides, établissement ou formation inconnus",
+          "content": _example("invalid_input", "Certaines données sont invalides.",
+                              fields=[{"field": "lycee_uai", "message": "UAI invalide : la lettre de contrôle ne correspond pas aux chiffres"}])},
+}
+
+# Documents the bearer token in OpenAPI (so /docs can "Authorize"); ApiGuard does the checking.
+BEARER = HTTPBearer(auto_error=False, description="Jeton JWT signé (HS256) : `passpro token` ou la page de connexion")
+API_DEPENDENCIES = [Depends(BEARER)]
