@@ -132,6 +132,7 @@ class InterviewCancelled(Payload):
 
 class CollegeAvisGiven(Payload):
     EVENT_TYPE = "CollegeAvisGiven"
+    SCHEMA_VERSION = 2  # v1 carried the avis as the label people read; see upcast_college_avis_v1
     college_uai: UAI
     avis: CollegeAvis
     comment: Text(600)
@@ -291,3 +292,17 @@ def event_to_fields(event: Event) -> dict[str, str]:
         "actor": event.actor.model_dump_json(),
         "payload": event.payload.model_dump_json(),
     }
+
+
+# --- upcasters: one function per (event_type, older version), chained ----------------------
+
+COLLEGE_AVIS_LABELS = {"réservé": "reserve", "assez favorable": "assez_favorable", "favorable": "favorable"}
+
+
+@upcaster("CollegeAvisGiven", 1)
+def upcast_college_avis_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 stored the avis as the principal reads it ("réservé", "assez favorable", "favorable");
+    v2 stores a stable code. A v1 entry that already holds a code keeps it."""
+    avis = payload.get("avis")
+    label = avis.strip().lower() if isinstance(avis, str) else avis
+    return {**payload, "avis": COLLEGE_AVIS_LABELS.get(label, avis)}
