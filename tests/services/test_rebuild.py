@@ -1,0 +1,105 @@
+"""`passpro rebuild`: the projection rebuilt from the log replaces a damaged live one; records are kept."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select, text, update
+
+from services.scoring import queries
+from services.scoring.app import MIGRATIONS
+from services.scoring.rebuild import rebuild
+from services.scoring.views import BonusProjection, student_totals, voeux
+from shared.contracts.events import CampaignOpened
+from shared.contracts.streams import StreamKeys
+from shared.runtime.consumer import Consumer
+from shared.runtime.db import ensure_schema, make_engine
+from shared.runtime.log import EventLog
+from shared.runtime.migrations import upgrade
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "shared"))
+from event_factories import (  # noqa: E402
+    LYCEE_STAFF,
+    PRINCIPAL,
+    PROVISEUR,
+    RECTORAT,
+    college_avis,
+    held,
+    lycee_avis,
+    make_event,
+    registered,
+    scheduled,
+)
+
+STUDENTS = [f"{n:09d}RB" for n in range(1, 13)]
+
+
+async def write_history(log: EventLog) -> None:
+    assert (await log.append(make_event(CampaignOpened(bonus_points=2500), actor=RECTORAT), "rectorat", 0, "f")).status == "ok"
+    for n, ine in enumerate(STUDENTS):
+        history = [
+            ("registration", registered(), PRINCIPAL),
+            ("registration", college_avis(), PRINCIPAL),
+            ("registration", scheduled(), PRINCIPAL),
+            ("evaluation", held(), LYCEE_STAFF),
+            ("evaluation", lycee_avis("favorable" if n % 2 else "reserve"), PROVISEUR),
+        ]
+        for version, (service, payload, actor) in enumerate(history):
+            assert (await log.append(make_event(payload, actor=actor, ine=ine), service, version, "f")).status == "ok"
+
+
+def projection(engine) -> tuple[list, list]:
+    with engine.connect() as conn:
+        return (
+            [tuple(r) for r in conn.execute(select(voeux).order_by(voeux.c.ine))],
+            [tuple(r) for r in conn.execute(select(student_totals).order_by(student_totals.c.ine))],
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def live_database(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'scoring.sqlite3'}", None
+    return request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema")
+
+
+async def test_rebuild_repairs_a_damaged_projection_and_keeps_the_exports(redis_url, academie, live_database, tmp_path):
+    url, schema = live_database
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    keys = StreamKeys(academie)
+    try:
+        await write_history(EventLog(redis, keys))
+        ensure_schema(url, schema)
+        upgrade(MIGRATIONS, url, schema)
+        live = make_engine(url, schema)
+        await Consumer(redis, live, keys, BonusProjection()).catch_up()
+        expected = projection(live)
+        with live.begin() as conn:
+            queries.record_export(conn, "2027", "rectorat.test", {"s": "1-0"}, "INE;UAI_ACCUEIL;CODE_MEF;BONUS\r\n", 0)
+            conn.execute(update(voeux).values(bonus_points=99999))  # the damage a rebuild must repair
+            conn.execute(student_totals.delete().where(student_totals.c.ine == STUDENTS[0]))
+        assert projection(live) != expected
+
+        seen: list[tuple[int, int]] = []
+        result = await rebuild(redis, keys, url, schema, lambda done, total: seen.append((done, total)))
+
+        assert projection(live) == expected
+        assert result.students == len(STUDENTS) and result.voeux == len(STUDENTS)
+        assert seen[-1][0] == seen[-1][1] == result.entries == 1 + 5 * len(STUDENTS)
+        with live.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM exports")).scalar_one() == 1
+        # The rebuild leaves no workspace behind.
+        assert not list(tmp_path.glob("*.rebuild-*"))
+        if schema:
+            with live.connect() as conn:
+                leftovers = conn.execute(
+                    text("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE :p"),
+                    {"p": f"{schema}_rebuild_%"},
+                ).scalar_one()
+            assert leftovers == 0
+        live.dispose()
+    finally:
+        await redis.aclose()
