@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from shared.contracts.reference import ReferenceData, default_reference_text, parse_reference
+from shared.runtime.demo_users import demo_establishments, demo_users
 
 DEMO_NAMESPACE = uuid.UUID("6f1b0a52-6d1e-4d0b-9a53-2f3c1e0d7a11")
 
@@ -41,29 +42,12 @@ def _event_id(ine: str, step: str) -> str:
     return str(uuid.uuid5(DEMO_NAMESPACE, f"{ine}:{step}"))
 
 
-def _establishments(reference: ReferenceData):
-    colleges = [e for e in reference.establishments if e.type == "college"][:2]
-    lycees = [e for e in reference.establishments if e.type == "lycee" and len(e.formations) >= 2][:2]
-    return colleges, lycees
-
-
-def demo_users(reference: ReferenceData) -> list[tuple[str, str, str | None]]:
-    """(user id, role, uai) of every demo user."""
-    colleges, lycees = _establishments(reference)
-    users: list[tuple[str, str, str | None]] = [("rectorat.demo", "rectorat", None)]
-    for c in colleges:
-        users += [(f"principal.{c.uai}", "principal", c.uai), (f"referent.{c.uai}", "referent", c.uai)]
-    for lycee in lycees:
-        users += [(f"equipe.{lycee.uai}", "lycee_staff", lycee.uai), (f"proviseur.{lycee.uai}", "proviseur", lycee.uai)]
-    return users
-
-
 def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = None) -> dict[str, str]:
     """Write the demo students through the running services; return a token per demo user."""
     from services.cli.common import make_token
 
     reference = reference or parse_reference(default_reference_text())
-    colleges, lycees = _establishments(reference)
+    colleges, lycees = demo_establishments(reference)
     tokens = {
         f"{role} {uai or ''}".strip(): make_token(settings, role=role, uai=uai, user=user, ttl=7 * 86400)
         for user, role, uai in demo_users(reference)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from services.cli.common import SERVICES, redis_client, service_settings
+from shared.runtime.dead_letters import DeadLetters
 
 
 def status(_: argparse.Namespace) -> int:
@@ -21,7 +22,7 @@ def status(_: argparse.Namespace) -> int:
             for stream, position in sorted(positions.items()):
                 behind = len(await redis.xrange(stream, f"({position}", "+", count=100_000))
                 rows.append((stream, position, behind))
-            dead = await redis.xlen(StreamKeys(settings.academie).dead_letters)
+            dead = len(await DeadLetters(redis, StreamKeys(settings.academie)).letters())
             return rows, dead
 
     for name in SERVICES:
@@ -34,7 +35,7 @@ def status(_: argparse.Namespace) -> int:
         print(f"{name}:")
         for stream, position, behind in rows:
             print(f"  {stream:<50} {position:<22} en retard de {behind}")
-    print(f"lettres mortes : {dead}")
+    print(f"lettres mortes ouvertes (dont entrées en attente) : {dead}")
     return 0
 
 

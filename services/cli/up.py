@@ -15,8 +15,8 @@ from pathlib import Path
 from services.cli.common import SERVICES, make_token, migrate_all, open_campaign, service_settings
 
 
-def _dev_secret(data_dir: Path) -> str:
-    path = data_dir / "jwt-secret"
+def _dev_secret(data_dir: Path, name: str = "jwt-secret") -> str:
+    path = data_dir / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
@@ -55,6 +55,8 @@ def up(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PASSPRO_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("PASSPRO_JWT_SECRET", _dev_secret(data_dir))
+    # Development only: in production the checkpoint key must live away from the log it protects.
+    os.environ.setdefault("PASSPRO_CHECKPOINT_KEY", _dev_secret(data_dir, "checkpoint-key"))
     embedded = None
     if not os.environ.get("PASSPRO_REDIS_URL"):
         embedded = _start_embedded_redis(data_dir)
@@ -64,6 +66,8 @@ def up(args: argparse.Namespace) -> int:
         migrate_all()
         settings = service_settings("scoring")
         asyncio.run(open_campaign(settings, settings.campaign, 2500, None, quiet_if_open=True))
+        if args.demo:
+            os.environ["PASSPRO_DEMO"] = "1"  # the services' sign-in pages then offer the demo users in one click
         for name, port in SERVICES.items():
             children.append(subprocess.Popen([sys.executable, "-m", "services.cli", "serve", name, "--port", str(port)]))
         for name, port in SERVICES.items():
@@ -77,7 +81,7 @@ def up(args: argparse.Namespace) -> int:
             tokens = load_demo(settings, {n: f"http://127.0.0.1:{p}" for n, p in SERVICES.items()})
         print(f"\nPasspro est démarré (campagne {settings.campaign}, journal {os.environ['PASSPRO_REDIS_URL']}):")
         for name, port in SERVICES.items():
-            print(f"  {name:<13} http://127.0.0.1:{port}/docs")
+            print(f"  {name:<13} http://127.0.0.1:{port}/  (API : http://127.0.0.1:{port}/docs)")
         if not tokens:
             tokens = {"rectorat": make_token(settings, role="rectorat", uai=None, user="rectorat-dev", ttl=7 * 86400)}
         print("\nJetons (Authorization: Bearer …) :")

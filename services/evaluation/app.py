@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.evaluation import api
+from services.evaluation import api, pages
 from services.evaluation.settings import EvaluationSettings
 from services.evaluation.views import InterviewsView
 from shared.runtime.service import build_app
@@ -15,7 +15,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: EvaluationSettings) -> FastAPI:
-    return build_app(
+    app = build_app(
         name="evaluation",
         title="Passpro — évaluation (lycée)",
         settings=settings,
@@ -24,3 +24,5 @@ def create_app(settings: EvaluationSettings) -> FastAPI:
         make_view=InterviewsView,
         routers=[api.router],
     )
+    pages.install(app)
+    return app

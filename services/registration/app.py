@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.registration import api
+from services.registration import api, pages
 from services.registration.settings import RegistrationSettings
 from services.registration.views import StudentsView
 from shared.runtime.service import build_app
@@ -15,7 +15,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: RegistrationSettings) -> FastAPI:
-    return build_app(
+    app = build_app(
         name="registration",
         title="Passpro — inscription (collège)",
         settings=settings,
@@ -24,3 +24,5 @@ def create_app(settings: RegistrationSettings) -> FastAPI:
         make_view=StudentsView,
         routers=[api.router],
     )
+    pages.install(app)
+    return app

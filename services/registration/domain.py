@@ -148,7 +148,7 @@ def next_step(file: StudentFile) -> str:
         return "Élève retiré du dispositif"
     if file.college_avis is None and not file.any_interview_held:
         return "Saisir l'avis du collège (avant les entretiens)"
-    if not file.interviews:
+    if all(i.status == "cancelled" for i in file.interviews.values()):
         return "Inscrire l'élève à un entretien"
     if any(i.status == "scheduled" for i in file.interviews.values()):
         return "Entretien à venir"

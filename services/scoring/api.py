@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, Field
 
-from services.scoring import domain, queries
+from services.scoring import audit_store, domain, queries
+from services.scoring.audit import InvalidAsOf
 from services.scoring.views import positions as positions_table
 from shared.contracts.errors import InvalidInput, NotFound
 from shared.contracts.identifiers import UAI, Campaign, FormationCode
-from shared.contracts.student_file import fold, fold_campaign
 from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, principal, require_role
 from shared.runtime.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset, WriteBody
 from shared.runtime.service import runtime
 from shared.runtime.views import load_positions
 
 router = APIRouter(prefix="/api", tags=["scoring"], responses=ERROR_RESPONSES, dependencies=API_DEPENDENCIES)
-
-_POSITION = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 
 
 class CampaignBody(WriteBody):
@@ -111,72 +107,45 @@ async def affelnet(request: Request, campaign: CampaignQuery = None, min_positio
     require_role(who, "rectorat")
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
-
-    def export() -> tuple[str, str]:
-        with rt.engine.begin() as conn:
-            content, rows = queries.affelnet_csv(conn, year)
-            positions = load_positions(conn, positions_table)
-            digest = queries.record_export(conn, year, who.user_id, positions, content, rows)
-        return content, digest
-
-    content, digest = await asyncio.to_thread(export)
+    export = await asyncio.to_thread(audit_store.export_affelnet, rt.engine, year, who.user_id)
     return Response(
-        content.encode("utf-8"),
+        export.content.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="passpro-affelnet-{year}.csv"',
-            "X-Content-SHA256": digest,
+            "X-Content-SHA256": export.sha256,
         },
     )
 
 
-def _as_of(value: str | None):
-    """A time (RFC 3339) or a log position; returns a predicate on logged events."""
-    if not value:
-        return lambda logged: True
-    if _POSITION.match(value):
-        from shared.contracts.streams import entry_id_key
-
-        limit = entry_id_key(value)
-        return lambda logged: entry_id_key(logged.entry_id) <= limit
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InvalidInput("invalid_as_of", "as_of : une date RFC 3339 avec fuseau ou une position du journal.", "as_of")
-    return lambda logged: logged.event.recorded_at is not None and logged.event.recorded_at <= moment
+@router.get("/audit/exports", summary="Les exports Affelnet faits : qui, quand, positions couvertes, SHA-256")
+async def audit_exports(request: Request, campaign: CampaignQuery = None):
+    rt, who = runtime(request), principal(request)
+    require_role(who, "rectorat")
+    items = await asyncio.to_thread(audit_store.list_exports, rt.engine, campaign)
+    for item in items:
+        item["positions"] = _short(rt, item["positions"])
+    return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
 
 
-@router.get("/audit/students/{ine}", summary="L'historique complet d'un élève et son bonus à une date")
+@router.get("/audit/students/{ine}", summary="L'historique complet d'un élève et son bonus à une date ou une position")
 async def audit_student(
     ine: IneInPath,
     request: Request,
     campaign: CampaignQuery = None,
-    as_of: Annotated[str | None, Query(max_length=64)] = None,
+    as_of: Annotated[
+        str | None,
+        Query(max_length=64, description="Une date RFC 3339 avec fuseau, ou une position du journal (ms-seq)"),
+    ] = None,
 ):
     rt, who = runtime(request), principal(request)
     require_role(who, "rectorat")
     year = campaign or rt.settings.campaign
-    keep = _as_of(as_of)
-    history = [h for h in await rt.log.read_student(year, ine) if keep(h)]
-    if not history:
+    establishments = {e.uai: e.name for e in rt.reference.establishments}
+    try:
+        report = await audit_store.student_audit(rt.redis, rt.keys, year, ine, as_of, establishments)
+    except InvalidAsOf as exc:
+        raise InvalidInput("invalid_as_of", str(exc), "as_of") from exc
+    if report is None:
         raise NotFound()
-    campaign_file = fold_campaign(year, await rt.log.read_rectorat())
-    file = fold(year, ine, [(h.event, h.student_version) for h in history])
-    bonus = domain.bonus_of(file, campaign_file.bonus_points)
-    return {
-        "ine": ine,
-        "campaign": year,
-        "as_of": as_of,
-        "timeline": [
-            {
-                "position": h.entry_id,
-                "student_version": h.student_version,
-                **h.event.model_dump(mode="json"),
-            }
-            for h in history
-        ],
-        "total_bonus_points": bonus.total_bonus_points,
-        "voeux": [v.__dict__ for v in bonus.voeux],
-    }
+    return report

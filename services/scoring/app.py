@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.scoring import api
+from services.scoring import api, checkpoints, pages
 from services.scoring.settings import ScoringSettings
 from services.scoring.views import BonusProjection
 from shared.runtime.service import build_app
@@ -15,7 +15,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: ScoringSettings) -> FastAPI:
-    return build_app(
+    app = build_app(
         name="scoring",
         title="Passpro — barème (rectorat)",
         settings=settings,
@@ -24,3 +24,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         make_view=BonusProjection,
         routers=[api.router],
     )
+    pages.install(app)
+    # Signs the log's heads every few minutes while the service runs (nothing without PASSPRO_CHECKPOINT_KEY).
+    checkpoints.install(app, settings)
+    return app

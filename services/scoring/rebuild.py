@@ -7,9 +7,11 @@ Swap: one transaction on the live database replaces the projection's tables
 (positions, student files, campaigns, vœux, totals) by the rebuilt rows.
 Exports and checkpoints are records, not projection: they are kept. Readers
 see the old rows until the commit (SQLite WAL, PostgreSQL MVCC), then the new.
-The service's own consumer, if it runs, goes on from the positions it holds;
-applying an entry twice changes nothing (the fold keeps each student's
-applied versions), so an entry it applies again after the swap is harmless.
+The service's own consumer, if it runs, sees before its next read (and, under
+a lock, at its next commit) that the stored positions moved, and reads on from
+the swapped-in ones: nothing it applied to the old rows after the build read
+the log is lost. A `passpro dlq retry` run during a rebuild writes to the live
+rows only: run the retry again after the swap.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Scoring's projection (SPEC §3.2): one row per vœu and one total per student, and the exports made."""
+"""Scoring's projection (SPEC §3.2): one row per vœu and one total per student; the exports made and the
+signed checkpoints of the log's heads (the audit's, never touched by the projection)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Connection, Integer, String, Table, Text, delete, tuple_
+from sqlalchemy import BigInteger, Boolean, Column, Connection, Integer, String, Table, Text, delete, tuple_
 
 from services.scoring.domain import bonus_of
 from shared.contracts.streams import LoggedEvent
@@ -54,6 +55,18 @@ exports = Table(
     Column("positions", Text, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
+)
+# Kept outside Redis on purpose: a stream's head signed with a key Redis never sees (services/scoring/audit.py).
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream", String(200), nullable=False, index=True),
+    Column("entry_id", String(40), nullable=False),
+    Column("hash", String(40), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("hmac", String(64), nullable=False),
 )
 
 

@@ -24,8 +24,10 @@ def normalise(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if isinstance(value, str):
-        value = value.upper()
-        return value if value.isalnum() else "".join(value.split())
+        if not value.isalnum():
+            value = "".join(value.split())
+        # Only ASCII is upper-cased: "ß".upper() is "SS", which would forge a valid INE; the rest fails the pattern.
+        return value.upper() if value.isascii() else value
     return value
 
 

@@ -35,7 +35,7 @@ class Principal:
 
 
 def check_role_matches(role: str, uai: str | None, reference: ReferenceData) -> None:
-    if role not in ROLE_ESTABLISHMENT:
+    if not isinstance(role, str) or role not in ROLE_ESTABLISHMENT:
         raise InvalidToken(f"unknown role {role!r}")
     expected = ROLE_ESTABLISHMENT[role]
     if expected is None:

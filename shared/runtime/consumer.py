@@ -1,45 +1,91 @@
-"""The consumer loop that keeps a local view up to date with the log.
+"""The consumer loop that keeps a local view up to date with the log, and what it guarantees.
 
-It reads the service streams from the positions stored in the view's own
-database (never from memory or a consumer group), applies each page of entries
-in one SQL transaction that also stores the new positions, and so recovers
-from any crash without loss or double counting. It follows the rectorat
-stream, and each campaign's service streams from the moment it sees the
-campaign opened. An entry that cannot be read or applied goes to the
-dead-letter stream with its reason, and the view goes on.
+- **Exactly-once effect.** It reads the service streams with plain XREAD from
+  the positions stored in the view's own database, and applies each page of
+  entries in one SQL transaction that also stores the new positions. A crash,
+  even a SIGKILL in the middle of a page, leaves all of the page or none of it:
+  the view never loses nor double-counts an entry, and a process started later
+  catches up on everything written while it was down
+  (tests/reliability/test_crash_recovery.py). It follows the rectorat stream,
+  and each campaign's service streams from their start once it sees the
+  campaign opened.
+- **Redis restarts.** There is no consumer group, so none for Redis to lose and
+  no pending list to recover: after a restart the loop reconnects and reads on
+  from the positions in its own database (tests/reliability/test_redis_restart.py).
+- **Poison entries.** An entry that cannot be read (bad JSON, a version with
+  no upcaster) or applied (the view raises) is tried `max_attempts` times,
+  then copied to the dead-letter stream with its reason, stream, id and
+  attempts (`shared/runtime/dead_letters.py`), and the view goes on. When the
+  view fails on a page, the page is applied again in one transaction with one
+  savepoint per entry, so the others still count exactly once. Database errors
+  (OperationalError, InterfaceError) are never the entry's fault: the page is
+  read again later, never dead-lettered. An unknown event type (a newer
+  producer) is skipped.
+- **One writer per view.** Before each read, and under a lock at each commit,
+  it checks that the stored positions are still the ones it last read or
+  wrote; if not (a rebuild swapped a projection in, or another process runs
+  the same view) it reloads them and reads on from there.
+- **Parked students.** A bonus must not be computed on half a history, so the
+  entries of a student at or after the version of an open dead letter wait:
+  they are recorded in the dead letters (reason `parked behind <stream> <entry>`)
+  instead of applied, whichever stream delivers them, while positions keep
+  moving for everyone else. An entry of a lower version still goes through. An
+  entry of a later version that another stream delivered before the poison was
+  read stays applied (the streams are read side by side, not merged by
+  student). Letters are written to Redis before the positions move past their
+  entries, so they survive restarts, a crash in between writes nothing twice,
+  and a rebuild from the start parks the same entries. `passpro dlq retry`
+  applies a student's open letters in version order through the view, in one
+  transaction, once the cause is fixed, and frees the student.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, Table
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, logged_event_from_entry
+from shared.runtime.dead_letters import UNAVAILABLE, DeadLetters, student_of, version_of
 from shared.runtime.views import load_positions, save_positions
 
 log = logging.getLogger(__name__)
 
 START = "0-0"
-# Errors that say the database cannot be reached: never the event's fault, never a dead letter.
-UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_PAUSE_S = 0.05  # between two attempts at one entry, times the attempt number
 
-# XADD to the dead letters only if this (view, stream, entry) was not sent there before.
-DEAD_LETTER_ONCE = """
-if redis.call('HSETNX', KEYS[2], ARGV[1], '1') == 1 then
-  redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
-end
-return 0
-"""
+
+@dataclass
+class Entry:
+    """One entry of a page, as read: where it is, its plain fields, and whose history it belongs to."""
+
+    key: str
+    entry_id: str
+    fields: dict[str, str]
+    student: str  # "campaign:ine", or "" (a campaign event, or no student version: it parks nobody)
+    version: int  # the student version it made
+    logged: LoggedEvent | None = None  # once read
+
+    def parked_by(self, parked: dict[str, int]) -> bool:
+        """True if its student has an open dead letter at or before its version: it waits behind it."""
+        return self.student in parked and self.version >= parked[self.student]
+
+
+class StudentFreed(Exception):
+    """A retry freed a student while a page was being planned: plan it again."""
+
+
+class PositionsMoved(Exception):
+    """The stored positions are not those this consumer last read or wrote: a rebuild swapped the
+    projection in, or another process runs the same view. Reload them and read again from there."""
 
 
 class View(Protocol):
@@ -73,7 +119,9 @@ class Consumer:
         self.page_size = page_size
         self.block_ms = block_ms
         self.max_attempts = max_attempts
+        self.dead = DeadLetters(redis, keys)
         self.positions: dict[str, str] = {}
+        self._stored: dict[str, str] = {}  # the positions as this consumer last read or wrote them
         self.applied = 0
         self._loaded = False
 
@@ -82,8 +130,21 @@ class Consumer:
     def _load(self) -> None:
         with self.engine.connect() as conn:
             stored = load_positions(conn, self.view.positions)
+        self._stored = stored
         self.positions = {self.keys.rectorat: START, **stored}
         self._loaded = True
+
+    def _positions_moved(self) -> bool:
+        """Whether someone else moved the stored positions (checked before each read: a swap may
+        come while there is nothing new to read, and the next commit would be too late)."""
+        with self.engine.connect() as conn:
+            return load_positions(conn, self.view.positions) != self._stored
+
+    def _claim(self, conn: Connection) -> None:
+        """Lock the stored positions and check they are still ours, so a page is never applied
+        on top of positions someone else moved (it would skip or lose entries)."""
+        if load_positions(conn, self.view.positions, for_update=True) != self._stored:
+            raise PositionsMoved()
 
     def _follow(self, events: Iterable[LoggedEvent], into: dict[str, str]) -> None:
         for logged in events:
@@ -91,95 +152,139 @@ class Consumer:
                 for key in self.keys.campaign_streams(logged.event.campaign):
                     into.setdefault(key, START)
 
+    def _commit(self, events: list[LoggedEvent], positions: dict[str, str]) -> None:
+        with self.engine.begin() as conn:
+            self._claim(conn)
+            self.view.apply(conn, events)
+            save_positions(conn, self.view.positions, positions)
+        self._stored = dict(positions)
+
     # --- one page -------------------------------------------------------------------
 
-    async def read_page(self, block_ms: int | None) -> list[tuple[str, str, dict[str, str]]]:
+    async def read_page(self, block_ms: int | None) -> list[Entry]:
         reply = await self.redis.xread(self.positions, count=self.page_size, block=block_ms)
         page = []
         for key, entries in reply or []:
-            for entry_id, fields in entries:
-                page.append((_decode(key), _decode(entry_id), {_decode(k): _decode(v) for k, v in fields.items()}))
+            for entry_id, raw in entries:
+                fields = {_decode(k): _decode(v) for k, v in raw.items()}
+                page.append(Entry(_decode(key), _decode(entry_id), fields, student_of(fields), version_of(fields) or 0))
         return page
 
     async def poll(self, block_ms: int | None = None) -> int:
         """Read one page (waiting up to `block_ms` for one), apply it and store the positions."""
-        if not self._loaded:
+        if not self._loaded or await asyncio.to_thread(self._positions_moved):
             await asyncio.to_thread(self._load)
         page = await self.read_page(block_ms)
         if not page:
             return 0
-        events: list[LoggedEvent] = []
-        unreadable: list[tuple[str, str, dict[str, str], str]] = []
-        for key, entry_id, fields in page:
+        while True:
             try:
-                events.append(logged_event_from_entry(key, entry_id, fields))
-            except UnknownEventType as exc:
-                log.warning("view %s skips %s %s: unknown event type %s", self.view.name, key, entry_id, exc)
-            except UnreadableEntry as exc:
-                unreadable.append((key, entry_id, fields, str(exc)))
-        new_positions = dict(self.positions)
-        for key, entry_id, _ in page:
-            new_positions[key] = entry_id
-        self._follow(events, new_positions)
-        for key, entry_id, fields, reason in unreadable:
-            await self.dead_letter(key, entry_id, fields, reason, attempts=1)
+                await self._apply_page(page)
+                return len(page)
+            except StudentFreed:
+                log.info("view %s: a retry freed a student while a page was planned; planning it again", self.view.name)
+            except PositionsMoved:
+                log.warning("view %s: its stored positions moved (a rebuild?); reading on from them", self.view.name)
+                await asyncio.to_thread(self._load)
+                page = await self.read_page(None)
+                if not page:
+                    return 0
+
+    async def _apply_page(self, page: list[Entry]) -> None:
+        name = self.view.name
+        known = await self.dead.known(name, [(e.key, e.entry_id) for e in page])
+        parked = await self.dead.parked_students(name)
+        readable, unreadable = self._read_all([e for e in page if (e.key, e.entry_id) not in known])
+        dead, waiting, to_apply = [], [], []
+        # An unreadable entry parks its student from its version on, in whatever order the streams deliver.
+        for entry, reason in sorted(unreadable, key=lambda u: u[0].version):
+            if entry.parked_by(parked):
+                waiting.append(entry)
+            else:
+                dead.append((entry, reason, self.max_attempts))
+                if entry.student:
+                    parked[entry.student] = entry.version
+        for entry in readable:
+            (waiting if entry.parked_by(parked) else to_apply).append(entry)
+        await self._write_letters(dead, waiting)  # before the positions move past them
+
+        positions = dict(self.positions) | {e.key: e.entry_id for e in page}
+        self._follow([e.logged for e in to_apply], positions)
         try:
-            await asyncio.to_thread(self._commit, events, new_positions)
+            await asyncio.to_thread(self._commit, [e.logged for e in to_apply], positions)
+            applied = len(to_apply)
         except UNAVAILABLE:
-            raise  # the database is down, not the events at fault: retry the page later
+            raise  # the database is down, not the events at fault: the page is read again later
         except Exception:  # noqa: BLE001 - isolate the entry at fault, then go on
-            log.exception("view %s failed on a page of %d events; applying them one by one", self.view.name, len(events))
-            await self._apply_one_by_one(events, new_positions)
-        self.positions = new_positions
-        self.applied += len(events)
-        return len(page)
+            log.exception("view %s failed on a page of %d events; applying them one by one", name, len(to_apply))
+            applied = await self._apply_isolating(to_apply, positions, parked)
+        self.positions = positions
+        self.applied += applied
 
-    def _commit(self, events: list[LoggedEvent], positions: dict[str, str]) -> None:
-        with self.engine.begin() as conn:
-            self.view.apply(conn, events)
-            save_positions(conn, self.view.positions, positions)
+    def _read_all(self, entries: list[Entry]) -> tuple[list[Entry], list[tuple[Entry, str]]]:
+        readable, unreadable = [], []
+        for entry in entries:
+            for attempt in range(1, self.max_attempts + 1):  # reading is pure: the same answer every time
+                try:
+                    entry.logged = logged_event_from_entry(entry.key, entry.entry_id, entry.fields)
+                    readable.append(entry)
+                    break
+                except UnknownEventType as exc:
+                    log.warning("view %s skips %s %s: unknown event type %s", self.view.name, entry.key, entry.entry_id, exc)
+                    break
+                except UnreadableEntry as exc:
+                    if attempt == self.max_attempts:
+                        unreadable.append((entry, str(exc)))
+        return readable, unreadable
 
-    async def _apply_one_by_one(self, events: list[LoggedEvent], final: dict[str, str]) -> None:
-        positions = dict(self.positions)
-        for logged in events:
-            positions[logged.stream] = logged.entry_id
-            self._follow([logged], positions)
+    async def _apply_isolating(self, entries: list[Entry], positions: dict[str, str], parked: dict[str, int]) -> int:
+        """Apply a page the view failed on in one transaction, each entry in a savepoint of its own tried up
+        to `max_attempts` times, in student order; an entry that still fails becomes a dead letter and its
+        student's later entries wait. The letters are written before the transaction commits."""
+        conn = await asyncio.to_thread(self.engine.connect)
+        try:
+            applied, dead, waiting = await asyncio.to_thread(self._apply_each, conn, entries, positions, parked)
+            await self._write_letters(dead, waiting)
+            await asyncio.to_thread(conn.commit)
+            self._stored = dict(positions)
+            return applied
+        finally:
+            await asyncio.to_thread(conn.close)  # rolls back whatever was not committed
+
+    def _apply_each(self, conn: Connection, entries: list[Entry], positions: dict[str, str], parked: dict[str, int]):
+        self._claim(conn)
+        save_positions(conn, self.view.positions, positions)  # first, so SQLite's savepoints nest in a transaction
+        applied, dead, waiting = 0, [], []
+        for entry in sorted(entries, key=lambda e: e.version):
+            if entry.parked_by(parked):
+                waiting.append(entry)
+                continue
             for attempt in range(1, self.max_attempts + 1):
                 try:
-                    await asyncio.to_thread(self._commit, [logged], positions)
+                    with conn.begin_nested():
+                        self.view.apply(conn, [entry.logged])
+                    applied += 1
                     break
                 except UNAVAILABLE:
                     raise
-                except Exception as exc:  # noqa: BLE001
-                    log.warning(
-                        "view %s: event %s (%s) failed, attempt %d: %s",
-                        self.view.name, logged.event.event_id, logged.entry_id, attempt, exc,
-                    )
-                    if attempt == self.max_attempts:
-                        fields = {"event_id": str(logged.event.event_id), "event_type": logged.event.event_type}
-                        await self.dead_letter(logged.stream, logged.entry_id, fields, repr(exc), attempt)
-                        await asyncio.to_thread(self._commit, [], positions)
-        await asyncio.to_thread(self._commit, [], final)
+                except Exception as exc:  # noqa: BLE001 - counted, and past the limit a dead letter
+                    log.warning("view %s: %s %s (event %s) failed, attempt %d: %r", self.view.name, entry.key,
+                                entry.entry_id, entry.fields.get("event_id", ""), attempt, exc)
+                    if attempt < self.max_attempts:
+                        time.sleep(RETRY_PAUSE_S * attempt)
+                    else:
+                        dead.append((entry, repr(exc), attempt))
+                        if entry.student:
+                            parked[entry.student] = entry.version
+        return applied, dead, waiting
 
-    async def dead_letter(self, stream: str, entry_id: str, fields: dict[str, str], reason: str, attempts: int) -> None:
-        """Copy an entry to the dead-letter stream, once per view and entry however often it is retried."""
-        log.error("view %s sends %s %s to the dead letters: %s", self.view.name, stream, entry_id, reason)
-        letter = {
-            "view": self.view.name,
-            "stream": stream,
-            "entry_id": entry_id,
-            "event_id": fields.get("event_id", ""),
-            "event_type": fields.get("event_type", ""),
-            "reason": reason[:2000],
-            "attempts": str(attempts),
-            "fields": json.dumps(fields)[:60000],
-        }
-        args = [f"{self.view.name}|{stream}|{entry_id}"]
-        for name, value in letter.items():
-            args += [name, value]
-        await self.redis.eval(
-            DEAD_LETTER_ONCE, 2, self.keys.dead_letters, self.keys.dead_letters + ":index", *args
-        )
+    async def _write_letters(self, dead: list[tuple[Entry, str, int]], waiting: list[Entry]) -> None:
+        name = self.view.name
+        for entry, reason, attempts in dead:
+            await self.dead.send(name, entry.key, entry.entry_id, entry.fields, reason, attempts)
+        for entry in waiting:
+            if await self.dead.park(name, entry.key, entry.entry_id, entry.fields) is not None:
+                raise StudentFreed(entry.student)
 
     # --- running --------------------------------------------------------------------
 
@@ -216,9 +321,14 @@ class Consumer:
         return self._loaded
 
     async def wait_for(self, position: str, timeout: float = 5.0) -> bool:
+        """Wait until `position` is applied; False after `timeout`, also when the log stays unreachable."""
         deadline = time.monotonic() + timeout
-        while not await self.reached(position):
+        while True:
+            try:
+                if await self.reached(position):
+                    return True
+            except (RedisError, OSError) as exc:  # the log restarting: the loop reconnects, so may we
+                log.info("view %s: waiting for %s, log unreachable: %s", self.view.name, position, exc)
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.01)
-        return True

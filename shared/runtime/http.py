@@ -114,7 +114,7 @@ def require_own_establishment(who: Principal, uai: str, field: str) -> None:
         )
 
 
-def _field_name(loc: tuple) -> str:
+def field_name(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
 
@@ -137,7 +137,7 @@ _FRENCH = {
 }
 
 
-def _french(error: dict) -> str:
+def french_message(error: dict) -> str:
     if error["type"] == "value_error":
         return str(error.get("ctx", {}).get("error", error["msg"]))
     return _FRENCH.get(error["type"], "Valeur invalide.")
@@ -150,11 +150,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"field": _field_name(tuple(e["loc"])), "message": _french(e)} for e in exc.errors()]
+        fields = [{"field": field_name(tuple(e["loc"])), "message": french_message(e)} for e in exc.errors()]
         return refusal_response(422, "invalid_input", "Certaines données sont invalides.", fields=fields)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode (e.g. not UTF-8): bad input
+            return refusal_response(
+                422, "invalid_input", "Certaines données sont invalides.",
+                fields=[{"field": "body", "message": _FRENCH["json_invalid"]}],
+            )
         messages = {404: ("not_found", "Ressource introuvable."), 405: ("method_not_allowed", "Méthode non autorisée.")}
         code, message = messages.get(exc.status_code, ("http_error", str(exc.detail)))
         return refusal_response(exc.status_code, code, message)

@@ -30,6 +30,7 @@ class ServiceSettings(BaseSettings):
     database_schema: str | None = None  # PostgreSQL schema; defaults to the service's name
     consumer_page_size: int = 1000
     read_wait_seconds: float = 5.0  # how long a read with min_position waits for its view
+    demo: bool = False  # `passpro up --demo`: the sign-in pages offer the demo users in one click
 
     @field_validator("campaign")
     @classmethod

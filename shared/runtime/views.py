@@ -50,8 +50,10 @@ def upsert(conn: Connection, table: Table, rows: list[dict], keys: Iterable[str]
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
 
 
-def load_positions(conn: Connection, table: Table) -> dict[str, str]:
-    return {row.stream: row.position for row in conn.execute(select(table))}
+def load_positions(conn: Connection, table: Table, *, for_update: bool = False) -> dict[str, str]:
+    """The view's read positions; `for_update` locks them (PostgreSQL) until the transaction ends."""
+    query = select(table).with_for_update() if for_update else select(table)
+    return {row.stream: row.position for row in conn.execute(query)}
 
 
 def save_positions(conn: Connection, table: Table, positions: dict[str, str]) -> None:

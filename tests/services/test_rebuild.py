@@ -103,3 +103,37 @@ async def test_rebuild_repairs_a_damaged_projection_and_keeps_the_exports(redis_
         live.dispose()
     finally:
         await redis.aclose()
+
+
+async def test_a_running_consumer_ahead_of_the_rebuild_reads_on_from_the_swapped_positions(redis_url, academie, tmp_path):
+    """Entries the live consumer applied after the rebuild's build, before its swap, are not lost:
+    the consumer sees that the stored positions moved and reads on from them."""
+    from services.scoring.rebuild import build, discard, swap, workspace_for
+
+    url = f"sqlite:///{tmp_path / 'scoring.sqlite3'}"
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    keys = StreamKeys(academie)
+    log = EventLog(redis, keys)
+    try:
+        await write_history(log)
+        upgrade(MIGRATIONS, url, None)
+        live = make_engine(url)
+        consumer = Consumer(redis, live, keys, BonusProjection())
+        await consumer.catch_up()
+        workspace = workspace_for(url, None)
+        await build(redis, keys, workspace, lambda done, total: None)
+        late = "000000099LT"  # registered after the build read the log, applied by the live consumer only
+        assert (await log.append(make_event(registered(), actor=PRINCIPAL, ine=late), "registration", 0, "f")).status == "ok"
+        await consumer.catch_up()
+        swap(live, workspace)
+        discard(live, workspace)
+        with live.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM student_files WHERE ine = :i"), {"i": late}).scalar_one() == 0
+
+        await consumer.catch_up()
+
+        with live.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM student_files WHERE ine = :i"), {"i": late}).scalar_one() == 1
+        live.dispose()
+    finally:
+        await redis.aclose()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, select, update
+from sqlalchemy.exc import OperationalError
 
 from shared.contracts.events import CampaignOpened, Event, event_to_fields
 from shared.contracts.streams import LoggedEvent, StreamKeys
@@ -241,6 +242,44 @@ async def test_an_unknown_event_type_is_skipped_not_dead_lettered(
     view = CountingView()
     await consumer(redis, engine, keys, view).catch_up()
     assert view.read(engine) == {ine_number(0): 3}
+    assert await redis.xlen(keys.dead_letters) == 0
+
+
+class UnreachableDatabaseFor(CountingView):
+    """A CountingView whose database goes away when it meets one of `event_ids`."""
+
+    def __init__(self, event_ids: set[str]) -> None:
+        super().__init__()
+        self.event_ids = event_ids
+
+    def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
+        if any(str(e.event.event_id) in self.event_ids for e in events):
+            raise OperationalError("UPDATE event_counts ...", {}, ConnectionError("server closed the connection"))
+        super().apply(conn, events)
+
+
+async def test_a_database_error_is_never_a_dead_letter_the_page_waits_for_the_database(
+    redis: Redis, keys: StreamKeys, writer: Writer, new_engine: Callable[[], Engine]
+) -> None:
+    await writer.open_campaign()
+    await writer.student(0)
+    unlucky = make_event(college_avis(), ine=ine_number(1))
+    await writer.append(make_event(registered(), ine=ine_number(1)))
+    await writer.append(unlucky)
+    engine = new_engine()
+    view = UnreachableDatabaseFor({str(unlucky.event_id)})
+    c = consumer(redis, engine, keys, view, page_size=100)
+
+    with pytest.raises(OperationalError):
+        await c.catch_up()
+    assert await redis.xlen(keys.dead_letters) == 0
+    assert view.read(engine) == {}  # nothing of the page: it is read again, not skipped
+    with pytest.raises(OperationalError):
+        await c.poll()
+
+    view.event_ids.clear()  # the database is back
+    await c.catch_up()
+    assert view.read(engine) == {ine_number(0): 3, ine_number(1): 2}
     assert await redis.xlen(keys.dead_letters) == 0
 
 

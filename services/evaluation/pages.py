@@ -1,0 +1,226 @@
+"""The lycée's pages (« Entretiens », the compte rendu and the proviseur's avis), written through the API's routes.
+
+Forms call the API's own route functions, so the checks, their order and the
+refusals are the API's; the interview page reads the student's file from this
+service's view and applies the same visibility rule as the decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from itertools import groupby
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from services.evaluation import api, views
+from shared.contracts.errors import NotFound
+from shared.contracts.identifiers import FormationCode
+from shared.contracts.rules import visible_to_lycee
+from shared.contracts.student_file import Interview, StudentFile, voeu_key
+from shared.runtime.requests import IneInPath
+from shared.runtime.service import runtime
+from shared.runtime.views import campaign_bonus_points
+from shared.runtime.web import (
+    PARIS,
+    Submitted,
+    Web,
+    as_datetime,
+    done,
+    filled,
+    from_paris_input,
+    install_pages,
+    nest,
+    paris,
+    submit,
+    valid_position,
+    web,
+)
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+router = APIRouter(include_in_schema=False)
+
+DONE = {
+    "compte-rendu": "L'entretien est enregistré comme tenu, avec son compte rendu.",
+    "annulation": "L'entretien est annulé.",
+    "avis": "L'avis du lycée est enregistré.",
+}
+STATUS_FILTERS = {"": "Tous", "scheduled": "À venir", "held": "Tenus", "cancelled": "Annulés"}
+
+
+def install(app: FastAPI) -> None:
+    install_pages(app, Web("evaluation", "Espace lycée", api.LYCEE_ROLES, TEMPLATES), router)
+
+
+# --- « Entretiens » -----------------------------------------------------------------------------
+
+
+@router.get("/")
+async def interviews(
+    request: Request, formation: str = "", statut: str = "", fait: str | None = None, position: str | None = None
+) -> Response:
+    w = web(request)
+    who = w.user(request)
+    lycee = runtime(request).reference.lycee(who.uai)
+    answer = await api.list_interviews(
+        request, campaign=None, lycee_uai=None, min_position=valid_position(position), limit=1000, offset=0
+    )
+    items = answer["items"]
+    counts = {key: sum(1 for i in items if not key or i["status"] == key) for key in STATUS_FILTERS}
+    shown = [
+        i for i in items
+        if (not formation or i["formation_code"] == formation) and (not statut or i["status"] == statut)
+    ]
+    # The API sorts by time, then formation: one group per day in Paris, in that order.
+    days = [(day, list(group)) for day, group in groupby(shown, key=lambda i: paris(i["scheduled_at"], "day"))]
+    context = {
+        "who": who,
+        "days": days,
+        "total": len(shown),
+        "counts": counts,
+        "formations": [(f.code, f.label) for f in lycee.formations] if lycee else [],
+        "filters": {"formation": formation, "statut": statut},
+        "status_filters": STATUS_FILTERS,
+        "notice": DONE.get(fait or ""),
+    }
+    return w.render(request, "entretiens.html", context)
+
+
+# --- one interview -------------------------------------------------------------------------------
+
+
+async def _file(request: Request, ine: str, position: str | None) -> tuple[StudentFile | None, int]:
+    """The student's file in this service's view, and the campaign's bonus, once the view has reached `position`."""
+    rt = runtime(request)
+    await rt.wait_for(valid_position(position))
+    year = rt.settings.campaign
+
+    def read() -> tuple[str | None, int]:
+        with rt.engine.connect() as conn:
+            found = conn.execute(
+                select(views.student_files.c.file).where(
+                    views.student_files.c.campaign == year, views.student_files.c.ine == ine
+                )
+            ).scalar()
+            return found, campaign_bonus_points(conn, views.campaigns).get(year, 0)
+
+    found, bonus = await asyncio.to_thread(read)
+    return (StudentFile.model_validate_json(found) if found else None), bonus
+
+
+def _interview(file: StudentFile, lycee_uai: str, formation_code: str) -> Interview | None:
+    """The vœu's interview that matters now: the one held, else the one scheduled, else the last cancelled."""
+    candidates = file.interviews_for(lycee_uai, formation_code)
+    rank = {"held": 2, "scheduled": 1, "cancelled": 0}
+    return max(candidates, key=lambda i: (rank[i.status], i.status_version), default=None)
+
+
+async def _interview_context(request: Request, ine: str, formation_code: str, position: str | None = None) -> dict:
+    w = web(request)
+    who = w.user(request)
+    file, bonus = await _file(request, ine, position)
+    if file is None:
+        raise NotFound()
+    visible_to_lycee(file, who.uai)  # the decisions' own rule: another lycée's student reads as unknown
+    interview = _interview(file, who.uai, formation_code)
+    if interview is None:
+        raise NotFound()
+    history = file.lycee_avis.get(voeu_key(who.uai, formation_code), ())
+    return {
+        "who": who, "file": file, "interview": interview, "history": list(reversed(history)),
+        "formation_code": formation_code, "bonus": bonus,
+    }
+
+
+def _held_default(interview: Interview) -> datetime:
+    """The report form's « held at »: the scheduled time when it has passed, else now."""
+    now = datetime.now(UTC)
+    scheduled = as_datetime(interview.scheduled_at)
+    return scheduled if scheduled and scheduled <= now else now.replace(second=0, microsecond=0)
+
+
+async def _interview_page(
+    request: Request, ine: str, formation_code: str, *, position: str | None = None, notice: str | None = None,
+    posted: str | None = None, result: Submitted | None = None, values: dict | None = None,
+) -> Response:
+    context = await _interview_context(request, ine, formation_code, position)
+    context |= {
+        "notice": notice,
+        "held_default": _held_default(context["interview"]),
+        "posted": posted,
+        "values": values or {},
+        "errors": result.errors if result else {},
+        "message": result.message if result else None,
+    }
+    return web(request).render(request, "entretien.html", context, status=result.status if result else 200)
+
+
+@router.get("/eleves/{ine}/{formation_code}")
+async def interview(
+    ine: IneInPath, formation_code: FormationCode, request: Request,
+    fait: str | None = None, position: str | None = None,
+) -> Response:
+    return await _interview_page(request, ine, formation_code, position=position, notice=DONE.get(fait or ""))
+
+
+@router.get("/eleves/{ine}/{formation_code}/compte-rendu")
+async def printable_report(ine: IneInPath, formation_code: FormationCode, request: Request) -> Response:
+    context = await _interview_context(request, ine, formation_code)
+    if context["interview"].status != "held":
+        not_yet = "Cet entretien n'a pas encore eu lieu : il n'a pas de compte rendu."
+        return web(request).error_page(request, 404, not_yet)
+    context["printed_at"] = datetime.now(PARIS)
+    return web(request).render(request, "compte_rendu.html", context)
+
+
+async def _answer(
+    request: Request, ine: str, formation_code: str, posted: str, result: Submitted, form: dict
+) -> Response:
+    """Back to the interview's page with a confirmation, or the page again with the refusal by its fields."""
+    if result.ok:
+        return done(f"/eleves/{ine}/{formation_code}", posted, result.position)
+    if result.status in (403, 404):
+        return web(request).error_page(request, result.status, result.reason)
+    return await _interview_page(request, ine, formation_code, posted=posted, result=result, values=form)
+
+
+@router.post("/eleves/{ine}/{formation_code}/compte-rendu")
+async def record_held(ine: IneInPath, formation_code: FormationCode, request: Request) -> Response:
+    who, form = await web(request).post(request)
+    body = nest(filled(
+        form, "event_id", "held_at", "mode", "report.motivation", "report.chances_of_success", "report.advice"
+    ))
+    body |= {"lycee_uai": who.uai, "formation_code": formation_code}
+    if "held_at" in body:
+        body["held_at"] = from_paris_input(body["held_at"])
+    result = await submit(
+        lambda: api.record_held(ine, api.HeldBody.model_validate(body), request, campaign=None),
+        rule_fields={"no_active_interview": "held_at"},
+    )
+    return await _answer(request, ine, formation_code, "compte-rendu", result, form)
+
+
+@router.post("/eleves/{ine}/{formation_code}/annulation")
+async def cancel_interview(ine: IneInPath, formation_code: FormationCode, request: Request) -> Response:
+    who, form = await web(request).post(request)
+    body = filled(form, "event_id", "reason") | {"lycee_uai": who.uai, "formation_code": formation_code}
+    result = await submit(
+        lambda: api.cancel_interview(ine, api.CancelBody.model_validate(body), request, campaign=None),
+        rule_fields={"no_active_interview": "reason"},
+    )
+    return await _answer(request, ine, formation_code, "annulation", result, form)
+
+
+@router.post("/eleves/{ine}/{formation_code}/avis")
+async def give_lycee_avis(ine: IneInPath, formation_code: FormationCode, request: Request) -> Response:
+    who, form = await web(request).post(request)
+    body = filled(form, "event_id", "avis") | {"lycee_uai": who.uai, "formation_code": formation_code}
+    result = await submit(
+        lambda: api.give_lycee_avis(ine, api.LyceeAvisBody.model_validate(body), request, campaign=None),
+        rule_fields={"no_held_interview": "avis"},
+    )
+    return await _answer(request, ine, formation_code, "avis", result, form)

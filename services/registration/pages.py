@@ -1,0 +1,232 @@
+"""The collège's pages (« Mes élèves » and its forms), written through the API's own route functions.
+
+Every form builds the body the API takes and calls the API route with it, so a
+page and a JSON client meet the same checks, in the same order, with the same
+refusals; reads are the API's list, waited on until it shows the user's write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+
+from services.registration import api
+from shared.contracts.errors import NotFound
+from shared.runtime.requests import IneInPath
+from shared.runtime.service import runtime
+from shared.runtime.web import (
+    Submitted,
+    Web,
+    done,
+    filled,
+    from_paris_input,
+    install_pages,
+    nest,
+    submit,
+    valid_position,
+    web,
+)
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+router = APIRouter(include_in_schema=False)
+
+DONE = {
+    "inscription": "L'élève est inscrit au dispositif Passpro.",
+    "referent": "Le référent de l'élève est changé.",
+    "entretien": "L'élève est inscrit à l'entretien. Rappelez-lui de préparer son itinéraire et sa lettre de motivation.",
+    "annulation": "L'entretien est annulé.",
+    "avis": "L'avis du collège est enregistré : le lycée le verra lors de l'entretien.",
+    "retrait": "L'élève est retiré du dispositif.",
+    "reintegration": "L'élève est réintégré au dispositif.",
+}
+
+# Rules whose refusal concerns one field of the form (the API names the rule, not the field).
+RULE_FIELDS = {
+    "already_registered": "student_ine",
+    "remote_equipment_missing": "remote_equipment_ready",
+    "interview_already_scheduled": "voeu",
+    "interview_already_held": "voeu",
+    "college_avis_after_interview": "avis",
+}
+VOEU = {"lycee_uai": "voeu", "formation_code": "voeu"}
+
+
+def install(app: FastAPI) -> None:
+    install_pages(app, Web("registration", "Espace collège", api.COLLEGE_ROLES, TEMPLATES), router)
+
+
+def _voeu_choices(request: Request) -> list[tuple[str, list[tuple[str, str]]]]:
+    reference = runtime(request).reference
+    return [
+        (lycee.name, [(f"{lycee.uai}:{f.code}", f"{f.label} ({f.code})") for f in lycee.formations])
+        for lycee in sorted((e for e in reference.establishments if e.type == "lycee"), key=lambda e: e.name)
+    ]
+
+
+async def _students(request: Request, position: str | None) -> list[dict]:
+    answer = await api.list_students(
+        request, campaign=None, college_uai=None, min_position=valid_position(position), limit=1000, offset=0
+    )
+    return answer["items"]
+
+
+def _referent_id_defaults_to_email(body: dict) -> None:
+    """A principal rarely knows a colleague's user id: their academic e-mail identifies them by default."""
+    referent = body.get("referent")
+    if referent and not referent.get("user_id") and referent.get("email"):
+        referent["user_id"] = referent["email"]
+
+
+# --- « Mes élèves » ---------------------------------------------------------------------------
+
+
+@router.get("/")
+async def my_students(request: Request, fait: str | None = None, position: str | None = None) -> Response:
+    w = web(request)
+    who = w.user(request)
+    students = await _students(request, position)
+    active = [s for s in students if s["status"] == "active"]
+    counts = {
+        "active": len(active),
+        "avis_to_give": sum(1 for s in active if s["college_avis"] is None),
+        "upcoming": sum(1 for s in active for i in s["interviews"] if i["status"] == "scheduled"),
+        "with_bonus": sum(1 for s in students if s["total_bonus_points"]),
+    }
+    context = {"who": who, "students": students, "counts": counts, "notice": DONE.get(fait or "")}
+    return w.render(request, "eleves.html", context)
+
+
+@router.get("/eleves/nouveau")
+async def new_student(request: Request) -> Response:
+    w = web(request)
+    return w.render(request, "nouveau.html", {"who": w.user(request)})
+
+
+@router.post("/eleves")
+async def register(request: Request) -> Response:
+    w = web(request)
+    who, form = await w.post(request)
+    body = nest(filled(form, "event_id", "student_ine", "last_name", "first_name", "class_name",
+                       "referent.name", "referent.email", "referent.user_id"))
+    body["college_uai"] = who.uai
+    _referent_id_defaults_to_email(body)
+    result = await submit(
+        lambda: api.register(api.RegisterBody.model_validate(body), request), rule_fields=RULE_FIELDS
+    )
+    if result.ok:
+        return done(f"/eleves/{result.body['event']['student_ine']}", "inscription", result.position)
+    return w.render(
+        request, "nouveau.html",
+        {"who": who, "values": form, "errors": result.errors, "message": result.message, "posted": "inscription"},
+        status=result.status,
+    )
+
+
+# --- one student -------------------------------------------------------------------------------
+
+
+async def _student_page(
+    request: Request, ine: str, *, position: str | None = None, notice: str | None = None,
+    posted: str | None = None, result: Submitted | None = None, values: dict | None = None,
+) -> Response:
+    w = web(request)
+    who = w.user(request)
+    student = next((s for s in await _students(request, position) if s["ine"] == ine), None)
+    if student is None:
+        raise NotFound()  # another collège's student reads as unknown, as in the API
+    context = {
+        "who": who,
+        "student": student,
+        "notice": notice,
+        "voeux": _voeu_choices(request),
+        "posted": posted,
+        "values": values or {},
+        "errors": result.errors if result else {},
+        "message": result.message if result else None,
+    }
+    return w.render(request, "eleve.html", context, status=result.status if result else 200)
+
+
+@router.get("/eleves/{ine}")
+async def student(ine: IneInPath, request: Request, fait: str | None = None, position: str | None = None) -> Response:
+    return await _student_page(request, ine, position=position, notice=DONE.get(fait or ""))
+
+
+async def _answer(
+    request: Request, ine: str, posted: str, result: Submitted, form: dict, what: str | None = None
+) -> Response:
+    """Back to the student's page with a confirmation, or the page again with the refusal by its fields."""
+    if result.ok:
+        return done(f"/eleves/{ine}", what or posted, result.position)
+    if result.status in (403, 404):
+        return web(request).error_page(request, result.status, result.reason)
+    return await _student_page(request, ine, posted=posted, result=result, values=form)
+
+
+@router.post("/eleves/{ine}/referent")
+async def reassign_referent(ine: IneInPath, request: Request) -> Response:
+    _, form = await web(request).post(request)
+    body = nest(filled(form, "event_id", "referent.name", "referent.email", "referent.user_id"))
+    _referent_id_defaults_to_email(body)
+    result = await submit(
+        lambda: api.reassign_referent(ine, api.ReferentBody.model_validate(body), request, campaign=None)
+    )
+    return await _answer(request, ine, "referent", result, form)
+
+
+@router.post("/eleves/{ine}/entretiens")
+async def schedule_interview(ine: IneInPath, request: Request) -> Response:
+    _, form = await web(request).post(request)
+    body = filled(form, "event_id", "scheduled_at", "mode")
+    lycee, _, formation = form.get("voeu", "").partition(":")
+    body |= filled({"lycee_uai": lycee, "formation_code": formation})
+    if "scheduled_at" in body:
+        body["scheduled_at"] = from_paris_input(body["scheduled_at"])
+    body["remote_equipment_ready"] = form.get("remote_equipment_ready") == "on"
+    result = await submit(
+        lambda: api.schedule_interview(ine, api.ScheduleBody.model_validate(body), request, campaign=None),
+        aliases=VOEU, rule_fields=RULE_FIELDS,
+    )
+    return await _answer(request, ine, "entretien", result, form)
+
+
+@router.post("/eleves/{ine}/entretiens/annulation")
+async def cancel_interview(ine: IneInPath, request: Request) -> Response:
+    _, form = await web(request).post(request)
+    body = filled(form, "event_id", "lycee_uai", "formation_code", "reason")
+    result = await submit(
+        lambda: api.cancel_interview(ine, api.CancelBody.model_validate(body), request, campaign=None),
+        rule_fields={"no_active_interview": "reason"},
+    )
+    posted = f"annulation-{form.get('lycee_uai', '')}-{form.get('formation_code', '')}"
+    return await _answer(request, ine, posted, result, form, what="annulation")
+
+
+@router.post("/eleves/{ine}/avis")
+async def give_college_avis(ine: IneInPath, request: Request) -> Response:
+    who, form = await web(request).post(request)
+    body = filled(form, "event_id", "avis", "comment") | {"college_uai": who.uai}
+    result = await submit(
+        lambda: api.give_college_avis(ine, api.CollegeAvisBody.model_validate(body), request, campaign=None),
+        rule_fields=RULE_FIELDS,
+    )
+    return await _answer(request, ine, "avis", result, form)
+
+
+@router.post("/eleves/{ine}/retrait")
+async def withdraw(ine: IneInPath, request: Request) -> Response:
+    _, form = await web(request).post(request)
+    body = filled(form, "event_id", "reason")
+    result = await submit(lambda: api.withdraw(ine, api.ReasonBody.model_validate(body), request, campaign=None))
+    return await _answer(request, ine, "retrait", result, form)
+
+
+@router.post("/eleves/{ine}/reintegration")
+async def reinstate(ine: IneInPath, request: Request) -> Response:
+    _, form = await web(request).post(request)
+    body = filled(form, "event_id", "reason")
+    result = await submit(lambda: api.reinstate(ine, api.ReasonBody.model_validate(body), request, campaign=None))
+    return await _answer(request, ine, "reintegration", result, form)

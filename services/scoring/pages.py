@@ -1,0 +1,351 @@
+"""The rectorat's pages: the dashboard with its charts and filters, the Affelnet download and a student's audit.
+
+The bonus rows, the export and the audit timeline are the API's own route
+functions; the dashboard's figures are counted, with the filters, in the same
+projection tables the API reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from itertools import accumulate
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Connection, desc, func, select
+
+from services.scoring import api, views
+from shared.contracts.errors import Refusal
+from shared.contracts.identifiers import check_ine
+from shared.contracts.student_file import StudentFile, voeu_key
+from shared.runtime.requests import IneInPath
+from shared.runtime.service import runtime
+from shared.runtime.web import (
+    COLLEGE_AVIS_LABELS,
+    PARIS,
+    Web,
+    as_datetime,
+    bar_chart,
+    formation_label,
+    from_paris_input,
+    install_pages,
+    line_chart,
+    web,
+)
+
+TEMPLATES = Path(__file__).parent / "templates"
+PAGE_SIZE = 50
+MAX_WEEKS = 52
+
+router = APIRouter(include_in_schema=False)
+
+
+def install(app: FastAPI) -> None:
+    install_pages(app, Web("scoring", "Espace rectorat", ("rectorat",), TEMPLATES), router)
+
+
+# --- the dashboard's figures ------------------------------------------------------------------------
+
+
+def figures(conn: Connection, campaign: str, college: str | None, lycee: str | None, formation: str | None) -> dict:
+    """Counts for the dashboard, restricted to a collège, a lycée and/or a formation."""
+    v, t = views.voeux, views.student_totals
+    voeu_where = [v.c.campaign == campaign]
+    if college:
+        voeu_where.append(v.c.college_uai == college)
+    if lycee:
+        voeu_where.append(v.c.lycee_uai == lycee)
+    if formation:
+        voeu_where.append(v.c.formation_code == formation)
+    student_where = [t.c.campaign == campaign]
+    if college:
+        student_where.append(t.c.college_uai == college)
+    if lycee or formation:
+        student_where.append(t.c.ine.in_(select(v.c.ine).where(*voeu_where)))
+
+    def count(table, *where) -> int:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+    held = [*voeu_where, v.c.interview_held]
+    college_avis = dict(
+        conn.execute(
+            select(t.c.college_avis, func.count())
+            .where(*student_where, t.c.withdrawn.is_(False))
+            .group_by(t.c.college_avis)
+        ).all()
+    )
+    lycee_avis = dict(conn.execute(select(v.c.lycee_avis, func.count()).where(*held).group_by(v.c.lycee_avis)).all())
+    by_voeu = conn.execute(
+        select(v.c.lycee_uai, v.c.formation_code, func.sum(v.c.bonus_points), func.count())
+        .where(*voeu_where, v.c.bonus_points > 0)
+        .group_by(v.c.lycee_uai, v.c.formation_code)
+        .order_by(desc(func.sum(v.c.bonus_points)), v.c.lycee_uai, v.c.formation_code)
+    ).all()
+    return {
+        "students": count(t, *student_where),
+        "withdrawn": count(t, *student_where, t.c.withdrawn),
+        "college_avis": college_avis,
+        "lycee_avis": lycee_avis,
+        "voeux": count(v, *voeu_where),
+        "held": count(v, *held),
+        "missing_college_avis": count(v, *held, v.c.college_avis_present.is_(False)),
+        "bonuses": count(v, *voeu_where, v.c.bonus_points > 0),
+        "points": conn.execute(select(func.coalesce(func.sum(v.c.bonus_points), 0)).where(*voeu_where)).scalar_one(),
+        "by_voeu": [(row[0], row[1], int(row[2]), row[3]) for row in by_voeu],
+        "exports": conn.execute(
+            select(views.exports)
+            .where(views.exports.c.campaign == campaign)
+            .order_by(desc(views.exports.c.id))
+            .limit(3)
+        ).all(),
+    }
+
+
+def _monday(moment: datetime) -> datetime:
+    local = moment.astimezone(PARIS)
+    return (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def milestones(file_json: str, lycee: str | None, formation: str | None) -> dict[str, list[datetime]]:
+    """When a student's collège avis was given, their interviews held and their favorable lycée avis given.
+
+    Read from the stored file's JSON rather than the full model: the chart reads every student of
+    the campaign, and this is ten times faster (the fields are those of `StudentFile`).
+    """
+    file = json.loads(file_json)
+    found: dict[str, list[datetime]] = {"avis": [], "held": [], "favorable": []}
+    if file.get("withdrawn"):
+        return found
+    if file.get("college_avis_at"):
+        found["avis"].append(datetime.fromisoformat(file["college_avis_at"]))
+    for interview in (file.get("interviews") or {}).values():
+        if interview.get("status") != "held" or not interview.get("held_at"):
+            continue
+        if (lycee and interview["lycee_uai"] != lycee) or (formation and interview["formation_code"] != formation):
+            continue
+        found["held"].append(datetime.fromisoformat(interview["held_at"]))
+        history = (file.get("lycee_avis") or {}).get(voeu_key(interview["lycee_uai"], interview["formation_code"]))
+        latest = max(history, key=lambda a: a["version"]) if history else None
+        if latest and latest["avis"] == "favorable":
+            found["favorable"].append(datetime.fromisoformat(latest["occurred_at"]))
+    return found
+
+
+Series = list[tuple[str, list[int], str]]  # (name, one value per week, tone)
+
+
+def progress(files_json: Iterable[str], lycee: str | None, formation: str | None) -> tuple[list[str], Series]:
+    """Cumulative collège avis given, interviews held and favorable lycée avis, week by week (Paris weeks)."""
+    weekly: dict[str, Counter] = {"avis": Counter(), "held": Counter(), "favorable": Counter()}
+    for raw in files_json:
+        for kind, moments in milestones(raw, lycee, formation).items():
+            weekly[kind].update(_monday(m) for m in moments)
+    every_week = [w for counts in weekly.values() for w in counts]
+    if not every_week:
+        return [], []
+    weeks = [max(min(every_week), _monday(max(every_week) - timedelta(weeks=MAX_WEEKS - 1)))]
+    while weeks[-1] < max(every_week):
+        weeks.append(_monday(weeks[-1] + timedelta(days=7, hours=12)))  # +12 h: safe across a DST change
+
+    def cumulative(counts: Counter) -> list[int]:
+        before = sum(n for w, n in counts.items() if w < weeks[0])
+        return list(accumulate((counts.get(w, 0) for w in weeks), initial=before))[1:]
+
+    return [w.strftime("%d/%m") for w in weeks], [
+        ("Avis du collège saisis", cumulative(weekly["avis"]), ""),
+        ("Entretiens tenus", cumulative(weekly["held"]), "warn"),
+        ("Avis favorables du lycée", cumulative(weekly["favorable"]), "good"),
+    ]
+
+
+def _files_json(conn: Connection, campaign: str, college: str | None) -> list[str]:
+    f = views.student_files
+    query = select(f.c.file).where(f.c.campaign == campaign)
+    if college:
+        query = query.where(f.c.college_uai == college)
+    return list(conn.execute(query).scalars())
+
+
+def _student_files(
+    conn: Connection, campaign: str, college: str | None, ines: list[str] | None = None
+) -> list[StudentFile]:
+    f = views.student_files
+    query = select(f.c.file).where(f.c.campaign == campaign)
+    if college:
+        query = query.where(f.c.college_uai == college)
+    if ines is not None:
+        query = query.where(f.c.ine.in_(ines))
+    return [StudentFile.model_validate_json(row.file) for row in conn.execute(query)]
+
+
+# --- pages ------------------------------------------------------------------------------------------------
+
+
+def _filters(request: Request, college: str, lycee: str, formation: str) -> tuple[dict, dict]:
+    """The filters that name something of the reference data, and a French error for any other."""
+    reference = runtime(request).reference
+    chosen, errors = {"college_uai": "", "lycee_uai": "", "formation_code": ""}, {}
+    if college:
+        if reference.college(college.strip().upper()):
+            chosen["college_uai"] = college.strip().upper()
+        else:
+            errors["college_uai"] = "Collège inconnu du référentiel."
+    if lycee:
+        if reference.lycee(lycee.strip().upper()):
+            chosen["lycee_uai"] = lycee.strip().upper()
+        else:
+            errors["lycee_uai"] = "Lycée inconnu du référentiel."
+    if formation:
+        lycees = [reference.lycee(chosen["lycee_uai"])] if chosen["lycee_uai"] else [
+            e for e in reference.establishments if e.type == "lycee"
+        ]
+        if any(l.offers(formation.strip()) for l in lycees):
+            chosen["formation_code"] = formation.strip()
+        else:
+            errors["formation_code"] = "Cette formation n'est pas proposée dans Passpro par le lycée choisi."
+    return chosen, errors
+
+
+@router.get("/")
+async def dashboard(
+    request: Request, college_uai: str = "", lycee_uai: str = "", formation_code: str = "", page: int = 1
+) -> Response:
+    w, rt = web(request), runtime(request)
+    who = w.user(request)
+    chosen, errors = _filters(request, college_uai, lycee_uai, formation_code)
+    college, lycee, formation = (chosen[k] or None for k in ("college_uai", "lycee_uai", "formation_code"))
+    year = rt.settings.campaign
+    page = max(page, 1)
+
+    def read():
+        with rt.engine.connect() as conn:
+            numbers = figures(conn, year, college, lycee, formation)
+            weeks, series = progress(_files_json(conn, year, college), lycee, formation)
+            return numbers, weeks, series
+
+    numbers, weeks, series = await asyncio.to_thread(read)
+    rows = await api.list_bonuses(
+        request, campaign=None, lycee_uai=lycee, formation_code=formation, college_uai=college, min_points=None,
+        min_position=None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+    )
+    names = await asyncio.to_thread(_names, rt, year, [r["ine"] for r in rows["items"]])
+    reference = rt.reference
+    by_name = sorted(reference.establishments, key=lambda e: e.name)
+    charts = [
+        bar_chart(
+            "Avis du collège",
+            [(label, numbers["college_avis"].get(key, 0)) for key, label in COLLEGE_AVIS_LABELS.items()]
+            + [("Non saisi", numbers["college_avis"].get(None, 0))],
+        ),
+        bar_chart(
+            "Avis du lycée (entretiens tenus)",
+            [
+                ("Favorable", numbers["lycee_avis"].get("favorable", 0)),
+                ("Réservé", numbers["lycee_avis"].get("reserve", 0)),
+                ("À donner", numbers["lycee_avis"].get(None, 0)),
+            ],
+            tone="good",
+        ),
+        bar_chart(
+            "Entretiens tenus et avis du collège manquant",
+            [("Entretiens tenus", numbers["held"]), ("dont sans avis du collège", numbers["missing_college_avis"])],
+            tone="warn",
+        ),
+        bar_chart(
+            "Bonus par lycée et formation",
+            [(f"{reference.get(l).name if reference.get(l) else l} — {formation_label(reference, l, f)}", points)
+             for l, f, points, _ in numbers["by_voeu"]],
+            unit=" pts",
+            tone="good",
+        ),
+    ]
+    progress_chart = line_chart("Avancement de la campagne (cumul par semaine)", weeks, series) if weeks else None
+    context = {
+        "who": who,
+        "numbers": numbers,
+        "charts": charts,
+        "progress_chart": progress_chart,
+        "rows": rows,
+        "names": names,
+        "page": page,
+        "pages": max((rows["total"] + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        "values": chosen,
+        "errors": errors,
+        "colleges": [(e.uai, e.name) for e in by_name if e.type == "college"],
+        "lycees": [(e.uai, e.name) for e in by_name if e.type == "lycee"],
+        "formations": _formation_choices(reference, lycee),
+        "filtered": bool(college or lycee or formation),
+        "query": "&".join(f"{k}={v}" for k, v in chosen.items() if v),
+    }
+    return w.render(request, "tableau.html", context, status=422 if errors else 200)
+
+
+def _formation_choices(reference, lycee: str | None) -> list[tuple[str, str]]:
+    lycees = [reference.lycee(lycee)] if lycee else [e for e in reference.establishments if e.type == "lycee"]
+    found: dict[str, str] = {}
+    for l in lycees:
+        for f in l.formations:
+            found.setdefault(f.code, f"{f.label} ({f.code})")
+    return sorted(found.items(), key=lambda item: item[1])
+
+
+def _names(rt, campaign: str, ines: list[str]) -> dict[str, str]:
+    if not ines:
+        return {}
+    with rt.engine.connect() as conn:
+        files = _student_files(conn, campaign, None, ines)
+    return {f.ine: f"{f.first_name} {(f.last_name or '').upper()}" for f in files}
+
+
+@router.get("/export/affelnet.csv")
+async def affelnet(request: Request) -> Response:
+    web(request).user(request)
+    return await api.affelnet(request, campaign=None, min_position=None)
+
+
+@router.get("/eleves")
+async def find_student(request: Request, ine: str = "") -> Response:
+    """The search box: to the student's page, or back to the dashboard with the error by the field."""
+    w = web(request)
+    w.user(request)
+    wanted = "".join(ine.split()).upper()
+    if not wanted:
+        return RedirectResponse("/", status_code=303)
+    try:
+        check_ine(wanted)
+    except ValueError as exc:
+        return w.error_page(request, 422, str(exc), "INE invalide")
+    return RedirectResponse(f"/eleves/{wanted}", status_code=303)
+
+
+@router.get("/eleves/{ine}")
+async def student(ine: IneInPath, request: Request, etat_au: str = "") -> Response:
+    w = web(request)
+    who = w.user(request)
+    as_of, errors = None, {}
+    if etat_au.strip():
+        moment = from_paris_input(etat_au)
+        as_of = moment.isoformat() if isinstance(moment, datetime) else etat_au.strip()
+    try:
+        audit = await api.audit_student(ine, request, campaign=None, as_of=as_of)
+    except Refusal as exc:
+        if exc.status != 422:
+            raise
+        errors["etat_au"] = exc.message
+        audit = await api.audit_student(ine, request, campaign=None, as_of=None)
+        as_of = None
+    registered = next((e for e in audit["timeline"] if e["event_type"] == "StudentRegistered"), None)
+    context = {
+        "who": who,
+        "audit": audit,
+        "registered": registered["payload"] if registered else None,
+        "values": {"etat_au": etat_au},
+        "errors": errors,
+        "as_of": as_datetime(as_of) if as_of else None,
+    }
+    return w.render(request, "eleve.html", context, status=422 if errors else 200)

@@ -1,0 +1,202 @@
+"""Exactly-once effect: scoring's projection, killed with SIGKILL at random points while it catches up on
+tens of thousands of events (and while the log goes on without it), ends equal to a replay from scratch.
+
+The same log feeds two projections at once, one on SQLite and one on PostgreSQL (a schema of its own),
+each in processes of its own that are killed again and again; both must end equal, row for row, to a
+replay of the whole log into a fresh database by a process never interrupted, and to what the writer
+knows every student's bonus must be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import Engine, select
+
+from log_writer import LogWriter
+from services.scoring.app import MIGRATIONS
+from services.scoring.views import BonusProjection, metadata, student_totals
+from shared.contracts.streams import StreamKeys
+from shared.runtime.consumer import Consumer
+from shared.runtime.db import make_engine
+from shared.runtime.migrations import upgrade
+
+SERVER = Path(__file__).with_name("projection_process.py")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Small in the suite; `bash tests/soak` runs the same test large (PASSPRO_SOAK_STUDENTS, PASSPRO_SOAK_KILLS).
+STUDENTS = int(os.environ.get("PASSPRO_SOAK_STUDENTS", 3300))  # about 6 events each: 20,000 events
+MIN_KILLS = int(os.environ.get("PASSPRO_SOAK_KILLS", 12))  # of each projection
+KILL_AFTER_S = (0.0, 0.5)  # after the process is forked
+WRITTEN_WHILE_DOWN = 15  # new students, and as many corrections, while both projections are down
+MIN_WRITES_WHILE_DOWN = 4
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str
+    schema: str | None = None
+
+    def migrate(self) -> None:
+        upgrade(MIGRATIONS, self.url, self.schema)
+
+    def engine(self) -> Engine:
+        return make_engine(self.url, self.schema)
+
+    def server_args(self) -> list[str]:
+        return [self.url, *([self.schema] if self.schema else [])]
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+class ProjectionProcesses:
+    """Drives projection_process.py: starts a projection process, kills it or waits for it."""
+
+    def __init__(self, server: asyncio.subprocess.Process) -> None:
+        self.server = server
+        self.kills = 0
+
+    @classmethod
+    async def open(cls, redis_url: str, academie: str, database: Database) -> ProjectionProcesses:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, str(SERVER), redis_url, academie, *database.server_args(),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO_ROOT,
+        )
+        processes = cls(server)
+        assert await processes._answer() == "ready"
+        return processes
+
+    async def _answer(self) -> str:
+        line = await asyncio.wait_for(self.server.stdout.readline(), 120)
+        assert line, "the projection process server stopped (its stderr is above)"
+        return line.decode().strip()
+
+    async def _ask(self, command: str) -> str:
+        self.server.stdin.write(command.encode() + b"\n")
+        await self.server.stdin.drain()
+        return await self._answer()
+
+    async def start(self) -> None:
+        assert (await self._ask("start")).startswith("started ")
+
+    async def kill_after(self, seconds: float) -> None:
+        """Start a projection process and SIGKILL it after `seconds` unless it has caught up by then."""
+        await self.start()
+        await asyncio.sleep(seconds)
+        ended = await self._ask("kill")
+        assert ended in ("killed", "exited 0"), ended
+        self.kills += ended == "killed"
+
+    async def run_to_the_end(self) -> None:
+        await self.start()
+        assert await self._ask("wait") == "exited 0"
+
+    async def close(self) -> None:
+        if self.server.returncode is None:
+            self.server.stdin.close()  # the server ends; a child still running goes with it
+            await asyncio.wait_for(self.server.wait(), 30)
+
+
+async def kill_while_catching_up(projections: list[ProjectionProcesses], writer: LogWriter, rng: random.Random) -> None:
+    """Kill projection processes at random points until each died mid-work at least MIN_KILLS times. The first
+    ones catch up on a log still being written, the later ones also on what was written while all were down."""
+    writing = asyncio.create_task(writer.students_from(0, STUDENTS))
+    students, written_while_down = STUDENTS, 0
+    while min(p.kills for p in projections) < MIN_KILLS or written_while_down < MIN_WRITES_WHILE_DOWN:
+        await asyncio.gather(*(p.kill_after(rng.uniform(*KILL_AFTER_S)) for p in projections))
+        if writing.done():
+            await writer.students_from(students, WRITTEN_WHILE_DOWN)
+            await writer.corrections(rng.sample(range(students), WRITTEN_WHILE_DOWN))
+            students += WRITTEN_WHILE_DOWN
+            written_while_down += 1
+    await writing
+
+
+async def replay_from_scratch(redis: Redis, keys: StreamKeys, database: Database) -> None:
+    database.migrate()
+    engine = database.engine()
+    try:
+        await Consumer(redis, engine, keys, BonusProjection(), page_size=2000).catch_up()
+    finally:
+        engine.dispose()
+
+
+def table_contents(database: Database) -> dict[str, set[tuple]]:
+    """Every row of every table of the projection, every column (student files compared as parsed JSON)."""
+    engine = database.engine()
+    try:
+        with engine.connect() as conn:
+            contents = {}
+            for table in metadata.sorted_tables:
+                rows = set()
+                for row in conn.execute(select(table)):
+                    values = dict(row._mapping)
+                    if "file" in values:
+                        values["file"] = json.dumps(json.loads(values["file"]), sort_keys=True)
+                    rows.add(tuple(sorted(values.items())))
+                contents[table.name] = rows
+            return contents
+    finally:
+        engine.dispose()
+
+
+def differences(got: dict[str, set[tuple]], want: dict[str, set[tuple]]) -> dict[str, dict[str, list]]:
+    return {
+        name: {
+            "only_after_kills": sorted(got[name] - want[name], key=repr)[:3],
+            "only_in_replay": sorted(want[name] - got[name], key=repr)[:3],
+        }
+        for name in want
+        if got[name] != want[name]
+    }
+
+
+def bonus_totals(database: Database) -> dict[str, int]:
+    engine = database.engine()
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(select(student_totals.c.ine, student_totals.c.total_bonus_points)).all())
+    finally:
+        engine.dispose()
+
+
+async def test_projections_killed_at_random_points_on_sqlite_and_postgresql_end_equal_to_a_replay_from_scratch(
+    redis: Redis, redis_url: str, academie: str, postgres_url: str, pg_schema: str, tmp_path: Path
+) -> None:
+    keys = StreamKeys(academie)
+    killed = {"sqlite": Database(f"sqlite:///{tmp_path / 'killed.sqlite3'}"), "postgresql": Database(postgres_url, pg_schema)}
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    writer = LogWriter(redis, keys)
+    await writer.open_campaign()
+    for database in killed.values():
+        database.migrate()
+    projections = [await ProjectionProcesses.open(redis_url, academie, database) for database in killed.values()]
+    try:
+        await kill_while_catching_up(projections, writer, rng)
+        replay = Database(f"sqlite:///{tmp_path / 'replay.sqlite3'}")
+        await asyncio.gather(replay_from_scratch(redis, keys, replay), *(p.run_to_the_end() for p in projections))
+    finally:
+        for p in projections:
+            await p.close()
+
+    assert writer.written > 20_000
+    assert all(p.kills >= MIN_KILLS for p in projections)
+    replayed = table_contents(replay)
+    assert bonus_totals(replay) == writer.expected_totals(), f"seed {seed}"
+    for kind, database in killed.items():
+        after_kills = table_contents(database)
+        assert after_kills == replayed, f"{kind}, seed {seed}: {differences(after_kills, replayed)}"
