@@ -11,6 +11,8 @@ class ScoringSettings(ServiceSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PASSPRO_SCORING_DATABASE_URL", "PASSPRO_DATABASE_URL")
     )
+    # Per service only: the three services may share one PostgreSQL database, never one schema.
+    database_schema: str | None = Field(default=None, validation_alias=AliasChoices("PASSPRO_SCORING_DATABASE_SCHEMA"))
     # PASSPRO_CHECKPOINT_KEY signs the log's checkpoints (HMAC-SHA256): Redis must never see it.
     checkpoint_key: str = ""
     # How often the running service signs the log's heads; 0 turns it off (`passpro audit checkpoint` still works).

@@ -284,7 +284,7 @@ async def test_passpro_dlq_lists_the_dead_letters_and_retries_them_into_each_vie
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
 ) -> None:
     for name in ("PASSPRO_DATABASE_URL", "PASSPRO_SCORING_DATABASE_URL", "PASSPRO_REGISTRATION_DATABASE_URL",
-                 "PASSPRO_DATABASE_SCHEMA"):
+                 "PASSPRO_SCORING_DATABASE_SCHEMA", "PASSPRO_REGISTRATION_DATABASE_SCHEMA"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PASSPRO_REDIS_URL", redis_url)
     monkeypatch.setenv("PASSPRO_ACADEMIE", academie)

@@ -159,7 +159,7 @@ class Audited:
             "PASSPRO_JWT_SECRET": "s" * 48,
             "PASSPRO_CHECKPOINT_KEY": self.checkpoint_key,
             "PASSPRO_DATA_DIR": str(self.data_dir),
-            **({"PASSPRO_DATABASE_SCHEMA": self.schema} if self.schema else {}),
+            **({"PASSPRO_SCORING_DATABASE_SCHEMA": self.schema} if self.schema else {}),
         }
 
 

@@ -79,7 +79,7 @@ def cli(w: Audited, monkeypatch, *args: str) -> int:
     for name, value in w.env().items():
         monkeypatch.setenv(name, value)
     if not w.schema:
-        monkeypatch.delenv("PASSPRO_DATABASE_SCHEMA", raising=False)
+        monkeypatch.delenv("PASSPRO_SCORING_DATABASE_SCHEMA", raising=False)
     return main(list(args))
 
 

@@ -110,7 +110,7 @@ def test_a_checkpoint_whose_signature_was_altered_is_not_built_on(world):
 def run_cli(world: Audited, monkeypatch, *args: str, key: bool = True) -> int:
     for name, value in world.env().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("PASSPRO_DATABASE_SCHEMA", raising=False)
+    monkeypatch.delenv("PASSPRO_SCORING_DATABASE_SCHEMA", raising=False)
     if not key:
         monkeypatch.delenv("PASSPRO_CHECKPOINT_KEY")
     return main(list(args))
