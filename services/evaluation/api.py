@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from services.evaluation import domain, views
-from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text
+from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text, UtcDatetime
 from shared.contracts.identifiers import UAI, FormationCode
 from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, page, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
@@ -33,7 +32,7 @@ LYCEE_ROLES = ("lycee_staff", "proviseur")
 class HeldBody(WriteBody):
     lycee_uai: UAI
     formation_code: FormationCode
-    held_at: AwareDatetime
+    held_at: UtcDatetime
     mode: InterviewMode | None = None
     report: Report
 

@@ -7,11 +7,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from services.registration import domain, views
 from shared.contracts.bonus import total_bonus_points, voeu_bonuses
-from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text
+from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text, UtcDatetime
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.contracts.student_file import StudentFile
 from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, page, principal, require_own_establishment, require_role
@@ -49,7 +48,7 @@ class ReferentBody(WriteBody):
 class ScheduleBody(WriteBody):
     lycee_uai: UAI
     formation_code: FormationCode
-    scheduled_at: AwareDatetime
+    scheduled_at: UtcDatetime
     mode: InterviewMode
     remote_equipment_ready: bool = False
 

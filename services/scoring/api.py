@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from services.scoring import audit_store, domain, queries
 from services.scoring.audit import InvalidAsOf
 from services.scoring.views import positions as positions_table
 from shared.contracts.errors import InvalidInput, NotFound
+from shared.contracts.events import UtcDatetime
 from shared.contracts.identifiers import UAI, Campaign, FormationCode
 from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, principal, require_role
 from shared.runtime.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset, WriteBody
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api", tags=["scoring"], responses=ERROR_RESPONSES, d
 class CampaignBody(WriteBody):
     campaign: Campaign
     bonus_points: int = Field(default=2500, ge=0, le=100_000)
-    closes_at: AwareDatetime | None = None
+    closes_at: UtcDatetime | None = None
 
 
 @router.post("/campaigns", status_code=201, summary="Ouvrir une campagne (CampaignOpened)")

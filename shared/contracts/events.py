@@ -42,7 +42,10 @@ def _no_control_characters(value: str) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: no such instant in UTC
+        raise ValueError("date hors des limites représentables") from None
 
 
 def Text(max_length: int) -> Any:  # noqa: N802 - reads as a type in field declarations

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from shared.contracts.errors import RuleViolation
+from shared.contracts.errors import Refusal, RuleViolation
 from shared.contracts.events import Actor, Event, Payload
 from shared.contracts.student_file import CampaignFile, StudentFile, fold
 from shared.runtime.log import EventLog, Positions
@@ -89,7 +89,17 @@ async def execute(
             history = await log.read_student(campaign, ine)
             version = len(history)
             file = fold(campaign, ine, [(h.event, h.student_version or n + 1) for n, h in enumerate(history)])
-        payload = decide(file, campaign_file, now)
+        try:
+            payload = decide(file, campaign_file, now)
+        except Refusal:
+            # The same request may have been stored a moment ago by a simultaneous copy of it:
+            # that one answers for both (a retry is never refused by its own first success).
+            prior = await log.prior_append(str(event_id), campaign if ine else None)
+            if prior is None:
+                raise
+            if prior.fingerprint != request_fingerprint:
+                raise EventIdReused() from None
+            return await _original(log, campaign, ine, prior.positions)
         event = Event(
             event_id=event_id, occurred_at=now, campaign=campaign, student_ine=ine, actor=actor, payload=payload
         )

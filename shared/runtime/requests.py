@@ -6,7 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from shared.contracts.errors import InvalidInput
 from shared.contracts.identifiers import INE, Campaign
@@ -14,12 +14,23 @@ from shared.contracts.reference import ReferenceData
 
 IneInPath = Annotated[INE, Path(description="INE de l'élève", examples=["123456789AB"])]
 CampaignQuery = Annotated[Campaign | None, Query(description="Campagne (par défaut : celle en vigueur)")]
+MAX_ENTRY_ID_PART = 2**64 - 1
+
+
+def check_position(value: str | None) -> str | None:
+    """A Redis stream entry id `ms-seq`, each part an unsigned 64-bit number."""
+    if value is not None and any(int(part) > MAX_ENTRY_ID_PART for part in value.split("-")):
+        raise ValueError("position du journal hors limites")
+    return value
+
+
 MinPositionQuery = Annotated[
     str | None,
     Query(
         pattern=r"^[0-9]{1,20}-[0-9]{1,20}$",
         description="Position du journal que la vue doit avoir atteinte avant de répondre",
     ),
+    AfterValidator(check_position),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]

@@ -1,0 +1,106 @@
+"""The figures `passpro bench` reports (names fixed by issue 7), what each means, and the targets they are held to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    unit: str
+    meaning: str
+
+
+FIGURES = [
+    Figure("raw_xadd_per_s", "/s", "redis-py XADD from one client, no pipeline: the single-writer limit of the log server"),
+    Figure("append_per_s", "/s", "the project's atomic append script from one client, one call at a time"),
+    Figure("append_per_s_concurrent", "/s", "the same append from 16 clients (separate processes), each on its own students"),
+    Figure("http_writes_per_s", "/s", "accepted writes (201) per second through registration's API, 32 concurrent clients"),
+    Figure("http_write_ms_p99_at_200", "ms", "p99 latency of a write through registration's API at a steady 200 writes/s"),
+    Figure("e2e_latency_ms_p50", "ms", "from a write's 201 to the change visible in scoring's GET /api/bonuses/{ine}, at 200 writes/s (p50)"),
+    Figure("e2e_latency_ms_p99", "ms", "the same, p99"),
+    Figure("read_parse_limit_events_per_s", "/s", "XRANGE over the bench log plus turning each entry into its event, nothing else"),
+    Figure("upsert_limit_rows_per_s_sqlite", "/s", "bare batched upserts of the projection's rows (vœux and totals), SQLite"),
+    Figure("upsert_limit_rows_per_s_postgres", "/s", "the same, PostgreSQL"),
+    Figure("projection_events_per_s_sqlite", "/s", "scoring's projection catching up from the start of the bench log (inside `passpro rebuild`), SQLite"),
+    Figure("projection_events_per_s_postgres", "/s", "the same, PostgreSQL"),
+    Figure("rebuild_seconds_sqlite", "s", "`passpro rebuild` over the same log (catch-up into a workspace, then the swap), SQLite"),
+    Figure("rebuild_seconds_postgres", "s", "the same, PostgreSQL"),
+    Figure("query_ms_p99_summary", "ms", "p99 of scoring's GET /api/reports/summary over the projected students"),
+    Figure("query_ms_p99_bonuses_filtered", "ms", "p99 of scoring's GET /api/bonuses filtered by lycée and min_points"),
+    Figure("rss_mb_scoring", "MB", "peak resident memory of the process running the scoring projection's catch-up (`passpro rebuild`)"),
+    Figure("peer_eventsourcing_events_per_s", "/s", "the eventsourcing library's projection (PostgreSQL, tracking records) on the same workload"),
+]
+NAMES = [f.name for f in FIGURES]
+
+
+@dataclass(frozen=True)
+class Target:
+    text: str
+    check: Callable[[dict[str, Any]], bool | None]  # None: a figure it needs is missing
+
+
+def _ratio_target(db: str) -> Target:
+    def check(f: dict[str, Any]) -> bool | None:
+        try:
+            limit = min(f["read_parse_limit_events_per_s"], f[f"upsert_limit_rows_per_s_{db}"])
+            return f[f"projection_events_per_s_{db}"] >= 0.5 * limit
+        except (KeyError, TypeError):
+            return None
+
+    return Target(f"projection on {db} >= 50% of min(read-parse limit, upsert limit)", check)
+
+
+def _at_most(name: str, bound: float, text: str) -> Target:
+    return Target(text, lambda f: None if f.get(name) is None else f[name] <= bound)
+
+
+def _at_least(name: str, bound: float, text: str) -> Target:
+    return Target(text, lambda f: None if f.get(name) is None else f[name] >= bound)
+
+
+TARGETS = [
+    _ratio_target("sqlite"),
+    _ratio_target("postgres"),
+    _at_least("http_writes_per_s", 1000, ">= 1,000 HTTP writes/s at saturation"),
+    _at_most("http_write_ms_p99_at_200", 50, "HTTP write p99 <= 50 ms at 200 writes/s"),
+    _at_most("e2e_latency_ms_p99", 100, "end-to-end p99 <= 100 ms"),
+    _at_most("query_ms_p99_summary", 100, "summary query p99 <= 100 ms"),
+    _at_most("query_ms_p99_bonuses_filtered", 100, "filtered bonus list p99 <= 100 ms"),
+    _at_most("rss_mb_scoring", 300, "scoring under 300 MB"),
+]
+
+
+def verdicts(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for target in TARGETS:
+        ok = target.check(figures)
+        out.append((target.text, "not measured" if ok is None else "met" if ok else "missed"))
+    return out
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "/s":
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The figures and the targets as a Markdown table (it reads well in a terminal too)."""
+    lines = ["| figure | value | unit |", "| --- | ---: | --- |"]
+    for f in FIGURES:
+        lines.append(f"| `{f.name}` | {_fmt(figures.get(f.name), f.unit)} | {f.unit} |")
+    lines += ["", "| target | verdict |", "| --- | --- |"]
+    lines += [f"| {text} | {verdict} |" for text, verdict in verdicts(figures)]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, figures: dict[str, Any], context: dict[str, Any]) -> None:
+    path.write_text(json.dumps({**figures, "context": context}, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,185 @@
+"""The benchmark harness's pieces on tiny sizes: the log it writes, what it measures with, the peer it compares with.
+
+No timing is asserted here (speed is the benchmark's business, BENCHMARKS.md):
+these tests check that the bench measures the right thing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from bench import limits
+from bench.figures import NAMES, verdicts
+from bench.load import percentile
+from bench.processes import ProgressReader, run_rebuild
+from bench.workload import LogWriter
+from services.scoring.app import MIGRATIONS
+from services.scoring.views import BonusProjection, student_totals, voeux
+from shared.contracts.events import event_from_fields, event_to_fields
+from shared.contracts.streams import StreamKeys
+from shared.runtime.consumer import Consumer
+from shared.runtime.db import make_engine
+from shared.runtime.migrations import upgrade
+
+CAMPAIGN = "2027"
+
+
+async def bench_log(redis_url: str, academie: str, events: int) -> LogWriter:
+    redis = Redis.from_url(redis_url)
+    writer = LogWriter(redis, StreamKeys(academie), CAMPAIGN)
+    try:
+        await writer.open_campaign()
+        await writer.write(events)
+    finally:
+        await redis.aclose()
+    return writer
+
+
+async def test_the_bench_log_holds_whole_student_histories_as_the_services_write_them(redis_url, academie):
+    writer = await bench_log(redis_url, academie, 1500)
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    keys = StreamKeys(academie)
+    try:
+        types: Counter[str] = Counter()
+        read = 1  # the campaign's opening, on the rectorat stream
+        for stream in keys.campaign_streams(CAMPAIGN):
+            for _, fields in await redis.xrange(stream):
+                event = event_from_fields(fields)
+                types[event.event_type] += 1
+                read += 1
+                # Byte for byte what `event_to_fields` makes of the same event: the log is the services' own.
+                assert {name: fields[name] for name in event_to_fields(event)} == event_to_fields(event)
+        some_student = writer.ines[5]
+        versions = [int(f["student_version"]) for _, f in await redis.xrange(keys.student(CAMPAIGN, some_student))]
+    finally:
+        await redis.aclose()
+    assert read == writer.events >= 1500
+    assert versions == list(range(1, len(versions) + 1))
+    assert {"StudentRegistered", "CollegeAvisGiven", "InterviewScheduled", "InterviewCancelled", "InterviewHeld",
+            "LyceeAvisGiven", "ReferentReassigned", "StudentWithdrawn"} <= set(types)
+    assert types["LyceeAvisGiven"] > types["InterviewHeld"]  # corrections of the lycée avis
+
+
+async def test_the_eventsourcing_peer_computes_the_same_bonuses_as_the_projection(redis_url, academie, postgres_url, pg_schema, tmp_path):
+    pytest.importorskip("eventsourcing")
+    from sqlalchemy import create_engine, text
+
+    from bench.peer_eventsourcing import run_peer
+
+    writer = await bench_log(redis_url, academie, 300)
+    url = f"sqlite:///{tmp_path / 'scoring.sqlite3'}"
+    upgrade(MIGRATIONS, url, None)
+    engine = make_engine(url)
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await Consumer(redis, engine, StreamKeys(academie), BonusProjection()).catch_up() == writer.events
+        with engine.connect() as conn:
+            ours = (
+                conn.execute(select(func.count()).select_from(student_totals)).scalar_one(),
+                conn.execute(select(func.count()).select_from(voeux).where(voeux.c.bonus_points > 0)).scalar_one(),
+                conn.execute(select(func.sum(student_totals.c.total_bonus_points))).scalar_one(),
+            )
+    finally:
+        await redis.aclose()
+        engine.dispose()
+    pg = create_engine(postgres_url)
+    with pg.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{pg_schema}"'))
+    pg.dispose()
+
+    peer = run_peer(postgres_url, pg_schema, 300, CAMPAIGN, seed=7, max_seconds=120)
+
+    assert peer.finished and peer.processed == peer.events == writer.events
+    assert (peer.students, peer.bonuses_granted, peer.total_points) == ours
+    assert ours[1] > 0
+
+
+async def test_rebuild_is_run_as_the_command_over_the_whole_log(redis_url, academie, tmp_path):
+    writer = await bench_log(redis_url, academie, 500)
+    url = f"sqlite:///{tmp_path / 'scoring.sqlite3'}"
+    upgrade(MIGRATIONS, url, None)
+    env = {
+        "PATH": os.environ.get("PATH", ""), "PASSPRO_REDIS_URL": redis_url, "PASSPRO_ACADEMIE": academie,
+        "PASSPRO_CAMPAIGN": CAMPAIGN, "PASSPRO_DATA_DIR": str(tmp_path), "PASSPRO_DATABASE_URL": url,
+    }
+
+    rebuilt = run_rebuild(env, tmp_path, timeout=120)
+
+    assert rebuilt.entries == writer.events
+    assert rebuilt.peak_mb > 0
+    with make_engine(url).connect() as conn:  # swapped into the live projection
+        assert conn.execute(select(func.count()).select_from(student_totals)).scalar_one() == writer.students
+
+
+def test_the_catch_up_is_timed_from_the_first_page_the_rebuild_reports_to_the_last():
+    progress = ProgressReader()
+    bar = "\rReconstruction [{}] {:4.0%}  {}/{} entrées  {}/s "
+
+    pages = progress.feed(bar.format("." * 30, 0, 0, 6000, 0).encode(), at=10.0)
+    pages += progress.feed(bar.format("#" * 10, 1 / 3, 2000, 6000, 900).encode() + b"\rReconst", at=11.0)
+    pages += progress.feed(b"ruction [####] 67%  4000/6000 entr\xc3\xa9es  1900/s ", at=12.0)
+    pages += progress.feed(bar.format("#" * 30, 1, 6000, 6000, 2000).encode() + b"\nProjection reconstruite", at=13.5)
+
+    assert pages == [(11.0, 2000), (12.0, 4000), (13.5, 6000)]
+
+
+async def test_the_reading_limit_parses_every_entry_of_the_log(redis_url, academie):
+    writer = await bench_log(redis_url, academie, 600)
+
+    read, seconds = await limits.read_parse_rate(redis_url, StreamKeys(academie), CAMPAIGN, max_seconds=60, page=100)
+
+    assert read == writer.events - 1  # every student event; the campaign's opening is on the rectorat stream
+    assert seconds > 0
+
+
+def test_the_writing_limit_upserts_the_projection_rows_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'upsert.sqlite3'}"
+
+    rows, seconds = limits.upsert_rate(url, None, max_seconds=0.01, batch=20, students=40)
+
+    assert rows > 20 * 2  # at least one batch of 20 students: their files and totals, and their vœux
+    assert seconds > 0
+    with make_engine(url).connect() as conn:  # what it wrote is gone: the limit leaves no rows behind
+        assert conn.execute(select(func.count()).select_from(voeux)).scalar_one() == 0
+
+
+def test_percentiles_take_the_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile([7.0], 99) == 7
+    assert percentile([], 99) is None
+
+
+def test_targets_are_judged_against_the_limits_measured_in_the_same_run():
+    figures = {name: None for name in NAMES} | {
+        "read_parse_limit_events_per_s": 10_000, "upsert_limit_rows_per_s_sqlite": 40_000,
+        "upsert_limit_rows_per_s_postgres": 8_000, "projection_events_per_s_sqlite": 5_000,
+        "projection_events_per_s_postgres": 3_999, "rss_mb_scoring": 120,
+    }
+
+    judged = dict(verdicts(figures))
+
+    assert judged["projection on sqlite >= 50% of min(read-parse limit, upsert limit)"] == "met"  # 5,000 >= 5,000
+    assert judged["projection on postgres >= 50% of min(read-parse limit, upsert limit)"] == "missed"  # < 4,000
+    assert judged["scoring under 300 MB"] == "met"
+    assert judged[">= 1,000 HTTP writes/s at saturation"] == "not measured"
+
+
+def test_passpro_bench_is_a_command_that_imports_the_harness_only_when_it_runs():
+    from services.cli import parser
+
+    args = parser().parse_args(["bench", "--quick", "--json", "figures.json"])
+    assert (args.quick, args.json) == (True, "figures.json")
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, services.cli; print(any(m.startswith('bench') for m in sys.modules))"],
+        capture_output=True, text=True, check=True,
+    )
+    assert loaded.stdout.strip() == "False"
