@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, String, Table, delete, select, tuple_
+from sqlalchemy import Column, Connection, String, Table, select
 
 from shared.contracts.student_file import StudentFile
 from shared.contracts.streams import LoggedEvent
 from shared.runtime.db import new_metadata
-from shared.runtime.views import apply_campaigns, campaigns_table, fold_batch, positions_table, student_files_table
+from shared.runtime.views import apply_campaigns, campaigns_table, delete_students, fold_batch, positions_table, student_files_table
 
 metadata = new_metadata()
 positions = positions_table(metadata)
@@ -35,8 +35,7 @@ class InterviewsView:
         files = fold_batch(conn, student_files, events)
         if not files:
             return
-        keys = [(f.campaign, f.ine) for f in files]
-        conn.execute(delete(interviews).where(tuple_(interviews.c.campaign, interviews.c.ine).in_(keys)))
+        delete_students(conn, interviews, files)
         rows = [
             {
                 "campaign": f.campaign,

@@ -3,7 +3,7 @@ signed checkpoints of the log's heads (the audit's, never touched by the project
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Connection, Integer, String, Table, Text, delete, tuple_
+from sqlalchemy import BigInteger, Boolean, Column, Connection, Integer, String, Table, Text
 
 from services.scoring.domain import bonus_of
 from shared.contracts.streams import LoggedEvent
@@ -12,6 +12,7 @@ from shared.runtime.views import (
     apply_campaigns,
     campaign_bonus_points,
     campaigns_table,
+    delete_students,
     fold_batch,
     positions_table,
     student_files_table,
@@ -80,8 +81,7 @@ class BonusProjection:
         if not files:
             return
         points = campaign_bonus_points(conn, campaigns)
-        keys = [(f.campaign, f.ine) for f in files]
-        conn.execute(delete(voeux).where(tuple_(voeux.c.campaign, voeux.c.ine).in_(keys)))
+        delete_students(conn, voeux, files)
         voeu_rows, totals = [], []
         for file in files:
             bonus = bonus_of(file, points.get(file.campaign, 0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.contracts.events import CampaignOpened
@@ -127,3 +127,15 @@ def apply_campaigns(conn: Connection, table: Table, events: list[LoggedEvent]) -
 
 def campaign_bonus_points(conn: Connection, table: Table) -> dict[str, int]:
     return {row.campaign: row.bonus_points for row in conn.execute(select(table.c.campaign, table.c.bonus_points))}
+
+
+def delete_students(conn: Connection, table: Table, files: list[StudentFile]) -> None:
+    """Delete the rows of these students, by campaign and INE chunks, so the primary key is used
+    (a tuple IN makes SQLite scan the whole table at every page)."""
+    by_campaign: dict[str, list[str]] = {}
+    for file in files:
+        by_campaign.setdefault(file.campaign, []).append(file.ine)
+    for campaign, ines in by_campaign.items():
+        for start in range(0, len(ines), MAX_IN):
+            chunk = ines[start : start + MAX_IN]
+            conn.execute(delete(table).where(table.c.campaign == campaign, table.c.ine.in_(chunk)))
