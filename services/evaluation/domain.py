@@ -6,8 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.contracts.errors import InvalidInput, RuleViolation
-from shared.contracts.events import InterviewCancelled, InterviewHeld, LyceeAvisGiven, Payload, Report
-from shared.contracts.rules import require_campaign_open, require_not_withdrawn, visible_to_lycee
+from shared.contracts.events import InterviewHeld, LyceeAvisGiven, Payload, Report
+from shared.contracts.rules import (
+    cancel_interview,
+    require_active_interview,
+    require_campaign_open,
+    require_not_withdrawn,
+    visible_to_lycee,
+)
 from shared.contracts.student_file import CampaignFile, StudentFile
 
 
@@ -51,9 +57,7 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
     match command:
         case RecordHeld():
             check_held_at(command.held_at, now)
-            interview = file.active_interview(command.lycee_uai, command.formation_code)
-            if interview is None:
-                raise RuleViolation("no_active_interview", "Aucun entretien prévu pour ce vœu.")
+            interview = require_active_interview(file, command.lycee_uai, command.formation_code)
             return InterviewHeld(
                 interview_id=interview.interview_id,
                 lycee_uai=command.lycee_uai,
@@ -65,15 +69,7 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
                 report=command.report,
             )
         case CancelInterview():
-            interview = file.active_interview(command.lycee_uai, command.formation_code)
-            if interview is None:
-                raise RuleViolation("no_active_interview", "Aucun entretien prévu pour ce vœu.")
-            return InterviewCancelled(
-                interview_id=interview.interview_id,
-                lycee_uai=command.lycee_uai,
-                formation_code=command.formation_code,
-                reason=command.reason,
-            )
+            return cancel_interview(file, command.lycee_uai, command.formation_code, command.reason)
         case GiveLyceeAvis():
             interview = file.held_interview(command.lycee_uai, command.formation_code)
             if interview is None:

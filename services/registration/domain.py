@@ -8,7 +8,6 @@ from datetime import datetime
 from shared.contracts.errors import RuleViolation
 from shared.contracts.events import (
     CollegeAvisGiven,
-    InterviewCancelled,
     InterviewScheduled,
     Payload,
     Referent,
@@ -17,7 +16,7 @@ from shared.contracts.events import (
     StudentReinstated,
     StudentWithdrawn,
 )
-from shared.contracts.rules import require_campaign_open, require_not_withdrawn, visible_to_college
+from shared.contracts.rules import cancel_interview, require_campaign_open, require_not_withdrawn, visible_to_college
 from shared.contracts.student_file import CampaignFile, StudentFile
 
 
@@ -121,15 +120,7 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
                 remote_equipment_ready=command.remote_equipment_ready,
             )
         case CancelInterview():
-            interview = file.active_interview(command.lycee_uai, command.formation_code)
-            if interview is None:
-                raise RuleViolation("no_active_interview", "Aucun entretien prévu pour ce vœu.")
-            return InterviewCancelled(
-                interview_id=interview.interview_id,
-                lycee_uai=command.lycee_uai,
-                formation_code=command.formation_code,
-                reason=command.reason,
-            )
+            return cancel_interview(file, command.lycee_uai, command.formation_code, command.reason)
         case GiveCollegeAvis():
             if file.any_interview_held:
                 raise RuleViolation(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.contracts.errors import NotFound, RuleViolation
-from shared.contracts.student_file import CampaignFile, StudentFile
+from shared.contracts.events import InterviewCancelled
+from shared.contracts.student_file import CampaignFile, Interview, StudentFile
 
 
 def require_campaign_open(campaign: CampaignFile, now: datetime) -> None:
@@ -32,3 +33,19 @@ def visible_to_college(file: StudentFile, college_uai: str | None) -> None:
 def visible_to_lycee(file: StudentFile, lycee_uai: str | None) -> None:
     if not file.registered or not any(i.lycee_uai == lycee_uai for i in file.interviews.values()):
         raise NotFound()
+
+
+def require_active_interview(file: StudentFile, lycee_uai: str, formation_code: str) -> Interview:
+    """Rules 4 and 6: the vœu's scheduled (not cancelled, not held) interview."""
+    interview = file.active_interview(lycee_uai, formation_code)
+    if interview is None:
+        raise RuleViolation("no_active_interview", "Aucun entretien prévu pour ce vœu.")
+    return interview
+
+
+def cancel_interview(file: StudentFile, lycee_uai: str, formation_code: str, reason: str) -> InterviewCancelled:
+    """Either side may cancel the vœu's active interview (SPEC §3: registration or evaluation)."""
+    interview = require_active_interview(file, lycee_uai, formation_code)
+    return InterviewCancelled(
+        interview_id=interview.interview_id, lycee_uai=lycee_uai, formation_code=formation_code, reason=reason
+    )
