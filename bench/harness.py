@@ -19,6 +19,7 @@ and the catch-ups, the reading and writing limits, the queries, the HTTP loads, 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import importlib.util
 import os
@@ -103,6 +104,7 @@ class Bench:
         self.schemas: list[str] = []
         self.campaign = campaign_in_force(date.today())
         self.secret = secrets.token_urlsafe(48)
+        self.master_key = base64.b64encode(secrets.token_bytes(32)).decode()  # the bench's own, for serve
         self.services = Services(self.workdir)
         self.phases: dict[str, float] = {}
         self.live: dict[str, tuple[str, str | None]] = {}  # the projections caught up on the whole log, by database
@@ -118,7 +120,7 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PASSPRO_")}
         env.update(
             PASSPRO_REDIS_URL=self.redis_url, PASSPRO_ACADEMIE=academie, PASSPRO_CAMPAIGN=self.campaign,
-            PASSPRO_JWT_SECRET=self.secret, PASSPRO_DATA_DIR=str(self.workdir), PASSPRO_DATABASE_URL=database_url,
+            PASSPRO_JWT_SECRET=self.secret, PASSPRO_MASTER_KEY=self.master_key, PASSPRO_DATA_DIR=str(self.workdir), PASSPRO_DATABASE_URL=database_url,
             PYTHONUNBUFFERED="1",
         )
         if schema:

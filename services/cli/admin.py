@@ -24,6 +24,13 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def master_key(_: argparse.Namespace) -> int:
+    from shared.runtime.crypto import format_master_key, new_key
+
+    print(format_master_key(new_key()))
+    return 0
+
+
 def reference_import(args: argparse.Namespace) -> int:
     from shared.contracts.streams import StreamKeys
     from shared.runtime.reference_store import import_reference
@@ -72,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bonus", type=int, default=2500)
     p.add_argument("--closes-at")
     p.set_defaults(func=campaign_open)
+
+    sub.add_parser("master-key", help="print a new random master key (PASSPRO_MASTER_KEY)").set_defaults(func=master_key)
 
     reference = sub.add_parser("reference", help="reference data").add_subparsers(dest="action", required=True)
     p = reference.add_parser("import", help="replace the reference data")

@@ -143,7 +143,12 @@ def audit_student(args: argparse.Namespace) -> int:
             reference = await load_reference(redis, keys)
             names = {e.uai: e.name for e in reference.establishments}
             show_time = datetime.isoformat if args.json else paris
-            return await student_audit(redis, keys, year, ine, args.as_of, names, show_time=show_time)
+            keystore = settings.open_keystore()
+            try:
+                keyring = await keystore.keyring_async([(year, ine)])
+            finally:
+                keystore.close()
+            return await student_audit(redis, keys, year, ine, args.as_of, names, keyring, show_time=show_time)
 
     try:
         report = asyncio.run(run())

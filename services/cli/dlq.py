@@ -77,10 +77,12 @@ def dlq_retry(args: argparse.Namespace) -> int:
                 service, view_class = known_views[view_name]
                 service_config = service_settings(service)
                 engine = make_engine(service_config.resolved_database_url(), service_config.database_schema or service)
+                keystore = service_config.open_keystore()
                 try:
-                    outcome = await retry(dead, redis, engine, view_class(), student)
+                    outcome = await retry(dead, redis, engine, view_class(), student, keystore)
                 finally:
                     engine.dispose()
+                    keystore.close()
                 who = f"élève {student}" if ":" in student else f"lettre {student}"
                 print(f"{view_name}, {who} : {len(outcome.applied)} entrée(s) rejouée(s).")
                 if outcome.still_failing:

@@ -33,13 +33,15 @@ def rebuild(args: argparse.Namespace) -> int:
 
     async def run():
         redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        keystore = settings.open_keystore()
         try:
             return await run_rebuild(
-                redis, StreamKeys(settings.academie), settings.resolved_database_url(),
+                redis, StreamKeys(settings.academie), keystore, settings.resolved_database_url(),
                 settings.database_schema or "scoring", progress_bar(),
             )
         finally:
             await redis.aclose()
+            keystore.close()
 
     started = time.monotonic()
     result = asyncio.run(run())

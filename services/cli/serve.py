@@ -13,6 +13,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = service_settings(args.name)
     settings.require_secret()
+    settings.require_master_key()
     create_app, _ = app_factory(args.name)
     port = args.port or SERVICES[args.name]
     uvicorn.run(create_app(settings), host=args.host, port=port, log_level="info", access_log=False)

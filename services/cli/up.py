@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from services.cli.common import SERVICES, make_token, migrate_all, open_campaign, service_settings
+from shared.runtime.crypto import development_master_key, format_master_key
 
 
 def _dev_secret(data_dir: Path, name: str = "jwt-secret") -> str:
@@ -57,6 +58,8 @@ def up(args: argparse.Namespace) -> int:
     os.environ.setdefault("PASSPRO_JWT_SECRET", _dev_secret(data_dir))
     # Development only: in production the checkpoint key must live away from the log it protects.
     os.environ.setdefault("PASSPRO_CHECKPOINT_KEY", _dev_secret(data_dir, "checkpoint-key"))
+    # Development only, like the two secrets above: production gives the services its own master key.
+    os.environ.setdefault("PASSPRO_MASTER_KEY", format_master_key(development_master_key(data_dir)))
     embedded = None
     if not os.environ.get("PASSPRO_REDIS_URL"):
         embedded = _start_embedded_redis(data_dir)

@@ -11,6 +11,7 @@ from shared.contracts.rules import (
     cancel_interview,
     require_active_interview,
     require_campaign_open,
+    require_not_erased,
     require_not_withdrawn,
     visible_to_lycee,
 )
@@ -52,6 +53,7 @@ def check_held_at(held_at: datetime, now: datetime) -> None:
 def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Command, caller_uai: str) -> Payload:
     """The event the command records, or a Refusal (404 for a student the lycée may not see, 409 for a rule)."""
     visible_to_lycee(file, caller_uai)
+    require_not_erased(file)
     require_campaign_open(campaign, now)
     require_not_withdrawn(file)
     match command:

@@ -16,7 +16,13 @@ from shared.contracts.events import (
     StudentReinstated,
     StudentWithdrawn,
 )
-from shared.contracts.rules import cancel_interview, require_campaign_open, require_not_withdrawn, visible_to_college
+from shared.contracts.rules import (
+    cancel_interview,
+    require_campaign_open,
+    require_not_erased,
+    require_not_withdrawn,
+    visible_to_college,
+)
 from shared.contracts.student_file import CampaignFile, StudentFile
 
 
@@ -88,6 +94,7 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
         )
 
     visible_to_college(file, caller_uai)
+    require_not_erased(file)
     require_campaign_open(campaign, now)
     if isinstance(command, Reinstate):
         if not file.withdrawn:

@@ -144,7 +144,8 @@ async def audit_student(
     year = campaign or rt.settings.campaign
     establishments = {e.uai: e.name for e in rt.reference.establishments}
     try:
-        report = await audit_store.student_audit(rt.redis, rt.keys, year, ine, as_of, establishments)
+        keyring = await rt.log.keyring(year, ine)
+        report = await audit_store.student_audit(rt.redis, rt.keys, year, ine, as_of, establishments, keyring)
     except InvalidAsOf as exc:
         raise InvalidInput("invalid_as_of", str(exc), "as_of") from exc
     if report is None:

@@ -48,6 +48,7 @@ from shared.contracts.events import (
     UnknownEventType,
     UnreadableEntry,
 )
+from shared.contracts.personal import Keyring
 from shared.contracts.streams import (
     GENESIS_HASH,
     HASH,
@@ -482,10 +483,11 @@ class CrossCheck:
         ]
 
 
-def read_logged(stream: str, entry_id: str, fields: Mapping[str, str]) -> LoggedEvent | str | None:
-    """The entry as an event; None for a type this code does not know; the reason if unreadable."""
+def read_logged(stream: str, entry_id: str, fields: Mapping[str, str], keyring: Keyring) -> LoggedEvent | str | None:
+    """The entry as an event; None for a type this code does not know; the reason if unreadable.
+    Checks that need no personal field pass ErasedKeyring(): they never hold a key."""
     try:
-        return logged_event_from_entry(stream, entry_id, dict(fields))
+        return logged_event_from_entry(stream, entry_id, dict(fields), keyring)
     except UnknownEventType:
         return None
     except UnreadableEntry as exc:

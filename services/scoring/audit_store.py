@@ -46,6 +46,7 @@ from services.scoring.checkpoints import (
 from services.scoring.views import BonusProjection, exports, student_totals, voeux
 from services.scoring.views import positions as positions_table
 from shared.contracts.events import CampaignOpened, Event
+from shared.contracts.personal import ErasedKeyring, Keyring
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key
 from shared.runtime.dead_letters import DeadLetters
 from shared.runtime.views import load_positions
@@ -73,6 +74,9 @@ def consistent(conn: Connection, read: Callable[[Connection], T]) -> tuple[T, di
     raise ProjectionMoving("the scoring projection kept moving while it was read")
 
 
+NO_KEYS = ErasedKeyring()  # the verification and the campaign events need no personal field
+
+
 # --- a student's history ------------------------------------------------------------------
 
 
@@ -86,7 +90,7 @@ async def _entries(redis: Redis, key: str) -> list[tuple[str, dict[str, str]]]:
 async def _rectorat_events(redis: Redis, keys: StreamKeys) -> list[Event]:
     events = []
     for entry_id, fields in await _entries(redis, keys.rectorat):
-        logged = read_logged(keys.rectorat, entry_id, fields)
+        logged = read_logged(keys.rectorat, entry_id, fields, NO_KEYS)
         if isinstance(logged, LoggedEvent):
             events.append(logged.event)
     return events
@@ -126,15 +130,17 @@ async def student_audit(
     ine: str,
     as_of: str | None,
     establishments: Mapping[str, str],
+    keyring: Keyring,
     show_time: Callable[[datetime], str] = datetime.isoformat,
 ) -> dict[str, Any] | None:
-    """The student's timeline and bonus as of `as_of` (None: now); None if the log has no such student."""
+    """The student's timeline and bonus as of `as_of` (None: now); None if the log has no such student.
+    `keyring` opens the student's personal fields (ErasedKeyring(): shown as erased)."""
     wanted = parse_as_of(as_of)
     key = keys.student(campaign, ine)
     history: list[LoggedEvent] = []
     unreadable: list[dict[str, str]] = []
     for entry_id, fields in await _entries(redis, key):
-        logged = read_logged(key, entry_id, fields)
+        logged = read_logged(key, entry_id, fields, keyring)
         if isinstance(logged, LoggedEvent):
             history.append(logged)
         else:
@@ -269,7 +275,7 @@ class _StreamAudit:
                 self.position_seen = True
             if not is_within(entry_id, self.position):
                 self.report.not_yet_applied[self.key] = self.report.not_yet_applied.get(self.key, 0) + 1
-            logged = read_logged(self.key, entry_id, fields)
+            logged = read_logged(self.key, entry_id, fields, NO_KEYS)
             if isinstance(logged, LoggedEvent):
                 self.replay.read(logged)
                 if isinstance(logged.event.payload, CampaignOpened):

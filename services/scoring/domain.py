@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.contracts.bonus import VoeuBonus, total_bonus_points, voeu_bonuses
-from shared.contracts.errors import RuleViolation
-from shared.contracts.events import CampaignOpened
+from shared.contracts.errors import NotFound, RuleViolation
+from shared.contracts.events import CampaignOpened, StudentForgotten
 from shared.contracts.student_file import CampaignFile, StudentFile
 
-__all__ = ["OpenCampaign", "decide", "voeu_bonuses", "total_bonus_points", "VoeuBonus", "StudentBonus", "bonus_of"]
+__all__ = ["OpenCampaign", "decide", "Forget", "decide_forget", "voeu_bonuses", "total_bonus_points", "VoeuBonus", "StudentBonus", "bonus_of"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,20 @@ def decide(campaign: CampaignFile, now: datetime, command: OpenCampaign) -> Camp
     if command.closes_at is not None and command.closes_at <= now:
         raise RuleViolation("closes_in_past", "La date de clôture doit être dans le futur.")
     return CampaignOpened(bonus_points=command.bonus_points, closes_at=command.closes_at)
+
+
+@dataclass(frozen=True)
+class Forget:
+    reason: str
+
+
+def decide_forget(file: StudentFile, command: Forget) -> StudentForgotten:
+    """The rectorat erases a student's personal data (RGPD), campaign open or not; once only."""
+    if not file.versions:
+        raise NotFound()
+    if file.erased:
+        raise RuleViolation("already_erased", "Les données personnelles de cet élève sont déjà effacées.")
+    return StudentForgotten(reason=command.reason)
 
 
 @dataclass(frozen=True)

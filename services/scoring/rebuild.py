@@ -29,6 +29,7 @@ from services.scoring.views import BonusProjection, campaigns, positions, studen
 from shared.contracts.streams import StreamKeys
 from shared.runtime.consumer import Consumer
 from shared.runtime.db import is_sqlite, make_engine
+from shared.runtime.keystore import KeyStore
 from shared.runtime.migrations import upgrade
 
 # Children before parents does not matter (no foreign keys); positions last, like a consumer's commit.
@@ -75,12 +76,12 @@ async def _total_entries(redis: Redis, keys: StreamKeys) -> int:
     return total
 
 
-async def build(redis: Redis, keys: StreamKeys, workspace: Workspace, progress: Progress) -> int:
+async def build(redis: Redis, keys: StreamKeys, keystore: KeyStore, workspace: Workspace, progress: Progress) -> int:
     """Fill the workspace from the start of the log; return the number of entries read."""
     upgrade(MIGRATIONS, workspace.url, workspace.schema)
     engine = make_engine(workspace.url, workspace.schema)
     try:
-        consumer = Consumer(redis, engine, keys, BonusProjection(), page_size=2000)
+        consumer = Consumer(redis, engine, keys, BonusProjection(), keystore=keystore, page_size=2000)
         total = await _total_entries(redis, keys)
         read = 0
         progress(read, total)
@@ -121,11 +122,13 @@ def discard(live: Engine, workspace: Workspace) -> None:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{workspace.schema}" CASCADE'))
 
 
-async def rebuild(redis: Redis, keys: StreamKeys, live_url: str, live_schema: str | None, progress: Progress) -> Rebuilt:
+async def rebuild(
+    redis: Redis, keys: StreamKeys, keystore: KeyStore, live_url: str, live_schema: str | None, progress: Progress
+) -> Rebuilt:
     workspace = workspace_for(live_url, live_schema)
     live = make_engine(live_url, live_schema)
     try:
-        entries = await build(redis, keys, workspace, progress)
+        entries = await build(redis, keys, keystore, workspace, progress)
         rebuilt = swap(live, workspace)
         return Rebuilt(entries=entries, students=rebuilt.students, voeux=rebuilt.voeux)
     finally:

@@ -15,16 +15,29 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     SerializeAsAny,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
+from shared.contracts.personal import (
+    ERASED,
+    SEALED,
+    Keyring,
+    SealedWithoutKeys,
+    associated_data,
+    has_personal_fields,
+    merge_personal,
+    split_personal,
+)
 
 Role = Literal["principal", "referent", "lycee_staff", "proviseur", "rectorat"]
 CollegeAvis = Literal["reserve", "assez_favorable", "favorable"]
@@ -80,6 +93,14 @@ class Referent(Contract):
     email: Annotated[
         str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     ]
+
+    @field_validator("email", mode="wrap")
+    @classmethod
+    def _erased_on_read(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> str:
+        """An erased address (its student's key destroyed) is read back as ERASED, never accepted on input."""
+        if value == ERASED and (info.context or {}).get("reading_log"):
+            return value
+        return handler(value)
 
 
 class Report(Contract):
@@ -162,6 +183,14 @@ class InterviewHeld(Payload):
     report: Report
 
 
+class StudentForgotten(Payload):
+    """The rectorat erased the student's personal data (RGPD): their key is destroyed, so every
+    sealed field of their events reads ERASED from now on; the bonus and the audit trail stand."""
+
+    EVENT_TYPE = "StudentForgotten"
+    reason: Reason  # the request it answers (never personal data: it stays in clear)
+
+
 class LyceeAvisGiven(Payload):
     EVENT_TYPE = "LyceeAvisGiven"
     interview_id: Text(64)
@@ -183,6 +212,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         StudentReinstated,
         InterviewHeld,
         LyceeAvisGiven,
+        StudentForgotten,
     )
 }
 
@@ -254,8 +284,25 @@ def upcast(event_type: str, version: int, payload: dict[str, Any]) -> dict[str, 
     return payload
 
 
-def event_from_fields(fields: dict[str, str]) -> Event:
-    """Turn a log entry's plain fields into an event, upcasting older payloads."""
+def _open_payload(fields: dict[str, str], event_type: str, keyring: Keyring | None) -> dict[str, Any]:
+    """The entry's payload with its sealed personal fields put back (ERASED if the key is gone)."""
+    payload = json.loads(fields["payload"])
+    sealed = fields.get(SEALED)
+    if not sealed:
+        return payload  # in clear: written before sealing, or an event without personal fields
+    if keyring is None:
+        raise SealedWithoutKeys(f"{event_type} {fields.get('event_id')} is sealed and no keyring was given")
+    campaign, ine = fields["campaign"], fields.get("student_ine", "")
+    try:
+        plain = keyring.open(campaign, ine, associated_data(fields["event_id"], event_type), sealed)
+    except LookupError as exc:
+        raise UnreadableEntry(f"{event_type}: {exc}") from exc
+    return merge_personal(event_type, payload, None if plain is None else json.loads(plain))
+
+
+def event_from_fields(fields: dict[str, str], keyring: Keyring | None = None) -> Event:
+    """Turn a log entry's plain fields into an event, opening its sealed personal fields with
+    `keyring` (needed only if the entry has some) and upcasting older payloads."""
     try:
         event_type = fields["event_type"]
         version = int(fields["schema_version"])
@@ -265,7 +312,7 @@ def event_from_fields(fields: dict[str, str]) -> Event:
     if payload_type is None:
         raise UnknownEventType(event_type)
     try:
-        payload = upcast(event_type, version, json.loads(fields["payload"]))
+        payload = upcast(event_type, version, _open_payload(fields, event_type, keyring))
         return Event(
             event_id=fields["event_id"],
             event_type=event_type,
@@ -275,17 +322,20 @@ def event_from_fields(fields: dict[str, str]) -> Event:
             campaign=fields["campaign"],
             student_ine=fields.get("student_ine") or None,
             actor=json.loads(fields["actor"]),
-            payload=payload_type.model_validate(payload),
+            payload=payload_type.model_validate(payload, context={"reading_log": True}),
         )
-    except UnreadableEntry:
+    except (UnreadableEntry, SealedWithoutKeys):
         raise
     except (KeyError, ValueError, TypeError) as exc:
         raise UnreadableEntry(f"{event_type}: {exc}") from exc
 
 
-def event_to_fields(event: Event) -> dict[str, str]:
-    """The plain, framework-neutral fields of an entry (SPEC §4), without the log's own fields."""
-    return {
+def event_to_fields(event: Event, keyring: Keyring | None = None) -> dict[str, str]:
+    """The plain, framework-neutral fields of an entry (SPEC §4), without the log's own fields.
+    With a keyring, a student's personal fields are sealed (the `sealed` field); without one they
+    are written in clear, as before sealing existed (kept for tests of that older format)."""
+    payload = event.payload.model_dump_json()
+    fields = {
         "event_id": str(event.event_id),
         "event_type": event.event_type,
         "schema_version": str(event.schema_version),
@@ -293,8 +343,19 @@ def event_to_fields(event: Event) -> dict[str, str]:
         "campaign": event.campaign,
         "occurred_at": event.occurred_at.isoformat(),
         "actor": event.actor.model_dump_json(),
-        "payload": event.payload.model_dump_json(),
+        "payload": payload,
     }
+    if keyring is not None and event.student_ine and has_personal_fields(event.event_type):
+        clear, personal = split_personal(event.event_type, json.loads(payload))
+        if personal:
+            fields["payload"] = json.dumps(clear, ensure_ascii=False, separators=(",", ":"))
+            fields[SEALED] = keyring.seal(
+                event.campaign,
+                event.student_ine,
+                associated_data(fields["event_id"], event.event_type),
+                json.dumps(personal, ensure_ascii=False, separators=(",", ":")).encode(),
+            )
+    return fields
 
 
 # --- upcasters: one function per (event_type, older version), chained ----------------------

@@ -25,6 +25,15 @@ def require_not_withdrawn(file: StudentFile) -> None:
         )
 
 
+def require_not_erased(file: StudentFile) -> None:
+    """After an erasure (RGPD) nothing more is written about the student."""
+    if file.erased:
+        raise RuleViolation(
+            "student_erased",
+            "Les données personnelles de cet élève ont été effacées : plus aucune action n'est possible à son sujet.",
+        )
+
+
 def visible_to_college(file: StudentFile, college_uai: str | None) -> None:
     if not file.registered or file.college_uai != college_uai:
         raise NotFound()

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.contracts.events import Event, event_from_fields
+from shared.contracts.personal import SEALED, Keyring
 
-PRODUCING_SERVICES = ("registration", "evaluation")
+# The services whose streams carry student events; scoring writes only the rectorat's erasures.
+PRODUCING_SERVICES = ("registration", "evaluation", "scoring")
 
 # Fields the append script adds to the event's own fields (SPEC §4 entry format).
 RECORDED_AT = "recorded_at"
@@ -69,15 +71,24 @@ class LoggedEvent:
     hash: str | None = None
 
 
-def logged_event_from_entry(stream: str, entry_id: str, fields: dict[str, str]) -> LoggedEvent:
+def logged_event_from_entry(
+    stream: str, entry_id: str, fields: dict[str, str], keyring: Keyring | None = None
+) -> LoggedEvent:
     version = fields.get(STUDENT_VERSION)
     return LoggedEvent(
-        event=event_from_fields(fields),
+        event=event_from_fields(fields, keyring),
         stream=stream,
         entry_id=entry_id,
         student_version=int(version) if version else None,
         hash=fields.get(HASH),
     )
+
+
+def sealed_student(fields: dict[str, str]) -> tuple[str, str] | None:
+    """(campaign, INE) of an entry whose personal fields are sealed, whose key a reader needs."""
+    if fields.get(SEALED) and fields.get("student_ine"):
+        return fields.get("campaign", ""), fields["student_ine"]
+    return None
 
 
 def entry_id_key(entry_id: str) -> tuple[int, int]:

@@ -26,9 +26,11 @@ from shared.contracts.events import (
     ReferentReassigned,
     Report,
     StudentRegistered,
+    StudentForgotten,
     StudentReinstated,
     StudentWithdrawn,
 )
+from shared.contracts.personal import ERASED
 
 InterviewStatus = Literal["scheduled", "cancelled", "held"]
 
@@ -84,6 +86,11 @@ class StudentFile(FileModel):
     college_avis_version: int = 0
     interviews: dict[str, Interview] = {}
     lycee_avis: dict[str, tuple[AvisGiven, ...]] = {}  # "UAI:formation" -> every avis, by version
+    erased_version: int = 0  # the version of StudentForgotten: personal fields read ERASED for good
+
+    @property
+    def erased(self) -> bool:
+        return self.erased_version > 0
 
     @property
     def version(self) -> int:
@@ -205,9 +212,46 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
             )
             history = sorted((*file.lycee_avis.get(key, ()), given), key=lambda a: a.version)
             changes = {"lycee_avis": {**file.lycee_avis, key: tuple(history)}}
+        case StudentForgotten():
+            changes = {"erased_version": version}
         case CampaignOpened():
             pass
-    return file.model_copy(update={**changes, "versions": tuple(sorted((*file.versions, version)))})
+    file = file.model_copy(update={**changes, "versions": tuple(sorted((*file.versions, version)))})
+    return without_personal_fields(file) if file.erased else file
+
+
+def _erased(value: str | None) -> str | None:
+    return None if value is None else ERASED
+
+
+def without_personal_fields(file: StudentFile) -> StudentFile:
+    """The file with every personal field ERASED (SPEC: erasure), whatever order its events came in:
+    an event read before the key was destroyed can never bring a name back into a view."""
+    referent = file.referent
+    if referent is not None:
+        referent = Referent.model_validate(
+            {"user_id": referent.user_id, "name": ERASED, "email": ERASED}, context={"reading_log": True}
+        )
+    interviews = {
+        key: interview.model_copy(
+            update={
+                "cancel_reason": _erased(interview.cancel_reason),
+                "report": interview.report.model_copy(update={"advice": ERASED}) if interview.report else None,
+            }
+        )
+        for key, interview in file.interviews.items()
+    }
+    return file.model_copy(
+        update={
+            "last_name": _erased(file.last_name),
+            "first_name": _erased(file.first_name),
+            "class_name": _erased(file.class_name),
+            "referent": referent,
+            "status_reason": _erased(file.status_reason),
+            "college_comment": _erased(file.college_comment),
+            "interviews": interviews,
+        }
+    )
 
 
 def fold(campaign: str, ine: str, events: list[tuple[Event, int]]) -> StudentFile:

@@ -53,8 +53,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, Table
 
 from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
-from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, logged_event_from_entry
+from shared.contracts.personal import Keyring
+from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, logged_event_from_entry, sealed_student
 from shared.runtime.dead_letters import UNAVAILABLE, DeadLetters, student_of, version_of
+from shared.runtime.keystore import KeyStore
 from shared.runtime.views import load_positions, save_positions
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ class Consumer:
         keys: StreamKeys,
         view: View,
         *,
+        keystore: KeyStore | None,
         page_size: int = 1000,
         block_ms: int = 500,
         max_attempts: int = 3,
@@ -116,6 +119,7 @@ class Consumer:
         self.engine = engine
         self.keys = keys
         self.view = view
+        self.keystore = keystore
         self.page_size = page_size
         self.block_ms = block_ms
         self.max_attempts = max_attempts
@@ -194,7 +198,8 @@ class Consumer:
         name = self.view.name
         known = await self.dead.known(name, [(e.key, e.entry_id) for e in page])
         parked = await self.dead.parked_students(name)
-        readable, unreadable = self._read_all([e for e in page if (e.key, e.entry_id) not in known])
+        unread = [e for e in page if (e.key, e.entry_id) not in known]
+        readable, unreadable = self._read_all(unread, await self._keyring(unread))
         dead, waiting, to_apply = [], [], []
         # An unreadable entry parks its student from its version on, in whatever order the streams deliver.
         for entry, reason in sorted(unreadable, key=lambda u: u[0].version):
@@ -221,12 +226,21 @@ class Consumer:
         self.positions = positions
         self.applied += applied
 
-    def _read_all(self, entries: list[Entry]) -> tuple[list[Entry], list[tuple[Entry, str]]]:
+    async def _keyring(self, entries: list[Entry]) -> Keyring | None:
+        """The keys of the students whose sealed entries are in the page, in one query, for this page
+        only: a key destroyed since (an erasure) is never used again."""
+        if self.keystore is None:
+            return None
+        return await self.keystore.keyring_async(filter(None, (sealed_student(e.fields) for e in entries)))
+
+    def _read_all(
+        self, entries: list[Entry], keyring: Keyring | None
+    ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
         readable, unreadable = [], []
         for entry in entries:
             for attempt in range(1, self.max_attempts + 1):  # reading is pure: the same answer every time
                 try:
-                    entry.logged = logged_event_from_entry(entry.key, entry.entry_id, entry.fields)
+                    entry.logged = logged_event_from_entry(entry.key, entry.entry_id, entry.fields, keyring)
                     readable.append(entry)
                     break
                 except UnknownEventType as exc:

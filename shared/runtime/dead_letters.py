@@ -35,10 +35,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.contracts.events import UnknownEventType, UnreadableEntry
-from shared.contracts.streams import LoggedEvent, StreamKeys, logged_event_from_entry
+from shared.contracts.streams import LoggedEvent, StreamKeys, logged_event_from_entry, sealed_student
+
 
 if TYPE_CHECKING:
     from shared.runtime.consumer import View
+    from shared.runtime.keystore import KeyStore
 
 log = logging.getLogger(__name__)
 
@@ -272,12 +274,14 @@ def retry_groups(letters: list[DeadLetter], letter_id: str | None = None) -> lis
     return list(groups)
 
 
-async def _entry(redis: Redis, letter: DeadLetter) -> LoggedEvent | None:
+async def _entry(redis: Redis, letter: DeadLetter, keystore: KeyStore | None) -> LoggedEvent | None:
     """The entry as the log holds it now (the letter's copy if the log lost it); None for an unknown type."""
     found = await redis.xrange(letter.stream, letter.entry_id, letter.entry_id)
     fields = {_text(k): _text(v) for k, v in found[0][1].items()} if found else letter.fields
+    student = sealed_student(fields)
+    keyring = await keystore.keyring_async([student] if student else []) if keystore else None
     try:
-        return logged_event_from_entry(letter.stream, letter.entry_id, fields)
+        return logged_event_from_entry(letter.stream, letter.entry_id, fields, keyring)
     except UnknownEventType:
         log.warning("retry of %s: unknown event type %s, resolved without applying", letter.id, letter.event_type)
         return None
@@ -306,7 +310,9 @@ def _apply_in_one_transaction(engine: Engine, view: View, events: list[LoggedEve
     return failed_at, reason
 
 
-async def retry(dead: DeadLetters, redis: Redis, engine: Engine, view: View, student_or_letter: str) -> RetryOutcome:
+async def retry(
+    dead: DeadLetters, redis: Redis, engine: Engine, view: View, student_or_letter: str, keystore: KeyStore | None
+) -> RetryOutcome:
     """Apply a student's open letters (or one letter with no student) through the view's own code, in
     student version order, in one transaction with the view's rows, then mark them resolved and free
     the student; an entry still failing stays open with every later one. Entries the consumer parks
@@ -329,7 +335,7 @@ async def retry(dead: DeadLetters, redis: Redis, engine: Engine, view: View, stu
         reason = None
         for letter in group:
             try:
-                events.append(await _entry(redis, letter))
+                events.append(await _entry(redis, letter, keystore))
             except UnreadableEntry as exc:
                 reason = str(exc)
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from importlib.resources import files
@@ -10,8 +11,10 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from shared.contracts.events import Event, UnknownEventType, event_from_fields, event_to_fields
+from shared.contracts.personal import Keyring, has_personal_fields
 from shared.contracts.streams import LoggedEvent, StreamKeys, logged_event_from_entry
 from shared.contracts.student_file import CampaignFile, fold_campaign
+from shared.runtime.keystore import KeyStore
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +61,28 @@ def _prior(value: str) -> PriorAppend:
 
 
 class EventLog:
-    """Appends and reads events; the only code that writes the log's streams."""
+    """Appends and reads events; the only code that writes the log's streams.
 
-    def __init__(self, redis: Redis, keys: StreamKeys) -> None:
+    With a key store, a student's personal fields are sealed with their key on
+    append and opened on read. Without one (tests of the older format only),
+    they are written in clear and a sealed entry cannot be read."""
+
+    def __init__(self, redis: Redis, keys: StreamKeys, keystore: KeyStore | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.keystore = keystore
         self._append = redis.register_script(APPEND_SCRIPT)
+
+    async def _keyring_for_writing(self, event: Event) -> Keyring | None:
+        if self.keystore is None or not event.student_ine or not has_personal_fields(event.event_type):
+            return None
+        return await asyncio.to_thread(self.keystore.keyring_for_writing, event.campaign, event.student_ine)
+
+    async def keyring(self, campaign: str, ine: str) -> Keyring | None:
+        """The student's keys for reading their entries (None without a key store)."""
+        if self.keystore is None:
+            return None
+        return await self.keystore.keyring_async([(campaign, ine)])
 
     def _target(self, event: Event, service: str) -> tuple[str, str]:
         if event.student_ine is None:
@@ -76,7 +95,7 @@ class EventLog:
         service_key, student_key = self._target(event, service)
         ids_key = self.keys.event_ids(event.campaign if event.student_ine else None)
         args: list[str] = [str(expected_version), str(event.event_id), fingerprint]
-        for name, value in event_to_fields(event).items():
+        for name, value in event_to_fields(event, await self._keyring_for_writing(event)).items():
             args += [name, value]
         reply = [_decode(x) for x in await self._append(keys=[service_key, student_key, ids_key], args=args)]
         match reply:
@@ -96,14 +115,17 @@ class EventLog:
     async def read_student(self, campaign: str, ine: str) -> list[LoggedEvent]:
         key = self.keys.student(campaign, ine)
         entries = await self.redis.xrange(key, "-", "+")
-        return [logged_event_from_entry(key, _decode(i), _fields(f)) for i, f in entries]
+        keyring = await self.keyring(campaign, ine) if entries else None
+        return [logged_event_from_entry(key, _decode(i), _fields(f), keyring) for i, f in entries]
 
     async def read_entry(self, key: str, entry_id: str) -> LoggedEvent:
         entries = await self.redis.xrange(key, entry_id, entry_id)
         if not entries:
             raise LookupError(f"no entry {entry_id} in {key}")
-        entry_id_, fields = entries[0]
-        return logged_event_from_entry(key, _decode(entry_id_), _fields(fields))
+        entry_id_, raw = entries[0]
+        fields = _fields(raw)
+        keyring = await self.keyring(fields.get("campaign", ""), fields.get("student_ine", ""))
+        return logged_event_from_entry(key, _decode(entry_id_), fields, keyring)
 
     async def read_rectorat(self) -> list[Event]:
         events = []

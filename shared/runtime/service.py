@@ -102,9 +102,11 @@ def build_app(
         engine = make_engine(database_url, schema)
         keys = StreamKeys(settings.academie)
         reference = await load_reference(redis, keys)
+        keystore = await asyncio.to_thread(settings.open_keystore)
         view = make_view()
-        consumer = Consumer(redis, engine, keys, view, page_size=settings.consumer_page_size)
-        app.state.runtime = Runtime(name, settings, keys, redis, engine, EventLog(redis, keys), reference, consumer, view)
+        consumer = Consumer(redis, engine, keys, view, keystore=keystore, page_size=settings.consumer_page_size)
+        event_log = EventLog(redis, keys, keystore)
+        app.state.runtime = Runtime(name, settings, keys, redis, engine, event_log, reference, consumer, view)
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop), name=f"{name}-consumer")
         try:
@@ -116,6 +118,7 @@ def build_app(
                 await task
             await redis.aclose()
             engine.dispose()
+            keystore.close()
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.add_middleware(

@@ -9,6 +9,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.identifiers import check_campaign
+from shared.runtime.crypto import MasterKey, development_master_key, parse_master_key
+from shared.runtime.keystore import KeyStore
 
 MIN_SECRET_LENGTH = 32
 
@@ -31,11 +33,21 @@ class ServiceSettings(BaseSettings):
     consumer_page_size: int = 1000
     read_wait_seconds: float = 5.0  # how long a read with min_position waits for its view
     demo: bool = False  # `passpro up --demo`: the sign-in pages offer the demo users in one click
+    master_key: str = ""  # base64 of 32 bytes; unset: the development key under data_dir (never in serve)
+    keystore_database_url: str = ""  # the key store's own database; unset: keys.sqlite3 under data_dir
 
     @field_validator("campaign")
     @classmethod
     def _campaign(cls, value: str) -> str:
         return check_campaign(value.strip())
+
+    def master(self) -> MasterKey:
+        if self.master_key:
+            return MasterKey(parse_master_key(self.master_key))
+        return MasterKey(development_master_key(self.data_dir))
+
+    def open_keystore(self) -> KeyStore:
+        return KeyStore.open(self.keystore_database_url or sqlite_url(self.data_dir, "keys"), self.master())
 
     def require_secret(self) -> None:
         """Refuse to serve with no secret or a placeholder one (SPEC §5: `passpro serve`)."""
@@ -43,6 +55,12 @@ class ServiceSettings(BaseSettings):
             raise SystemExit(
                 f"PASSPRO_JWT_SECRET must be set to a random secret of at least {MIN_SECRET_LENGTH} characters"
             )
+
+    def require_master_key(self) -> None:
+        """`passpro serve` never falls back on a development key: production sets its own."""
+        if not self.master_key:
+            raise SystemExit("PASSPRO_MASTER_KEY must be set (32 random bytes in base64: passpro master-key)")
+        parse_master_key(self.master_key)
 
 
 def sqlite_url(data_dir: Path, service: str) -> str:

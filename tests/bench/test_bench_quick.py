@@ -79,7 +79,7 @@ async def test_the_eventsourcing_peer_computes_the_same_bonuses_as_the_projectio
     engine = make_engine(url)
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
-        assert await Consumer(redis, engine, StreamKeys(academie), BonusProjection()).catch_up() == writer.events
+        assert await Consumer(redis, engine, StreamKeys(academie), BonusProjection(), keystore=None).catch_up() == writer.events
         with engine.connect() as conn:
             ours = (
                 conn.execute(select(func.count()).select_from(student_totals)).scalar_one(),

@@ -143,12 +143,16 @@ class Passpro:
         return "\n".join(parts)
 
 
+TEST_MASTER_KEY = "dGhlLWUyZS10ZXN0cy1tYXN0ZXIta2V5LTMyLWJ5dGU="  # 32 bytes, base64: serve needs one
+
+
 def base_env(redis_url: str, academie: str, secret: str, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSPRO_")}
     env.update(
         PASSPRO_REDIS_URL=redis_url,
         PASSPRO_ACADEMIE=academie,
         PASSPRO_JWT_SECRET=secret,
+        PASSPRO_MASTER_KEY=TEST_MASTER_KEY,
         PASSPRO_CAMPAIGN="2027",
         PASSPRO_DATA_DIR=str(workdir),
         PYTHONUNBUFFERED="1",

@@ -32,7 +32,7 @@ async def catch_up(redis_url: str, academie: str, database_url: str, schema: str
     redis = Redis.from_url(redis_url)
     engine = make_engine(database_url, schema)
     try:
-        await Consumer(redis, engine, StreamKeys(academie), BonusProjection(), page_size=PAGE_SIZE).catch_up()
+        await Consumer(redis, engine, StreamKeys(academie), BonusProjection(), page_size=PAGE_SIZE, keystore=None).catch_up()
     finally:
         await redis.aclose()
         engine.dispose()

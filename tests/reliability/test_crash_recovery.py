@@ -129,7 +129,7 @@ async def replay_from_scratch(redis: Redis, keys: StreamKeys, database: Database
     database.migrate()
     engine = database.engine()
     try:
-        await Consumer(redis, engine, keys, BonusProjection(), page_size=2000).catch_up()
+        await Consumer(redis, engine, keys, BonusProjection(), page_size=2000, keystore=None).catch_up()
     finally:
         engine.dispose()
 

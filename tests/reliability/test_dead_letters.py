@@ -105,7 +105,7 @@ def lycee_avis(n: int, avis: str, voeu: int = 0) -> tuple[LyceeAvisGiven, object
 
 
 def consumer(redis: Redis, engine: Engine, keys: StreamKeys, view) -> Consumer:  # noqa: ANN001
-    return Consumer(redis, engine, keys, view, page_size=50, block_ms=50, max_attempts=MAX_ATTEMPTS)
+    return Consumer(redis, engine, keys, view, page_size=50, block_ms=50, max_attempts=MAX_ATTEMPTS, keystore=None)
 
 
 async def poisoned_log(writer: LogWriter) -> dict[str, object]:
@@ -183,12 +183,12 @@ async def test_a_retry_applies_the_dead_letter_and_those_behind_it_once_in_order
     student = f"{CAMPAIGN}:{ine_of(POISONED)}"
 
     still_broken = FailingFor({log["poison_id"]})
-    outcome = await retry(dead, redis, engine, still_broken, student)
+    outcome = await retry(dead, redis, engine, still_broken, student, None)
     assert outcome.applied == [] and len(outcome.still_failing) == 3 and "cannot apply" in outcome.reason
     assert len(await dead.letters()) == 3
 
     fixed = FailingFor(set())
-    outcome = await retry(dead, redis, engine, fixed, student)
+    outcome = await retry(dead, redis, engine, fixed, student, None)
     assert [letter.entry_id for letter in outcome.applied] == [log["poison_entry"], *log["later"]]
     assert outcome.still_failing == []
     entries = await all_entries(redis, keys)
@@ -200,7 +200,7 @@ async def test_a_retry_applies_the_dead_letter_and_those_behind_it_once_in_order
     later, _ = await writer.one(POISONED, "evaluation", *lycee_avis(POISONED, "reserve"))
     await consumer(redis, engine, keys, fixed).catch_up()
     assert fixed.read(engine)[(keys.service(CAMPAIGN, "evaluation"), later)] == 1
-    assert (await retry(dead, redis, engine, fixed, student)).applied == []
+    assert (await retry(dead, redis, engine, fixed, student, None)).applied == []
     assert set(fixed.read(engine).values()) == {1}
 
 
@@ -298,7 +298,7 @@ async def test_passpro_dlq_lists_the_dead_letters_and_retries_them_into_each_vie
 
     async def catch_up() -> None:
         for name, (_, _, view) in databases.items():
-            await Consumer(redis, engines[name], keys, view(), max_attempts=MAX_ATTEMPTS).catch_up()
+            await Consumer(redis, engines[name], keys, view(), max_attempts=MAX_ATTEMPTS, keystore=None).catch_up()
 
     # A newer producer writes a lycée avis at schema version 2, which this code cannot read yet.
     writer = LogWriter(redis, keys)

@@ -111,7 +111,7 @@ async def test_a_running_consumer_applies_everything_exactly_once_across_a_redis
     try:
         await writer.open_campaign()
         await writer.students_from(0, 200)  # about 1,200 events
-        async with consumer_task(Consumer(consumer_redis, engine, keys, view, page_size=200, block_ms=100)) as live:
+        async with consumer_task(Consumer(consumer_redis, engine, keys, view, page_size=200, block_ms=100, keystore=None)) as live:
             await asyncio.sleep(0.2)  # mid catch-up, most likely: either way nothing may be lost or doubled
             own_redis.stop(how)
             await asyncio.sleep(0.5)  # the consumer meets the closed connection

@@ -117,7 +117,7 @@ class Audited:
         return self.append(ine, steps)
 
     def catch_up(self) -> int:
-        return self.run(lambda r: Consumer(r, self.engine, self.keys, BonusProjection()).catch_up())
+        return self.run(lambda r: Consumer(r, self.engine, self.keys, BonusProjection(), keystore=None).catch_up())
 
     def checkpoint(self) -> list[Outcome]:
         return self.run(lambda r: record_checkpoints(r, self.engine, self.keys, self.key))
@@ -157,6 +157,7 @@ class Audited:
             "PASSPRO_CAMPAIGN": CAMPAIGN,
             "PASSPRO_SCORING_DATABASE_URL": self.database_url,
             "PASSPRO_JWT_SECRET": "s" * 48,
+            "PASSPRO_MASTER_KEY": "bWFzdGVyLWtleS1mb3ItdGhlLWF1ZGl0ZWQtdGVzdHM=",
             "PASSPRO_CHECKPOINT_KEY": self.checkpoint_key,
             "PASSPRO_DATA_DIR": str(self.data_dir),
             **({"PASSPRO_SCORING_DATABASE_SCHEMA": self.schema} if self.schema else {}),

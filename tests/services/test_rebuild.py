@@ -75,7 +75,7 @@ async def test_rebuild_repairs_a_damaged_projection_and_keeps_the_exports(redis_
         ensure_schema(url, schema)
         upgrade(MIGRATIONS, url, schema)
         live = make_engine(url, schema)
-        await Consumer(redis, live, keys, BonusProjection()).catch_up()
+        await Consumer(redis, live, keys, BonusProjection(), keystore=None).catch_up()
         expected = projection(live)
         with live.begin() as conn:
             queries.record_export(conn, "2027", "rectorat.test", {"s": "1-0"}, "INE;UAI_ACCUEIL;CODE_MEF;BONUS\r\n", 0)
@@ -84,7 +84,7 @@ async def test_rebuild_repairs_a_damaged_projection_and_keeps_the_exports(redis_
         assert projection(live) != expected
 
         seen: list[tuple[int, int]] = []
-        result = await rebuild(redis, keys, url, schema, lambda done, total: seen.append((done, total)))
+        result = await rebuild(redis, keys, None, url, schema, lambda done, total: seen.append((done, total)))
 
         assert projection(live) == expected
         assert result.students == len(STUDENTS) and result.voeux == len(STUDENTS)
@@ -118,10 +118,10 @@ async def test_a_running_consumer_ahead_of_the_rebuild_reads_on_from_the_swapped
         await write_history(log)
         upgrade(MIGRATIONS, url, None)
         live = make_engine(url)
-        consumer = Consumer(redis, live, keys, BonusProjection())
+        consumer = Consumer(redis, live, keys, BonusProjection(), keystore=None)
         await consumer.catch_up()
         workspace = workspace_for(url, None)
-        await build(redis, keys, workspace, lambda done, total: None)
+        await build(redis, keys, None, workspace, lambda done, total: None)
         late = "000000099LT"  # registered after the build read the log, applied by the live consumer only
         assert (await log.append(make_event(registered(), actor=PRINCIPAL, ine=late), "registration", 0, "f")).status == "ok"
         await consumer.catch_up()

@@ -18,6 +18,7 @@ from shared.contracts.events import (
     Referent,
     ReferentReassigned,
     Report,
+    StudentForgotten,
     StudentRegistered,
     StudentReinstated,
     StudentWithdrawn,
@@ -95,6 +96,7 @@ def sample_payloads() -> dict[str, Payload]:
         StudentReinstated(reason="Retour dans l'académie"),
         held(),
         lycee_avis(),
+        StudentForgotten(reason="Demande de la famille du 12 novembre"),
     ]
     return {p.EVENT_TYPE: p for p in payloads}
 
@@ -104,6 +106,7 @@ ACTOR_FOR = {
     "InterviewHeld": LYCEE_STAFF,
     "LyceeAvisGiven": PROVISEUR,
     "InterviewScheduled": REFERENT_ACTOR,
+    "StudentForgotten": RECTORAT,
 }
 
 

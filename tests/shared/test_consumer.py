@@ -131,7 +131,7 @@ def writer(log: EventLog) -> Writer:
 
 
 def consumer(redis: Redis, engine: Engine, keys: StreamKeys, view: CountingView | None = None, **kw) -> Consumer:  # noqa: ANN003
-    return Consumer(redis, engine, keys, view or CountingView(), page_size=kw.pop("page_size", 4), block_ms=50, **kw)
+    return Consumer(redis, engine, keys, view or CountingView(), keystore=kw.pop("keystore", None), page_size=kw.pop("page_size", 4), block_ms=50, **kw)
 
 
 @contextlib.asynccontextmanager

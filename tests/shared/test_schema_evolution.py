@@ -108,7 +108,7 @@ async def _caught_up(redis, log, tmp_path: Path, name: str, migrations, view):
     url = f"sqlite:///{tmp_path / name}.sqlite3"
     upgrade(migrations, url, None)
     engine = make_engine(url)
-    consumer = Consumer(redis, engine, log.keys, view)
+    consumer = Consumer(redis, engine, log.keys, view, keystore=None)
     await consumer.catch_up()
     return engine, consumer
 

@@ -1,0 +1,185 @@
+"""The key store: each student's wrapped data key, in a database of its own, outside the log.
+
+Every service opens the same key store (`PASSPRO_KEYSTORE_DATABASE_URL`, by
+default `keys.sqlite3` under the data dir): the first write about a student
+makes their key, every reader unwraps it. Erasing a student (`passpro forget`)
+deletes the wrapped key and keeps a row saying when: the key is gone for good,
+and a later write about that student is refused instead of getting a new key.
+A purged campaign's rows are deleted with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, event, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from shared.runtime.crypto import MasterKey, StudentKeys, new_key
+from shared.runtime.db import ensure_schema, is_sqlite, make_engine
+
+SCHEMA = "keystore"  # the PostgreSQL schema, when the key store lives in PostgreSQL
+MAX_PAIRS = 400  # (campaign, INE) pairs per query
+
+metadata = MetaData()
+student_keys = Table(
+    "student_keys",
+    metadata,
+    Column("campaign", String(4), primary_key=True),
+    Column("ine", String(11), primary_key=True),
+    Column("wrapped_key", String(120), nullable=True),  # NULL once destroyed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("destroyed_at", DateTime(timezone=True), nullable=True),
+)
+
+
+class StudentErased(Exception):
+    """The student's key was destroyed: nothing personal may be written about them again."""
+
+
+class KeyStore:
+    def __init__(self, engine: Engine, master: MasterKey) -> None:
+        self.engine = engine
+        self.master = master
+
+    @classmethod
+    def open(cls, url: str, master: MasterKey) -> "KeyStore":
+        schema = None if is_sqlite(url) else SCHEMA
+        ensure_schema(url, schema)
+        engine = make_engine(url, schema)
+        if is_sqlite(url):
+
+            @event.listens_for(engine, "connect")
+            def _secure_delete(dbapi_connection, _record) -> None:  # a destroyed key's bytes are zeroed on disk
+                dbapi_connection.execute("PRAGMA secure_delete=ON")
+
+        metadata.create_all(engine, checkfirst=True)
+        return cls(engine, master)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- reading ----------------------------------------------------------------------
+
+    def keyring(self, students: Iterable[tuple[str, str]]) -> StudentKeys:
+        """The unwrapped keys of these (campaign, INE) students; a destroyed key maps to None,
+        a student without a row is left out (reading their sealed entries is an error)."""
+        wanted = sorted(set(students))
+        keys: dict[tuple[str, str], bytes | None] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), MAX_PAIRS):
+                chunk = wanted[i : i + MAX_PAIRS]
+                rows = conn.execute(
+                    select(student_keys.c.campaign, student_keys.c.ine, student_keys.c.wrapped_key).where(
+                        tuple_(student_keys.c.campaign, student_keys.c.ine).in_(chunk)
+                    )
+                )
+                for campaign, ine, wrapped in rows:
+                    keys[(campaign, ine)] = None if wrapped is None else self.master.unwrap(wrapped, campaign, ine)
+        return StudentKeys(keys)
+
+    async def keyring_async(self, students: Iterable[tuple[str, str]]) -> StudentKeys:
+        students = list(students)
+        if not students:
+            return StudentKeys({})
+        return await asyncio.to_thread(self.keyring, students)
+
+    def is_destroyed(self, campaign: str, ine: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(student_keys.c.destroyed_at).where(
+                    student_keys.c.campaign == campaign, student_keys.c.ine == ine
+                )
+            ).first()
+        return row is not None and row.destroyed_at is not None
+
+    def campaigns_of(self, ine: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.scalars(select(student_keys.c.campaign).where(student_keys.c.ine == ine)))
+
+    def wrapped_keys(self, campaign: str) -> dict[str, str | None]:
+        """INE -> wrapped key (None if destroyed) of a campaign, for its archive."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(student_keys.c.ine, student_keys.c.wrapped_key).where(student_keys.c.campaign == campaign)
+            )
+            return {ine: wrapped for ine, wrapped in rows}
+
+    # --- writing ----------------------------------------------------------------------
+
+    def keyring_for_writing(self, campaign: str, ine: str) -> StudentKeys:
+        """The student's key, made on their first event; StudentErased if it was destroyed."""
+        ring = self.keyring([(campaign, ine)])
+        if (campaign, ine) not in ring.keys:
+            self._insert(campaign, ine)
+            ring = self.keyring([(campaign, ine)])
+        if ring.keys[(campaign, ine)] is None:
+            raise StudentErased(ine)
+        return ring
+
+    def _insert(self, campaign: str, ine: str) -> None:
+        row = {
+            "campaign": campaign,
+            "ine": ine,
+            "wrapped_key": self.master.wrap(new_key(), campaign, ine),
+            "created_at": datetime.now(UTC),
+        }
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        try:  # two services writing a student's first events at once: the first key wins
+            with self.engine.begin() as conn:
+                conn.execute(dialect.insert(student_keys).values(row).on_conflict_do_nothing())
+        except IntegrityError:
+            pass
+
+    def destroy(self, campaign: str, ine: str) -> bool:
+        """Destroy the student's key (a row is kept, without the key); True if a key was destroyed.
+        A student without a key yet gets a destroyed row, so none is made later."""
+        now = datetime.now(UTC)
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        with self.engine.begin() as conn:
+            destroyed = conn.execute(
+                update(student_keys)
+                .where(student_keys.c.campaign == campaign, student_keys.c.ine == ine)
+                .where(student_keys.c.wrapped_key.is_not(None))
+                .values(wrapped_key=None, destroyed_at=now)
+            ).rowcount
+            conn.execute(
+                dialect.insert(student_keys)
+                .values(campaign=campaign, ine=ine, wrapped_key=None, created_at=now, destroyed_at=now)
+                .on_conflict_do_nothing()
+            )
+        self._forget_old_versions()
+        return destroyed > 0
+
+    def _forget_old_versions(self) -> None:
+        """Leave no copy of a destroyed key on disk: SQLite zeroes freed pages (secure_delete) once the
+        write-ahead log is checkpointed; PostgreSQL drops dead row versions at VACUUM."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM student_keys")
+
+    def restore(self, campaign: str, wrapped: dict[str, str | None]) -> None:
+        """Put back a campaign's wrapped keys from its archive (re-import for an audit)."""
+        now = datetime.now(UTC)
+        rows = [
+            {"campaign": campaign, "ine": ine, "wrapped_key": key, "created_at": now,
+             "destroyed_at": None if key else now}
+            for ine, key in wrapped.items()
+        ]
+        if not rows:
+            return
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        with self.engine.begin() as conn:
+            conn.execute(dialect.insert(student_keys).on_conflict_do_nothing(), rows)
+
+    def delete_campaign(self, campaign: str) -> int:
+        with self.engine.begin() as conn:
+            deleted = conn.execute(delete(student_keys).where(student_keys.c.campaign == campaign)).rowcount
+        self._forget_old_versions()
+        return deleted
