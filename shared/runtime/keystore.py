@@ -46,8 +46,8 @@ class KeyStore:
         self.master = master
 
     @classmethod
-    def open(cls, url: str, master: MasterKey) -> "KeyStore":
-        schema = None if is_sqlite(url) else SCHEMA
+    def open(cls, url: str, master: MasterKey, schema: str = SCHEMA) -> "KeyStore":
+        schema = None if is_sqlite(url) else schema
         ensure_schema(url, schema)
         engine = make_engine(url, schema)
         if is_sqlite(url):
