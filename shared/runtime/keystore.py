@@ -14,9 +14,9 @@ import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, event, select, tuple_, update
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, event, inspect, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from shared.runtime.crypto import MasterKey, StudentKeys, new_key
 from shared.runtime.db import ensure_schema, is_sqlite, make_engine
@@ -56,7 +56,11 @@ class KeyStore:
             def _secure_delete(dbapi_connection, _record) -> None:  # a destroyed key's bytes are zeroed on disk
                 dbapi_connection.execute("PRAGMA secure_delete=ON")
 
-        metadata.create_all(engine, checkfirst=True)
+        try:
+            metadata.create_all(engine, checkfirst=True)
+        except (OperationalError, ProgrammingError):  # the services start together: another one just made it
+            if not inspect(engine).has_table(student_keys.name):
+                raise
         return cls(engine, master)
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ that a refused request stored nothing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import secrets
 import time
@@ -50,6 +51,12 @@ class Passpro:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     reference: ReferenceData = field(default_factory=lambda: parse_reference(default_reference_text()))
     redis: redis_sync.Redis | None = None
+    # Every service of one Passpro shares the key store and the master key (as in production).
+    master_key: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    keystore_url: str = ""  # default: keys.sqlite3 under data_dir
+
+    def keystore_database_url(self) -> str:
+        return self.keystore_url or f"sqlite:///{self.data_dir / 'keys.sqlite3'}"
 
     @property
     def keys(self) -> StreamKeys:
@@ -69,6 +76,8 @@ class Passpro:
             campaign=CAMPAIGN,
             data_dir=self.data_dir,
             read_wait_seconds=10.0,
+            master_key=self.master_key,
+            keystore_database_url=self.keystore_database_url(),
             **{f"PASSPRO_{service.upper()}_DATABASE_URL": url},
         )
         assert settings.resolved_database_url() == url

@@ -49,6 +49,7 @@ def test_each_streams_head_is_signed_with_the_key(world):
     outcomes = world.checkpoint()
     assert [(world.keys.stream_name(o.stream), o.status) for o in outcomes] == [
         ("rectorat", "recorded"), (f"{CAMPAIGN}:registration", "recorded"), (f"{CAMPAIGN}:evaluation", "recorded"),
+        (f"{CAMPAIGN}:scoring", "empty"),  # erasures only: none here
     ]
     assert signed(world) == {
         "rectorat": head(world, world.keys.rectorat),
@@ -62,11 +63,14 @@ def test_each_streams_head_is_signed_with_the_key(world):
 
 def test_an_unchanged_head_is_not_signed_again_and_a_new_one_extends_the_last(world):
     world.checkpoint()
-    assert {o.status for o in world.checkpoint()} == {"unchanged"}
+    assert {o.status for o in world.checkpoint()} == {"unchanged", "empty"}  # empty: scoring's stream
     world.append(OTHER_INE, [("registration", registered(), PRINCIPAL)])
 
     outcomes = {world.keys.stream_name(o.stream): o.status for o in world.checkpoint()}
-    assert outcomes == {"rectorat": "unchanged", f"{CAMPAIGN}:registration": "recorded", f"{CAMPAIGN}:evaluation": "unchanged"}
+    assert outcomes == {
+        "rectorat": "unchanged", f"{CAMPAIGN}:registration": "recorded", f"{CAMPAIGN}:evaluation": "unchanged",
+        f"{CAMPAIGN}:scoring": "empty",
+    }
     assert signed(world)[f"{CAMPAIGN}:registration"] == head(world, world.stream("registration"))
     assert len(load_checkpoints(world.engine)) == 4
 

@@ -93,7 +93,9 @@ def second_registration(passpro: Passpro) -> Iterator[str]:
     """Another registration server on the same log, with its own database: two processes' worth of deciders."""
     data_dir = passpro.data_dir / "second-registration"
     data_dir.mkdir()
-    with serving(_create_app(dataclasses.replace(passpro, data_dir=data_dir), "registration")) as url:
+    with serving(_create_app(
+        dataclasses.replace(passpro, data_dir=data_dir, keystore_url=passpro.keystore_database_url()), "registration"
+    )) as url:
         yield url
 
 
@@ -114,7 +116,7 @@ class Client:
         self.runner = asyncio.Runner()
         self.http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=40))
         self.redis = Redis.from_url(passpro.redis_url)
-        self.log = EventLog(self.redis, StreamKeys(passpro.academie))
+        self.log = EventLog(self.redis, StreamKeys(passpro.academie), passpro.settings("registration").open_keystore())
 
     def race(self, *posts: Post) -> list[httpx.Response]:
         """Send every request at once, each on its own connection, and wait for all the answers."""
