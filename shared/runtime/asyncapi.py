@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from shared.contracts.events import PAYLOAD_TYPES, Actor
+from shared.contracts.personal import PERSONAL_FIELDS
 from shared.contracts.streams import StreamKeys
 
 STREAM_EVENTS = {
@@ -20,6 +21,7 @@ STREAM_EVENTS = {
         "CollegeAvisGiven", "StudentWithdrawn", "StudentReinstated",
     ],
     "evaluation": ["InterviewHeld", "InterviewCancelled", "LyceeAvisGiven"],
+    "scoring": ["StudentForgotten"],
     "rectorat": ["CampaignOpened"],
 }
 
@@ -62,7 +64,18 @@ def entry_model(event_type: str) -> type[BaseModel]:
         occurred_at=(str, Field(description="RFC 3339, UTC: when it happened")),
         recorded_at=(str, Field(description="RFC 3339, UTC: when the log stored it (the log's clock)")),
         actor=(str, _json_field("JSON: who caused it", Actor)),
-        payload=(str, _json_field("JSON: the event's payload", payload)),
+        payload=(str, _json_field(
+            "JSON: the event's payload"
+            + (f"; without its personal fields ({', '.join(PERSONAL_FIELDS[event_type])}), which are in `sealed`"
+               if event_type in PERSONAL_FIELDS else ""),
+            payload,
+        )),
+        **({"sealed": (str | None, Field(
+            default=None,
+            description="v1:base64(nonce | AES-256-GCM ciphertext | tag) of the personal fields as JSON, with the "
+            "student's data key, bound to event_id|event_type; absent in entries written before sealing (then "
+            "the payload holds them in clear). Once the key is destroyed (StudentForgotten) they read [effacé].",
+        ))} if event_type in PERSONAL_FIELDS else {}),
         student_version=(str, Field(description="the student's version this event made (1, 2, ...), across services")),
         prev_hash=(str, Field(description="hash of the previous entry of the same service stream (40 zeros first)")),
         hash=(str, Field(description="sha1 over prev_hash and every field above, as name=len:value lines")),
@@ -80,6 +93,8 @@ def asyncapi_document(academie: str = "paris", campaign: str = "{campaign}") -> 
                          "Read by evaluation's interviews view, scoring's projection and registration's own view."),
         "evaluation": (keys.service(campaign, "evaluation"), "evaluation (lycée)",
                        "Read by registration's students view, scoring's projection and evaluation's own view."),
+        "scoring": (keys.service(campaign, "scoring"), "the rectorat (`passpro forget`)",
+                    "Erasures (RGPD). Read by every view, which then shows the student's personal fields as erased."),
         "rectorat": (keys.rectorat, "scoring (rectorat)",
                      "Campaigns. Every view follows it, and each campaign's streams from its CampaignOpened on."),
     }
@@ -91,7 +106,7 @@ def asyncapi_document(academie: str = "paris", campaign: str = "{campaign}") -> 
                 description=f"Appended by {producer} with append.lua. {readers}",
                 schema=entry_model(event_type),
             )
-    every_student_event = sorted({e for n in ("registration", "evaluation") for e in STREAM_EVENTS[n]})
+    every_student_event = sorted({e for n in ("registration", "evaluation", "scoring") for e in STREAM_EVENTS[n]})
     for event_type in every_student_event:
         broker.publisher(
             stream=StreamSub(keys.student(campaign, "{ine}")),
