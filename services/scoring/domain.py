@@ -41,6 +41,24 @@ def decide_forget(file: StudentFile, command: Forget) -> StudentForgotten:
     return StudentForgotten(reason=command.reason)
 
 
+def what_scoring_keeps(file: StudentFile) -> StudentFile:
+    """Scoring's view keeps what the bonus and the rectorat's lists need: identifiers, levels, versions
+    and the student's name. Comments, reports, reasons, class and référent stay in the (sealed) log,
+    where the audit timeline reads them: less personal data in one more database."""
+    return file.model_copy(
+        update={
+            "class_name": None,
+            "referent": None,
+            "status_reason": None,
+            "college_comment": None,
+            "interviews": {
+                key: interview.model_copy(update={"report": None, "cancel_reason": None})
+                for key, interview in file.interviews.items()
+            },
+        }
+    )
+
+
 @dataclass(frozen=True)
 class StudentBonus:
     ine: str

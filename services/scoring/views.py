@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, Connection, Integer, String, Table, Text
 
-from services.scoring.domain import bonus_of
+from services.scoring.domain import bonus_of, what_scoring_keeps
 from shared.contracts.streams import LoggedEvent
 from shared.runtime.db import new_metadata
 from shared.runtime.views import (
@@ -77,7 +77,7 @@ class BonusProjection:
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)
-        files = fold_batch(conn, student_files, events)
+        files = fold_batch(conn, student_files, events, keep=what_scoring_keeps)
         if not files:
             return
         points = campaign_bonus_points(conn, campaigns)

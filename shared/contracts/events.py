@@ -15,6 +15,7 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     AwareDatetime,
@@ -327,7 +328,17 @@ def event_from_fields(fields: dict[str, str], keyring: Keyring | None = None) ->
     except (UnreadableEntry, SealedWithoutKeys):
         raise
     except (KeyError, ValueError, TypeError) as exc:
-        raise UnreadableEntry(f"{event_type}: {exc}") from exc
+        raise UnreadableEntry(f"{event_type}: {_without_values(exc)}") from None
+
+
+def _without_values(exc: Exception) -> str:
+    """Why an entry is unreadable, without the values it holds: the reason goes to the dead letters
+    and the logs, which must never carry a student's personal fields."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+    if isinstance(exc, json.JSONDecodeError):
+        return f"JSON invalide ({exc.msg}, position {exc.pos})"
+    return type(exc).__name__ + (f" {exc}" if isinstance(exc, KeyError) else "")
 
 
 def event_to_fields(event: Event, keyring: Keyring | None = None) -> dict[str, str]:

@@ -28,7 +28,8 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, schema: str | None = None) -> Engine:
     """An engine whose connections see the service's own schema (PostgreSQL) or file (SQLite)."""
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # hide_parameters: a failing statement's error (logged, dead-lettered) never carries a row's values.
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
@@ -43,7 +44,9 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
     if schema is not None and not _SCHEMA_NAME.match(schema):
         raise ValueError(f"invalid schema name {schema!r}")
     connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
-    return create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+    )
 
 
 def ensure_schema(url: str, schema: str | None) -> None:

@@ -6,7 +6,7 @@ positions, so a crash leaves either all of the batch or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -69,8 +69,11 @@ def load_files(conn: Connection, table: Table, campaign: str, ines: list[str]) -
     return found
 
 
-def fold_batch(conn: Connection, table: Table, events: list[LoggedEvent]) -> list[StudentFile]:
-    """Fold a batch's student events into the stored files, save them, and return the files changed."""
+def fold_batch(
+    conn: Connection, table: Table, events: list[LoggedEvent], keep: Callable[[StudentFile], StudentFile] | None = None
+) -> list[StudentFile]:
+    """Fold a batch's student events into the stored files, save them, and return the files changed.
+    `keep` trims a file to what the view needs before it is stored (less personal data to leak)."""
     by_campaign: dict[str, dict[str, list[LoggedEvent]]] = {}
     for logged in events:
         ine = logged.event.student_ine
@@ -83,7 +86,7 @@ def fold_batch(conn: Connection, table: Table, events: list[LoggedEvent]) -> lis
             file = files.get(ine) or empty_file(campaign, ine)
             for logged in student_events:
                 file = evolve(file, logged.event, logged.student_version)
-            changed.append(file)
+            changed.append(keep(file) if keep else file)
     upsert(
         conn,
         table,
