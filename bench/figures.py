@@ -18,13 +18,15 @@ class Figure:
 
 FIGURES = [
     Figure("raw_xadd_per_s", "/s", "redis-py XADD from one client, no pipeline: the single-writer limit of the log server"),
-    Figure("append_per_s", "/s", "the project's atomic append script from one client, one call at a time"),
+    Figure("append_per_s", "/s", "the project's append (EventLog.append: keys from the key store, sealing, the atomic script) from one client, one call at a time"),
     Figure("append_per_s_concurrent", "/s", "the same append from 16 clients (separate processes), each on its own students"),
+    Figure("append_per_s_plaintext", "/s", "append_per_s without sealing (no key store, personal fields in clear): the cost of encryption on append"),
     Figure("http_writes_per_s", "/s", "accepted writes (201) per second through registration's API, 32 concurrent clients"),
     Figure("http_write_ms_p99_at_200", "ms", "p99 latency of a write through registration's API at a steady 200 writes/s"),
     Figure("e2e_latency_ms_p50", "ms", "from a write's 201 to the change visible in scoring's GET /api/bonuses/{ine}, at 200 writes/s (p50)"),
     Figure("e2e_latency_ms_p99", "ms", "the same, p99"),
-    Figure("read_parse_limit_events_per_s", "/s", "XRANGE over the bench log plus turning each entry into its event, nothing else"),
+    Figure("read_parse_limit_events_per_s", "/s", "XRANGE over the bench log, the page's keys, and opening and turning each entry into its event, nothing else"),
+    Figure("read_parse_limit_events_per_s_plaintext", "/s", "the same pages with sealing ignored (no keys fetched, `sealed` not opened): the cost of encryption on reading"),
     Figure("upsert_limit_rows_per_s_sqlite", "/s", "bare batched upserts of the projection's rows (vœux and totals), SQLite"),
     Figure("upsert_limit_rows_per_s_postgres", "/s", "the same, PostgreSQL"),
     Figure("projection_events_per_s_sqlite", "/s", "scoring's projection catching up from the start of the bench log (inside `passpro rebuild`), SQLite"),

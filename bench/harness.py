@@ -44,7 +44,9 @@ from bench.figures import NAMES
 from bench.processes import Service, Services, run_rebuild
 from bench.workload import LogWriter, Places
 from shared.contracts.streams import StreamKeys
-from shared.runtime.settings import campaign_in_force
+from shared.runtime.crypto import MasterKey, parse_master_key
+from shared.runtime.keystore import KeyStore
+from shared.runtime.settings import campaign_in_force, sqlite_url
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DATABASES = ("sqlite", "postgres")
@@ -105,6 +107,10 @@ class Bench:
         self.campaign = campaign_in_force(date.today())
         self.secret = secrets.token_urlsafe(48)
         self.master_key = base64.b64encode(secrets.token_bytes(32)).decode()  # the bench's own, for serve
+        # One key store for the run, shared by the bench's writer, its readers and every process it starts
+        # (as `passpro up` shares keys.sqlite3 under the data dir between the services).
+        self.keystore_url = sqlite_url(self.workdir, "keys")
+        self.keystore = KeyStore.open(self.keystore_url, MasterKey(parse_master_key(self.master_key)))
         self.services = Services(self.workdir)
         self.phases: dict[str, float] = {}
         self.live: dict[str, tuple[str, str | None]] = {}  # the projections caught up on the whole log, by database
@@ -120,7 +126,8 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PASSPRO_")}
         env.update(
             PASSPRO_REDIS_URL=self.redis_url, PASSPRO_ACADEMIE=academie, PASSPRO_CAMPAIGN=self.campaign,
-            PASSPRO_JWT_SECRET=self.secret, PASSPRO_MASTER_KEY=self.master_key, PASSPRO_DATA_DIR=str(self.workdir), PASSPRO_DATABASE_URL=database_url,
+            PASSPRO_JWT_SECRET=self.secret, PASSPRO_MASTER_KEY=self.master_key, PASSPRO_DATA_DIR=str(self.workdir),
+            PASSPRO_KEYSTORE_DATABASE_URL=self.keystore_url, PASSPRO_DATABASE_URL=database_url,
             PYTHONUNBUFFERED="1",
         )
         if schema:
@@ -167,7 +174,7 @@ class Bench:
         self.pool = load.worker_pool(4)
         try:
             await self._redis_limits()
-            writer = LogWriter(redis, StreamKeys(self.academie), self.campaign)
+            writer = LogWriter(redis, StreamKeys(self.academie), self.campaign, self.keystore)
             await writer.open_campaign()
             await self._log_and_catch_ups(writer)
             await self._read_parse_limit()
@@ -180,6 +187,7 @@ class Bench:
             self.services.stop_all()
             await self._clean_redis(redis)
             await redis.aclose()
+            self.keystore.close()
             self._drop_schemas()
         self.context.update(phases_seconds=self.phases)
         return self.figures
@@ -188,24 +196,29 @@ class Bench:
         """Only the log and the projection's catch-ups at each size of the series (`bench/catchup.py`)."""
         redis = Redis.from_url(self.redis_url)
         try:
-            writer = LogWriter(redis, StreamKeys(self.academie), self.campaign)
+            writer = LogWriter(redis, StreamKeys(self.academie), self.campaign, self.keystore)
             await writer.open_campaign()
             await self._log_and_catch_ups(writer)
         finally:
             await self._clean_redis(redis)
             await redis.aclose()
+            self.keystore.close()
             self._drop_schemas()
         return self.context["series"]
 
     async def _redis_limits(self) -> None:
         started = time.monotonic()
         s = self.sizes.limit_seconds
-        self.say("log server limits: XADD, append from 1 and from 16 clients")
+        self.say("log server limits: XADD, append from 1 and from 16 clients, and from 1 without sealing")
         rate = functools.partial(limits.redis_rate, self.pool)
+        sealed = (self.keystore_url, self.master_key)
         self.figures["raw_xadd_per_s"] = rate(limits.xadd_worker, self.redis_url, self.scratch, self.campaign, 1, 1, s, 0)
-        self.figures["append_per_s"] = rate(limits.append_worker, self.redis_url, self.scratch, self.campaign, 1, 1, s, 1)
+        self.figures["append_per_s"] = rate(limits.append_worker, self.redis_url, self.scratch, self.campaign, 1, 1, s, 1,
+                                             *sealed)
         self.figures["append_per_s_concurrent"] = rate(
-            limits.append_worker, self.redis_url, self.scratch, self.campaign, 4, 4, s, 2)
+            limits.append_worker, self.redis_url, self.scratch, self.campaign, 4, 4, s, 2, *sealed)
+        self.figures["append_per_s_plaintext"] = rate(
+            limits.append_worker, self.redis_url, self.scratch, self.campaign, 1, 1, s, 3)
         self.phase("log server limits", started)
 
     async def _log_and_catch_ups(self, writer: LogWriter) -> None:
@@ -246,10 +259,14 @@ class Bench:
 
     async def _read_parse_limit(self) -> None:
         started = time.monotonic()
-        self.say("reading limit: XRANGE + parse")
-        read, seconds = await limits.read_parse_rate(self.redis_url, StreamKeys(self.academie), self.campaign,
-                                                     max_seconds=self.sizes.limit_seconds * 2)
-        self.figures["read_parse_limit_events_per_s"] = read / seconds
+        self.say("reading limit: XRANGE + keys + open and parse (and the parse with sealing ignored)")
+        read = await limits.read_parse_rate(self.redis_url, StreamKeys(self.academie), self.campaign, self.keystore,
+                                            max_seconds=self.sizes.limit_seconds * 2)
+        self.figures["read_parse_limit_events_per_s"] = read.events_per_s
+        self.figures["read_parse_limit_events_per_s_plaintext"] = read.events_per_s_plaintext
+        self.context["read_parse"] = {**asdict(read), "us_per_entry": {
+            what: round(getattr(read, f"{what}_seconds") / read.entries * 1e6, 1)
+            for what in ("read", "keys", "parse", "parse_ignoring_sealing")}}
         self.phase("read-parse limit", started)
 
     def _upsert_limits(self) -> None:
@@ -283,7 +300,7 @@ class Bench:
         principals, rectorat = self.tokens()
         voeux = Places.from_reference().voeux
         started = time.monotonic()
-        await LogWriter(redis, StreamKeys(self.http_academie), self.campaign).open_campaign()
+        await LogWriter(redis, StreamKeys(self.http_academie), self.campaign, self.keystore).open_campaign()
         url, schema = self.database("postgres", "registration_http")
         registration = self.start_service("registration", self.http_academie, url, schema)
         registration.wait_ready()
@@ -327,7 +344,7 @@ class Bench:
     async def _steady(self, redis: Redis, rate: float, academie: str) -> load.WorkerReport:
         """Writes at a steady `rate` through registration, each read back from scoring (`min_position`)."""
         principals, rectorat = self.tokens()
-        await LogWriter(redis, StreamKeys(academie), self.campaign).open_campaign()
+        await LogWriter(redis, StreamKeys(academie), self.campaign, self.keystore).open_campaign()
         url, schema = self.database("postgres", f"registration_steady{int(rate)}")
         registration = self.start_service("registration", academie, url, schema)
         url, schema = self.database("postgres", f"scoring_steady{int(rate)}")

@@ -1,7 +1,10 @@
 """The limits of the machine the projection and the writes are held against, measured in the same run.
 
-- the log server: XADD from one client, and the append script from one and from 16 clients;
-- the projection's reading limit: XRANGE plus parsing each entry into its event, nothing else;
+- the log server: XADD from one client, and the project's append (`EventLog.append`, sealing the
+  personal fields with keys from the key store) from one and from 16 clients, and from one client
+  without sealing (the cost of encryption on append);
+- the projection's reading limit: XRANGE plus opening and parsing each entry into its event, nothing
+  else; and, on the very same pages, the parse with sealing ignored (the cost of encryption on reading);
 - its writing limit: bare batched upserts of its rows, on SQLite and on PostgreSQL.
 
 The Redis loads run in worker processes; each worker writes under its own
@@ -26,13 +29,16 @@ from redis.asyncio import Redis
 from sqlalchemy import delete
 
 from bench.load import run_workers, start_when
-from bench.workload import Places, entry_fields, student_history
+from bench.workload import Places, entry_fields, seal_fields, student_history
 from shared.contracts.bonus import voeu_bonuses
-from shared.contracts.events import event_from_fields
-from shared.contracts.streams import StreamKeys, logged_event_from_entry
+from shared.contracts.events import Event, event_from_fields
+from shared.contracts.personal import ErasedKeyring
+from shared.contracts.streams import StreamKeys, logged_event_from_entry, sealed_student
 from shared.contracts.student_file import fold
+from shared.runtime.crypto import MasterKey, StudentKeys, new_key, parse_master_key
 from shared.runtime.db import make_engine
-from shared.runtime.log import APPEND_SCRIPT
+from shared.runtime.keystore import KeyStore
+from shared.runtime.log import EventLog
 from shared.runtime.views import upsert
 
 
@@ -46,6 +52,13 @@ class RedisLoad:
     seconds: float
     start_at: float
     round: int = 0  # one per measurement, so that no two measurements write the same students
+    keystore_url: str | None = None  # the appends seal with keys of this key store (None: in clear)
+    master_key: str | None = None  # base64, as PASSPRO_MASTER_KEY
+
+    def open_keystore(self) -> KeyStore | None:
+        if self.keystore_url is None or self.master_key is None:
+            return None
+        return KeyStore.open(self.keystore_url, MasterKey(parse_master_key(self.master_key)))
 
 
 def _tag(plan: RedisLoad, client: int) -> str:
@@ -55,60 +68,63 @@ def _tag(plan: RedisLoad, client: int) -> str:
     return letters[n // len(letters) % len(letters)] + letters[n % len(letters)]
 
 
-def _append_calls(plan: RedisLoad, client: int, keys: StreamKeys) -> Iterator[tuple]:
-    """The append calls of one client: its own students, each history in order (expected versions 0, 1, ...)."""
+def _append_calls(plan: RedisLoad, client: int) -> Iterator[tuple[Event, str, int]]:
+    """The appends of one client: (event, service, expected version) of its own students, each history in order."""
     places, rng = Places.from_reference(), random.Random(_tag(plan, client))
     now = datetime.now(UTC).replace(microsecond=0)
     for n in itertools.count():
         ine, steps = student_history(n, places, rng, now, _tag(plan, client))
         for version, step in enumerate(steps):
-            fields = entry_fields(step, ine, plan.campaign, now.isoformat(), str(_uuid(rng)))
-            args = [str(version), fields["event_id"], "bench"]
-            for name, value in fields.items():
-                args += [name, value]
-            yield (keys.service(plan.campaign, step.service), keys.student(plan.campaign, ine),
-                   keys.event_ids(plan.campaign), *args)
+            event = event_from_fields(entry_fields(step, ine, plan.campaign, now.isoformat(), str(_uuid(rng))))
+            yield event, step.service, version
+
+
+PREBUILT_PER_S = 2500  # appends built before the clock starts, per second of measurement (more on the fly)
 
 
 async def _append(plan: RedisLoad) -> int:
-    keys = StreamKeys(plan.academie)
     client_redis = Redis.from_url(plan.redis_url)
-    sha = await client_redis.script_load(APPEND_SCRIPT)
-    # Built before the clock starts (building a call costs a fair share of an append); more on the fly if needed.
-    generators = [_append_calls(plan, c, keys) for c in range(plan.clients)]
-    ready = [list(itertools.islice(g, int(8000 * plan.seconds / plan.clients) + 100)) for g in generators]
+    keystore = plan.open_keystore()
+    event_log = EventLog(client_redis, StreamKeys(plan.academie), keystore)  # as the services append
+    # Built before the clock starts (building an event costs a fair share of an append); more on the fly if needed.
+    generators = [_append_calls(plan, c) for c in range(plan.clients)]
+    ready = [list(itertools.islice(g, int(PREBUILT_PER_S * plan.seconds / plan.clients) + 100)) for g in generators]
     done = [0] * plan.clients
     end = start_when(plan.start_at) + plan.seconds
 
     async def client(c: int) -> None:
-        for call in itertools.chain(ready[c], generators[c]):
+        for event, service, version in itertools.chain(ready[c], generators[c]):
             if time.time() >= end:
                 return
-            reply = await client_redis.evalsha(sha, 3, *call)
-            if reply[0] not in (b"ok", "ok"):
-                raise RuntimeError(f"append refused: {reply!r}")
+            appended = await event_log.append(event, service, version, "bench")
+            if appended.status != "ok":
+                raise RuntimeError(f"append refused: {appended!r}")
             done[c] += 1
 
     try:
         await asyncio.gather(*(client(c) for c in range(plan.clients)))
     finally:
         await client_redis.aclose()
+        if keystore is not None:
+            keystore.close()
     return sum(done)
 
 
 def append_worker(plan: RedisLoad) -> int:
-    """Atomic appends, one call at a time per client, until the time is up; returns how many were stored."""
+    """The project's append (`EventLog.append`: sealing with the key store's keys when the plan has one,
+    then the atomic append script), one call at a time per client, until the time is up; how many were stored."""
     return asyncio.run(_append(plan))
 
 
 def xadd_worker(plan: RedisLoad) -> int:
-    """Plain XADD of a bench entry's fields, one at a time, from one synchronous client."""
+    """Plain XADD of a bench entry's fields (a registration, sealed), one at a time, from one synchronous client."""
     client = redis.Redis.from_url(plan.redis_url)
     keys = StreamKeys(plan.academie)
     places, rng = Places.from_reference(), random.Random(1)
     now = datetime.now(UTC)
     ine, steps = student_history(0, places, rng, now, _tag(plan, 0))
-    fields = entry_fields(steps[0], ine, plan.campaign, now.isoformat(), "x")
+    fields = entry_fields(steps[0], ine, plan.campaign, now.isoformat(), str(_uuid(rng)))
+    fields = seal_fields(fields, StudentKeys({(plan.campaign, ine): new_key()}))
     stream = keys.service(plan.campaign, "raw-xadd")
     end, done = start_when(plan.start_at) + plan.seconds, 0
     while time.time() < end:
@@ -119,34 +135,70 @@ def xadd_worker(plan: RedisLoad) -> int:
 
 
 def redis_rate(pool, function, redis_url: str, academie: str, campaign: str, workers: int, clients: int,
-               seconds: float, round_: int) -> float:
+               seconds: float, round_: int, keystore_url: str | None = None, master_key: str | None = None) -> float:
     """Operations per second of `function` over `workers` processes of `clients` clients each."""
-    start_at = time.time() + 1.5  # leaves the workers time to prepare their calls
-    plans = [RedisLoad(redis_url, academie, campaign, w, clients, seconds, start_at, round_) for w in range(workers)]
+    start_at = time.time() + 3  # leaves the workers time to prepare their calls
+    plans = [RedisLoad(redis_url, academie, campaign, w, clients, seconds, start_at, round_, keystore_url, master_key)
+             for w in range(workers)]
     return sum(run_workers(pool, function, plans)) / seconds
 
 
 # --- the projection's reading limit --------------------------------------------------------
 
 
-async def read_parse_rate(redis_url: str, keys: StreamKeys, campaign: str, max_seconds: float, page: int = 2000) -> tuple[int, float]:
-    """XRANGE pages over the service streams, each entry parsed into its event; (entries, seconds)."""
+@dataclass
+class ReadParse:
+    """The reading limit over the same pages: with the entries opened as the consumer opens them, and with
+    their sealing ignored (no key fetched, `sealed` not opened: personal fields read as erased)."""
+
+    entries: int = 0
+    read_seconds: float = 0.0  # XRANGE and decoding, counted in both
+    keys_seconds: float = 0.0  # the page's keys from the key store, as the consumer loads them per page
+    parse_seconds: float = 0.0  # opening and parsing each entry into its event
+    parse_ignoring_sealing_seconds: float = 0.0
+
+    @property
+    def events_per_s(self) -> float:
+        return self.entries / (self.read_seconds + self.keys_seconds + self.parse_seconds)
+
+    @property
+    def events_per_s_plaintext(self) -> float:
+        return self.entries / (self.read_seconds + self.parse_ignoring_sealing_seconds)
+
+
+async def read_parse_rate(redis_url: str, keys: StreamKeys, campaign: str, keystore: KeyStore, max_seconds: float,
+                          page: int = 2000) -> ReadParse:
+    """XRANGE pages over the service streams; per page the keys of its sealed students from the key store,
+    then each entry opened and parsed into its event; and, timed apart on the same page, the parse with the
+    sealing ignored. Stops after `max_seconds` in all."""
     client = Redis.from_url(redis_url, decode_responses=True)  # as the services' consumers read
-    read, started = 0, time.perf_counter()
+    result, started, erased = ReadParse(), time.perf_counter(), ErasedKeyring()
     try:
         for stream in keys.campaign_streams(campaign):
             after = "-"
             while time.perf_counter() - started < max_seconds:
+                t0 = time.perf_counter()
                 entries = await client.xrange(stream, after, "+", count=page)
                 if not entries:
                     break
+                t1 = time.perf_counter()
+                keyring = await keystore.keyring_async(filter(None, (sealed_student(f) for _, f in entries)))
+                t2 = time.perf_counter()
                 for entry_id, fields in entries:
-                    logged_event_from_entry(stream, entry_id, fields)
-                read += len(entries)
+                    logged_event_from_entry(stream, entry_id, fields, keyring)
+                t3 = time.perf_counter()
+                for entry_id, fields in entries:
+                    logged_event_from_entry(stream, entry_id, fields, erased)
+                t4 = time.perf_counter()
+                result.entries += len(entries)
+                result.read_seconds += t1 - t0
+                result.keys_seconds += t2 - t1
+                result.parse_seconds += t3 - t2
+                result.parse_ignoring_sealing_seconds += t4 - t3
                 after = f"({entries[-1][0]}"
     finally:
         await client.aclose()
-    return read, time.perf_counter() - started
+    return result
 
 
 # --- the projection's writing limit -----------------------------------------------------------

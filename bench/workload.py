@@ -11,6 +11,12 @@ The entries are built as the services build them (`event_to_fields`) but
 without a pydantic round trip per event, which would cost more than the append
 itself; `tests/bench/test_bench_quick.py` checks that every kind of entry reads
 back through `event_from_fields` and serialises to the very same fields.
+
+Personal fields are sealed as the services seal them: each student gets a data
+key in the key store (wrapped by the master key) before their first event, and
+the writer seals with a keyring read back from that key store, with the helpers
+`event_to_fields` itself uses. Every reader of the bench log (the catch-ups,
+`passpro rebuild`, the reading limit) opens them from the same key store.
 """
 
 from __future__ import annotations
@@ -24,8 +30,11 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
+from shared.contracts.personal import SEALED, Keyring, associated_data, has_personal_fields, split_personal
 from shared.contracts.reference import ReferenceData, default_reference_text, parse_reference
 from shared.contracts.streams import StreamKeys
+from shared.runtime.crypto import new_key
+from shared.runtime.keystore import KeyStore
 from shared.runtime.log import APPEND_SCRIPT
 
 Fields = dict[str, str]
@@ -164,6 +173,29 @@ def entry_fields(step: Step, ine: str | None, campaign: str, occurred_at: str, e
     }
 
 
+def seal_fields(fields: Fields, keyring: Keyring) -> Fields:
+    """The entry with its personal fields sealed, exactly as `event_to_fields(event, keyring)` seals them:
+    the payload without them, then a `sealed` field bound to the event. An entry without any is unchanged."""
+    event_type, ine = fields["event_type"], fields["student_ine"]
+    if not ine or not has_personal_fields(event_type):
+        return fields
+    clear, personal = split_personal(event_type, json.loads(fields["payload"]))
+    if not personal:
+        return fields
+    fields = {**fields, "payload": _json(clear)}
+    fields[SEALED] = keyring.seal(fields["campaign"], ine, associated_data(fields["event_id"], event_type),
+                                  _json(personal).encode())
+    return fields
+
+
+def keyring_of_new_students(keystore: KeyStore, campaign: str, ines: list[str]) -> Keyring:
+    """Give each of these students their data key in the key store (a key already there wins, as with
+    `keyring_for_writing`), and return their keyring as read back from it: one transaction and one
+    read per batch, where a service does it per student's first event."""
+    keystore.restore(campaign, {ine: keystore.master.wrap(new_key(), campaign, ine) for ine in ines})
+    return keystore.keyring([(campaign, ine) for ine in ines])
+
+
 def campaign_opened_fields(campaign: str, rng: random.Random, now: datetime) -> Fields:
     step = Step("rectorat", "CampaignOpened", 1, {"user_id": "bench", "role": "rectorat", "uai": None},
                 {"bonus_points": BONUS_POINTS, "closes_at": None})
@@ -172,7 +204,8 @@ def campaign_opened_fields(campaign: str, rng: random.Random, now: datetime) -> 
 
 @dataclass
 class LogWriter:
-    """Appends the bench's students to a log through the append script, many per pipeline.
+    """Appends the bench's students to a log through the append script, many per pipeline, their
+    personal fields sealed with keys of `keystore` (None: in clear, the format before sealing).
 
     Successive calls to `write` go on from the last student written, so a log
     can be grown in stages (10k, then 100k, then 1M events) and measured at each.
@@ -181,6 +214,7 @@ class LogWriter:
     redis: Redis
     keys: StreamKeys
     campaign: str
+    keystore: KeyStore | None
     seed: int = 7
     ine_tag: str = "BN"
     places: Places = field(default_factory=Places.from_reference)
@@ -220,6 +254,9 @@ class LogWriter:
             histories.append((ine, steps))
             self.ines.append(ine)
             self.students += 1
+        keyring = None
+        if self.keystore is not None:
+            keyring = keyring_of_new_students(self.keystore, self.campaign, [ine for ine, _ in histories])
         depth = max(len(steps) for _, steps in histories)
         stamp = self.now.isoformat()
         for version in range(depth):
@@ -227,12 +264,13 @@ class LogWriter:
                 if version < len(steps):
                     step = steps[version]
                     event_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+                    fields = entry_fields(step, ine, self.campaign, stamp, event_id)
                     yield (
                         self.keys.service(self.campaign, step.service),
                         self.keys.student(self.campaign, ine),
                         self.keys.event_ids(self.campaign),
                         version,
-                        entry_fields(step, ine, self.campaign, stamp, event_id),
+                        fields if keyring is None else seal_fields(fields, keyring),
                     )
 
     async def write(self, until_events: int) -> int:

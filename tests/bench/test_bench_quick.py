@@ -6,12 +6,17 @@ these tests check that the bench measures the right thing.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
+import redis as redis_sync
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
@@ -23,17 +28,30 @@ from bench.workload import LogWriter
 from services.scoring.app import MIGRATIONS
 from services.scoring.views import BonusProjection, student_totals, voeux
 from shared.contracts.events import event_from_fields, event_to_fields
+from shared.contracts.personal import SEALED, SealedWithoutKeys, associated_data
 from shared.contracts.streams import StreamKeys
 from shared.runtime.consumer import Consumer
+from shared.runtime.crypto import MasterKey, new_key
 from shared.runtime.db import make_engine
+from shared.runtime.keystore import KeyStore
 from shared.runtime.migrations import upgrade
+from shared.runtime.settings import sqlite_url
 
 CAMPAIGN = "2027"
+MASTER_KEY = new_key()
 
 
-async def bench_log(redis_url: str, academie: str, events: int) -> LogWriter:
+@pytest.fixture
+def keystore(tmp_path: Path):
+    """The bench's key store: keys.sqlite3 under the data dir, as `ServiceSettings.open_keystore` finds it."""
+    store = KeyStore.open(sqlite_url(tmp_path, "keys"), MasterKey(MASTER_KEY))
+    yield store
+    store.close()
+
+
+async def bench_log(redis_url: str, academie: str, events: int, keystore: KeyStore) -> LogWriter:
     redis = Redis.from_url(redis_url)
-    writer = LogWriter(redis, StreamKeys(academie), CAMPAIGN)
+    writer = LogWriter(redis, StreamKeys(academie), CAMPAIGN, keystore)
     try:
         await writer.open_campaign()
         await writer.write(events)
@@ -42,44 +60,58 @@ async def bench_log(redis_url: str, academie: str, events: int) -> LogWriter:
     return writer
 
 
-async def test_the_bench_log_holds_whole_student_histories_as_the_services_write_them(redis_url, academie):
-    writer = await bench_log(redis_url, academie, 1500)
+async def test_the_bench_log_holds_whole_student_histories_as_the_services_write_them(redis_url, academie, keystore):
+    writer = await bench_log(redis_url, academie, 1500, keystore)
     redis = Redis.from_url(redis_url, decode_responses=True)
     keys = StreamKeys(academie)
     try:
         types: Counter[str] = Counter()
+        sealed = 0
         read = 1  # the campaign's opening, on the rectorat stream
         for stream in keys.campaign_streams(CAMPAIGN):
             for _, fields in await redis.xrange(stream):
-                event = event_from_fields(fields)
+                keyring = keystore.keyring([(CAMPAIGN, fields["student_ine"])])  # the key store's key, unwrapped
+                event = event_from_fields(fields, keyring)
                 types[event.event_type] += 1
                 read += 1
-                # Byte for byte what `event_to_fields` makes of the same event: the log is the services' own.
-                assert {name: fields[name] for name in event_to_fields(event)} == event_to_fields(event)
+                # What `event_to_fields` makes of the same event with the same keys: the log is the services' own,
+                # field for field; the sealed text differs only by its random nonce, so it is compared opened.
+                expected = event_to_fields(event, keyring)
+                assert {name: fields[name] for name in expected} | {SEALED: ""} == expected | {SEALED: ""}
+                assert (SEALED in fields) == (SEALED in expected)
+                if SEALED in fields:
+                    sealed += 1
+                    aad = associated_data(fields["event_id"], event.event_type)
+                    opened = [keyring.open(CAMPAIGN, event.student_ine, aad, f[SEALED]) for f in (fields, expected)]
+                    assert opened[0] == opened[1]
+                    assert "Élève" not in fields["payload"] and "referent@" not in fields["payload"]
+                    with pytest.raises(SealedWithoutKeys):  # nothing personal reads without the key store
+                        event_from_fields(fields)
         some_student = writer.ines[5]
         versions = [int(f["student_version"]) for _, f in await redis.xrange(keys.student(CAMPAIGN, some_student))]
     finally:
         await redis.aclose()
     assert read == writer.events >= 1500
+    assert sealed >= types["StudentRegistered"] + types["InterviewHeld"]  # each of these has personal fields
     assert versions == list(range(1, len(versions) + 1))
     assert {"StudentRegistered", "CollegeAvisGiven", "InterviewScheduled", "InterviewCancelled", "InterviewHeld",
             "LyceeAvisGiven", "ReferentReassigned", "StudentWithdrawn"} <= set(types)
     assert types["LyceeAvisGiven"] > types["InterviewHeld"]  # corrections of the lycée avis
 
 
-async def test_the_eventsourcing_peer_computes_the_same_bonuses_as_the_projection(redis_url, academie, postgres_url, pg_schema, tmp_path):
+async def test_the_eventsourcing_peer_computes_the_same_bonuses_as_the_projection(redis_url, academie, postgres_url, pg_schema, tmp_path, keystore):
     pytest.importorskip("eventsourcing")
     from sqlalchemy import create_engine, text
 
     from bench.peer_eventsourcing import run_peer
 
-    writer = await bench_log(redis_url, academie, 300)
+    writer = await bench_log(redis_url, academie, 300, keystore)
     url = f"sqlite:///{tmp_path / 'scoring.sqlite3'}"
     upgrade(MIGRATIONS, url, None)
     engine = make_engine(url)
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
-        assert await Consumer(redis, engine, StreamKeys(academie), BonusProjection(), keystore=None).catch_up() == writer.events
+        assert await Consumer(redis, engine, StreamKeys(academie), BonusProjection(), keystore=keystore).catch_up() == writer.events
         with engine.connect() as conn:
             ours = (
                 conn.execute(select(func.count()).select_from(student_totals)).scalar_one(),
@@ -101,13 +133,14 @@ async def test_the_eventsourcing_peer_computes_the_same_bonuses_as_the_projectio
     assert ours[1] > 0
 
 
-async def test_rebuild_is_run_as_the_command_over_the_whole_log(redis_url, academie, tmp_path):
-    writer = await bench_log(redis_url, academie, 500)
+async def test_rebuild_is_run_as_the_command_over_the_whole_log(redis_url, academie, tmp_path, keystore):
+    writer = await bench_log(redis_url, academie, 500, keystore)
     url = f"sqlite:///{tmp_path / 'scoring.sqlite3'}"
     upgrade(MIGRATIONS, url, None)
-    env = {
+    env = {  # the command finds the writer's key store under its data dir, and opens it with the same master key
         "PATH": os.environ.get("PATH", ""), "PASSPRO_REDIS_URL": redis_url, "PASSPRO_ACADEMIE": academie,
         "PASSPRO_CAMPAIGN": CAMPAIGN, "PASSPRO_DATA_DIR": str(tmp_path), "PASSPRO_DATABASE_URL": url,
+        "PASSPRO_MASTER_KEY": base64.b64encode(MASTER_KEY).decode(),
     }
 
     rebuilt = run_rebuild(env, tmp_path, timeout=120)
@@ -130,13 +163,46 @@ def test_the_catch_up_is_timed_from_the_first_page_the_rebuild_reports_to_the_la
     assert pages == [(11.0, 2000), (12.0, 4000), (13.5, 6000)]
 
 
-async def test_the_reading_limit_parses_every_entry_of_the_log(redis_url, academie):
-    writer = await bench_log(redis_url, academie, 600)
+async def test_the_reading_limit_opens_and_parses_every_entry_of_the_log(redis_url, academie, keystore):
+    writer = await bench_log(redis_url, academie, 600, keystore)
 
-    read, seconds = await limits.read_parse_rate(redis_url, StreamKeys(academie), CAMPAIGN, max_seconds=60, page=100)
+    read = await limits.read_parse_rate(redis_url, StreamKeys(academie), CAMPAIGN, keystore, max_seconds=60, page=100)
 
-    assert read == writer.events - 1  # every student event; the campaign's opening is on the rectorat stream
-    assert seconds > 0
+    assert read.entries == writer.events - 1  # every student event; the campaign's opening is on the rectorat stream
+    assert read.keys_seconds > 0 and read.events_per_s > 0 and read.events_per_s_plaintext > 0
+
+
+async def test_the_reading_limit_fails_on_keys_it_cannot_unwrap(redis_url, academie, keystore, tmp_path):
+    await bench_log(redis_url, academie, 100, keystore)
+    other = KeyStore.open(sqlite_url(tmp_path, "keys"), MasterKey(new_key()))  # the same rows, another master key
+    try:
+        with pytest.raises(ValueError):
+            await limits.read_parse_rate(redis_url, StreamKeys(academie), CAMPAIGN, other, max_seconds=60)
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+def test_the_append_limit_appends_as_the_services_do(redis_url, academie, keystore, tmp_path, sealed):
+    plan = limits.RedisLoad(redis_url, academie, CAMPAIGN, worker=0, clients=2, seconds=0.5, start_at=time.time(),
+                            keystore_url=sqlite_url(tmp_path, "keys") if sealed else None,
+                            master_key=base64.b64encode(MASTER_KEY).decode())
+
+    appended = limits.append_worker(plan)
+
+    redis = redis_sync.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        registrations = [f for _, f in redis.xrange(StreamKeys(academie).service(CAMPAIGN, "registration"))
+                         if f["event_type"] == "StudentRegistered"]
+        total = sum(redis.xlen(k) for k in StreamKeys(academie).campaign_streams(CAMPAIGN))
+    finally:
+        redis.close()
+    assert appended == total > 0 and registrations
+    for fields in registrations:
+        assert (SEALED in fields) == sealed
+        assert ("last_name" in json.loads(fields["payload"])) != sealed
+        if sealed:  # with the student's key from the key store
+            event_from_fields(fields, keystore.keyring([(CAMPAIGN, fields["student_ine"])]))
 
 
 def test_the_writing_limit_upserts_the_projection_rows_on_sqlite(tmp_path):
