@@ -1,8 +1,18 @@
-"""Tokens (SPEC §5): HS256 JWTs with `sub`, `role`, `uai`, `exp`, `iss`, and who they let act."""
+"""Tokens (SPEC §5): HS256 JWTs with `sub`, `role`, `uai`, `exp`, `iss`, and who they let act.
+
+Verified tokens are remembered (a bounded LRU keyed by the token, the secret
+and the issuer) until their `exp`: the same users send the same token for
+hours, and verifying a signature (PyJWT prepares the key and decodes anew at
+each call) was an eighth of a write's CPU. Only successes are remembered, so a
+bad token is checked every time; the role's establishment is checked against
+the reference data on every call, hit or not.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
@@ -57,15 +67,62 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def read_token(token: str, secret: str, reference: ReferenceData, issuer: str = "passpro") -> Principal:
+VERIFIED_CACHE_SIZE = 4096
+
+
+class _VerifiedTokens:
+    """(token, secret, issuer) -> (exp, sub, role, uai) of tokens whose signature and claims were verified."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str, str], tuple[float, object, object, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str], now: float) -> tuple[object, object, object] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            if now >= found[0]:  # PyJWT refuses a token once exp <= now: so do we
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return found[1:]
+
+    def put(self, key: tuple[str, str, str], exp: float, claims: tuple[object, object, object]) -> None:
+        with self._lock:
+            self._entries[key] = (exp, *claims)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_verified = _VerifiedTokens(VERIFIED_CACHE_SIZE)
+
+
+def _verified_claims(token: str, secret: str, issuer: str) -> tuple[object, object, object]:
+    key = (token, secret, issuer)
+    cached = _verified.get(key, time.time())
+    if cached is not None:
+        return cached
     try:
         claims = jwt.decode(
             token, secret, algorithms=["HS256"], issuer=issuer, options={"require": ["sub", "role", "exp", "iss"]}
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    sub, role, uai = claims.get("sub"), claims.get("role"), claims.get("uai")
+    found = (claims.get("sub"), claims.get("role"), claims.get("uai"))
+    _verified.put(key, int(claims["exp"]), found)  # PyJWT checked that exp is an integer
+    return found
+
+
+def read_token(token: str, secret: str, reference: ReferenceData, issuer: str = "passpro") -> Principal:
+    sub, role, uai = _verified_claims(token, secret, issuer)
     if not isinstance(sub, str) or not sub or len(sub) > 128:
         raise InvalidToken("invalid sub")
     check_role_matches(role, uai, reference)
-    return Principal(user_id=sub, role=role, uai=uai)
+    return Principal(user_id=sub, role=role, uai=uai)  # type: ignore[arg-type]  (checked just above)
