@@ -17,7 +17,9 @@ from uuid import UUID
 
 from shared.contracts.errors import Refusal, RuleViolation
 from shared.contracts.events import Actor, Event, Payload
+from shared.contracts.rules import require_not_erased
 from shared.contracts.student_file import CampaignFile, StudentFile, fold
+from shared.runtime.keystore import StudentErased
 from shared.runtime.log import EventLog, Positions
 
 MAX_ATTEMPTS = 50
@@ -103,7 +105,13 @@ async def execute(
         event = Event(
             event_id=event_id, occurred_at=now, campaign=campaign, student_ine=ine, actor=actor, payload=payload
         )
-        appended = await log.append(event, service, version, request_fingerprint)
+        try:
+            appended = await log.append(event, service, version, request_fingerprint)
+        except StudentErased:
+            # The student was erased (their key destroyed) after their history was read: the same
+            # refusal as the rule's, and nothing is appended.
+            require_not_erased(file.model_copy(update={"erased_version": version + 1}))
+            raise
         if appended.status == "ok":
             stored = event.model_copy(update={"recorded_at": datetime.fromisoformat(appended.recorded_at)})
             return Outcome(stored, appended.positions, created=True)
