@@ -124,10 +124,12 @@ def print_student(report: dict) -> None:
 
 
 def audit_student(args: argparse.Namespace) -> int:
+    from services.cli.access import log_cli_read
     from services.scoring.audit import InvalidAsOf
     from services.scoring.audit_store import student_audit
     from shared.contracts.identifiers import check_campaign, check_ine
     from shared.contracts.streams import StreamKeys
+    from shared.runtime.access_log import AUDIT_TIMELINE
     from shared.runtime.reference_store import load_reference
 
     settings = service_settings("scoring")
@@ -148,7 +150,10 @@ def audit_student(args: argparse.Namespace) -> int:
                 keyring = await keystore.keyring_async([(year, ine)])
             finally:
                 keystore.close()
-            return await student_audit(redis, keys, year, ine, args.as_of, names, keyring, show_time=show_time)
+            report = await student_audit(redis, keys, year, ine, args.as_of, names, keyring, show_time=show_time)
+            if report is not None:
+                await log_cli_read(redis, settings, year, [ine], AUDIT_TIMELINE)
+            return report
 
     try:
         report = asyncio.run(run())
@@ -196,6 +201,14 @@ def audit_exports(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _log_export(settings, year: str, content: str, user: str) -> None:
+    from services.cli.access import log_cli_read
+    from shared.runtime.access_log import AFFELNET_EXPORT, ines_of_affelnet_file
+
+    async with redis_client(settings) as redis:
+        await log_cli_read(redis, settings, year, ines_of_affelnet_file(content), AFFELNET_EXPORT, user)
+
+
 def export_affelnet(args: argparse.Namespace) -> int:
     from services.scoring.audit_store import export_affelnet as export
     from shared.contracts.identifiers import check_campaign
@@ -211,6 +224,10 @@ def export_affelnet(args: argparse.Namespace) -> int:
             done = export(engine, year, user)
     except _unreachable() as exc:
         return _fail("export affelnet", f"base de scoring inaccessible ou non migrée (passpro migrate) : {exc}")
+    try:  # each student the file names is logged before the file is written
+        asyncio.run(_log_export(settings, year, done.content, user))
+    except _unreachable() as exc:
+        return _fail("export affelnet", f"journal des consultations inaccessible, fichier non écrit : {exc}")
     # Bytes as recorded: the SHA-256 in the exports table is the file's, line endings included.
     Path(args.out).write_bytes(done.content.encode("utf-8"))
     covered = ", ".join(f"{_short(settings, s)} {p}" for s, p in sorted(done.positions.items())) or "aucune"

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from services.evaluation import domain, views
 from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text, UtcDatetime
 from shared.contracts.identifiers import UAI, FormationCode
+from shared.runtime import access_log
 from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, page, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
     CampaignQuery,
@@ -93,6 +94,16 @@ async def list_interviews(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
+    answer = page(await read_interviews(request, campaign, lycee_uai, min_position), limit, offset)
+    year = campaign or runtime(request).settings.campaign
+    await access_log.record_request(request, year, [i["ine"] for i in answer["items"]], access_log.INTERVIEW_LIST)
+    return answer
+
+
+async def read_interviews(
+    request: Request, campaign: str | None, lycee_uai: str | None, min_position: str | None
+) -> list[dict]:
+    """The caller's interviews with the students' files, unlogged: each caller logs the students it shows."""
     rt, who = runtime(request), principal(request)
     require_role(who, *LYCEE_ROLES, "rectorat")
     await rt.wait_for(min_position)
@@ -129,4 +140,4 @@ async def list_interviews(
                 "student_withdrawn": file.withdrawn,
             }
         )
-    return page(items, limit, offset)
+    return items

@@ -21,6 +21,7 @@ from shared.contracts.errors import NotFound
 from shared.contracts.identifiers import FormationCode
 from shared.contracts.rules import visible_to_lycee
 from shared.contracts.student_file import Interview, StudentFile, voeu_key
+from shared.runtime import access_log
 from shared.runtime.requests import IneInPath
 from shared.runtime.service import runtime
 from shared.runtime.views import campaign_bonus_points
@@ -66,10 +67,7 @@ async def interviews(
     w = web(request)
     who = w.user(request)
     lycee = runtime(request).reference.lycee(who.uai)
-    answer = await api.list_interviews(
-        request, campaign=None, lycee_uai=None, min_position=valid_position(position), limit=1000, offset=0
-    )
-    items = answer["items"]
+    items = await api.read_interviews(request, campaign=None, lycee_uai=None, min_position=valid_position(position))
     counts = {key: sum(1 for i in items if not key or i["status"] == key) for key in STATUS_FILTERS}
     shown = [
         i for i in items
@@ -77,6 +75,7 @@ async def interviews(
     ]
     # The API sorts by time, then formation: one group per day in Paris, in that order.
     days = [(day, list(group)) for day, group in groupby(shown, key=lambda i: paris(i["scheduled_at"], "day"))]
+    await _log_shown(request, [i["ine"] for i in shown], access_log.INTERVIEW_LIST)
     context = {
         "who": who,
         "days": days,
@@ -88,6 +87,10 @@ async def interviews(
         "notice": DONE.get(fait or ""),
     }
     return w.render(request, "entretiens.html", context)
+
+
+async def _log_shown(request: Request, ines: list[str], what: str) -> None:
+    await access_log.record_request(request, runtime(request).settings.campaign, ines, what)
 
 
 # --- one interview -------------------------------------------------------------------------------
@@ -148,6 +151,7 @@ async def _interview_page(
     posted: str | None = None, result: Submitted | None = None, values: dict | None = None,
 ) -> Response:
     context = await _interview_context(request, ine, formation_code, position)
+    await _log_shown(request, [ine], access_log.INTERVIEW_PAGE)
     context |= {
         "notice": notice,
         "held_default": _held_default(context["interview"]),
@@ -173,6 +177,7 @@ async def printable_report(ine: IneInPath, formation_code: FormationCode, reques
     if context["interview"].status != "held":
         not_yet = "Cet entretien n'a pas encore eu lieu : il n'a pas de compte rendu."
         return web(request).error_page(request, 404, not_yet)
+    await _log_shown(request, [ine], access_log.PRINTED_REPORT)
     context["printed_at"] = datetime.now(PARIS)
     return web(request).render(request, "compte_rendu.html", context)
 

@@ -13,6 +13,7 @@ from shared.contracts.bonus import total_bonus_points, voeu_bonuses
 from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text, UtcDatetime
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.contracts.student_file import StudentFile
+from shared.runtime import access_log
 from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, page, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
     CampaignQuery,
@@ -195,15 +196,10 @@ def progress(file: StudentFile, bonus_points: int) -> dict:
     }
 
 
-@router.get("/students", summary="Les élèves du collège et leur avancement (tous les collèges pour le rectorat)")
-async def list_students(
-    request: Request,
-    campaign: CampaignQuery = None,
-    college_uai: Annotated[UAI | None, Query(description="Rectorat : un seul collège")] = None,
-    min_position: MinPositionQuery = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> dict:
+async def read_students(
+    request: Request, campaign: str | None, college_uai: str | None, min_position: str | None
+) -> list[dict]:
+    """The caller's students with their progress, unlogged: each caller logs the students it shows."""
     rt, who = runtime(request), principal(request)
     require_role(who, *COLLEGE_ROLES, "rectorat")
     await rt.wait_for(min_position)
@@ -215,4 +211,19 @@ async def list_students(
             return views.college_students(conn, year, college), views.bonus_points(conn, year)
 
     files, points = await asyncio.to_thread(query)
-    return page([progress(f, points) for f in files], limit, offset)
+    return [progress(f, points) for f in files]
+
+
+@router.get("/students", summary="Les élèves du collège et leur avancement (tous les collèges pour le rectorat)")
+async def list_students(
+    request: Request,
+    campaign: CampaignQuery = None,
+    college_uai: Annotated[UAI | None, Query(description="Rectorat : un seul collège")] = None,
+    min_position: MinPositionQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict:
+    answer = page(await read_students(request, campaign, college_uai, min_position), limit, offset)
+    year = campaign or runtime(request).settings.campaign
+    await access_log.record_request(request, year, [s["ine"] for s in answer["items"]], access_log.STUDENT_LIST)
+    return answer

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from services.registration import api
 from shared.contracts.errors import NotFound
+from shared.runtime import access_log
 from shared.runtime.requests import IneInPath
 from shared.runtime.service import runtime
 from shared.runtime.web import (
@@ -67,10 +68,12 @@ def _voeu_choices(request: Request) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 async def _students(request: Request, position: str | None) -> list[dict]:
-    answer = await api.list_students(
-        request, campaign=None, college_uai=None, min_position=valid_position(position), limit=1000, offset=0
-    )
-    return answer["items"]
+    """The collège's students, unlogged: the page logs those it shows."""
+    return await api.read_students(request, campaign=None, college_uai=None, min_position=valid_position(position))
+
+
+async def _log_shown(request: Request, students: list[dict], what: str) -> None:
+    await access_log.record_request(request, runtime(request).settings.campaign, [s["ine"] for s in students], what)
 
 
 def _referent_id_defaults_to_email(body: dict) -> None:
@@ -78,6 +81,15 @@ def _referent_id_defaults_to_email(body: dict) -> None:
     referent = body.get("referent")
     if referent and not referent.get("user_id") and referent.get("email"):
         referent["user_id"] = referent["email"]
+
+
+# --- the families' information notice (RGPD, articles 13 and 14), open to anyone -----------------
+
+
+@router.get("/information-familles")
+async def information_notice(request: Request) -> Response:
+    w = web(request)
+    return w.render(request, "information.html", {"who": w.visitor(request), "current": "information"})
 
 
 # --- « Mes élèves » ---------------------------------------------------------------------------
@@ -96,6 +108,7 @@ async def my_students(request: Request, fait: str | None = None, position: str |
         "with_bonus": sum(1 for s in students if s["total_bonus_points"]),
     }
     context = {"who": who, "students": students, "counts": counts, "notice": DONE.get(fait or "")}
+    await _log_shown(request, students, access_log.STUDENT_LIST)
     return w.render(request, "eleves.html", context)
 
 
@@ -137,6 +150,7 @@ async def _student_page(
     student = next((s for s in await _students(request, position) if s["ine"] == ine), None)
     if student is None:
         raise NotFound()  # another collège's student reads as unknown, as in the API
+    await _log_shown(request, [student], access_log.STUDENT_PAGE)
     context = {
         "who": who,
         "student": student,

@@ -15,6 +15,7 @@ from services.scoring.views import positions as positions_table
 from shared.contracts.errors import InvalidInput, NotFound
 from shared.contracts.events import UtcDatetime
 from shared.contracts.identifiers import UAI, Campaign, FormationCode
+from shared.runtime import access_log
 from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, principal, require_role
 from shared.runtime.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset, WriteBody
 from shared.runtime.service import runtime
@@ -109,6 +110,9 @@ async def affelnet(request: Request, campaign: CampaignQuery = None, min_positio
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
     export = await asyncio.to_thread(audit_store.export_affelnet, rt.engine, year, who.user_id)
+    # INE and bonus per vœu leave for Affelnet: each student named in the file is logged.
+    named = access_log.ines_of_affelnet_file(export.content)
+    await access_log.record_request(request, year, named, access_log.AFFELNET_EXPORT)
     return Response(
         export.content.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -150,4 +154,16 @@ async def audit_student(
         raise InvalidInput("invalid_as_of", str(exc), "as_of") from exc
     if report is None:
         raise NotFound()
+    await access_log.record_request(request, year, [ine], access_log.AUDIT_TIMELINE)
     return report
+
+
+@router.get("/access-log/{ine}", summary="Qui a consulté le dossier d'un élève : quand, qui, quoi, par quel canal")
+async def student_access_log(ine: IneInPath, request: Request, campaign: CampaignQuery = None):
+    rt, who = runtime(request), principal(request)
+    require_role(who, "rectorat")
+    year = campaign or rt.settings.campaign
+    items = [a.as_dict() for a in await access_log.read(rt.redis, rt.keys, year, ine)]
+    if not items and not await rt.redis.exists(rt.keys.student(year, ine)):
+        raise NotFound()
+    return {"ine": ine, "campaign": year, "items": items, "total": len(items), "limit": len(items), "offset": 0}

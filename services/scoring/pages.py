@@ -16,13 +16,14 @@ from itertools import accumulate
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, desc, func, select
 
-from services.scoring import api, views
-from shared.contracts.errors import Refusal
+from services.scoring import api, audit_store, family_copy, views
+from shared.contracts.errors import NotFound, Refusal
 from shared.contracts.identifiers import check_ine
 from shared.contracts.student_file import StudentFile, voeu_key
+from shared.runtime import access_log
 from shared.runtime.requests import IneInPath
 from shared.runtime.service import runtime
 from shared.runtime.web import (
@@ -35,6 +36,7 @@ from shared.runtime.web import (
     from_paris_input,
     install_pages,
     line_chart,
+    secure_page,
     web,
 )
 
@@ -234,6 +236,7 @@ async def dashboard(
         min_position=None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
     )
     names = await asyncio.to_thread(_names, rt, year, [r["ine"] for r in rows["items"]])
+    await access_log.record_request(request, year, list(names), access_log.DASHBOARD)
     reference = rt.reference
     by_name = sorted(reference.establishments, key=lambda e: e.name)
     charts = [
@@ -349,3 +352,32 @@ async def student(ine: IneInPath, request: Request, etat_au: str = "") -> Respon
         "as_of": as_datetime(as_of) if as_of else None,
     }
     return w.render(request, "eleve.html", context, status=422 if errors else 200)
+
+
+@router.get("/eleves/{ine}/dossier")
+async def family_copy_page(ine: IneInPath, request: Request) -> Response:
+    """The family's copy, as `passpro student-file` writes it: a self-contained, printable page; its read is logged."""
+    w, rt = web(request), runtime(request)
+    who = w.user(request)
+    year = rt.settings.campaign
+    names = {e.uai: e.name for e in rt.reference.establishments}
+    keyring = await rt.log.keyring(year, ine)
+    report = await audit_store.student_audit(
+        rt.redis, rt.keys, year, ine, None, names, keyring, show_time=family_copy.paris_time
+    )
+    if report is None:
+        raise NotFound()
+    await access_log.record_request(request, year, [ine], access_log.FAMILY_COPY)
+    accesses = [a.as_dict() for a in await access_log.read(rt.redis, rt.keys, year, ine)]
+    content = family_copy.build(
+        report, accesses, rt.reference, generated_at=datetime.now(PARIS), generated_by=f"{who.user_id} (rectorat)"
+    )
+    html = family_copy.render(content, back_link=f"/eleves/{ine}")
+    response = HTMLResponse(html)
+    secure_page(response)
+    # The document carries its print CSS inline (so the file stands alone): allow exactly that style.
+    policy = response.headers["Content-Security-Policy"]
+    response.headers["Content-Security-Policy"] = policy.replace(
+        "style-src 'self'", f"style-src 'self' {family_copy.style_sources(html)}"
+    )
+    return response

@@ -40,6 +40,10 @@ class StreamKeys:
     def student(self, campaign: str, ine: str) -> str:
         return f"{self.prefix}:{campaign}:student:{ine}"
 
+    def access_log(self, campaign: str, ine: str) -> str:
+        """Who read the student's file: append-only, never rewritten; purged with its campaign."""
+        return f"{self.prefix}:{campaign}:access:{ine}"
+
     def event_ids(self, campaign: str | None) -> str:
         """Hash event_id -> request fingerprint and positions, for idempotent appends."""
         return f"{self.prefix}:{campaign or 'rectorat'}:event-ids"
