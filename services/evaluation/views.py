@@ -29,6 +29,7 @@ interviews = Table(
 class InterviewsView:
     name = "evaluation-interviews"
     positions = positions
+    personal_tables = (student_files,)
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)

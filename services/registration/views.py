@@ -25,6 +25,7 @@ campaigns = campaigns_table(metadata)
 class StudentsView:
     name = "registration-students"
     positions = positions
+    personal_tables = (student_files,)
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)

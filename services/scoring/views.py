@@ -74,6 +74,7 @@ checkpoints = Table(
 class BonusProjection:
     name = "scoring-bonuses"
     positions = positions
+    personal_tables = (student_files,)
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)

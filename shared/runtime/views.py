@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text, delete, select
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, Text, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.contracts.events import CampaignOpened
@@ -142,3 +142,20 @@ def delete_students(conn: Connection, table: Table, files: list[StudentFile]) ->
         for start in range(0, len(ines), MAX_IN):
             chunk = ines[start : start + MAX_IN]
             conn.execute(delete(table).where(table.c.campaign == campaign, table.c.ine.in_(chunk)))
+
+
+def scrub_erased(engine: Engine, tables: Iterable[Table]) -> None:
+    """After an erasure is applied, leave no copy of the erased fields in the database's files.
+    An UPDATE leaves the old row version behind: PostgreSQL keeps it in the table until VACUUM FULL
+    rewrites it (a plain VACUUM only marks it reusable), SQLite zeroes freed space (secure_delete,
+    set on every connection) but keeps old page images in its write-ahead log until a checkpoint
+    truncates it. Erasures are rare, so the cost (a table rewrite, seconds at 100,000 students)
+    is paid rarely. Best effort on PostgreSQL: VACUUM FULL keeps a row version that a transaction
+    still open from before the erasure may see, and the server's write-ahead log and backups keep
+    theirs until recycled (README: personal data)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if engine.dialect.name == "postgresql":
+            for table in tables:
+                conn.exec_driver_sql(f'VACUUM FULL "{table.name}"')
+        else:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
