@@ -52,12 +52,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, Table
 
-from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
+from shared.contracts.events import CampaignOpened, StudentForgotten, UnknownEventType, UnreadableEntry
 from shared.contracts.personal import Keyring
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, logged_event_from_entry, sealed_student
 from shared.runtime.dead_letters import UNAVAILABLE, DeadLetters, student_of, version_of
 from shared.runtime.keystore import KeyStore
-from shared.runtime.views import load_positions, save_positions
+from shared.runtime.views import load_positions, save_positions, scrub_erased
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class PositionsMoved(Exception):
 class View(Protocol):
     name: str
     positions: Table
+    personal_tables: tuple[Table, ...]  # rows holding personal fields: scrubbed on disk after an erasure
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         """Apply a page of events inside the caller's transaction."""
@@ -162,6 +163,11 @@ class Consumer:
             self.view.apply(conn, events)
             save_positions(conn, self.view.positions, positions)
         self._stored = dict(positions)
+        if any(isinstance(e.event.payload, StudentForgotten) for e in events):
+            try:  # after the commit, and best effort: the page is applied whatever happens here
+                scrub_erased(self.engine, self.view.personal_tables)
+            except Exception:  # noqa: BLE001 - the next erasure scrubs again
+                log.exception("view %s: could not scrub the database's files after an erasure", self.view.name)
 
     # --- one page -------------------------------------------------------------------
 
@@ -225,6 +231,7 @@ class Consumer:
             applied = await self._apply_isolating(to_apply, positions, parked)
         self.positions = positions
         self.applied += applied
+        self.notify_applied()
 
     async def _keyring(self, entries: list[Entry]) -> Keyring | None:
         """The keys of the students whose sealed entries are in the page, in one query, for this page
@@ -325,24 +332,67 @@ class Consumer:
                 await asyncio.sleep(1)
 
     async def reached(self, position: str) -> bool:
-        """True when no entry at or before `position` is left unread in any followed stream."""
+        """True when no entry at or before `position` is left unread in any followed stream.
+
+        A stream found with nothing after its position up to some id is remembered so (`_clear`): an
+        entry appended later gets a later id, so streams the writes do not go to (the rectorat's, the
+        other services') are asked once for many waiters, not at every check."""
         target = entry_id_key(position)
+        clear: dict[str, tuple[tuple[int, int], tuple[int, int]]] = self.__dict__.setdefault("_clear", {})
+        behind = []
         for key, current in list(self.positions.items()):
-            if entry_id_key(current) >= target:
+            at = entry_id_key(current)
+            if at >= target:
                 continue
-            if await self.redis.xrange(key, f"({current}", position, count=1):
+            known = clear.get(key)
+            if known is not None and known[0] <= at and target <= known[1]:
+                continue  # nothing in (known from, known until], which holds (at, target]
+            behind.append((key, current, at))
+        if behind:  # one round trip for all the streams still behind, however many the view follows
+            pipe = self.redis.pipeline(transaction=False)
+            for key, current, _ in behind:
+                pipe.xrange(key, f"({current}", position, count=1)
+            found = await pipe.execute()
+            for (key, _, at), entries in zip(behind, found, strict=True):
+                if not entries:
+                    clear[key] = (at, target)
+            if any(found):
                 return False
         return self._loaded
 
+    def notify_applied(self) -> None:
+        """Wake every waiter (`poll` calls it after each committed page): each checks `reached` again then,
+        instead of asking the log every few milliseconds."""
+        applied = getattr(self, "_applied", None)
+        if applied is not None:
+            self._applied = None  # the next waiter makes a fresh one: a set event wakes only those that saw it
+            applied.set()
+
+    def _next_page_applied(self) -> asyncio.Event:
+        applied = getattr(self, "_applied", None)
+        if applied is None:
+            applied = self._applied = asyncio.Event()
+        return applied
+
     async def wait_for(self, position: str, timeout: float = 5.0) -> bool:
-        """Wait until `position` is applied; False after `timeout`, also when the log stays unreachable."""
+        """Wait until `position` is applied; False after `timeout`, also when the log stays unreachable.
+        Checked again after each committed page, and at least every WAIT_RECHECK_S (positions also move
+        when they are reloaded, and a consumer run elsewhere notifies no one here)."""
         deadline = time.monotonic() + timeout
         while True:
+            applied = self._next_page_applied()  # taken before the check, so a commit during it is not missed
             try:
                 if await self.reached(position):
                     return True
             except (RedisError, OSError) as exc:  # the log restarting: the loop reconnects, so may we
                 log.info("view %s: waiting for %s, log unreachable: %s", self.view.name, position, exc)
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
-            await asyncio.sleep(0.01)
+            try:
+                await asyncio.wait_for(applied.wait(), min(left, WAIT_RECHECK_S))
+            except TimeoutError:
+                pass
+
+
+WAIT_RECHECK_S = 0.1  # a waiter's longest sleep between two checks when no page is committed meanwhile
