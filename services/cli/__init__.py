@@ -9,12 +9,12 @@ import argparse
 import logging
 import sys
 
-from services.cli import access, admin, audit, bench, dlq, docs, forget, rebuild, serve, status, up
+from services.cli import access, admin, audit, bench, campaign, dlq, docs, forget, rebuild, serve, status, up
 from services.cli.common import make_token, open_campaign
 
 __all__ = ["main", "parser", "make_token", "open_campaign"]
 
-COMMAND_MODULES = [up, serve, admin, status, docs, rebuild, audit, access, bench, dlq, forget]
+COMMAND_MODULES = [up, serve, admin, campaign, status, docs, rebuild, audit, access, bench, dlq, forget]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -240,8 +240,15 @@ def export_affelnet(args: argparse.Namespace) -> int:
 
 
 def print_verify(report, settings) -> None:
+    from shared.contracts.streams import StreamKeys
+
     campaigns = ", ".join(report.campaigns) or "aucune"
     print(f"Vérification du journal — académie {settings.academie}, campagne(s) {campaigns}")
+    for year, purge in sorted(report.purged.items()):  # services/scoring/retention.py
+        reimported = any(report.entries.get(k) for k in StreamKeys(settings.academie).campaign_streams(year))
+        state = "réimportée depuis, vérifiée ci-dessous" if reimported else "ses flux sont vides, à dessein"
+        print(f"  campagne {year} purgée le {paris(purge['purged_at'])} par {purge['user_id']} "
+              f"(archive SHA-256 {purge['archive_sha256']}) : {state}")
     for key, count in report.entries.items():
         behind = report.not_yet_applied.get(key, 0)
         lag = f" ({behind} pas encore appliquées par la projection, non comparées)" if behind else ""

@@ -43,6 +43,7 @@ from services.scoring.checkpoints import (
     streams_of,
     text,
 )
+from services.scoring.retention import purges
 from services.scoring.views import BonusProjection, exports, student_totals, voeux
 from services.scoring.views import positions as positions_table
 from shared.contracts.events import CampaignOpened, Event
@@ -216,6 +217,7 @@ class VerifyReport:
     rows_compared: dict[str, int] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
+    purged: dict[str, dict] = field(default_factory=dict)  # campaign -> its recorded purge: its streams are empty by design
 
     @property
     def ok(self) -> bool:
@@ -233,6 +235,7 @@ class VerifyReport:
             "rows_compared": self.rows_compared,
             "unreadable": self.unreadable,
             "differences": [d.as_dict() for d in self.differences],
+            "purged": self.purged,
         }
 
 
@@ -340,6 +343,7 @@ async def verify_log(
     checkpoints = await asyncio.to_thread(load_checkpoints, engine, streams)
 
     report = VerifyReport(campaigns=all_campaigns)
+    report.purged = {c: p for c, p in (await asyncio.to_thread(purges, engine)).items() if c in all_campaigns}
     report.positions = {k: v for k, v in positions.items() if k in streams}
     replay = Replay(positions=report.positions)
     cross = CrossCheck()

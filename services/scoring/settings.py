@@ -17,6 +17,9 @@ class ScoringSettings(ServiceSettings):
     checkpoint_key: str = ""
     # How often the running service signs the log's heads; 0 turns it off (`passpro audit checkpoint` still works).
     checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
+    # Days a closed campaign is kept before `passpro campaign purge` may delete it: the two months of the
+    # recours contentieux (code de justice administrative, art. R. 421-1), counted as 61 days.
+    purge_delay_days: int = Field(default=61, ge=0)
 
     @field_validator("checkpoint_key")
     @classmethod

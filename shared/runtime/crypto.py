@@ -98,6 +98,14 @@ class MasterKey:
     def unwrap(self, wrapped: str, campaign: str, ine: str) -> bytes:
         return decrypt(self._key, wrapped, self._aad(campaign, ine))
 
+    def derive(self, info: bytes, salt: bytes) -> bytes:
+        """A key of its own for another use (HKDF-SHA256), e.g. a campaign's archive: the master key
+        itself only ever wraps data keys."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=info).derive(self._key)
+
 
 class StudentKeys:
     """A keyring (`shared.contracts.personal.Keyring`) over data keys already unwrapped.

@@ -182,8 +182,17 @@ class KeyStore:
         with self.engine.begin() as conn:
             conn.execute(dialect.insert(student_keys).on_conflict_do_nothing(), rows)
 
-    def delete_campaign(self, campaign: str) -> int:
+    def delete_campaign(self, campaign: str, ines: Iterable[str] | None = None) -> int:
+        """Delete a campaign's rows; only those of `ines` if given (a key store several académies share)."""
+        chosen = sorted(set(ines)) if ines is not None else None
         with self.engine.begin() as conn:
-            deleted = conn.execute(delete(student_keys).where(student_keys.c.campaign == campaign)).rowcount
+            if chosen is None:
+                deleted = conn.execute(delete(student_keys).where(student_keys.c.campaign == campaign)).rowcount
+            else:
+                deleted = 0
+                for i in range(0, len(chosen), MAX_PAIRS):
+                    deleted += conn.execute(delete(student_keys).where(
+                        student_keys.c.campaign == campaign, student_keys.c.ine.in_(chosen[i : i + MAX_PAIRS])
+                    )).rowcount
         self._forget_old_versions()
         return deleted
