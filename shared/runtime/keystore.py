@@ -159,14 +159,16 @@ class KeyStore:
         return destroyed > 0
 
     def _forget_old_versions(self) -> None:
-        """Leave no copy of a destroyed key on disk: SQLite zeroes freed pages (secure_delete) once the
-        write-ahead log is checkpointed; PostgreSQL drops dead row versions at VACUUM."""
+        """Leave no copy of a destroyed key in the database's files: SQLite zeroes freed pages
+        (secure_delete) once the write-ahead log is checkpointed; PostgreSQL keeps dead row versions
+        in the table until VACUUM FULL rewrites it (a small table: cheap). Its write-ahead log and any
+        backup still hold them until recycled: hence short-lived key store backups (deploy/README.md)."""
         if self.engine.dialect.name == "sqlite":
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         else:
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM student_keys")
+                conn.exec_driver_sql("VACUUM FULL student_keys")
 
     def restore(self, campaign: str, wrapped: dict[str, str | None]) -> None:
         """Put back a campaign's wrapped keys from its archive (re-import for an audit)."""
