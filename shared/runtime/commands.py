@@ -8,6 +8,7 @@ was appended since the read (one version per student, across services).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,9 +38,13 @@ class Outcome:
         return {"event": self.event.model_dump(mode="json"), "positions": self.positions.as_dict()}
 
 
-def fingerprint(action: str, request: dict[str, Any]) -> str:
-    """A stable digest of what was asked, to tell a retry from a different request with the same id."""
+def fingerprint(action: str, request: dict[str, Any], key: bytes | None = None) -> str:
+    """A stable digest of what was asked, to tell a retry from a different request with the same id.
+    Stored in Redis beside the event: a request carrying personal fields is keyed (HMAC-SHA256 with a
+    key derived from the master key), so no one reading Redis can confirm a guess of them."""
     canonical = json.dumps({"action": action, "request": request}, sort_keys=True, separators=(",", ":"), default=str)
+    if key is not None:
+        return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -36,6 +36,8 @@ from shared.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+FINGERPRINT_KEY_INFO = b"passpro-request-fingerprint-v1"
+
 
 @dataclass
 class Runtime:
@@ -50,6 +52,7 @@ class Runtime:
     reference: ReferenceData
     consumer: Consumer
     view: Any
+    fingerprint_key: bytes  # keys the request digests kept in Redis (commands.fingerprint)
 
     async def write(
         self,
@@ -70,7 +73,9 @@ class Runtime:
             ine=ine,
             actor=who.actor,
             event_id=event_id or uuid.uuid4(),
-            request_fingerprint=fingerprint(action, {**request, "ine": ine, "campaign": campaign, "by": who.user_id}),
+            request_fingerprint=fingerprint(
+                action, {**request, "ine": ine, "campaign": campaign, "by": who.user_id}, self.fingerprint_key
+            ),
             decide=decide,
         )
         return JSONResponse(outcome.body(), status_code=201 if outcome.created else 200)
@@ -106,7 +111,10 @@ def build_app(
         view = make_view()
         consumer = Consumer(redis, engine, keys, view, keystore=keystore, page_size=settings.consumer_page_size)
         event_log = EventLog(redis, keys, keystore)
-        app.state.runtime = Runtime(name, settings, keys, redis, engine, event_log, reference, consumer, view)
+        fingerprint_key = settings.master().derive(FINGERPRINT_KEY_INFO, b"")
+        app.state.runtime = Runtime(
+            name, settings, keys, redis, engine, event_log, reference, consumer, view, fingerprint_key
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop), name=f"{name}-consumer")
         try:

@@ -189,3 +189,13 @@ async def test_after_the_key_is_destroyed_the_log_reads_erased_and_the_chain_sta
     [read] = await log.read_student(CAMPAIGN, INE)
     assert read.event.payload.last_name == ERASED
     assert await log.redis.xrange(log.keys.service(CAMPAIGN, "registration")) == before  # nothing rewritten
+
+
+def test_request_digests_kept_in_redis_are_keyed() -> None:
+    from shared.runtime.commands import fingerprint
+
+    request = {"last_name": NAME, "ine": INE}
+    keyed = fingerprint("register", request, b"k" * 32)
+    assert keyed == fingerprint("register", request, b"k" * 32)  # a retry is recognised
+    assert keyed != fingerprint("register", request)  # a plain SHA-256 would confirm a guessed name
+    assert keyed != fingerprint("register", request, b"j" * 32)
