@@ -137,7 +137,7 @@ def xadd_worker(plan: RedisLoad) -> int:
 def redis_rate(pool, function, redis_url: str, academie: str, campaign: str, workers: int, clients: int,
                seconds: float, round_: int, keystore_url: str | None = None, master_key: str | None = None) -> float:
     """Operations per second of `function` over `workers` processes of `clients` clients each."""
-    start_at = time.time() + 3  # leaves the workers time to prepare their calls
+    start_at = time.time() + 2.5  # leaves the workers time to prepare their calls
     plans = [RedisLoad(redis_url, academie, campaign, w, clients, seconds, start_at, round_, keystore_url, master_key)
              for w in range(workers)]
     return sum(run_workers(pool, function, plans)) / seconds

@@ -37,8 +37,8 @@ def bench(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure throughput and latency against the machine's own limits")
-    p.add_argument("--quick", action="store_true", help="20,000 events and short loads (about 3 minutes)")
+    p.add_argument("--quick", action="store_true", help="100,000 events and short loads (under 3 minutes)")
     p.add_argument("--json", metavar="FILE", help="write the figures (and how they were measured) to FILE")
-    p.add_argument("--events", type=int, metavar="N", help="size of the bench log (default: 1,000,000, or 20,000 with --quick)")
+    p.add_argument("--events", type=int, metavar="N", help="size of the bench log (default: 1,000,000, or 100,000 with --quick)")
     p.add_argument("--chart", metavar="PNG", help="draw the projection's rate against the log size (needs matplotlib)")
     p.set_defaults(func=bench)
