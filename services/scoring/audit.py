@@ -43,6 +43,7 @@ from shared.contracts.events import (
     LyceeAvisGiven,
     ReferentReassigned,
     StudentRegistered,
+    StudentForgotten,
     StudentReinstated,
     StudentWithdrawn,
     UnknownEventType,
@@ -507,6 +508,7 @@ EVENT_LABELS = {
     "StudentReinstated": "Réintégration dans le dispositif",
     "InterviewHeld": "Entretien tenu",
     "LyceeAvisGiven": "Avis du lycée",
+    "StudentForgotten": "Effacement des données personnelles",
 }
 AVIS_LABELS = {"reserve": "réservé", "assez_favorable": "assez favorable", "favorable": "favorable"}
 ASSESSMENT_LABELS = {
@@ -553,6 +555,8 @@ def describe(event: Event, show_time: Callable[[datetime], str] = datetime.isofo
             return [f"vœu {p.lycee_uai}/{p.formation_code}, avis : {AVIS_LABELS.get(p.avis, p.avis)}"]
         case CampaignOpened():
             return [f"bonus : {p.bonus_points} points"]
+        case StudentForgotten():
+            return [f"motif : {p.reason}"]
     return []
 
 

@@ -23,6 +23,13 @@ from shared.contracts.events import PAYLOAD_TYPES, Event
 from shared.contracts.personal import ERASED
 from shared.contracts.reference import ReferenceData
 from shared.contracts.student_file import StudentFile, fold, voeu_key
+from shared.runtime.web import (
+    ASSESSMENT_LABELS,
+    CANCEL_REASONS,
+    COLLEGE_AVIS_LABELS,
+    INTERVIEW_STATUS_LABELS,
+    LYCEE_AVIS_LABELS,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 TEMPLATES = Path(__file__).parent / "templates"
@@ -35,19 +42,12 @@ ROLES = {
     "rectorat": "rectorat",
 }
 CHANNELS = {"api": "application (API)", "page": "page web", "cli": "commande du rectorat"}
-COLLEGE_AVIS = {"reserve": "Réservé", "assez_favorable": "Assez favorable", "favorable": "Favorable"}
-LYCEE_AVIS = {"reserve": "Réservé", "favorable": "Favorable"}
-ASSESSMENTS = {
-    "insuffisante": "Insuffisante",
-    "fragile": "Fragile",
-    "satisfaisante": "Satisfaisante",
-    "tres_satisfaisante": "Très satisfaisante",
-}
+# The pages' own labels, where a table cell reads the same as a page; prose keeps its own (above, MODES).
+COLLEGE_AVIS = COLLEGE_AVIS_LABELS
+LYCEE_AVIS = LYCEE_AVIS_LABELS
+ASSESSMENTS = ASSESSMENT_LABELS
+INTERVIEW_STATUS = INTERVIEW_STATUS_LABELS
 MODES = {"presentiel": "en présentiel", "distanciel": "à distance"}
-INTERVIEW_STATUS = {"scheduled": "Prévu", "held": "Tenu", "cancelled": "Annulé"}
-CANCEL_REASONS = {"reporte": "Entretien reporté", "absent": "Élève absent", "desistement": "Désistement de l'élève"}
-# Events the audit's labels may not name (the timeline says what each step was, in plain French).
-EXTRA_LABELS = {"StudentForgotten": "Effacement des données personnelles"}
 
 
 def paris_time(moment: datetime | str | None) -> str:
@@ -153,10 +153,8 @@ def _interviews(file: StudentFile, report: Mapping[str, Any], reference: Referen
 def _timeline(report: Mapping[str, Any], reference: ReferenceData) -> list[dict]:
     steps = []
     for item in report["timeline"]:
-        label = EXTRA_LABELS.get(item["event_type"], item["label"])
+        label = item["label"]
         details = list(item["details"])
-        if item["event_type"] == "StudentForgotten":
-            details = [f"motif : {item['payload'].get('reason', '')}"]
         steps.append(
             {
                 "when": paris_time(item["occurred_at"]),

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import json
 import logging
 import secrets
 import sqlite3
 import sys
-import time
 import uuid
 from base64 import b64encode
 from collections.abc import Iterator
@@ -28,19 +26,18 @@ from pathlib import Path
 
 import pytest
 import redis as redis_sync
-from fastapi.testclient import TestClient
 from redis.asyncio import Redis
-from sqlalchemy import Engine, MetaData, Table, create_engine, delete, inspect, select, text
+from sqlalchemy import MetaData, Table, create_engine, delete, inspect, select, text
 
 from conftest import Passpro
+from in_process import SERVICES, InProcessServices
 from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
-from services.cli import main
-from services.cli.common import app_factory, migrate_all, open_campaign, service_settings
+from services.cli.common import migrate_all, open_campaign, service_settings
 from services.scoring.erasure import forget
 from shared.contracts.errors import RuleViolation
 from shared.contracts.events import CampaignOpened
 from shared.contracts.personal import ERASED
-from shared.contracts.streams import StreamKeys, entry_id_key
+from shared.contracts.streams import StreamKeys
 from shared.runtime.commands import execute, fingerprint
 from shared.runtime.crypto import MasterKey, new_key
 from shared.runtime.keystore import SCHEMA as KEYSTORE_SCHEMA
@@ -53,7 +50,6 @@ from event_factories import RECTORAT as RECTORAT_ACTOR  # noqa: E402
 from event_factories import college_avis, registered  # noqa: E402
 
 CAMPAIGN = "2027"
-SERVICES = ("registration", "evaluation", "scoring")
 REASON = "Demande de la famille, courrier RGPD-2027-014"  # kept in clear in the log: never personal data
 
 # The student's personal data, each value carrying one distinctive ASCII word (TRACES) so a search
@@ -86,86 +82,18 @@ def random_ine(letters: str) -> str:
 
 
 @dataclass
-class World:
-    passpro: Passpro  # tokens, and the académie's keys
-    databases: dict[str, tuple[str, str | None]]  # service (and "keystore") -> URL, PostgreSQL schema
-    clients: dict[str, TestClient] = field(default_factory=dict)
+class World(InProcessServices):
     printed: list[str] = field(default_factory=list)  # everything the `passpro` command printed
-    services: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-
-    @property
-    def keys(self) -> StreamKeys:
-        return self.passpro.keys
-
-    @property
-    def redis(self) -> redis_sync.Redis:
-        return self.passpro.redis
-
-    def start(self) -> None:
-        for name in SERVICES:
-            create_app, _ = app_factory(name)
-            app = create_app(service_settings(name))
-            self.clients[name] = self.services.enter_context(TestClient(app, raise_server_exceptions=False))
-
-    def stop(self) -> None:
-        self.services.close()
-
-    @contextlib.contextmanager
-    def engine(self, name: str) -> Iterator[Engine]:
-        url, schema = self.databases[name]
-        engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"} if schema else {})
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-
-    # --- HTTP -----------------------------------------------------------------------------------------
-
-    def write(self, service: str, path: str, body: dict, role: str, uai: str | None, status: int = 201):
-        answer = self.clients[service].post(path, json=body, headers=self.passpro.auth(role, uai))
-        assert answer.status_code == status, answer.text
-        return answer.json()
-
-    def read(self, service: str, path: str, role: str, uai: str | None, **params):
-        answer = self.clients[service].get(path, params=params, headers=self.passpro.auth(role, uai))
-        assert answer.status_code == 200, answer.text
-        return answer
-
-    def page(self, service: str, path: str, role: str, uai: str | None) -> str:
-        cookie = f"passpro_{service}={self.passpro.token(role, uai)}"
-        answer = self.clients[service].get(path, headers={"Cookie": cookie})
-        assert answer.status_code == 200, answer.text
-        return html.unescape(answer.text)
-
-    # --- the command ----------------------------------------------------------------------------------
 
     def passpro_command(self, capsys, *args: str) -> tuple[int, str]:
-        """Run `passpro ...` in process; its exit code and everything it printed."""
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse
-            code = exc.code
-        out = capsys.readouterr()
-        self.printed.append(out.out + out.err)
-        return code, out.out + out.err
-
-    # --- waiting for the views ------------------------------------------------------------------------
+        """Run `passpro ...` in process; its exit code and everything it printed (kept, to be searched)."""
+        code, out, err = self.command(capsys, *args)
+        self.printed.append(out + err)
+        return code, out + err
 
     def wait_until_applied(self, stream: str, entry_id: str, timeout: float = 20.0) -> None:
         """Until every service's view has read `stream` up to `entry_id`."""
-        deadline = time.monotonic() + timeout
-        for name in SERVICES:
-            with self.engine(name) as engine:
-                while True:
-                    with engine.connect() as conn:
-                        at = conn.execute(
-                            text("SELECT position FROM stream_positions WHERE stream = :s"), {"s": stream}
-                        ).scalar()
-                    if at is not None and entry_id_key(at) >= entry_id_key(entry_id):
-                        break
-                    assert time.monotonic() < deadline, f"{name} has not applied {stream} {entry_id}"
-                    time.sleep(0.05)
+        self.wait_for_positions({stream: entry_id}, timeout)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -14,9 +14,7 @@ import asyncio
 import contextlib
 import gzip
 import json
-import os
 import secrets
-import shutil
 import time
 from base64 import b64encode
 from collections.abc import Iterator
@@ -26,19 +24,18 @@ from pathlib import Path
 
 import pytest
 import redis as redis_sync
-from fastapi.testclient import TestClient
 from redis.asyncio import Redis
 from sqlalchemy import Engine, MetaData, Table, create_engine, delete, inspect, select, text
 
 from conftest import Passpro
+from in_process import SERVICES, InProcessServices
 from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
 from services.cli import campaign as campaign_cli
-from services.cli import main
-from services.cli.common import app_factory, migrate_all, open_campaign, service_settings
+from services.cli.common import migrate_all, open_campaign, service_settings
 from services.scoring.app import MIGRATIONS as SCORING_MIGRATIONS
 from services.scoring.archive import ArchiveError, open_archive, seal_archive, split_archive
 from services.scoring.retention import closing_refusal
-from shared.contracts.streams import StreamKeys, entry_id_key
+from shared.contracts.streams import StreamKeys
 from shared.contracts.student_file import CampaignFile
 from shared.runtime.crypto import MasterKey, new_key
 from shared.runtime.dead_letters import DeadLetters
@@ -46,7 +43,6 @@ from shared.runtime.keystore import SCHEMA as KEYSTORE_SCHEMA
 from shared.runtime.migrations import upgrade
 
 CAMPAIGN, OTHER_CAMPAIGN = "2027", "2028"
-SERVICES = ("registration", "evaluation", "scoring")
 REFERENT = {"user_id": "referent-077", "name": "Ysolde Kerbrat", "email": "ykerbrat@ac-paris.fr"}
 COMMENT = "Passionnée de ferronnerie d'art."
 TRACES = ("kerbrat", "ferronnerie")  # with each student's last name, what must be gone after the purge
@@ -59,67 +55,21 @@ def random_ine(letters: str) -> str:
 # --- the world ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class World:
-    passpro: Passpro
+@dataclass(kw_only=True)
+class World(InProcessServices):
     tmp: Path
-    databases: dict[str, tuple[str, str | None]]  # service (and "keystore") -> URL, PostgreSQL schema
     env: dict[str, str]
     students: dict[str, str] = field(default_factory=dict)  # INE -> last name, campaign 2027
     survivor: str = ""  # a student of 2028, which the purge of 2027 must not touch
     closes_at: datetime | None = None
-    clients: dict[str, TestClient] = field(default_factory=dict)
-    services: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     cleanups: list = field(default_factory=list)
-
-    @property
-    def keys(self) -> StreamKeys:
-        return self.passpro.keys
-
-    @property
-    def redis(self) -> redis_sync.Redis:
-        return self.passpro.redis
-
-    def start(self) -> None:
-        for name in SERVICES:
-            create_app, _ = app_factory(name)
-            app = create_app(service_settings(name))
-            self.clients[name] = self.services.enter_context(TestClient(app, raise_server_exceptions=False))
-
-    def stop(self) -> None:
-        self.services.close()
-        self.clients.clear()
-
-    @contextlib.contextmanager
-    def engine(self, name: str) -> Iterator[Engine]:
-        url, schema = self.databases[name]
-        engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"} if schema else {})
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-
-    def write(self, service: str, path: str, body: dict, role: str, uai: str | None) -> dict:
-        answer = self.clients[service].post(path, json=body, headers=self.passpro.auth(role, uai))
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-    def command(self, capsys, *args: str) -> tuple[int, str, str]:
-        """`passpro ...` in process: its exit code, what it printed, and its error output."""
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-        out = capsys.readouterr()
-        return code, out.out, out.err
 
     def at(self, days_after_closing: float, monkeypatch) -> None:
         """Set the purge's clock to some days after the campaign closed."""
         moment = self.closes_at + timedelta(days=days_after_closing)
         monkeypatch.setattr(campaign_cli, "clock", lambda: moment)
 
-    # --- waiting for the views --------------------------------------------------------------------------
+
 
     def wait_for_views(self, timeout: float = 30.0) -> None:
         """Until every view has read every stream it follows up to its last entry."""
@@ -128,18 +78,7 @@ class World:
             last = self.redis.xrevrange(key, count=1)
             if last:
                 heads[key] = last[0][0].decode()
-        deadline = time.monotonic() + timeout
-        for name in SERVICES:
-            with self.engine(name) as engine:
-                while True:
-                    with engine.connect() as conn:
-                        at = dict(conn.execute(text("SELECT stream, position FROM stream_positions")).all())
-                    if all(k in at and entry_id_key(at[k]) >= entry_id_key(v) for k, v in heads.items()):
-                        break
-                    assert time.monotonic() < deadline, f"{name} has not caught up: {at} < {heads}"
-                    time.sleep(0.05)
-
-    # --- what is stored ---------------------------------------------------------------------------------
+        self.wait_for_positions(heads, timeout)
 
     def tables(self, name: str) -> dict[str, list[tuple]]:
         """Every row of every table of one database (the key store: only this test's students)."""
@@ -238,7 +177,7 @@ def make_world(request, redis_url: str, academie: str, tmp_path: Path, monkeypat
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     migrate_all()
-    w = World(passpro, tmp_path, databases, env)
+    w = World(passpro=passpro, tmp=tmp_path, databases=databases, env=env)
     try:
         yield w
     finally:
