@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, event, inspect, select, tuple_, update
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, event, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
@@ -71,18 +71,22 @@ class KeyStore:
     def keyring(self, students: Iterable[tuple[str, str]]) -> StudentKeys:
         """The unwrapped keys of these (campaign, INE) students; a destroyed key maps to None,
         a student without a row is left out (reading their sealed entries is an error)."""
-        wanted = sorted(set(students))
+        by_campaign: dict[str, list[str]] = {}
+        for campaign, ine in sorted(set(students)):
+            by_campaign.setdefault(campaign, []).append(ine)
         keys: dict[tuple[str, str], bytes | None] = {}
         with self.engine.connect() as conn:
-            for i in range(0, len(wanted), MAX_PAIRS):
-                chunk = wanted[i : i + MAX_PAIRS]
-                rows = conn.execute(
-                    select(student_keys.c.campaign, student_keys.c.ine, student_keys.c.wrapped_key).where(
-                        tuple_(student_keys.c.campaign, student_keys.c.ine).in_(chunk)
+            # By campaign and INE chunks, so the primary key is used: SQLite scans the whole table for a
+            # tuple IN (VALUES ...), at every page a consumer reads (BENCHMARKS.md).
+            for campaign, ines in by_campaign.items():
+                for i in range(0, len(ines), MAX_PAIRS):
+                    rows = conn.execute(
+                        select(student_keys.c.campaign, student_keys.c.ine, student_keys.c.wrapped_key).where(
+                            student_keys.c.campaign == campaign, student_keys.c.ine.in_(ines[i : i + MAX_PAIRS])
+                        )
                     )
-                )
-                for campaign, ine, wrapped in rows:
-                    keys[(campaign, ine)] = None if wrapped is None else self.master.unwrap(wrapped, campaign, ine)
+                    for campaign_, ine, wrapped in rows:
+                        keys[(campaign_, ine)] = None if wrapped is None else self.master.unwrap(wrapped, campaign_, ine)
         return StudentKeys(keys)
 
     async def keyring_async(self, students: Iterable[tuple[str, str]]) -> StudentKeys:
