@@ -18,13 +18,13 @@ def draw(series: list[dict], path: Path, peer: dict | None = None) -> Path:
 
     sizes = [point["events"] for point in series]
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for db, style in (("sqlite", "o-"), ("postgres", "s-")):
+    for db, style, label_offset in (("sqlite", "o-", 7), ("postgres", "s-", -13)):  # labels above / below
         rates = [point.get(db) for point in series]
         if any(rate is not None for rate in rates):
             axes.plot(sizes, rates, style, label=f"Passpro projection, {db}")
             for size, rate in zip(sizes, rates, strict=True):
                 if rate is not None:
-                    axes.annotate(f"{rate:,.0f}", (size, rate), textcoords="offset points", xytext=(0, 7),
+                    axes.annotate(f"{rate:,.0f}", (size, rate), textcoords="offset points", xytext=(0, label_offset),
                                   ha="center", fontsize=8)
     if peer and peer.get("events_per_s"):
         axes.axhline(peer["events_per_s"], color="grey", linestyle=":",

@@ -162,6 +162,14 @@ class Bench:
                                ttl_seconds=6 * 3600)
         return principals, rectorat
 
+    def stop_service(self, service: Service) -> None:
+        """Stop a service and keep what its log says of unexpected errors (its log goes with the run's directory)."""
+        self.services.stop(service)
+        errors = unexpected_errors(service.log())
+        if errors:
+            kept = self.context.setdefault("service_errors", [])
+            kept.append({"service": service.name, "port": service.port, **errors})
+
     def phase(self, name: str, started: float) -> None:
         self.phases[name] = round(time.monotonic() - started, 1)
 
@@ -291,7 +299,7 @@ class Bench:
         self.figures["query_ms_p99_bonuses_filtered"] = load.percentile(times["bonuses_filtered"], 99)
         self.context["query_ms_p50"] = {k: load.percentile(v, 50) for k, v in times.items()}
         self.context["scoring_service_peak_mb_serving_queries"] = round(scoring.sample_memory(), 1)
-        self.services.stop(scoring)
+        self.stop_service(scoring)
         self.phase("queries", started)
 
     async def _http(self, redis: Redis) -> None:
@@ -313,7 +321,7 @@ class Bench:
                                            "write_ms_p50": load.percentile(saturated.write_ms, 50),
                                            "write_ms_p99": load.percentile(saturated.write_ms, 99),
                                            "late_start_s": round(saturated.late_s, 3)}
-        self.services.stop(registration)
+        self.stop_service(registration)
         self.phase("http saturation", started)
 
         rates = [self.sizes.steady_rate]
@@ -356,8 +364,8 @@ class Bench:
                                  workers, 1, start_at, self.sizes.steady_seconds, rate / workers) for w in range(workers)]
         steady = load.merge(load.run_workers(self.pool, load.steady_worker, plans))
         self.context.setdefault("scoring_peak_mb_following_writes", []).append(round(scoring.sample_memory(), 1))
-        self.services.stop(registration)
-        self.services.stop(scoring)
+        self.stop_service(registration)
+        self.stop_service(scoring)
         return steady
 
     def _peer(self) -> None:
@@ -406,6 +414,22 @@ class Bench:
                     conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         finally:
             engine.dispose()
+
+
+def unexpected_errors(log_text: str) -> dict[str, Any]:
+    """How many unexpected errors a service logged (`unexpected error on ...`, with a traceback), and the
+    exception line of each kind, counted."""
+    lines = log_text.splitlines()
+    count, kinds = 0, {}
+    for n, line in enumerate(lines):
+        if "unexpected error on" not in line:
+            continue
+        count += 1
+        for after in lines[n + 1 : n + 200]:  # the traceback's last line names the exception
+            if after and not after.startswith((" ", "Traceback", "\t")) and ("Error" in after or "Exception" in after):
+                kinds[after[:300]] = kinds.get(after[:300], 0) + 1
+                break
+    return {"count": count, "kinds": kinds} if count else {}
 
 
 def _query_plan(args: tuple) -> dict[str, list[float]]:

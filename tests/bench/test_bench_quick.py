@@ -249,3 +249,25 @@ def test_passpro_bench_is_a_command_that_imports_the_harness_only_when_it_runs()
         capture_output=True, text=True, check=True,
     )
     assert loaded.stdout.strip() == "False"
+
+
+def test_a_services_unexpected_errors_are_kept_with_their_exception():
+    from bench.harness import unexpected_errors
+
+    log_text = "\n".join([
+        "INFO:     127.0.0.1:5000 - \"POST /api/students HTTP/1.1\" 201 Created",
+        "2026-11-27 ERROR shared.runtime.http: unexpected error on POST /api/students",
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in f',
+        "    raise OperationalError",
+        "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked",
+        "2026-11-27 ERROR shared.runtime.http: unexpected error on POST /api/students/1/interviews",
+        "Traceback (most recent call last):",
+        "TimeoutError: pool exhausted",
+    ])
+
+    assert unexpected_errors(log_text) == {"count": 2, "kinds": {
+        "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked": 1,
+        "TimeoutError: pool exhausted": 1,
+    }}
+    assert unexpected_errors("INFO: all fine") == {}
