@@ -11,6 +11,7 @@ A purged campaign's rows are deleted with it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -23,6 +24,9 @@ from shared.runtime.db import ensure_schema, is_sqlite, make_engine
 
 SCHEMA = "keystore"  # the PostgreSQL schema, when the key store lives in PostgreSQL
 MAX_PAIRS = 400  # (campaign, INE) pairs per query
+WRITING_KEY_SECONDS = 300.0  # how long a writer keeps a student's key in memory
+WRITING_KEYS_KEPT = 10_000
+MISSING = object()  # no row at all (a destroyed key is a row whose key is None)
 
 metadata = MetaData()
 student_keys = Table(
@@ -44,6 +48,7 @@ class KeyStore:
     def __init__(self, engine: Engine, master: MasterKey) -> None:
         self.engine = engine
         self.master = master
+        self._for_writing: dict[tuple[str, str], tuple[bytes, float]] = {}  # key, until (monotonic)
 
     @classmethod
     def open(cls, url: str, master: MasterKey, schema: str = SCHEMA) -> "KeyStore":
@@ -119,32 +124,46 @@ class KeyStore:
     # --- writing ----------------------------------------------------------------------
 
     def keyring_for_writing(self, campaign: str, ine: str) -> StudentKeys:
-        """The student's key, made on their first event; StudentErased if it was destroyed."""
-        ring = self.keyring([(campaign, ine)])
-        if (campaign, ine) not in ring.keys:
-            self._insert(campaign, ine)
-            ring = self.keyring([(campaign, ine)])
-        if ring.keys[(campaign, ine)] is None:
-            raise StudentErased(ine)
-        return ring
+        """The student's key, made on their first event; StudentErased if it was destroyed.
 
-    def _insert(self, campaign: str, ine: str) -> None:
+        Kept in memory for WRITING_KEY_SECONDS (a query per write cost a third of the append rate).
+        A key destroyed meanwhile by another process cannot seal anything new: the erasure appends
+        StudentForgotten first, so a write decided before it fails the append's version check and,
+        decided again, is refused by the rule; this process's own `destroy` forgets it at once."""
+        cached = self._for_writing.get((campaign, ine))
+        if cached is not None and cached[1] > time.monotonic():
+            return StudentKeys({(campaign, ine): cached[0]})
+        key = self.keyring([(campaign, ine)]).keys.get((campaign, ine), MISSING)
+        if key is MISSING:
+            key = self._insert(campaign, ine) or self.keyring([(campaign, ine)]).keys[(campaign, ine)]
+        if key is None:
+            raise StudentErased(ine)
+        if len(self._for_writing) >= WRITING_KEYS_KEPT:
+            self._for_writing.pop(next(iter(self._for_writing)))  # the oldest
+        self._for_writing[(campaign, ine)] = (key, time.monotonic() + WRITING_KEY_SECONDS)
+        return StudentKeys({(campaign, ine): key})
+
+    def _insert(self, campaign: str, ine: str) -> bytes | None:
+        """Make the student's key; None if another writer made one first (the first key wins)."""
+        key = new_key()
         row = {
             "campaign": campaign,
             "ine": ine,
-            "wrapped_key": self.master.wrap(new_key(), campaign, ine),
+            "wrapped_key": self.master.wrap(key, campaign, ine),
             "created_at": datetime.now(UTC),
         }
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        try:  # two services writing a student's first events at once: the first key wins
+        try:  # two services writing a student's first events at once
             with self.engine.begin() as conn:
-                conn.execute(dialect.insert(student_keys).values(row).on_conflict_do_nothing())
+                made = conn.execute(dialect.insert(student_keys).values(row).on_conflict_do_nothing()).rowcount
         except IntegrityError:
-            pass
+            return None
+        return key if made == 1 else None
 
     def destroy(self, campaign: str, ine: str) -> bool:
         """Destroy the student's key (a row is kept, without the key); True if a key was destroyed.
         A student without a key yet gets a destroyed row, so none is made later."""
+        self._for_writing.pop((campaign, ine), None)
         now = datetime.now(UTC)
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         with self.engine.begin() as conn:
@@ -190,6 +209,7 @@ class KeyStore:
 
     def delete_campaign(self, campaign: str, ines: Iterable[str] | None = None) -> int:
         """Delete a campaign's rows; only those of `ines` if given (a key store several académies share)."""
+        self._for_writing = {k: v for k, v in self._for_writing.items() if k[0] != campaign}
         chosen = sorted(set(ines)) if ines is not None else None
         with self.engine.begin() as conn:
             if chosen is None:

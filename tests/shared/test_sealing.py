@@ -199,3 +199,20 @@ def test_request_digests_kept_in_redis_are_keyed() -> None:
     assert keyed == fingerprint("register", request, b"k" * 32)  # a retry is recognised
     assert keyed != fingerprint("register", request)  # a plain SHA-256 would confirm a guessed name
     assert keyed != fingerprint("register", request, b"j" * 32)
+
+
+def test_writers_racing_for_a_students_first_key_all_get_the_one_stored(keystore: KeyStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    others = [KeyStore(keystore.engine, keystore.master) for _ in range(8)]  # eight processes' worth
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda store: store.keyring_for_writing(CAMPAIGN, OTHER_INE).keys[(CAMPAIGN, OTHER_INE)], others))
+    assert len(set(keys)) == 1
+    assert keystore.keyring([(CAMPAIGN, OTHER_INE)]).keys[(CAMPAIGN, OTHER_INE)] == keys[0]
+
+
+def test_a_writer_forgets_a_key_it_destroyed_at_once(keystore: KeyStore) -> None:
+    keystore.keyring_for_writing(CAMPAIGN, INE)  # now kept in memory for writing
+    keystore.destroy(CAMPAIGN, INE)
+    with pytest.raises(StudentErased):
+        keystore.keyring_for_writing(CAMPAIGN, INE)
