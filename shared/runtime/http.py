@@ -16,6 +16,8 @@ from fastapi.security import HTTPBearer
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -143,6 +145,12 @@ def french_message(error: dict) -> str:
     return _FRENCH.get(error["type"], "Valeur invalide.")
 
 
+# The log or a database out of reach (or overloaded past its timeouts): nothing was stored, or a retry
+# with the same event_id answers as the first; the caller is told to retry rather than shown a bug.
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+UNAVAILABLE_MESSAGE = "Service momentanément indisponible ; rien n'a été enregistré. Réessayez dans un instant."
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
     async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
@@ -163,6 +171,16 @@ def install_error_handlers(app: FastAPI) -> None:
         messages = {404: ("not_found", "Ressource introuvable."), 405: ("method_not_allowed", "Méthode non autorisée.")}
         code, message = messages.get(exc.status_code, ("http_error", str(exc.detail)))
         return refusal_response(exc.status_code, code, message)
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s %s: the log or a database is unavailable: %s", request.method, request.url.path,
+                    type(exc).__name__)
+        response = refusal_response(503, "unavailable", UNAVAILABLE_MESSAGE)
+        response.headers["Retry-After"] = "2"
+        return response
+
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -210,6 +228,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "Données invalides, établissement ou formation inconnus",
           "content": _example("invalid_input", "Certaines données sont invalides.",
                               fields=[{"field": "lycee_uai", "message": "UAI invalide : la lettre de contrôle ne correspond pas aux chiffres"}])},
+    503: {"model": ErrorBody, "description": "Journal ou base de données momentanément injoignable : rien n'est enregistré, "
+                                             "réessayer (avec le même event_id pour une écriture) après `Retry-After`",
+          "content": _example("unavailable", UNAVAILABLE_MESSAGE)},
 }
 
 # Documents the bearer token in OpenAPI (so /docs can "Authorize"); ApiGuard does the checking.

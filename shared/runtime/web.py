@@ -39,7 +39,7 @@ from shared.contracts.errors import Forbidden, Refusal
 from shared.contracts.reference import ReferenceData
 from shared.runtime.auth import InvalidToken, Principal, issue_token, read_token
 from shared.runtime.demo_users import demo_users
-from shared.runtime.http import MAX_BODY_BYTES, field_name, french_message
+from shared.runtime.http import MAX_BODY_BYTES, UNAVAILABLE, UNAVAILABLE_MESSAGE, field_name, french_message
 from shared.runtime.service import runtime
 
 log = logging.getLogger(__name__)
@@ -644,12 +644,16 @@ def install_pages(app: FastAPI, pages: Web, router: APIRouter) -> None:
                 if exc.status_code == 405:
                     return pages.error_page(request, 405, "Cette page ne s'ouvre pas ainsi.", "Méthode non autorisée")
                 return pages.error_page(request, exc.status_code, NO_SUCH_PAGE)
+            if isinstance(exc, UNAVAILABLE):
+                log.warning("page %s %s: the log or a database is unavailable: %s", request.method,
+                            request.url.path, type(exc).__name__)
+                return pages.error_page(request, 503, UNAVAILABLE_MESSAGE, "Service momentanément indisponible")
             log.exception("unexpected error on page %s %s", request.method, request.url.path)
             return pages.error_page(request, 500, "Une erreur interne est survenue ; elle est journalisée. Réessayez.")
 
         app.add_exception_handler(kind, handle)
 
-    for kind in (Refusal, RequestValidationError, StarletteHTTPException, Exception):
+    for kind in (Refusal, RequestValidationError, StarletteHTTPException, *UNAVAILABLE, Exception):
         page_or_api(kind)
 
     @app.exception_handler(SignInRequired)

@@ -1026,6 +1026,23 @@ def test_a_service_without_its_migrations_is_not_ready(passpro):
         assert client.get("/readyz").status_code == 503
 
 
+def test_a_write_while_the_log_is_out_of_reach_is_a_french_503_that_stores_nothing(passpro):
+    """Overload or an outage of Redis is not a bug: the caller is told to retry (with the same event id)."""
+    from redis.asyncio import Redis
+
+    before = passpro.snapshot()
+    with passpro.client("registration") as client:
+        client.app.state.runtime.log.redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+        answer = client.post("/api/students", json=student_body(), headers=principal(passpro))
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "2"
+    assert answer.json() == {
+        "error": "unavailable",
+        "message": "Service momentanément indisponible ; rien n'a été enregistré. Réessayez dans un instant.",
+    }
+    assert passpro.snapshot() == before
+
+
 def test_settings_take_the_database_url_by_field_name(passpro):
     """`Settings(database_url=...)` must not be dropped silently (the service would use ./.passpro instead)."""
     from services.registration.settings import RegistrationSettings
