@@ -26,7 +26,6 @@ from services.cli.audit import paris
 from services.scoring.audit import (
     Chain,
     Checkpoint,
-    Difference,
     InvalidAsOf,
     compare_projection,
     entry_hash,
