@@ -18,6 +18,7 @@ from uuid import UUID
 
 from shared.contracts.errors import Refusal, RuleViolation
 from shared.contracts.events import Actor, Event, Payload
+from shared.contracts.personal import ErasedKeyring
 from shared.contracts.rules import require_not_erased
 from shared.contracts.student_file import CampaignFile, StudentFile, fold
 from shared.runtime.keystore import StudentErased
@@ -93,7 +94,8 @@ async def execute(
             version = await log.rectorat_version()
             file = fold(campaign, "", [])
         else:
-            history = await log.read_student(campaign, ine)
+            # Decisions never read a personal field: the history is read without the student's key.
+            history = await log.read_student(campaign, ine, ErasedKeyring())
             version = len(history)
             file = fold(campaign, ine, [(h.event, h.student_version or n + 1) for n, h in enumerate(history)])
         try:

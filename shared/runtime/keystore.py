@@ -130,9 +130,9 @@ class KeyStore:
         A key destroyed meanwhile by another process cannot seal anything new: the erasure appends
         StudentForgotten first, so a write decided before it fails the append's version check and,
         decided again, is refused by the rule; this process's own `destroy` forgets it at once."""
-        cached = self._for_writing.get((campaign, ine))
-        if cached is not None and cached[1] > time.monotonic():
-            return StudentKeys({(campaign, ine): cached[0]})
+        held = self.held_for_writing(campaign, ine)
+        if held is not None:
+            return held
         key = self.keyring([(campaign, ine)]).keys.get((campaign, ine), MISSING)
         if key is MISSING:
             key = self._insert(campaign, ine) or self.keyring([(campaign, ine)]).keys[(campaign, ine)]
@@ -142,6 +142,13 @@ class KeyStore:
             self._for_writing.pop(next(iter(self._for_writing)))  # the oldest
         self._for_writing[(campaign, ine)] = (key, time.monotonic() + WRITING_KEY_SECONDS)
         return StudentKeys({(campaign, ine): key})
+
+    def held_for_writing(self, campaign: str, ine: str) -> StudentKeys | None:
+        """The student's key if this writer holds it in memory (see keyring_for_writing), else None."""
+        cached = self._for_writing.get((campaign, ine))
+        if cached is not None and cached[1] > time.monotonic():
+            return StudentKeys({(campaign, ine): cached[0]})
+        return None
 
     def _insert(self, campaign: str, ine: str) -> bytes | None:
         """Make the student's key; None if another writer made one first (the first key wins)."""

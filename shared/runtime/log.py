@@ -76,6 +76,9 @@ class EventLog:
     async def _keyring_for_writing(self, event: Event) -> Keyring | None:
         if self.keystore is None or not event.student_ine or not has_personal_fields(event.event_type):
             return None
+        held = self.keystore.held_for_writing(event.campaign, event.student_ine)
+        if held is not None:  # no thread hop for a key already in memory
+            return held
         return await asyncio.to_thread(self.keystore.keyring_for_writing, event.campaign, event.student_ine)
 
     async def keyring(self, campaign: str, ine: str) -> Keyring | None:
@@ -112,10 +115,13 @@ class EventLog:
         seen = await self.redis.hget(self.keys.event_ids(campaign), event_id)
         return _prior(_decode(seen)) if seen else None
 
-    async def read_student(self, campaign: str, ine: str) -> list[LoggedEvent]:
+    async def read_student(self, campaign: str, ine: str, keyring: Keyring | None = None) -> list[LoggedEvent]:
+        """The student's history; `keyring` given (e.g. ErasedKeyring() for a decision, which never reads a
+        personal field) spares the key store's query."""
         key = self.keys.student(campaign, ine)
         entries = await self.redis.xrange(key, "-", "+")
-        keyring = await self.keyring(campaign, ine) if entries else None
+        if keyring is None and entries:
+            keyring = await self.keyring(campaign, ine)
         return [logged_event_from_entry(key, _decode(i), _fields(f), keyring) for i, f in entries]
 
     async def read_entry(self, key: str, entry_id: str) -> LoggedEvent:
