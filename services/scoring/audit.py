@@ -60,6 +60,7 @@ from shared.contracts.streams import (
     logged_event_from_entry,
 )
 from shared.contracts.student_file import StudentFile, empty_file, evolve
+from shared.runtime.log import entry_hash  # beside append.lua, whose hash it mirrors
 
 START = "0-0"  # a view's position before it has read anything
 
@@ -85,17 +86,6 @@ class Difference:
 def _bytes(value: str) -> bytes:
     # surrogateescape gives back the exact bytes Redis holds, even for an entry that is not UTF-8.
     return value.encode("utf-8", "surrogateescape")
-
-
-def entry_hash(fields: Mapping[str, str]) -> str:
-    """The hash append.lua gives an entry: sha1 over its `prev_hash`, then each field but `hash`
-    as `name=len:value` (length in bytes) in stored order, joined by newlines."""
-    parts = [_bytes(fields.get(PREV_HASH, ""))]
-    for name, value in fields.items():
-        if name != HASH:
-            raw = value.encode("utf-8", "surrogateescape")  # inlined: the audit hashes every entry
-            parts.append(b"%s=%d:%s" % (name.encode("utf-8", "surrogateescape"), len(raw), raw))
-    return hashlib.sha1(b"\n".join(parts)).hexdigest()
 
 
 def where(stream: str, entry_id: str | None = None) -> str:

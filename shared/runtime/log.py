@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Literal
@@ -12,13 +14,26 @@ from redis.asyncio import Redis
 
 from shared.contracts.events import Event, UnknownEventType, event_from_fields, event_to_fields
 from shared.contracts.personal import Keyring, has_personal_fields
-from shared.contracts.streams import LoggedEvent, StreamKeys, logged_event_from_entry
+from shared.contracts.streams import HASH, PREV_HASH, LoggedEvent, StreamKeys, logged_event_from_entry
 from shared.contracts.student_file import CampaignFile, fold_campaign
 from shared.runtime.keystore import KeyStore
 
 log = logging.getLogger(__name__)
 
 APPEND_SCRIPT = files("shared.runtime").joinpath("append.lua").read_text()
+
+
+def entry_hash(fields: Mapping[str, str]) -> str:
+    """The hash append.lua gives an entry: sha1 over its `prev_hash`, then each field but `hash`
+    as `name=len:value` (length in bytes) in stored order, joined by newlines. Kept beside the
+    script it mirrors; tests/shared/test_log.py holds it to the script's output."""
+    # surrogateescape gives back the exact bytes Redis holds, even for an entry that is not UTF-8.
+    parts = [fields.get(PREV_HASH, "").encode("utf-8", "surrogateescape")]
+    for name, value in fields.items():
+        if name != HASH:
+            raw = value.encode("utf-8", "surrogateescape")
+            parts.append(b"%s=%d:%s" % (name.encode("utf-8", "surrogateescape"), len(raw), raw))
+    return hashlib.sha1(b"\n".join(parts)).hexdigest()
 
 
 @dataclass(frozen=True)
