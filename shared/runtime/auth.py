@@ -104,24 +104,35 @@ class _VerifiedTokens:
 _verified = _VerifiedTokens(VERIFIED_CACHE_SIZE)
 
 
-def _verified_claims(token: str, secret: str, issuer: str) -> tuple[object, object, object]:
+def _verified_claims(token: str, secret: str, issuer: str, now: float) -> tuple[object, object, object]:
     key = (token, secret, issuer)
-    cached = _verified.get(key, time.time())
+    cached = _verified.get(key, now)
     if cached is not None:
         return cached
     try:
+        # exp is checked below against `now`, the clock the cache uses (PyJWT's own reads the wall clock).
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], issuer=issuer, options={"require": ["sub", "role", "exp", "iss"]}
+            token, secret, algorithms=["HS256"], issuer=issuer,
+            options={"require": ["sub", "role", "exp", "iss"], "verify_exp": False},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
+    try:
+        exp = int(claims["exp"])
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidToken("Expiration Time claim (exp) must be an integer.") from None
+    if exp <= now:  # as PyJWT: refused once exp <= now
+        raise InvalidToken("Signature has expired")
     found = (claims.get("sub"), claims.get("role"), claims.get("uai"))
-    _verified.put(key, int(claims["exp"]), found)  # PyJWT checked that exp is an integer
+    _verified.put(key, exp, found)
     return found
 
 
-def read_token(token: str, secret: str, reference: ReferenceData, issuer: str = "passpro") -> Principal:
-    sub, role, uai = _verified_claims(token, secret, issuer)
+def read_token(
+    token: str, secret: str, reference: ReferenceData, issuer: str = "passpro", now: float | None = None
+) -> Principal:
+    """`now` (seconds since the epoch) is the clock the token's expiry is held to; the wall clock by default."""
+    sub, role, uai = _verified_claims(token, secret, issuer, time.time() if now is None else now)
     if not isinstance(sub, str) or not sub or len(sub) > 128:
         raise InvalidToken("invalid sub")
     check_role_matches(role, uai, reference)

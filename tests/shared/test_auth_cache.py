@@ -35,11 +35,20 @@ def test_a_token_read_twice_gives_the_same_principal():
 
 
 def test_a_remembered_token_is_refused_once_it_expires():
-    t = token(ttl_seconds=1)
-    read_token(t, SECRET, REFERENCE)
-    time.sleep(2.05)  # exp is whole seconds: past it for the cache and for PyJWT's own clock
+    issued = int(time.time())
+    t = token(ttl_seconds=60, now=issued)
+    read_token(t, SECRET, REFERENCE, now=issued + 59)
+    assert len(auth._verified._entries) == 1
     with pytest.raises(InvalidToken, match="expired"):
-        read_token(t, SECRET, REFERENCE)
+        read_token(t, SECRET, REFERENCE, now=issued + 60)  # exp itself: refused, as PyJWT does
+    assert len(auth._verified._entries) == 0
+
+
+def test_a_token_met_first_after_its_exp_is_refused_and_not_remembered():
+    issued = int(time.time())
+    t = token(ttl_seconds=60, now=issued)
+    with pytest.raises(InvalidToken, match="expired"):
+        read_token(t, SECRET, REFERENCE, now=issued + 61)
     assert len(auth._verified._entries) == 0
 
 
