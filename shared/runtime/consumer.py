@@ -13,11 +13,14 @@
   no pending list to recover: after a restart the loop reconnects and reads on
   from the positions in its own database (tests/reliability/test_redis_restart.py).
 - **Poison entries.** An entry that cannot be read (bad JSON, a version with
-  no upcaster) or applied (the view raises) is tried `max_attempts` times,
-  then copied to the dead-letter stream with its reason, stream, id and
-  attempts (`shared/runtime/dead_letters.py`), and the view goes on. When the
-  view fails on a page, the page is applied again in one transaction with one
-  savepoint per entry, so the others still count exactly once. Database errors
+  no upcaster) is copied at once to the dead-letter stream with its reason,
+  stream, id and attempts (`shared/runtime/dead_letters.py`), and the view goes
+  on: reading is pure, a second try would say the same. When the view fails on
+  a page, the page is applied again in one transaction with one savepoint per
+  entry, so the others still count exactly once; while an entry fails, that
+  transaction is rolled back and the page tried again after a pause (taken
+  outside any transaction, so nothing stays locked), `max_attempts` times in
+  all; an entry that fails the last time is dead-lettered. Database errors
   (OperationalError, InterfaceError) are never the entry's fault: the page is
   read again later, never dead-lettered. An unknown event type (a newer
   producer) is skipped.
@@ -46,23 +49,24 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine
 
-from shared.contracts.events import CampaignOpened, StudentForgotten, UnknownEventType, UnreadableEntry
+from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
 from shared.contracts.personal import Keyring
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, logged_event_from_entry, sealed_student
-from shared.runtime.dead_letters import UNAVAILABLE, DeadLetters, student_of, version_of
+from shared.runtime.dead_letters import DeadLetters, student_of, version_of
 from shared.runtime.keystore import KeyStore
-from shared.runtime.views import load_positions, save_positions, scrub_erased
+from shared.runtime.view_protocol import DATABASE_UNREACHABLE, View, ViewTransaction
+from shared.runtime.views import load_positions
 
 log = logging.getLogger(__name__)
 
 START = "0-0"
-RETRY_PAUSE_S = 0.05  # between two attempts at one entry, times the attempt number
+RETRY_PAUSE_S = 0.05  # before each new attempt at a page the view failed on, times the attempts made
+WAIT_RECHECK_S = 0.1  # a waiter's longest sleep between two checks when no page is committed meanwhile
 
 
 @dataclass
@@ -88,15 +92,6 @@ class StudentFreed(Exception):
 class PositionsMoved(Exception):
     """The stored positions are not those this consumer last read or wrote: a rebuild swapped the
     projection in, or another process runs the same view. Reload them and read again from there."""
-
-
-class View(Protocol):
-    name: str
-    positions: Table
-    personal_tables: tuple[Table, ...]  # rows holding personal fields: scrubbed on disk after an erasure
-
-    def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
-        """Apply a page of events inside the caller's transaction."""
 
 
 def _decode(value: bytes | str) -> str:
@@ -129,6 +124,9 @@ class Consumer:
         self._stored: dict[str, str] = {}  # the positions as this consumer last read or wrote them
         self.applied = 0
         self._loaded = False
+        # stream -> (from, until): entry id keys between which the stream was found empty (see `reached`)
+        self._clear: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
+        self._applied: asyncio.Event | None = None  # set at the next committed page, made by the first waiter
 
     # --- positions ------------------------------------------------------------------
 
@@ -158,16 +156,12 @@ class Consumer:
                     into.setdefault(key, START)
 
     def _commit(self, events: list[LoggedEvent], positions: dict[str, str]) -> None:
-        with self.engine.begin() as conn:
-            self._claim(conn)
-            self.view.apply(conn, events)
-            save_positions(conn, self.view.positions, positions)
+        with ViewTransaction(self.engine, self.view) as tx:
+            self._claim(tx.conn)
+            tx.apply(events)
+            tx.save_positions(positions)
+            tx.commit()
         self._stored = dict(positions)
-        if any(isinstance(e.event.payload, StudentForgotten) for e in events):
-            try:  # after the commit, and best effort: the page is applied whatever happens here
-                scrub_erased(self.engine, self.view.personal_tables)
-            except Exception:  # noqa: BLE001 - the next erasure scrubs again
-                log.exception("view %s: could not scrub the database's files after an erasure", self.view.name)
 
     # --- one page -------------------------------------------------------------------
 
@@ -212,7 +206,7 @@ class Consumer:
             if entry.parked_by(parked):
                 waiting.append(entry)
             else:
-                dead.append((entry, reason, self.max_attempts))
+                dead.append((entry, reason, 1))  # read once: reading is pure
                 if entry.student:
                     parked[entry.student] = entry.version
         for entry in readable:
@@ -224,7 +218,7 @@ class Consumer:
         try:
             await asyncio.to_thread(self._commit, [e.logged for e in to_apply], positions)
             applied = len(to_apply)
-        except UNAVAILABLE:
+        except DATABASE_UNREACHABLE:
             raise  # the database is down, not the events at fault: the page is read again later
         except Exception:  # noqa: BLE001 - isolate the entry at fault, then go on
             log.exception("view %s failed on a page of %d events; applying them one by one", name, len(to_apply))
@@ -243,61 +237,69 @@ class Consumer:
     def _read_all(
         self, entries: list[Entry], keyring: Keyring | None
     ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
+        """Read each entry once: reading is pure, so an unreadable entry would fail the same way again."""
         readable, unreadable = [], []
         for entry in entries:
-            for attempt in range(1, self.max_attempts + 1):  # reading is pure: the same answer every time
-                try:
-                    entry.logged = logged_event_from_entry(entry.key, entry.entry_id, entry.fields, keyring)
-                    readable.append(entry)
-                    break
-                except UnknownEventType as exc:
-                    log.warning("view %s skips %s %s: unknown event type %s", self.view.name, entry.key, entry.entry_id, exc)
-                    break
-                except UnreadableEntry as exc:
-                    if attempt == self.max_attempts:
-                        unreadable.append((entry, str(exc)))
+            try:
+                entry.logged = logged_event_from_entry(entry.key, entry.entry_id, entry.fields, keyring)
+                readable.append(entry)
+            except UnknownEventType as exc:
+                log.warning("view %s skips %s %s: unknown event type %s", self.view.name, entry.key, entry.entry_id, exc)
+            except UnreadableEntry as exc:
+                unreadable.append((entry, str(exc)))
         return readable, unreadable
 
     async def _apply_isolating(self, entries: list[Entry], positions: dict[str, str], parked: dict[str, int]) -> int:
-        """Apply a page the view failed on in one transaction, each entry in a savepoint of its own tried up
-        to `max_attempts` times, in student order; an entry that still fails becomes a dead letter and its
-        student's later entries wait. The letters are written before the transaction commits."""
-        conn = await asyncio.to_thread(self.engine.connect)
-        try:
-            applied, dead, waiting = await asyncio.to_thread(self._apply_each, conn, entries, positions, parked)
-            await self._write_letters(dead, waiting)
-            await asyncio.to_thread(conn.commit)
-            self._stored = dict(positions)
-            return applied
-        finally:
-            await asyncio.to_thread(conn.close)  # rolls back whatever was not committed
+        """Apply a page the view failed on in one transaction, each entry in a savepoint of its own, in student
+        order. While an entry fails, the transaction is rolled back and the page tried again after a pause,
+        taken outside any transaction (a transaction left open would keep the positions, and on SQLite the
+        whole database, locked): `max_attempts` times in all. The last time, an entry that still fails
+        becomes a dead letter and its student's later entries wait; the letters are written before the
+        transaction commits."""
+        attempt = 1
+        while True:
+            tx = await asyncio.to_thread(ViewTransaction, self.engine, self.view)
+            try:
+                applied, failed, waiting = await asyncio.to_thread(self._apply_each, tx, entries, positions, parked, attempt)
+                if not failed or attempt >= self.max_attempts:
+                    await self._write_letters([(entry, reason, attempt) for entry, reason in failed], waiting)
+                    await asyncio.to_thread(tx.commit)
+                    self._stored = dict(positions)
+                    return applied
+            finally:
+                await asyncio.to_thread(tx.close)  # rolls back whatever was not committed
+            await self._pause(attempt)  # after the rollback: nothing stays locked meanwhile
+            attempt += 1
 
-    def _apply_each(self, conn: Connection, entries: list[Entry], positions: dict[str, str], parked: dict[str, int]):
-        self._claim(conn)
-        save_positions(conn, self.view.positions, positions)  # first, so SQLite's savepoints nest in a transaction
-        applied, dead, waiting = 0, [], []
+    async def _pause(self, attempts: int) -> None:
+        """Between two attempts at a page the view failed on (a transient failure may pass)."""
+        await asyncio.sleep(RETRY_PAUSE_S * attempts)
+
+    def _apply_each(
+        self, tx: ViewTransaction, entries: list[Entry], positions: dict[str, str], parked: dict[str, int], attempt: int
+    ) -> tuple[int, list[tuple[Entry, str]], list[Entry]]:
+        """One attempt at the page: how many entries went through, those that failed (with why), and those
+        that wait behind a dead letter. On the last attempt a failure parks its student from its version on."""
+        last = attempt >= self.max_attempts
+        self._claim(tx.conn)
+        tx.save_positions(positions)  # first, so SQLite's savepoints nest in a transaction
+        applied, failed, waiting = 0, [], []
         for entry in sorted(entries, key=lambda e: e.version):
             if entry.parked_by(parked):
                 waiting.append(entry)
                 continue
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    with conn.begin_nested():
-                        self.view.apply(conn, [entry.logged])
-                    applied += 1
-                    break
-                except UNAVAILABLE:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - counted, and past the limit a dead letter
-                    log.warning("view %s: %s %s (event %s) failed, attempt %d: %r", self.view.name, entry.key,
-                                entry.entry_id, entry.fields.get("event_id", ""), attempt, exc)
-                    if attempt < self.max_attempts:
-                        time.sleep(RETRY_PAUSE_S * attempt)
-                    else:
-                        dead.append((entry, repr(exc), attempt))
-                        if entry.student:
-                            parked[entry.student] = entry.version
-        return applied, dead, waiting
+            try:
+                tx.apply_alone(entry.logged)
+                applied += 1
+            except DATABASE_UNREACHABLE:
+                raise
+            except Exception as exc:  # noqa: BLE001 - tried again, and failing the last time a dead letter
+                log.warning("view %s: %s %s (event %s) failed, attempt %d of %d: %r", self.view.name, entry.key,
+                            entry.entry_id, entry.fields.get("event_id", ""), attempt, self.max_attempts, exc)
+                failed.append((entry, repr(exc)))
+                if last and entry.student:
+                    parked[entry.student] = entry.version
+        return applied, failed, waiting
 
     async def _write_letters(self, dead: list[tuple[Entry, str, int]], waiting: list[Entry]) -> None:
         name = self.view.name
@@ -320,7 +322,7 @@ class Consumer:
         while not stop.is_set():
             try:
                 await self.poll(self.block_ms)
-            except (RedisError, OSError, *UNAVAILABLE) as exc:
+            except (RedisError, OSError, *DATABASE_UNREACHABLE) as exc:
                 log.warning("view %s: log or database unreachable (%s); retrying", self.view.name, exc)
                 self._loaded = False
                 await asyncio.sleep(1)
@@ -338,7 +340,7 @@ class Consumer:
         entry appended later gets a later id, so streams the writes do not go to (the rectorat's, the
         other services') are asked once for many waiters, not at every check."""
         target = entry_id_key(position)
-        clear: dict[str, tuple[tuple[int, int], tuple[int, int]]] = self.__dict__.setdefault("_clear", {})
+        clear = self._clear
         behind = []
         for key, current in list(self.positions.items()):
             at = entry_id_key(current)
@@ -363,13 +365,13 @@ class Consumer:
     def notify_applied(self) -> None:
         """Wake every waiter (`poll` calls it after each committed page): each checks `reached` again then,
         instead of asking the log every few milliseconds."""
-        applied = getattr(self, "_applied", None)
+        applied = self._applied
         if applied is not None:
             self._applied = None  # the next waiter makes a fresh one: a set event wakes only those that saw it
             applied.set()
 
     def _next_page_applied(self) -> asyncio.Event:
-        applied = getattr(self, "_applied", None)
+        applied = self._applied
         if applied is None:
             applied = self._applied = asyncio.Event()
         return applied
@@ -393,6 +395,3 @@ class Consumer:
                 await asyncio.wait_for(applied.wait(), min(left, WAIT_RECHECK_S))
             except TimeoutError:
                 pass
-
-
-WAIT_RECHECK_S = 0.1  # a waiter's longest sleep between two checks when no page is committed meanwhile

@@ -32,20 +32,16 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.contracts.events import UnknownEventType, UnreadableEntry
 from shared.contracts.streams import LoggedEvent, StreamKeys, logged_event_from_entry, sealed_student
-
+from shared.runtime.view_protocol import DATABASE_UNREACHABLE, View, ViewTransaction
 
 if TYPE_CHECKING:
-    from shared.runtime.consumer import View
     from shared.runtime.keystore import KeyStore
 
 log = logging.getLogger(__name__)
 
-# Errors that say the database cannot be reached: never the event's fault, never a dead letter.
-UNAVAILABLE = (OperationalError, InterfaceError)
 MAX_RETRY_ROUNDS = 10  # a retry also takes the entries the consumer parks while it runs
 
 # KEYS: letters, index, resolved, parked, the student's open set.
@@ -287,27 +283,31 @@ async def _entry(redis: Redis, letter: DeadLetter, keystore: KeyStore | None) ->
         return None
 
 
-def _apply_in_one_transaction(engine: Engine, view: View, events: list[LoggedEvent | None]) -> tuple[int, str | None]:
-    """Apply `events` in order in one transaction; if one fails, roll back and apply only those before
-    it. Returns how many were applied, and why the next one failed."""
-    failed_at = 0
-    try:
-        with engine.begin() as conn:
-            for failed_at, logged in enumerate(events):
-                if logged is not None:
-                    view.apply(conn, [logged])
-        return len(events), None
-    except UNAVAILABLE:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the entry still fails: it stays, what precedes it is applied
-        log.exception("view %s: a retried entry still fails", view.name)
-        reason = repr(exc)
-    if failed_at:
-        with engine.begin() as conn:
-            for logged in events[:failed_at]:
-                if logged is not None:
-                    view.apply(conn, [logged])
-    return failed_at, reason
+def _apply_in_order(engine: Engine, view: View, events: list[LoggedEvent | None]) -> tuple[int, str | None]:
+    """Apply `events` in order in one transaction (None: nothing to apply, counted as applied); if the view
+    fails on one, roll back and apply only those before it. Returns how many were applied, and why the
+    next one failed. A database error is raised: it is nobody's fault and says nothing of the entries."""
+    failed_at, reason = None, None
+    # The consumer's own transaction (an erasure is scrubbed alike); leaving it rolls back a failed attempt.
+    with ViewTransaction(engine, view) as tx:
+        for index, logged in enumerate(events):
+            if logged is None:
+                continue
+            try:
+                tx.apply([logged])
+            except DATABASE_UNREACHABLE:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the entry still fails: it stays, what precedes it is applied
+                log.exception("view %s: a retried entry still fails", view.name)
+                failed_at, reason = index, repr(exc)
+                break
+        if failed_at is None:
+            tx.commit()
+            return len(events), None
+    if not failed_at:
+        return 0, reason
+    applied, again = _apply_in_order(engine, view, events[:failed_at])
+    return applied, again or reason
 
 
 async def retry(
@@ -339,7 +339,7 @@ async def retry(
             except UnreadableEntry as exc:
                 reason = str(exc)
                 break
-        applied, failure = await asyncio.to_thread(_apply_in_one_transaction, engine, view, events)
+        applied, failure = await asyncio.to_thread(_apply_in_order, engine, view, events)
         reason = failure or reason
         done, left = group[:applied], group[applied:]
         student = group[0].student

@@ -1,6 +1,7 @@
-"""Poison entries: tried a bounded number of times, then dead-lettered with their reason while the view goes
-on; the student's later entries wait behind the dead letter (parked), across restarts, until a retry
-replays them in order once the cause is fixed; `passpro dlq list` and `passpro dlq retry` end to end.
+"""Poison entries: an unreadable one dead-lettered at once, one the view keeps failing on tried a bounded number
+of times (pausing outside any transaction), then dead-lettered with their reason while the view goes on; the
+student's later entries wait behind the dead letter (parked), across restarts, until a retry replays them in
+order once the cause is fixed; `passpro dlq list` and `passpro dlq retry` end to end.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import OperationalError
 
 from entries_view import EntriesApplied, FailingFor
 from log_writer import CAMPAIGN, VOEUX, LogWriter, ine_of, proviseur
@@ -33,7 +35,7 @@ from shared.contracts.events import (
     event_from_fields,
     event_to_fields,
 )
-from shared.contracts.streams import StreamKeys
+from shared.contracts.streams import LoggedEvent, StreamKeys
 from shared.runtime.consumer import Consumer
 from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.dead_letters import DeadLetter, DeadLetters, retry
@@ -172,6 +174,68 @@ async def test_an_entry_the_view_keeps_failing_on_is_dead_lettered_and_the_stude
     assert [letter.entry_id for letter in await DeadLetters(redis, keys).letters()][-1] == more
 
 
+class FailingAtFirst(FailingFor):
+    """FailingFor whose failures pass: each of its events fails its first `times` tries, then applies."""
+
+    def __init__(self, failing: set[str], times: int) -> None:
+        super().__init__(failing)
+        self.times = times
+
+    def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
+        for logged in events:
+            event_id = str(logged.event.event_id)
+            if self.tries.get(event_id, 0) >= self.times:
+                self.failing.discard(event_id)
+        super().apply(conn, events)
+
+
+def writable_at_once(engine: Engine) -> bool:
+    """Whether another connection can lock the view's positions right now, without waiting for anyone."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        try:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA busy_timeout=0")
+                conn.exec_driver_sql("UPDATE stream_positions SET position = position")
+            else:
+                conn.exec_driver_sql("SELECT * FROM stream_positions FOR UPDATE NOWAIT")
+            return True
+        except OperationalError:
+            return False
+        finally:
+            conn.rollback()
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA busy_timeout=30000")  # as make_engine set it
+
+
+class PauseWatcher(Consumer):
+    """A consumer that checks, in each pause between two attempts at a page, that the database is free."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.free_in_pauses: list[bool] = []
+
+    async def _pause(self, attempts: int) -> None:
+        self.free_in_pauses.append(writable_at_once(self.engine))
+        await super()._pause(attempts)
+
+
+async def test_an_entry_that_fails_for_a_while_is_tried_again_after_a_pause_that_holds_no_lock(
+    redis: Redis, keys: StreamKeys, new_engine: Callable[[], Engine]
+) -> None:
+    writer = LogWriter(redis, keys)
+    log = await poisoned_log(writer)
+    engine = new_engine()
+    view = FailingAtFirst({log["poison_id"]}, times=2)  # its page, then its first attempt alone
+    watcher = PauseWatcher(redis, engine, keys, view, page_size=50, block_ms=50, max_attempts=MAX_ATTEMPTS, keystore=None)
+    await watcher.catch_up()
+
+    assert view.tries == {log["poison_id"]: 2}
+    assert watcher.free_in_pauses == [True]  # the attempt's transaction was rolled back before the pause
+    assert view.read(engine) == dict.fromkeys(await all_entries(redis, keys), 1)  # each entry exactly once
+    assert await DeadLetters(redis, keys).letters() == []
+
+
 async def test_a_retry_applies_the_dead_letter_and_those_behind_it_once_in_order_once_the_cause_is_fixed(
     redis: Redis, keys: StreamKeys, new_engine: Callable[[], Engine]
 ) -> None:
@@ -225,7 +289,7 @@ async def test_an_earlier_entry_of_the_student_delivered_later_by_the_other_stre
     engine.dispose()
 
 
-async def test_an_unreadable_entry_appended_by_hand_is_dead_lettered_after_its_attempts_while_later_events_go_on(
+async def test_an_unreadable_entry_appended_by_hand_is_dead_lettered_at_once_while_later_events_go_on(
     redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path
 ) -> None:
     writer = LogWriter(redis, keys)
@@ -247,7 +311,8 @@ async def test_an_unreadable_entry_appended_by_hand_is_dead_lettered_after_its_a
     await consumer(redis, engine, keys, view).catch_up()
 
     (dead,) = await DeadLetters(redis, keys).letters()
-    assert (dead.entry_id, dead.stream, dead.attempts, dead.view) == (poison_entry, stream, MAX_ATTEMPTS, "entries-applied")
+    # Read once: reading is pure, a second try would fail the same way.
+    assert (dead.entry_id, dead.stream, dead.attempts, dead.view) == (poison_entry, stream, 1, "entries-applied")
     with pytest.raises(UnreadableEntry) as unreadable:
         event_from_fields(fields)
     assert dead.reason == str(unreadable.value)
@@ -318,9 +383,9 @@ async def test_passpro_dlq_lists_the_dead_letters_and_retries_them_into_each_vie
     listed = [DeadLetter(**{k: v for k, v in d.items() if k != "failed_at"}, fields={}) for d in json.loads(out)]
     assert code == 0
     assert [(d.view, d.entry_id, d.event_type, d.attempts) for d in listed] == [
-        ("scoring-bonuses", poison_entry, "LyceeAvisGiven", MAX_ATTEMPTS),
+        ("scoring-bonuses", poison_entry, "LyceeAvisGiven", 1),  # unreadable: dead-lettered at its first read
         ("scoring-bonuses", second_voeu, "InterviewScheduled", 0),
-        ("registration-students", poison_entry, "LyceeAvisGiven", MAX_ATTEMPTS),
+        ("registration-students", poison_entry, "LyceeAvisGiven", 1),
         ("registration-students", second_voeu, "InterviewScheduled", 0),
     ]
     assert "newer than this code" in listed[0].reason
