@@ -603,6 +603,13 @@ async def signin_as_demo_user(request: Request) -> Response:
     return w.sign_in(request, token, Principal(user_id, role, uai), next_path(form.get("suite")))
 
 
+@signin.get("/accessibilite")
+async def accessibility_statement(request: Request) -> Response:
+    """The accessibility statement (RGAA), open to anyone, on every service: each page's footer links it."""
+    w = web(request)
+    return w.render(request, "accessibilite.html", {"who": w.visitor(request), "current": "accessibilite"})
+
+
 @signin.post("/deconnexion")
 async def sign_out(request: Request) -> Response:
     w = web(request)
