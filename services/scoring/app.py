@@ -23,8 +23,8 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         migrations_dir=MIGRATIONS,
         make_view=BonusProjection,
         routers=[api.router],
+        # Signs the log's heads every few minutes while the service runs (nothing without PASSPRO_CHECKPOINT_KEY).
+        background=checkpoints.background_tasks(settings),
     )
     pages.install(app)
-    # Signs the log's heads every few minutes while the service runs (nothing without PASSPRO_CHECKPOINT_KEY).
-    checkpoints.install(app, settings)
     return app

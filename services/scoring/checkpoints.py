@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -24,6 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.scoring.audit import Chain, Checkpoint, Difference, where
 from services.scoring.views import checkpoints as checkpoints_table
 from shared.contracts.streams import HASH, StreamKeys
+
+if TYPE_CHECKING:  # the service's types only: the CLI's audit imports this module without the HTTP edge
+    from services.scoring.settings import ScoringSettings
+    from shared.runtime.service import BackgroundTask, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +208,7 @@ async def record_checkpoints(
 # --- inside the running scoring service ---------------------------------------------------
 
 
-async def keep_checkpointing(runtime: Any, key: bytes, interval: float, stop: asyncio.Event) -> None:
+async def keep_checkpointing(runtime: Runtime, key: bytes, interval: float, stop: asyncio.Event) -> None:
     """Sign the heads now and every `interval` seconds until `stop`; a refusal is logged loudly."""
     while not stop.is_set():
         try:
@@ -226,27 +230,11 @@ async def keep_checkpointing(runtime: Any, key: bytes, interval: float, stop: as
             await asyncio.wait_for(stop.wait(), interval)
 
 
-def install(app: Any, settings: Any) -> None:
-    """Run `keep_checkpointing` for the app's lifetime, inside the lifespan build_app gave it."""
+def background_tasks(settings: ScoringSettings) -> dict[str, BackgroundTask]:
+    """What the scoring app runs while it is up (build_app's `background`): `keep_checkpointing`, or nothing
+    without a checkpoint key or with no interval."""
     key = settings.checkpoint_key_bytes()
-    if key is None or settings.checkpoint_interval_seconds <= 0:
-        return
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_: Any):
-        async with inner(app_) as state:
-            stop = asyncio.Event()
-            task = asyncio.create_task(
-                keep_checkpointing(app_.state.runtime, key, settings.checkpoint_interval_seconds, stop),
-                name="scoring-checkpoints",
-            )
-            try:
-                yield state
-            finally:
-                stop.set()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    app.router.lifespan_context = lifespan
+    interval = settings.checkpoint_interval_seconds
+    if key is None or interval <= 0:
+        return {}
+    return {"checkpoints": lambda runtime, stop: keep_checkpointing(runtime, key, interval, stop)}

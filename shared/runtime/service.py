@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,14 @@ from shared.contracts.streams import StreamKeys
 from shared.contracts.student_file import CampaignFile, StudentFile
 from shared.runtime.auth import Principal
 from shared.runtime.commands import Outcome, execute, fingerprint
-from shared.runtime.consumer import Consumer, View
+from shared.runtime.consumer import Consumer
 from shared.runtime.db import make_engine
 from shared.runtime.http import ApiGuard, install_error_handlers
 from shared.runtime.log import EventLog
 from shared.runtime.migrations import is_up_to_date
 from shared.runtime.reference_store import load_reference
 from shared.runtime.settings import ServiceSettings
+from shared.runtime.view_protocol import View
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,11 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+# Work a service does for as long as it runs, beside its consumer: started once its Runtime is built, asked
+# to end by `stop` when the app shuts down (and cancelled then, if it is waiting on anything else).
+BackgroundTask = Callable[[Runtime, asyncio.Event], Awaitable[None]]
+
+
 def build_app(
     *,
     name: str,
@@ -98,7 +104,9 @@ def build_app(
     migrations_dir: Path,
     make_view: Callable[[], View],
     routers: list[APIRouter],
+    background: Mapping[str, BackgroundTask] | None = None,
 ) -> FastAPI:
+    """The service's app; `background` names the tasks it runs beside its consumer while it runs."""
     schema = settings.database_schema or name
 
     @contextlib.asynccontextmanager
@@ -112,18 +120,21 @@ def build_app(
         consumer = Consumer(redis, engine, keys, view, keystore=keystore, page_size=settings.consumer_page_size)
         event_log = EventLog(redis, keys, keystore)
         fingerprint_key = settings.master().derive(FINGERPRINT_KEY_INFO, b"")
-        app.state.runtime = Runtime(
+        rt = app.state.runtime = Runtime(
             name, settings, keys, redis, engine, event_log, reference, consumer, view, fingerprint_key
         )
         stop = asyncio.Event()
-        task = asyncio.create_task(consumer.run(stop), name=f"{name}-consumer")
+        tasks = [asyncio.create_task(consumer.run(stop), name=f"{name}-consumer")]
+        tasks += [asyncio.create_task(run(rt, stop), name=f"{name}-{task}") for task, run in (background or {}).items()]
         try:
             yield
         finally:
             stop.set()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await redis.aclose()
             engine.dispose()
             keystore.close()
