@@ -25,7 +25,7 @@ from shared.contracts.events import (
     event_to_fields,
 )
 from shared.contracts.streams import StreamKeys
-from shared.runtime.log import APPEND_SCRIPT
+from shared.runtime.log import append_script
 
 CAMPAIGN = "2027"
 BONUS = 2500
@@ -59,7 +59,7 @@ class LogWriter:
     def __init__(self, redis: Redis, keys: StreamKeys) -> None:
         self.redis = redis
         self.keys = keys
-        self.script = redis.register_script(APPEND_SCRIPT)
+        self.script = redis.register_script(append_script())
         self.students: dict[str, Student] = {}
         self.written = 0
         self.now = datetime.now(UTC)
