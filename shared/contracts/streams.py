@@ -14,8 +14,8 @@ from shared.contracts.personal import SEALED, Keyring
 # The services whose streams carry student events; scoring writes only the rectorat's erasures.
 PRODUCING_SERVICES = ("registration", "evaluation", "scoring")
 
-# Fields the append script adds to the event's own fields (SPEC §4 entry format).
-RECORDED_AT = "recorded_at"
+# Fields the append script adds to the event's own fields (SPEC §4 entry format), besides `recorded_at`,
+# which the event model reads as its own.
 STUDENT_VERSION = "student_version"  # the student's version this event created (1, 2, ...)
 PREV_HASH = "prev_hash"  # chain: hash of the previous entry of the same service stream
 HASH = "hash"

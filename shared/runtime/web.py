@@ -508,7 +508,6 @@ def next_path(value: str | None) -> str:
     if not value or not value.startswith("/") or value.startswith(("//", "/connexion")) or "\\" in value:
         return "/"
     return value
-    return "/"
 
 
 def done(path: str, what: str, position: str | None, **params: str) -> RedirectResponse:
