@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from services.cli.audit import _unreachable, paris, redis_client
-from services.cli.common import service_settings
+from services.cli.common import read_keyring, service_settings
 
 PARIS_TZ = "Europe/Paris"
 
@@ -150,11 +150,7 @@ def student_file_command(args: argparse.Namespace) -> int:
             keys = StreamKeys(settings.academie)
             reference = await load_reference(redis, keys)
             names = {e.uai: e.name for e in reference.establishments}
-            keystore = settings.open_keystore()
-            try:
-                keyring = await keystore.keyring_async([(year, ine)])
-            finally:
-                keystore.close()
+            keyring = await read_keyring(settings, [(year, ine)])
             report = await student_audit(
                 redis, keys, year, ine, None, names, keyring, show_time=family_copy.paris_time
             )

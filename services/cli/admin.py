@@ -7,14 +7,18 @@ import asyncio
 import sys
 from pathlib import Path
 
-from services.cli.common import make_token, redis_client, service_settings
+from services.cli.common import CliError, make_token, nothing_running, redis_client, service_settings
+from shared.runtime.settings import MIN_SECRET_LENGTH
 
 
 def token(args: argparse.Namespace) -> int:
     from shared.runtime.auth import InvalidToken
 
     settings = service_settings("registration")
-    settings.require_secret()
+    if not settings.jwt_secret:
+        raise CliError(f"secret des jetons introuvable : PASSPRO_JWT_SECRET n'est pas fixée et {nothing_running()}.")
+    if len(settings.jwt_secret) < MIN_SECRET_LENGTH:
+        raise CliError(f"PASSPRO_JWT_SECRET est trop courte ({MIN_SECRET_LENGTH} caractères au moins).")
     try:
         print(make_token(settings, role=args.role, uai=args.uai, user=args.user, ttl=args.ttl))
     except InvalidToken as exc:

@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from services.cli.common import service_settings
+from services.cli import common
+from services.cli.common import existing_database, read_keyring, service_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -40,22 +41,17 @@ def _fail(command: str, message: str) -> int:
 def scoring_engine(settings):
     from shared.runtime.db import make_engine
 
-    engine = make_engine(settings.resolved_database_url(), settings.database_schema or "scoring")
+    engine = make_engine(existing_database(settings, "scoring"), settings.database_schema or "scoring")
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-@contextlib.asynccontextmanager
-async def redis_client(settings):
-    from services.scoring.checkpoints import audit_client
-
-    client = audit_client(settings.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+def redis_client(settings):
+    """The log's client for audits: decoded in hiredis, yet keeping any byte Redis holds (so every hash
+    recomputes; services/scoring/checkpoints.py `audit_client`)."""
+    return common.redis_client(settings, decode_responses=True, encoding_errors="surrogateescape")
 
 
 def _unreachable():
@@ -145,11 +141,7 @@ def audit_student(args: argparse.Namespace) -> int:
             reference = await load_reference(redis, keys)
             names = {e.uai: e.name for e in reference.establishments}
             show_time = datetime.isoformat if args.json else paris
-            keystore = settings.open_keystore()
-            try:
-                keyring = await keystore.keyring_async([(year, ine)])
-            finally:
-                keystore.close()
+            keyring = await read_keyring(settings, [(year, ine)])
             report = await student_audit(redis, keys, year, ine, args.as_of, names, keyring, show_time=show_time)
             if report is not None:
                 await log_cli_read(redis, settings, year, [ine], AUDIT_TIMELINE)

@@ -1,23 +1,98 @@
-"""What the commands share: each service's settings and app, a Redis client, tokens, campaigns, migrations."""
+"""What the commands share: each service's settings and app, a Redis client, tokens, campaigns, migrations,
+and the French one-line refusals of a command that cannot reach what it needs."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 
-SERVICES = {"registration": 8101, "evaluation": 8102, "scoring": 8103}
+from services.cli.datadir import cli_settings, data_dir
+
+SERVICES = {"registration": 8101, "evaluation": 8102, "scoring": 8103}  # the default ports (passpro up --port-base)
 
 
-def service_settings(name: str):
+class CliError(Exception):
+    """A command cannot run; the message is one French sentence (`main` prints it, exit 2)."""
+
+
+def settings_class(name: str):
     if name == "registration":
         from services.registration.settings import RegistrationSettings as S
     elif name == "evaluation":
         from services.evaluation.settings import EvaluationSettings as S
     else:
         from services.scoring.settings import ScoringSettings as S
-    return S()
+    return S
+
+
+def service_settings(name: str):
+    """A command's settings for one service (services/cli/datadir.py says where each value comes from)."""
+    return cli_settings(settings_class(name))
+
+
+def env_settings(name: str):
+    """A service's own settings, from its environment only (`passpro serve`, `passpro up`'s children)."""
+    return settings_class(name)()
+
+
+def nothing_running() -> str:
+    return f"aucun passpro up en cours dans {data_dir().resolve()}"
+
+
+def log_url(settings) -> str:
+    """The log's URL, or a refusal naming where it was looked for."""
+    if not settings.redis_url:
+        raise CliError(f"journal introuvable : PASSPRO_REDIS_URL n'est pas fixée et {nothing_running()}.")
+    return settings.redis_url
+
+
+def unreachable_log(settings, exc: BaseException) -> CliError:
+    from urllib.parse import urlsplit
+
+    where = urlsplit(settings.redis_url)
+    text = str(exc).lower()
+    if getattr(exc, "errno", None) == errno.ECONNREFUSED or "refused" in text:
+        why = "connexion refusée"
+    elif "timeout" in text or "timed out" in text:
+        why = "délai dépassé"
+    else:
+        why = "connexion impossible"
+    return CliError(f"journal injoignable à {where.hostname}:{where.port or 6379} ({why}).")
+
+
+def existing_database(settings, name: str) -> str:
+    """The service's database URL; a SQLite file that does not exist is refused, not made."""
+    from shared.runtime.db import is_sqlite
+
+    url = settings.resolved_database_url()
+    if is_sqlite(url) and not Path(url.removeprefix("sqlite:///")).exists():
+        raise CliError(f"base de {name} introuvable ({url.removeprefix('sqlite:///')}) : "
+                       f"{nothing_running()} — ou lancez passpro migrate.")
+    return url
+
+
+async def read_keyring(settings, students):
+    """The students' keys for a command that only reads: it never makes a master key nor a key store (a key
+    store that does not exist holds no key, and a sealed entry then reads as unreadable, never as empty)."""
+    from shared.runtime.crypto import MasterKey, StudentKeys, parse_master_key
+    from shared.runtime.db import is_sqlite
+    from shared.runtime.keystore import KeyStore
+    from shared.runtime.settings import sqlite_url
+
+    if not settings.master_key:
+        raise CliError(f"clé maîtresse introuvable : PASSPRO_MASTER_KEY n'est pas fixée et {nothing_running()}.")
+    url = settings.keystore_database_url or sqlite_url(settings.data_dir, "keys")
+    if is_sqlite(url) and not Path(url.removeprefix("sqlite:///")).exists():
+        return StudentKeys({})
+    keystore = await asyncio.to_thread(KeyStore.open, url, MasterKey(parse_master_key(settings.master_key)))
+    try:
+        return await keystore.keyring_async(students)
+    finally:
+        keystore.close()
 
 
 def app_factory(name: str):
@@ -31,12 +106,17 @@ def app_factory(name: str):
 
 
 @asynccontextmanager
-async def redis_client(settings):
+async def redis_client(settings, **options):
+    """A client of the log; a log that does not answer becomes a CliError naming it."""
     from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    client = Redis.from_url(log_url(settings), socket_connect_timeout=5, **options)
     try:
         yield client
+    except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
+        raise unreachable_log(settings, exc) from exc
     finally:
         await client.aclose()
 
@@ -58,10 +138,12 @@ async def _reference(settings):
     from shared.contracts.streams import StreamKeys
     from shared.runtime.reference_store import load_reference
 
+    if not settings.redis_url:
+        return parse_reference(default_reference_text())
     try:
         async with redis_client(settings) as redis:
             return await load_reference(redis, StreamKeys(settings.academie))
-    except (OSError, RedisError):  # no log reachable: the shipped file is the reference
+    except (OSError, RedisError, CliError):  # no log reachable: the shipped file is the reference
         return parse_reference(default_reference_text())
 
 

@@ -11,7 +11,7 @@ import asyncio
 import json
 import sys
 
-from services.cli.common import redis_client, service_settings
+from services.cli.common import existing_database, redis_client, service_settings
 
 
 def views() -> dict[str, tuple[str, type]]:
@@ -76,7 +76,8 @@ def dlq_retry(args: argparse.Namespace) -> int:
                     continue
                 service, view_class = known_views[view_name]
                 service_config = service_settings(service)
-                engine = make_engine(service_config.resolved_database_url(), service_config.database_schema or service)
+                engine = make_engine(existing_database(service_config, service),
+                                     service_config.database_schema or service)
                 keystore = service_config.open_keystore()
                 try:
                     outcome = await retry(dead, redis, engine, view_class(), student, keystore)

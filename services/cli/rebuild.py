@@ -7,7 +7,7 @@ import asyncio
 import sys
 import time
 
-from services.cli.common import service_settings
+from services.cli.common import existing_database, redis_client, service_settings
 
 
 def progress_bar(stream=sys.stderr) -> callable:
@@ -24,24 +24,21 @@ def progress_bar(stream=sys.stderr) -> callable:
 
 
 def rebuild(args: argparse.Namespace) -> int:
-    from redis.asyncio import Redis
-
     from services.scoring.rebuild import rebuild as run_rebuild
     from shared.contracts.streams import StreamKeys
 
     settings = service_settings("scoring")
 
     async def run():
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        keystore = settings.open_keystore()
-        try:
-            return await run_rebuild(
-                redis, StreamKeys(settings.academie), keystore, settings.resolved_database_url(),
-                settings.database_schema or "scoring", progress_bar(),
-            )
-        finally:
-            await redis.aclose()
-            keystore.close()
+        async with redis_client(settings, decode_responses=True) as redis:
+            keystore = settings.open_keystore()
+            try:
+                return await run_rebuild(
+                    redis, StreamKeys(settings.academie), keystore, existing_database(settings, "scoring"),
+                    settings.database_schema or "scoring", progress_bar(),
+                )
+            finally:
+                keystore.close()
 
     started = time.monotonic()
     result = asyncio.run(run())

