@@ -1,4 +1,5 @@
-"""Scoring's projection catching up in processes of their own, for the tests that kill them.
+"""Scoring's projection catching up in processes of their own, for the tests that kill them; each entry's
+applications are counted in the same transaction (`entries_view.CountedBonuses`), so a double apply shows.
 
     python tests/reliability/projection_process.py REDIS_URL ACADEMIE DATABASE_URL [SCHEMA]
 
@@ -20,19 +21,22 @@ import traceback
 
 from redis.asyncio import Redis
 
-from services.scoring.views import BonusProjection
 from shared.contracts.streams import StreamKeys
 from shared.runtime.consumer import Consumer
 from shared.runtime.db import make_engine
 
-PAGE_SIZE = 500
+from entries_view import CountedBonuses
+
+# Small pages: many commits inside the kill window (0-0.5 s), so a kill often lands between two commits,
+# where a double apply would show (with 500 per stream, most kills landed inside the first page).
+PAGE_SIZE = 100
 
 
 async def catch_up(redis_url: str, academie: str, database_url: str, schema: str | None) -> None:
     redis = Redis.from_url(redis_url)
     engine = make_engine(database_url, schema)
     try:
-        await Consumer(redis, engine, StreamKeys(academie), BonusProjection(), page_size=PAGE_SIZE, keystore=None).catch_up()
+        await Consumer(redis, engine, StreamKeys(academie), CountedBonuses(), page_size=PAGE_SIZE, keystore=None).catch_up()
     finally:
         await redis.aclose()
         engine.dispose()

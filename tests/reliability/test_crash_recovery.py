@@ -4,7 +4,9 @@ tens of thousands of events (and while the log goes on without it), ends equal t
 The same log feeds two projections at once, one on SQLite and one on PostgreSQL (a schema of its own),
 each in processes of its own that are killed again and again; both must end equal, row for row, to a
 replay of the whole log into a fresh database by a process never interrupted, and to what the writer
-knows every student's bonus must be.
+knows every student's bonus must be. The projection's fold is idempotent by design (an event applied
+twice changes no row), so the rows alone cannot see a double apply: each projection also counts, in the
+same transaction, how many times it applied each entry, and every entry of the log must count once.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import Engine, select
 
-from log_writer import LogWriter
+from entries_view import CountedBonuses
+from log_writer import CAMPAIGN, LogWriter
 from services.scoring.app import MIGRATIONS
-from services.scoring.views import BonusProjection, metadata, student_totals
+from services.scoring.views import metadata, student_totals
 from shared.contracts.streams import StreamKeys
 from shared.runtime.consumer import Consumer
 from shared.runtime.db import make_engine
@@ -47,6 +50,19 @@ class Database:
 
     def migrate(self) -> None:
         upgrade(MIGRATIONS, self.url, self.schema)
+        engine = self.engine()
+        try:
+            CountedBonuses().create_count_table(engine)
+        finally:
+            engine.dispose()
+
+    def applied(self) -> dict[tuple[str, str], int]:
+        """How many times the projection applied each entry, by (stream, entry id)."""
+        engine = self.engine()
+        try:
+            return CountedBonuses().read(engine)
+        finally:
+            engine.dispose()
 
     def engine(self) -> Engine:
         return make_engine(self.url, self.schema)
@@ -129,7 +145,7 @@ async def replay_from_scratch(redis: Redis, keys: StreamKeys, database: Database
     database.migrate()
     engine = database.engine()
     try:
-        await Consumer(redis, engine, keys, BonusProjection(), page_size=2000, keystore=None).catch_up()
+        await Consumer(redis, engine, keys, CountedBonuses(), page_size=2000, keystore=None).catch_up()
     finally:
         engine.dispose()
 
@@ -164,6 +180,23 @@ def differences(got: dict[str, set[tuple]], want: dict[str, set[tuple]]) -> dict
     }
 
 
+async def log_entries(redis: Redis, keys: StreamKeys) -> set[tuple[str, str]]:
+    """(stream, entry id) of every entry the projection follows: the rectorat's and the campaign's service streams."""
+    streams = [keys.rectorat, *keys.campaign_streams(CAMPAIGN)]
+    return {(stream, entry_id.decode()) for stream in streams for entry_id, _ in await redis.xrange(stream)}
+
+
+def applied_other_than_once(applied: dict[tuple[str, str], int], log: set[tuple[str, str]]) -> dict[str, object]:
+    """Entries applied twice or more, and entries of the log never applied (the first few of each)."""
+    doubled = {f"{stream} {entry_id}": n for (stream, entry_id), n in applied.items() if n != 1}
+    missing = sorted(log - set(applied))
+    return {key: value for key, value in (
+        ("applied_more_than_once", (len(doubled), sorted(doubled.items())[:5])),
+        ("never_applied", (len(missing), missing[:5])),
+        ("not_in_the_log", (len(set(applied) - log), sorted(set(applied) - log)[:5])),
+    ) if value[0]}
+
+
 def bonus_totals(database: Database) -> dict[str, int]:
     engine = database.engine()
     try:
@@ -195,8 +228,12 @@ async def test_projections_killed_at_random_points_on_sqlite_and_postgresql_end_
 
     assert writer.written > 20_000
     assert all(p.kills >= MIN_KILLS for p in projections)
+    logged = await log_entries(redis, keys)
+    assert len(logged) == writer.written  # each event once in the streams followed (its student's is not)
+    assert applied_other_than_once(replay.applied(), logged) == {}, f"the replay, seed {seed}"
     replayed = table_contents(replay)
     assert bonus_totals(replay) == writer.expected_totals(), f"seed {seed}"
     for kind, database in killed.items():
+        assert applied_other_than_once(database.applied(), logged) == {}, f"{kind}, seed {seed}"
         after_kills = table_contents(database)
         assert after_kills == replayed, f"{kind}, seed {seed}: {differences(after_kills, replayed)}"
