@@ -45,6 +45,192 @@ def test_the_asyncapi_document_describes_every_stream_and_the_entry_format():
     assert (API_DIR / "asyncapi.json").exists()
 
 
+# --- README.md and docs/ stand alone in a clone, and say what the code does (issue 11) --------------
+
+DOCUMENTS_MD = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)>\s]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+AUTOLINK = re.compile(r"<((?:[a-z][a-z0-9+.-]*:|www\.)[^>\s]+)>", re.I)
+REFERENCE = re.compile(r"^\s*\[[^\]]+\]:\s*(\S+)", re.M)
+HTML_LINK = re.compile(r"(?:href|src)=[\"']([^\"']+)[\"']")
+
+
+def _prose(text: str) -> str:
+    """The text outside fenced code blocks and inline code (where a URL is an example, not a link)."""
+    return re.sub(r"`[^`]*`", "", FENCE.sub("", text))
+
+
+def _links(text: str) -> list[str]:
+    prose = _prose(text)
+    return [m.group(1) for pattern in (INLINE_LINK, AUTOLINK, REFERENCE, HTML_LINK) for m in pattern.finditer(prose)]
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = FENCE.sub("", path.read_text(encoding="utf-8"))
+    return {_anchor(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*#*$", text, re.M)}
+
+
+def test_the_readme_starts_with_the_two_commands():
+    first_block = FENCE.search((ROOT / "README.md").read_text(encoding="utf-8")).group(0).splitlines()
+    commands = [line.split("#")[0].strip() for line in first_block[1:-1]]
+    assert commands == ["pip install -c requirements-lock.txt -e . && passpro up --demo", "bash tests/run"]
+
+
+def test_no_link_in_the_readme_or_docs_leaves_the_repository_and_every_one_resolves():
+    checked = 0
+    for document in DOCUMENTS_MD:
+        for link in _links(document.read_text(encoding="utf-8")):
+            where = f"{document.relative_to(ROOT)}: {link}"
+            assert not re.match(r"^([a-z][a-z0-9+.-]*:|//|www\.)", link, re.I), f"{where} points outside the repository"
+            target, _, anchor = link.partition("#")
+            path = (document.parent / target).resolve() if target else document
+            assert path.is_relative_to(ROOT), f"{where} leaves the repository (dead in a clone)"
+            assert path.exists(), f"{where} does not exist"
+            if anchor and path.suffix == ".md":
+                assert anchor in _anchors(path), f"{where}: no such heading"
+            checked += 1
+    assert checked > 40  # the documents do link to each other
+
+
+def test_the_docs_are_found_from_the_readme_and_the_index():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    index = (ROOT / "docs" / "README.md").read_text(encoding="utf-8")
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        if page.name != "README.md":
+            assert f"docs/{page.name}" in readme or page.name in index, page.name
+            assert f"({page.name})" in index, f"docs/README.md does not link {page.name}"
+
+
+def _code_variables() -> set[str]:
+    """Every PASSPRO_* name the code, the deployment and the test fixtures read or set."""
+    names: set[str] = set()
+    sources = [*ROOT.glob("shared/**/*.py"), *ROOT.glob("services/**/*.py"), *ROOT.glob("bench/*.py"),
+               *ROOT.glob("tests/**/*.py"), *ROOT.glob("deploy/*")]
+    for source in sources:
+        if source.is_file() and source != Path(__file__).resolve():
+            names |= set(re.findall(r"PASSPRO_[A-Z0-9_]*[A-Z0-9]", source.read_text(encoding="utf-8", errors="replace")))
+    return names
+
+
+def _settings_variables() -> dict[str, list[str]]:
+    """Each service setting -> the variables that set it (the alias choices, else PASSPRO_<NAME>)."""
+    from services.evaluation.settings import EvaluationSettings
+    from services.registration.settings import RegistrationSettings
+    from services.scoring.settings import ScoringSettings
+
+    found: dict[str, list[str]] = {}
+    for settings_class in (RegistrationSettings, EvaluationSettings, ScoringSettings):
+        for name, field in settings_class.model_fields.items():
+            alias = field.validation_alias
+            choices = [f"PASSPRO_{name.upper()}"] if alias is None else [c for c in alias.choices if isinstance(c, str)]
+            found.setdefault(f"{settings_class.__name__}.{name}", choices)
+    return found
+
+
+def test_every_variable_named_in_the_docs_exists_in_the_code():
+    in_code = _code_variables() | {v for names in _settings_variables().values() for v in names}
+    for document in DOCUMENTS_MD:
+        named = set(re.findall(r"PASSPRO_[A-Z0-9_]*[A-Z0-9]", document.read_text(encoding="utf-8")))
+        assert named <= in_code, (document.name, sorted(named - in_code))
+
+
+def test_the_configuration_table_gives_every_setting_with_its_default():
+    rows = {}
+    for line in (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        for variable in re.findall(r"`(PASSPRO_[A-Z0-9_]+)`", cells[0] if cells else ""):
+            rows[variable] = cells
+    for setting, variables in _settings_variables().items():
+        for variable in variables:
+            assert variable in rows, f"{setting}: {variable} is not in docs/configuration.md"
+            assert len(rows[variable]) >= 3 and rows[variable][1], f"{variable}: no default given"
+    # Read outside the settings classes: by `passpro serve`, `passpro up` and the commands beside it.
+    for variable in ("PASSPRO_HOST", "PASSPRO_DATA_DIR", "PASSPRO_DATABASE_URL"):
+        assert variable in rows
+
+
+def _passpro_commands(text: str) -> list[list[str]]:
+    """The `passpro …` commands a document shows, in inline code or in code blocks, as words."""
+    found = []
+    spans = [m.group(1) for m in re.finditer(r"`([^`]+)`", FENCE.sub("", text))]
+    blocks = [line for block in FENCE.findall(text) for line in block.splitlines()[1:-1]]
+    for chunk in spans + blocks:
+        # `passpro …`, and the image's entry point: `docker compose … run --rm scoring campaign open 2027`
+        pattern = r"(?:(?:^|&&|\$\()\s*passpro|run --rm (?:registration|evaluation|scoring))((?:\s+[^\s#;)|`]+)*)"
+        for m in re.finditer(pattern, " ".join(chunk.split())):
+            words = m.group(1).split()
+            if words:
+                found.append(words)
+    return found
+
+
+def _leaf(parser, words: list[str]):
+    """The subparser the words name and the words left after its name; None if a word names no command."""
+    import argparse
+
+    while True:
+        groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not groups or not words:
+            return parser, words
+        name = words[0].strip("[]").split("|")[0].split("\\")[0]
+        if name not in groups[0].choices:
+            return None, words
+        parser, words = groups[0].choices[name], words[1:]
+
+
+def test_every_passpro_command_in_the_docs_exists_with_its_options():
+    from services.cli import parser as cli_parser
+
+    root = cli_parser()
+    checked = 0
+    for document in [*DOCUMENTS_MD, ROOT / "deploy" / "README.md"]:
+        for words in _passpro_commands(document.read_text(encoding="utf-8")):
+            if words[0].startswith(("<", "-")):
+                continue  # `passpro <command> --help`, `passpro --help`: the command line in general
+            leaf, rest = _leaf(root, words)
+            assert leaf is not None, f"{document.name}: passpro {' '.join(words)}: no such command"
+            for word in rest:
+                option = word.strip("[]").split("=")[0]
+                if option.startswith("-") and option not in ("-", "--"):
+                    assert option in leaf._option_string_actions, f"{document.name}: passpro {' '.join(words)}: {option}"
+            checked += 1
+    assert checked > 40
+
+
+def test_the_command_line_page_documents_every_command_and_option():
+    import argparse
+
+    from services.cli import parser as cli_parser
+
+    page = (ROOT / "docs" / "command-line.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| `passpro ")]
+
+    def leaves(parser, path):
+        groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not groups:
+            yield path, parser
+        for group in groups:
+            for name, child in group.choices.items():
+                yield from leaves(child, [*path, name])
+
+    for path, leaf in leaves(cli_parser(), []):
+        command = "passpro " + " ".join(path)
+        row = next((r for r in rows if re.match(rf"\| `{re.escape(command)}( |`)", r)), None)
+        assert row is not None, f"{command} is not in docs/command-line.md"
+        for action in leaf._actions:
+            if action.help == argparse.SUPPRESS or not action.option_strings:
+                continue
+            if set(action.option_strings) & {"-h", "--data-dir", "--verbose"}:
+                continue  # every command's (said once above the table)
+            assert any(o in row for o in action.option_strings), f"{command}: {action.option_strings[-1]} undocumented"
+
+
 # --- the accessibility statement, linked from every page's footer (issue 11) ------------------------
 
 STATEMENT = "/accessibilite"
