@@ -19,7 +19,17 @@ from services.cli.docs import API_DIR, documents, stale_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "pages"))
-from pages_world import COLLEGE, FORMATION, LYCEE, World, api_post, college_avis, register_student, schedule, text_of  # noqa: E402
+from pages_world import (  # noqa: E402
+    COLLEGE,
+    FORMATION,
+    LYCEE,
+    World,
+    api_post,
+    college_avis,
+    register_student,
+    schedule,
+    text_of,
+)
 
 
 def test_the_committed_api_documents_match_the_code():
@@ -114,7 +124,8 @@ def _code_variables() -> set[str]:
                *ROOT.glob("tests/**/*.py"), *ROOT.glob("deploy/*")]
     for source in sources:
         if source.is_file() and source != Path(__file__).resolve():
-            names |= set(re.findall(r"PASSPRO_[A-Z0-9_]*[A-Z0-9]", source.read_text(encoding="utf-8", errors="replace")))
+            text = source.read_text(encoding="utf-8", errors="replace")
+            names |= set(re.findall(r"PASSPRO_[A-Z0-9_]*[A-Z0-9]", text))
     return names
 
 
@@ -198,7 +209,8 @@ def test_every_passpro_command_in_the_docs_exists_with_its_options():
             for word in rest:
                 option = word.strip("[]").split("=")[0]
                 if option.startswith("-") and option not in ("-", "--"):
-                    assert option in leaf._option_string_actions, f"{document.name}: passpro {' '.join(words)}: {option}"
+                    where = f"{document.name}: passpro {' '.join(words)}"
+                    assert option in leaf._option_string_actions, f"{where}: no option {option}"
             checked += 1
     assert checked > 40
 
@@ -306,9 +318,8 @@ def _scene(world: World) -> str:
             "report": {"motivation": "satisfaisante", "chances_of_success": "satisfaisante", "advice": "Continuer."},
         }
         api_post(evaluation, world.token("lycee_staff", LYCEE), f"/api/students/{ine}/interviews/held", held)
-        answer = api_post(
-            evaluation, world.token("proviseur", LYCEE), f"/api/students/{ine}/lycee-avis", {**voeu, "avis": "favorable"}
-        )
+        avis = {**voeu, "avis": "favorable"}
+        answer = api_post(evaluation, world.token("proviseur", LYCEE), f"/api/students/{ine}/lycee-avis", avis)
     return answer["positions"]["service"]
 
 
