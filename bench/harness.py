@@ -7,10 +7,12 @@ What it sets up, all of it its own and all of it removed at the end:
 - PostgreSQL schemas named after the run (`PASSPRO_BENCH_DATABASE_URL`) and SQLite files in a temporary directory;
 - the services under test as separate processes (`passpro serve NAME --port P`), load from worker processes.
 
-The projection's catch-up is measured inside `passpro rebuild`, run as the command: its build phase
-is a fresh projection (the scoring service's own Consumer and BonusProjection) catching up from the
-start of the log, timed from the first page it reports to the last; the command's wall time is the
-rebuild figure, its peak memory the catch-up's. So each database's catch-up runs once per log size.
+The projection's catch-up is measured inside a rebuild: `passpro rebuild`'s work in a process of its
+own (`bench/rebuild_run.py`), whose build phase is a fresh projection (the scoring service's own
+Consumer and BonusProjection) catching up from the start of the log; the process reports the
+catch-up's entries and seconds as values (from the start of its reading to its last page), its wall
+time is the rebuild figure, its peak memory the catch-up's. So each database's catch-up runs once per
+log size.
 
 The order keeps what is measured alone on the machine's two cores: the log server's limits, the log
 and the catch-ups, the reading and writing limits, the queries, the HTTP loads, and the peer last.
@@ -40,6 +42,7 @@ from redis.asyncio import Redis
 from sqlalchemy import create_engine, text
 
 from bench import limits, load
+from bench.workers import run_workers, worker_pool
 from bench.figures import NAMES
 from bench.processes import Service, Services, run_rebuild
 from bench.workload import LogWriter, Places
@@ -64,7 +67,7 @@ class Sizes:
     peer_events: int  # the peer's log: the first events of the same workload (see BENCHMARKS.md)
     steady_rate: float = 200.0
     saturation_clients: int = 32
-    light_load_fraction: float = 0.0  # also a steady run at this share of the saturation rate (0: none)
+    light_load_fraction: float = 0.5  # also a steady run at this share of the saturation rate measured just before
     load_workers: int = 4  # processes that share the HTTP clients
 
     def with_events(self, events: int) -> Sizes:
@@ -77,7 +80,7 @@ class Sizes:
 QUICK = Sizes(events=100_000, series=(100_000,), limit_seconds=2, http_seconds=5, steady_seconds=5,
               query_requests=60, peer_seconds=10, peer_events=10_000)
 FULL = Sizes(events=1_000_000, series=(10_000, 100_000, 1_000_000), limit_seconds=4, http_seconds=15,
-             steady_seconds=20, query_requests=200, peer_seconds=60, peer_events=100_000, light_load_fraction=0.25)
+             steady_seconds=20, query_requests=200, peer_seconds=60, peer_events=100_000)
 
 
 def _say(message: str) -> None:
@@ -177,7 +180,7 @@ class Bench:
 
     async def run(self) -> dict[str, Any]:
         redis = Redis.from_url(self.redis_url)
-        self.pool = load.worker_pool(4)
+        self.pool = worker_pool(4, warm=("bench.limits", "bench.load", "bench.peer_eventsourcing"))
         try:
             await self._redis_limits()
             writer = LogWriter(redis, StreamKeys(self.academie), self.campaign, self.keystore)
@@ -247,10 +250,10 @@ class Bench:
             for db in DATABASES:
                 started = time.monotonic()
                 url, schema = self.live[db]
-                self.say(f"passpro rebuild over {writer.events:,} events, {db}")
+                self.say(f"rebuild over {writer.events:,} events, {db}")
                 rebuilt = await asyncio.to_thread(run_rebuild, self.env(self.academie, url, schema), self.workdir, 7200)
                 if rebuilt.entries != writer.events:
-                    raise RuntimeError(f"passpro rebuild read {rebuilt.entries} entries of {writer.events}")
+                    raise RuntimeError(f"the rebuild read {rebuilt.entries} entries of {writer.events}")
                 point[db] = round(rebuilt.events_per_s)
                 point[f"rebuild_seconds_{db}"] = round(rebuilt.seconds, 1)
                 point[f"peak_mb_{db}"] = round(rebuilt.peak_mb, 1)
@@ -265,14 +268,15 @@ class Bench:
 
     async def _read_parse_limit(self) -> None:
         started = time.monotonic()
-        self.say("reading limit: XRANGE + keys + open and parse (and the parse with sealing ignored)")
+        self.say("reading limit: XRANGE + keys + open and parse (and the parse with sealing ignored, and the bare XRANGE)")
         read = await limits.read_parse_rate(self.redis_url, StreamKeys(self.academie), self.campaign, self.keystore,
                                             max_seconds=self.sizes.limit_seconds * 2)
         self.figures["read_parse_limit_events_per_s"] = read.events_per_s
         self.figures["read_parse_limit_events_per_s_plaintext"] = read.events_per_s_plaintext
+        self.figures["read_bare_limit_events_per_s"] = read.bare_read_events_per_s
         self.context["read_parse"] = {**asdict(read), "us_per_entry": {
             what: round(getattr(read, f"{what}_seconds") / read.entries * 1e6, 1)
-            for what in ("read", "keys", "parse", "parse_ignoring_sealing")}}
+            for what in ("bare_read", "read", "keys", "parse", "parse_ignoring_sealing")}}
         self.phase("read-parse limit", started)
 
     def _upsert_limits(self) -> None:
@@ -280,8 +284,10 @@ class Bench:
             started = time.monotonic()
             self.say(f"writing limit: bare upserts, {db}")
             url, schema = self.database(db, f"upsert_{db}")
-            rows, seconds = limits.upsert_rate(url, schema, self.sizes.limit_seconds)
-            self.figures[f"upsert_limit_rows_per_s_{db}"] = rows / seconds
+            upserts = limits.upsert_rate(url, schema, self.sizes.limit_seconds)
+            self.figures[f"upsert_limit_rows_per_s_{db}"] = upserts.rows_per_s
+            # The same rate in the events those rows stand for: what the projection's events/s compares with.
+            self.context.setdefault("upsert_limit_events_per_s", {})[db] = round(upserts.events_per_s)
             self.phase(f"upsert limit {db}", started)
 
     def _queries(self) -> None:
@@ -294,7 +300,7 @@ class Bench:
         _, rectorat = self.tokens()
         lycee, _ = Places.from_reference().voeux[0]
         filtered = {"lycee_uai": lycee, "min_points": 2500, "limit": 100}
-        [times] = load.run_workers(self.pool, _query_plan, [(scoring.url, rectorat, self.sizes.query_requests, filtered)])
+        [times] = run_workers(self.pool, _query_plan, [(scoring.url, rectorat, self.sizes.query_requests, filtered)])
         self.figures["query_ms_p99_summary"] = load.percentile(times["summary"], 99)
         self.figures["query_ms_p99_bonuses_filtered"] = load.percentile(times["bonuses_filtered"], 99)
         self.context["query_ms_p50"] = {k: load.percentile(v, 50) for k, v in times.items()}
@@ -315,7 +321,7 @@ class Bench:
         start_at = time.time() + 1
         plans = [load.ClientPlan(registration.url, None, principals, rectorat, voeux, w, workers, clients, start_at,
                                  self.sizes.http_seconds) for w in range(workers)]
-        saturated = load.merge(load.run_workers(self.pool, load.saturation_worker, plans))
+        saturated = load.merge(run_workers(self.pool, load.saturation_worker, plans))
         self.figures["http_writes_per_s"] = saturated.accepted / self.sizes.http_seconds
         self.context["http_saturation"] = {"accepted": saturated.accepted, "refused": saturated.refused,
                                            "write_ms_p50": load.percentile(saturated.write_ms, 50),
@@ -326,7 +332,7 @@ class Bench:
 
         rates = [self.sizes.steady_rate]
         if self.sizes.light_load_fraction:
-            # What the latencies are when the service is not overloaded: a share of the rate it sustained.
+            # What the latencies are when the service is not overloaded: a share of the rate it sustained just now.
             rates.append(max(5.0, round(self.figures["http_writes_per_s"] * self.sizes.light_load_fraction)))
         for n, rate in enumerate(rates):
             started = time.monotonic()
@@ -334,9 +340,11 @@ class Bench:
             summary = {
                 "offered_per_s": rate, "accepted": steady.accepted, "refused": steady.refused,
                 "write_ms_p50": load.percentile(steady.write_ms, 50), "write_ms_p99": load.percentile(steady.write_ms, 99),
+                # over every read-back, those that came back without the change (or were cut off) included
                 "e2e_ms_p50": load.percentile(steady.e2e_ms, 50), "e2e_ms_p99": load.percentile(steady.e2e_ms, 99),
-                "e2e_not_visible": steady.e2e_not_visible, "late_starts": steady.late_starts,
-                "late_start_s": round(steady.late_s, 3), "unanswered_at_cutoff": steady.unanswered,
+                "e2e_reads": len(steady.e2e_ms), "e2e_not_visible": steady.e2e_not_visible,
+                "late_starts": steady.late_starts, "late_start_s": round(steady.late_s, 3),
+                "unanswered_at_cutoff": steady.unanswered,
             }
             if n == 0:
                 self.figures["http_write_ms_p99_at_200"] = summary["write_ms_p99"]
@@ -344,7 +352,10 @@ class Bench:
                 self.figures["e2e_latency_ms_p99"] = summary["e2e_ms_p99"]
                 self.context["http_steady"] = summary
             else:
-                self.context["http_light_load"] = summary
+                self.figures["e2e_latency_ms_p99_at_half_saturation"] = summary["e2e_ms_p99"]
+                self.context["http_half_saturation"] = {
+                    **summary, "share_of_saturation": self.sizes.light_load_fraction,
+                    "saturation_per_s": round(self.figures["http_writes_per_s"], 1)}
             self.phase(f"http steady {rate:.0f}/s + e2e", started)
 
     async def _steady(self, redis: Redis, rate: float, academie: str) -> load.WorkerReport:
@@ -362,7 +373,7 @@ class Bench:
         start_at = time.time() + 1
         plans = [load.ClientPlan(registration.url, scoring.url, principals, rectorat, Places.from_reference().voeux, w,
                                  workers, 1, start_at, self.sizes.steady_seconds, rate / workers) for w in range(workers)]
-        steady = load.merge(load.run_workers(self.pool, load.steady_worker, plans))
+        steady = load.merge(run_workers(self.pool, load.steady_worker, plans))
         self.context.setdefault("scoring_peak_mb_following_writes", []).append(round(scoring.sample_memory(), 1))
         self.stop_service(registration)
         self.stop_service(scoring)
@@ -381,7 +392,7 @@ class Bench:
         engine.dispose()
         events = min(self.sizes.events, self.sizes.peer_events)
         self.say(f"peer: eventsourcing on PostgreSQL, {events:,} events, its catch-up timed {self.sizes.peer_seconds:.0f} s at most")
-        [peer] = load.run_workers(self.pool, _peer_plan, [(self.database_url, schema, events, self.campaign,
+        [peer] = run_workers(self.pool, _peer_plan, [(self.database_url, schema, events, self.campaign,
                                                           self.sizes.peer_seconds)])
         self.figures["peer_eventsourcing_events_per_s"] = peer["events_per_s"]
         self.context["peer"] = peer

@@ -4,7 +4,8 @@
   personal fields with keys from the key store) from one and from 16 clients, and from one client
   without sealing (the cost of encryption on append);
 - the projection's reading limit: XRANGE plus opening and parsing each entry into its event, nothing
-  else; and, on the very same pages, the parse with sealing ignored (the cost of encryption on reading);
+  else; and, on the very same pages, the parse with sealing ignored (the cost of encryption on reading)
+  and the bare read (XRANGE of the same pages, bytes only: what reading costs before any parsing);
 - its writing limit: bare batched upserts of its rows, on SQLite and on PostgreSQL.
 
 The Redis loads run in worker processes; each worker writes under its own
@@ -28,7 +29,7 @@ import redis
 from redis.asyncio import Redis
 from sqlalchemy import delete
 
-from bench.load import run_workers, start_when
+from bench.workers import run_workers, start_when
 from bench.workload import Places, entry_fields, seal_fields, student_history
 from shared.contracts.bonus import voeu_bonuses
 from shared.contracts.events import Event, event_from_fields
@@ -152,10 +153,15 @@ class ReadParse:
     their sealing ignored (no key fetched, `sealed` not opened: personal fields read as erased)."""
 
     entries: int = 0
+    bare_read_seconds: float = 0.0  # XRANGE of the same page, bytes only (no decoding, nothing parsed)
     read_seconds: float = 0.0  # XRANGE and decoding, counted in both
     keys_seconds: float = 0.0  # the page's keys from the key store, as the consumer loads them per page
     parse_seconds: float = 0.0  # opening and parsing each entry into its event
     parse_ignoring_sealing_seconds: float = 0.0
+
+    @property
+    def bare_read_events_per_s(self) -> float:
+        return self.entries / self.bare_read_seconds
 
     @property
     def events_per_s(self) -> float:
@@ -170,8 +176,9 @@ async def read_parse_rate(redis_url: str, keys: StreamKeys, campaign: str, keyst
                           page: int = 2000) -> ReadParse:
     """XRANGE pages over the service streams; per page the keys of its sealed students from the key store,
     then each entry opened and parsed into its event; and, timed apart on the same page, the parse with the
-    sealing ignored. Stops after `max_seconds` in all."""
+    sealing ignored, and the bare read of the page (bytes, no decoding). Stops after `max_seconds` in all."""
     client = Redis.from_url(redis_url, decode_responses=True)  # as the services' consumers read
+    bare = Redis.from_url(redis_url)  # bytes as the server sends them: the read alone
     result, started, erased = ReadParse(), time.perf_counter(), ErasedKeyring()
     try:
         for stream in keys.campaign_streams(campaign):
@@ -181,6 +188,11 @@ async def read_parse_rate(redis_url: str, keys: StreamKeys, campaign: str, keyst
                 entries = await client.xrange(stream, after, "+", count=page)
                 if not entries:
                     break
+                t1 = time.perf_counter()
+                raw = await bare.xrange(stream, after, "+", count=page)  # the very same page, again
+                result.bare_read_seconds += time.perf_counter() - t1
+                if len(raw) != len(entries):
+                    raise RuntimeError(f"the bare read of {stream} after {after} got {len(raw)} entries, not {len(entries)}")
                 t1 = time.perf_counter()
                 keyring = await keystore.keyring_async(filter(None, (sealed_student(f) for _, f in entries)))
                 t2 = time.perf_counter()
@@ -198,6 +210,7 @@ async def read_parse_rate(redis_url: str, keys: StreamKeys, campaign: str, keyst
                 after = f"({entries[-1][0]}"
     finally:
         await client.aclose()
+        await bare.aclose()
     return result
 
 
@@ -205,8 +218,9 @@ async def read_parse_rate(redis_url: str, keys: StreamKeys, campaign: str, keyst
 
 
 @functools.cache
-def _projection_rows(students: int) -> list[tuple[dict, dict, list[dict]]]:
-    """(student file row, total row, vœu rows) of `students` bench students, folded and scored as the projection does."""
+def _projection_rows(students: int) -> list[tuple[dict, dict, list[dict], int]]:
+    """(student file row, total row, vœu rows, events of the history) of `students` bench students, folded
+    and scored as the projection does."""
     places, rng = Places.from_reference(), random.Random(3)
     now = datetime.now(UTC).replace(microsecond=0)
     out = []
@@ -224,6 +238,7 @@ def _projection_rows(students: int) -> list[tuple[dict, dict, list[dict]]]:
             [{"campaign": "2027", "ine": ine, "lycee_uai": v.lycee_uai, "formation_code": v.formation_code,
               "college_uai": file.college_uai, "lycee_avis": v.lycee_avis, "bonus_points": v.bonus_points,
               "interview_held": v.interview_held, "college_avis_present": v.college_avis_present} for v in voeux],
+            len(steps),
         ))
     return out
 
@@ -232,9 +247,30 @@ def _uuid(rng: random.Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
-def upsert_rate(url: str, schema: str | None, max_seconds: float, batch: int = 500, students: int = 1000) -> tuple[int, float]:
-    """Bare batched upserts of the projection's rows (student files, totals, vœux), each batch in one
-    transaction as the projection commits a page; keys are met twice (insert, then update). (rows, seconds)."""
+@dataclass
+class Upserts:
+    rows: int  # rows written
+    events: int  # the events those rows stand for: each student's whole history, once per time its rows are written
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+
+def upsert_rate(url: str, schema: str | None, max_seconds: float, batch: int = 500, students: int = 1000) -> Upserts:
+    """Bare batched upserts of the projection's rows (student files, totals, vœux) of the same `students`
+    bench students, round after round for `max_seconds`: the first round inserts their rows, every later
+    one updates them (a different total each round, so each update changes the row). Each batch of
+    `batch` students is one transaction, as the projection commits a page.
+
+    In events: the events the rows stand for (each student's whole history, ~7.8 events), so the limit
+    compares with a rate in events/s as if the projection wrote each student's rows once per history;
+    it writes them once per page the student appears in, so this limit is an upper bound."""
     from services.scoring.app import MIGRATIONS
     from services.scoring.views import student_files, student_totals, voeux
     from shared.runtime.migrations import upgrade
@@ -242,21 +278,22 @@ def upsert_rate(url: str, schema: str | None, max_seconds: float, batch: int = 5
     upgrade(MIGRATIONS, url, schema)
     engine = make_engine(url, schema)
     shapes = _projection_rows(students)
-    rows, started, round_ = 0, time.perf_counter(), 0
+    rows, events, started, round_ = 0, 0, time.perf_counter(), 0
     try:
         while time.perf_counter() - started < max_seconds:
             round_ += 1
             for start in range(0, len(shapes), batch):
                 chunk = shapes[start : start + batch]
                 # a different total each round, so an update really changes the row
-                totals = [{**t, "total_bonus_points": t["total_bonus_points"] + round_} for _, t, _ in chunk]
-                files = [f for f, _, _ in chunk]
-                voeu_rows = [v for _, _, vs in chunk for v in vs]
+                totals = [{**t, "total_bonus_points": t["total_bonus_points"] + round_} for _, t, _, _ in chunk]
+                files = [f for f, _, _, _ in chunk]
+                voeu_rows = [v for _, _, vs, _ in chunk for v in vs]
                 with engine.begin() as conn:
                     upsert(conn, student_files, files, ["campaign", "ine"])
                     upsert(conn, student_totals, totals, ["campaign", "ine"])
                     upsert(conn, voeux, voeu_rows, ["campaign", "ine", "lycee_uai", "formation_code"])
                 rows += len(files) + len(totals) + len(voeu_rows)
+                events += sum(n for _, _, _, n in chunk)
                 if time.perf_counter() - started >= max_seconds:
                     break
         elapsed = time.perf_counter() - started
@@ -265,4 +302,4 @@ def upsert_rate(url: str, schema: str | None, max_seconds: float, batch: int = 5
                 conn.execute(delete(table))
     finally:
         engine.dispose()
-    return rows, elapsed
+    return Upserts(rows, events, elapsed)

@@ -1,7 +1,8 @@
-"""The services under test as separate processes (`passpro serve NAME --port P`), and `passpro rebuild` as a command."""
+"""The services under test as separate processes (`passpro serve NAME --port P`), and `passpro rebuild`'s work in one."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -117,11 +118,11 @@ class Services:
 
 @dataclass
 class Rebuild:
-    """One `passpro rebuild`: the command as a person runs it, and its catch-up from the start of the log."""
+    """One rebuild (`passpro rebuild`'s work in its own process), and its catch-up from the start of the log."""
 
-    seconds: float  # the whole command, start-up and swap included
+    seconds: float  # the whole process, start-up and swap included
     entries: int
-    catch_up_events: int  # entries applied between the first and the last page it reported
+    catch_up_events: int  # entries applied from the start of its reading to its last page
     catch_up_seconds: float
     peak_mb: float
 
@@ -130,52 +131,17 @@ class Rebuild:
         return self.catch_up_events / self.catch_up_seconds if self.catch_up_seconds > 0 else 0.0
 
 
-_PROGRESS = re.compile(r"(\d+)/(\d+) entrées")
-
-
-class ProgressReader:
-    """Turns `passpro rebuild`'s progress bar into (time, entries done), each update timed when it arrives.
-
-    The bar writes "\\r" and then one update per page, flushed at once; an update cut between two
-    reads is completed by the next read, and the rest of an update already counted is skipped."""
-
-    def __init__(self) -> None:
-        self.partial = b""
-        self.skipping = False
-
-    def feed(self, chunk: bytes, at: float) -> list[tuple[float, int]]:
-        if self.skipping:
-            cut = chunk.find(b"\r")
-            if cut < 0:
-                return []
-            chunk, self.skipping = chunk[cut:], False
-        *complete, last = (self.partial + chunk).split(b"\r")
-        pages = [(at, done) for done in map(self._done, complete) if done]
-        if done := self._done(last):
-            pages.append((at, done))
-            self.partial, self.skipping = b"", True
-        else:
-            self.partial = last
-        return pages
-
-    @staticmethod
-    def _done(update: bytes) -> int:
-        found = _PROGRESS.search(update.decode(errors="replace"))
-        return int(found.group(1)) if found else 0  # the bar starts at 0, before the first page
-
-
 def run_rebuild(env: dict[str, str], cwd: Path, timeout: float) -> Rebuild:
-    """Run `passpro rebuild` to the end, timing its catch-up from its progress lines and sampling its memory.
+    """Run `passpro rebuild`'s work (`python -m bench.rebuild_run`) to the end, sampling its memory.
 
-    The command reports its progress after every page it applies (`done/total entrées`); the catch-up
-    rate counts from the first page reported to the last, so the start-up, the migrations of the
-    workspace and the swap are left out of it (they are in `seconds`)."""
+    The catch-up rate is the process's own figure: entries applied from the moment it starts reading
+    the log (migrations of the workspace done) to the last page, so the start-up and the swap are left
+    out of it; they are in `seconds`, the process's wall time."""
     started = time.monotonic()
     process = subprocess.Popen(
-        [*passpro_command(), "rebuild"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "bench.rebuild_run"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     peak = [0.0]
-    pages: list[tuple[float, int]] = []
     err_tail = bytearray()
 
     def sample() -> None:
@@ -185,19 +151,17 @@ def run_rebuild(env: dict[str, str], cwd: Path, timeout: float) -> Rebuild:
                 peak[0] = max(peak[0], now)
             time.sleep(0.05)
 
-    def read_progress() -> None:
-        progress = ProgressReader()
+    def keep_stderr() -> None:
         assert process.stderr is not None
         while chunk := process.stderr.read1(4096):
             err_tail.extend(chunk)
             del err_tail[:-8000]
-            pages.extend(progress.feed(chunk, time.monotonic()))
 
-    threads = [threading.Thread(target=sample, daemon=True), threading.Thread(target=read_progress, daemon=True)]
+    threads = [threading.Thread(target=sample, daemon=True), threading.Thread(target=keep_stderr, daemon=True)]
     for thread in threads:
         thread.start()
     assert process.stdout is not None
-    out = process.stdout.read()  # the summary line, at the end; stderr is read by its own thread
+    out = process.stdout.read()  # the JSON line, at the end; stderr is read by its own thread
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -207,7 +171,6 @@ def run_rebuild(env: dict[str, str], cwd: Path, timeout: float) -> Rebuild:
     for thread in threads:
         thread.join()
     if process.returncode != 0:
-        raise RuntimeError(f"passpro rebuild exited {process.returncode}\n{out.decode()[-2000:]}\n{err_tail.decode(errors='replace')}")
-    found = re.search(r"(\d+) entrées relues", out.decode())
-    (first_at, first_done), (last_at, last_done) = (pages[0], pages[-1]) if pages else ((0.0, 0), (0.0, 0))
-    return Rebuild(seconds, int(found.group(1)) if found else 0, last_done - first_done, last_at - first_at, peak[0])
+        raise RuntimeError(f"the rebuild exited {process.returncode}\n{out.decode()[-2000:]}\n{err_tail.decode(errors='replace')}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    return Rebuild(seconds, result["entries"], result["catch_up_events"], result["catch_up_seconds"], peak[0])

@@ -23,7 +23,7 @@ def bench(args: argparse.Namespace) -> int:
         sizes = sizes.with_events(args.events)
     database_url = os.environ.get("PASSPRO_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     figures, context = run_bench(sizes, redis_url=os.environ.get("PASSPRO_REDIS_URL") or None, database_url=database_url)
-    print(table(figures))
+    print(table(figures, context))
     print(f"\n{context['log_events']:,} events, {context['log_students']:,} students, "
           f"{context['total_seconds']:.0f} s in all. Figures are noisy on a shared machine: compare ratios within one run.")
     if args.json:
