@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 from services.cli.common import CliError, make_token, nothing_running, redis_client, service_settings
-from shared.runtime.settings import MIN_SECRET_LENGTH
 
 
 def token(args: argparse.Namespace) -> int:
     from shared.runtime.auth import InvalidToken
+    from shared.runtime.settings import MIN_SECRET_LENGTH
 
     settings = service_settings("registration")
     if not settings.jwt_secret:

@@ -6,12 +6,12 @@ import argparse
 import asyncio
 
 from services.cli.common import SERVICES, existing_database, log_url, redis_client, service_settings
-from shared.runtime.dead_letters import DeadLetters
 
 
 def status(_: argparse.Namespace) -> int:
     from shared.contracts.streams import StreamKeys
     from shared.runtime.db import make_engine, new_metadata
+    from shared.runtime.dead_letters import DeadLetters
     from shared.runtime.views import load_positions, positions_table
 
     table = positions_table(new_metadata())
