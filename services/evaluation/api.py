@@ -13,7 +13,7 @@ from services.evaluation import domain, views
 from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text, UtcDatetime
 from shared.contracts.identifiers import UAI, FormationCode
 from shared.runtime import access_log
-from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, page, principal, require_own_establishment, require_role
+from shared.runtime.http import API_DEPENDENCIES, page, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
     CampaignQuery,
     IneInPath,
@@ -23,15 +23,25 @@ from shared.runtime.requests import (
     WriteBody,
     require_formation,
 )
+from shared.runtime.openapi import LyceeInterview, LyceeUAI, Page, after_write, read, to_student, write
 from shared.runtime.service import runtime
 
-router = APIRouter(prefix="/api", tags=["evaluation"], responses=ERROR_RESPONSES, dependencies=API_DEPENDENCIES)
+router = APIRouter(prefix="/api", tags=["evaluation"], dependencies=API_DEPENDENCIES)
+
+# From any write's answer: the list that shows it, and the next steps for the same student.
+LINKS = {
+    "entretiens": after_write("list_interviews", "Les entretiens, une fois la vue à jour de cet événement"),
+    "entretien_tenu": to_student("record_interview_held", "Enregistrer l'entretien tenu de cet élève"),
+    "avis_lycee": to_student("give_lycee_avis", "Donner l'avis du lycée pour cet élève"),
+    "annulation": to_student("cancel_interview", "Annuler un entretien de cet élève"),
+}
+STUDENT_WRITE = write((403, 404, 409), LINKS)
 
 LYCEE_ROLES = ("lycee_staff", "proviseur")
 
 
 class HeldBody(WriteBody):
-    lycee_uai: UAI
+    lycee_uai: LyceeUAI
     formation_code: FormationCode
     held_at: UtcDatetime
     mode: InterviewMode | None = None
@@ -39,13 +49,13 @@ class HeldBody(WriteBody):
 
 
 class CancelBody(WriteBody):
-    lycee_uai: UAI
+    lycee_uai: LyceeUAI
     formation_code: FormationCode
     reason: Text(500)
 
 
 class LyceeAvisBody(WriteBody):
-    lycee_uai: UAI
+    lycee_uai: LyceeUAI
     formation_code: FormationCode
     avis: LyceeAvis
 
@@ -66,26 +76,27 @@ async def _write(request: Request, action: str, ine: str, campaign: str | None, 
     )
 
 
-@router.post("/students/{ine}/interviews/held", status_code=201, summary="Entretien tenu et compte rendu (InterviewHeld)")
+@router.post("/students/{ine}/interviews/held", status_code=201, operation_id="record_interview_held", responses=STUDENT_WRITE, summary="Entretien tenu et compte rendu (InterviewHeld)")
 async def record_held(ine: IneInPath, body: HeldBody, request: Request, campaign: CampaignQuery = None):
     domain.check_held_at(body.held_at, datetime.now(UTC))  # a 422: before rights, visibility and rules
     command = domain.RecordHeld(body.lycee_uai, body.formation_code, body.held_at, body.mode, body.report)
     return await _write(request, "held", ine, campaign, body, command, LYCEE_ROLES)
 
 
-@router.post("/students/{ine}/interviews/cancel", status_code=201, summary="Annuler un entretien (InterviewCancelled)")
+@router.post("/students/{ine}/interviews/cancel", status_code=201, operation_id="cancel_interview", responses=STUDENT_WRITE, summary="Annuler un entretien (InterviewCancelled)")
 async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
     command = domain.CancelInterview(body.lycee_uai, body.formation_code, body.reason)
     return await _write(request, "cancel", ine, campaign, body, command, LYCEE_ROLES)
 
 
-@router.post("/students/{ine}/lycee-avis", status_code=201, summary="Avis du lycée (LyceeAvisGiven)")
+@router.post("/students/{ine}/lycee-avis", status_code=201, operation_id="give_lycee_avis", responses=STUDENT_WRITE, summary="Avis du lycée (LyceeAvisGiven)")
 async def give_lycee_avis(ine: IneInPath, body: LyceeAvisBody, request: Request, campaign: CampaignQuery = None):
     command = domain.GiveLyceeAvis(body.lycee_uai, body.formation_code, body.avis)
     return await _write(request, "lycee-avis", ine, campaign, body, command, ("proviseur",))
 
 
-@router.get("/interviews", summary="Les entretiens du lycée, avec l'avis et le commentaire du collège")
+@router.get("/interviews", operation_id="list_interviews", response_model=None,
+            responses=read(Page[LyceeInterview], description="Une page des entretiens"), summary="Les entretiens du lycée, avec l'avis et le commentaire du collège")
 async def list_interviews(
     request: Request,
     campaign: CampaignQuery = None,

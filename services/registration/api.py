@@ -14,7 +14,7 @@ from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text, 
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.contracts.student_file import StudentFile
 from shared.runtime import access_log
-from shared.runtime.http import API_DEPENDENCIES, ERROR_RESPONSES, page, principal, require_own_establishment, require_role
+from shared.runtime.http import API_DEPENDENCIES, page, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
     CampaignQuery,
     IneInPath,
@@ -25,9 +25,22 @@ from shared.runtime.requests import (
     require_college,
     require_formation,
 )
+from shared.runtime.openapi import EstablishmentsPage, LyceeUAI, Page, StudentProgress, after_write, read, to_student, write
 from shared.runtime.service import runtime
 
-router = APIRouter(prefix="/api", tags=["registration"], responses=ERROR_RESPONSES, dependencies=API_DEPENDENCIES)
+router = APIRouter(prefix="/api", tags=["registration"], dependencies=API_DEPENDENCIES)
+
+# From any write's answer: the list that shows it, and the next steps for the same student (stateful clients, testers).
+LINKS = {
+    "eleves": after_write("list_students", "Les élèves, une fois la vue à jour de cet événement"),
+    "avis_college": to_student("give_college_avis", "Donner l'avis du collège pour cet élève"),
+    "entretien": to_student("schedule_interview", "Inscrire cet élève à un entretien"),
+    "annulation": to_student("cancel_interview", "Annuler un entretien de cet élève"),
+    "referent": to_student("reassign_referent", "Changer le référent de cet élève"),
+    "retrait": to_student("withdraw_student", "Retirer cet élève du dispositif"),
+    "reintegration": to_student("reinstate_student", "Réintégrer cet élève"),
+}
+STUDENT_WRITE = write((403, 404, 409), LINKS)
 
 COLLEGE_ROLES = ("principal", "referent")
 
@@ -47,7 +60,7 @@ class ReferentBody(WriteBody):
 
 
 class ScheduleBody(WriteBody):
-    lycee_uai: UAI
+    lycee_uai: LyceeUAI
     formation_code: FormationCode
     scheduled_at: UtcDatetime
     mode: InterviewMode
@@ -55,7 +68,7 @@ class ScheduleBody(WriteBody):
 
 
 class CancelBody(WriteBody):
-    lycee_uai: UAI
+    lycee_uai: LyceeUAI
     formation_code: FormationCode
     reason: Text(500)
 
@@ -84,14 +97,15 @@ async def _write(request: Request, action: str, ine: str, campaign: str | None, 
     )
 
 
-@router.get("/establishments", summary="Le référentiel : collèges, lycées et formations")
+@router.get("/establishments", operation_id="list_establishments", response_model=None,
+            responses=read(EstablishmentsPage, refused=(), description="Le référentiel"), summary="Le référentiel : collèges, lycées et formations")
 async def establishments(request: Request) -> dict:
     reference = runtime(request).reference
     items = [e.model_dump(mode="json") for e in sorted(reference.establishments, key=lambda e: e.uai)]
     return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "version": reference.version}
 
 
-@router.post("/students", status_code=201, summary="Inscrire un élève (StudentRegistered)")
+@router.post("/students", status_code=201, operation_id="register_student", responses=write((403, 409), LINKS), summary="Inscrire un élève (StudentRegistered)")
 async def register(body: RegisterBody, request: Request):
     rt, who = runtime(request), principal(request)
     require_college(rt.reference, body.college_uai)
@@ -101,13 +115,13 @@ async def register(body: RegisterBody, request: Request):
     return await _write(request, "register", body.student_ine, body.campaign, body, command)
 
 
-@router.post("/students/{ine}/referent", status_code=201, summary="Changer de référent (ReferentReassigned)")
+@router.post("/students/{ine}/referent", status_code=201, operation_id="reassign_referent", responses=STUDENT_WRITE, summary="Changer de référent (ReferentReassigned)")
 async def reassign_referent(ine: IneInPath, body: ReferentBody, request: Request, campaign: CampaignQuery = None):
     require_role(principal(request), "principal")
     return await _write(request, "referent", ine, campaign, body, domain.ReassignReferent(body.referent))
 
 
-@router.post("/students/{ine}/interviews", status_code=201, summary="Inscrire à un entretien (InterviewScheduled)")
+@router.post("/students/{ine}/interviews", status_code=201, operation_id="schedule_interview", responses=STUDENT_WRITE, summary="Inscrire à un entretien (InterviewScheduled)")
 async def schedule_interview(ine: IneInPath, body: ScheduleBody, request: Request, campaign: CampaignQuery = None):
     require_formation(runtime(request).reference, body.lycee_uai, body.formation_code)
     require_role(principal(request), *COLLEGE_ROLES)
@@ -122,7 +136,7 @@ async def schedule_interview(ine: IneInPath, body: ScheduleBody, request: Reques
     return await _write(request, "schedule", ine, campaign, body, command)
 
 
-@router.post("/students/{ine}/interviews/cancel", status_code=201, summary="Annuler un entretien (InterviewCancelled)")
+@router.post("/students/{ine}/interviews/cancel", status_code=201, operation_id="cancel_interview", responses=STUDENT_WRITE, summary="Annuler un entretien (InterviewCancelled)")
 async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
     require_formation(runtime(request).reference, body.lycee_uai, body.formation_code)
     require_role(principal(request), *COLLEGE_ROLES)
@@ -130,7 +144,7 @@ async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, c
     return await _write(request, "cancel", ine, campaign, body, command)
 
 
-@router.post("/students/{ine}/college-avis", status_code=201, summary="Avis du collège (CollegeAvisGiven)")
+@router.post("/students/{ine}/college-avis", status_code=201, operation_id="give_college_avis", responses=STUDENT_WRITE, summary="Avis du collège (CollegeAvisGiven)")
 async def give_college_avis(ine: IneInPath, body: CollegeAvisBody, request: Request, campaign: CampaignQuery = None):
     rt, who = runtime(request), principal(request)
     require_college(rt.reference, body.college_uai)
@@ -140,13 +154,13 @@ async def give_college_avis(ine: IneInPath, body: CollegeAvisBody, request: Requ
     return await _write(request, "college-avis", ine, campaign, body, command)
 
 
-@router.post("/students/{ine}/withdrawal", status_code=201, summary="Retrait du dispositif (StudentWithdrawn)")
+@router.post("/students/{ine}/withdrawal", status_code=201, operation_id="withdraw_student", responses=STUDENT_WRITE, summary="Retrait du dispositif (StudentWithdrawn)")
 async def withdraw(ine: IneInPath, body: ReasonBody, request: Request, campaign: CampaignQuery = None):
     require_role(principal(request), "principal")
     return await _write(request, "withdraw", ine, campaign, body, domain.Withdraw(body.reason))
 
 
-@router.post("/students/{ine}/reinstatement", status_code=201, summary="Réintégration (StudentReinstated)")
+@router.post("/students/{ine}/reinstatement", status_code=201, operation_id="reinstate_student", responses=STUDENT_WRITE, summary="Réintégration (StudentReinstated)")
 async def reinstate(ine: IneInPath, body: ReasonBody, request: Request, campaign: CampaignQuery = None):
     require_role(principal(request), "principal")
     return await _write(request, "reinstate", ine, campaign, body, domain.Reinstate(body.reason))
@@ -214,7 +228,8 @@ async def read_students(
     return [progress(f, points) for f in files]
 
 
-@router.get("/students", summary="Les élèves du collège et leur avancement (tous les collèges pour le rectorat)")
+@router.get("/students", operation_id="list_students", response_model=None,
+            responses=read(Page[StudentProgress], description="Une page des élèves"), summary="Les élèves du collège et leur avancement (tous les collèges pour le rectorat)")
 async def list_students(
     request: Request,
     campaign: CampaignQuery = None,

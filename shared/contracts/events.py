@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -62,12 +63,18 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("date hors des limites représentables") from None
 
 
+# The same rule for the OpenAPI documents: no control character, and something besides spaces.
+_ALLOWED = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+TEXT_PATTERN = rf"^{_ALLOWED}*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{_ALLOWED}*$"
+
+
 def Text(max_length: int) -> Any:  # noqa: N802 - reads as a type in field declarations
     """A trimmed, non-empty text of at most `max_length` characters without control characters."""
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
         AfterValidator(_no_control_characters),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": max_length, "pattern": TEXT_PATTERN}),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 UAI_CHECK_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
@@ -67,9 +67,25 @@ def _is_str(value: object) -> str:
     return value
 
 
-INE = Annotated[str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_ine)]
-UAI = Annotated[str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_uai)]
-FormationCode = Annotated[
-    str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_formation_code)
+def _documented(pattern: re.Pattern[str], description: str, example: str) -> WithJsonSchema:
+    """The identifier as the OpenAPI documents show it (SPEC §5.1): its canonical form."""
+    return WithJsonSchema({"type": "string", "pattern": pattern.pattern, "description": description, "examples": [example]})
+
+
+INE = Annotated[
+    str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_ine),
+    _documented(_INE_PATTERN, "INE de l'élève (11 caractères)", "123456789AB"),
 ]
-Campaign = Annotated[str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_campaign)]
+UAI = Annotated[
+    str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_uai),
+    _documented(_UAI_PATTERN, "UAI : 7 chiffres et la lettre de contrôle (l'établissement doit figurer au référentiel)",
+                "0752547L"),
+]
+FormationCode = Annotated[
+    str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_formation_code),
+    _documented(_FORMATION_PATTERN, "Code de formation (MEF, 10 ou 11 chiffres)", "2473121131"),
+]
+Campaign = Annotated[
+    str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_campaign),
+    _documented(_CAMPAIGN_PATTERN, "Campagne : l'année de la rentrée", "2027"),
+]

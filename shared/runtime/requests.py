@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 from shared.contracts.errors import InvalidInput
 from shared.contracts.identifiers import INE, Campaign
 from shared.contracts.reference import ReferenceData
+from shared.runtime.openapi import POSITION_PATTERN
 
 IneInPath = Annotated[INE, Path(description="INE de l'élève", examples=["123456789AB"])]
 CampaignQuery = Annotated[Campaign | None, Query(description="Campagne (par défaut : celle en vigueur)")]
@@ -29,6 +30,7 @@ MinPositionQuery = Annotated[
     Query(
         pattern=r"^[0-9]{1,20}-[0-9]{1,20}$",
         description="Position du journal que la vue doit avoir atteinte avant de répondre",
+        json_schema_extra={"pattern": POSITION_PATTERN},  # documents the 64-bit bound check_position holds
     ),
     AfterValidator(check_position),
 ]
