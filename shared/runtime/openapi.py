@@ -313,6 +313,27 @@ class AccessLog(Page[Access]):
     campaign: Campaign
 
 
+# What every operation shares, said once at the top of each document.
+API_DESCRIPTION = """\
+Toutes les routes `/api/` demandent un jeton JWT (`Authorization: Bearer …`) : sans jeton valide, 401 avec
+`WWW-Authenticate: Bearer`. Un refus est un JSON `{error, message, fields?}` en français ; chaque opération
+liste les statuts qu'elle peut donner.
+
+- **Écritures** : 201 et `{event, positions}` ; la même demande renvoyée avec le même `event_id` répond 200
+  avec la réponse d'origine et n'enregistre rien de plus ; un autre contenu sous le même `event_id` est un 409
+  `event_id_reused`.
+- **Lire ses écritures** : passer `positions.service` d'une réponse en `min_position` d'une lecture ; si la
+  vue ne l'a pas atteinte à temps, 503 `view_behind` avec `Retry-After`, jamais des données anciennes.
+- **503** (journal ou base injoignable) : une écriture a pu être enregistrée ou non ; la renvoyer à
+  l'identique, avec le même `event_id`, après `Retry-After` secondes.
+- **Autres méthodes** : une méthode qu'un chemin n'offre pas répond 405 avec l'en-tête `Allow` (les méthodes
+  offertes) ; `HEAD` et `OPTIONS` se comportent comme HTTP le prévoit.
+- **Identifiants** : chaînes de caractères (INE, UAI avec sa lettre de contrôle, code de formation, campagne),
+  sous la forme que donnent leurs `pattern` ; un UAI ou une formation absents du référentiel
+  (`GET /api/establishments` du service d'inscription) sont un 422.
+"""
+
+
 # --- responses= of the routes -------------------------------------------------------------------------
 
 _RETRY_AFTER = {"Retry-After": {"description": "Secondes à attendre avant de réessayer", "schema": {"type": "integer", "minimum": 0}}}

@@ -31,6 +31,7 @@ from shared.runtime.db import make_engine
 from shared.runtime.http import ApiGuard, install_error_handlers
 from shared.runtime.log import EventLog
 from shared.runtime.migrations import is_up_to_date
+from shared.runtime.openapi import API_DESCRIPTION
 from shared.runtime.reference_store import load_reference
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.view_protocol import View
@@ -139,7 +140,7 @@ def build_app(
             engine.dispose()
             keystore.close()
 
-    app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
+    app = FastAPI(title=title, description=API_DESCRIPTION, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
     app.add_middleware(
         ApiGuard,
         secret=lambda: settings.jwt_secret,
