@@ -9,11 +9,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from services.evaluation import domain, views
+from services.evaluation import domain, queries
 from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text, UtcDatetime
 from shared.contracts.identifiers import UAI, FormationCode
 from shared.runtime import access_log
-from shared.runtime.http import API_DEPENDENCIES, page, principal, require_own_establishment, require_role
+from shared.runtime.http import API_DEPENDENCIES, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
     CampaignQuery,
     IneInPath,
@@ -105,28 +105,32 @@ async def list_interviews(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
-    answer = page(await read_interviews(request, campaign, lycee_uai, min_position), limit, offset)
+    answer = await interviews_page(request, campaign, lycee_uai, min_position, limit, offset)
     year = campaign or runtime(request).settings.campaign
     await access_log.record_request(request, year, [i["ine"] for i in answer["items"]], access_log.INTERVIEW_LIST)
     return answer
 
 
-async def read_interviews(
-    request: Request, campaign: str | None, lycee_uai: str | None, min_position: str | None
-) -> list[dict]:
-    """The caller's interviews with the students' files, unlogged: each caller logs the students it shows."""
+async def interviews_page(
+    request: Request, campaign: str | None, lycee_uai: str | None, min_position: str | None,
+    limit: int | None, offset: int,
+) -> dict:
+    """A page of the caller's interviews (`limit` from `offset`, all when None) and their total, paged in
+    SQL: only the page's files are read. Unlogged: each caller logs the students it shows."""
     rt, who = runtime(request), principal(request)
     require_role(who, *LYCEE_ROLES, "rectorat")
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
     lycee = lycee_uai if who.role == "rectorat" else who.uai
 
-    def query():
+    def query() -> tuple[list, int]:
         with rt.engine.connect() as conn:
-            return views.lycee_interviews(conn, year, lycee)
+            rows = queries.lycee_interviews(conn, year, lycee, limit, offset)
+            return rows, queries.count_lycee_interviews(conn, year, lycee)
 
     items = []
-    for row, file in await asyncio.to_thread(query):
+    rows, total = await asyncio.to_thread(query)
+    for row, file in rows:
         interview = file.interviews[row["interview_id"]]
         latest = file.latest_lycee_avis(interview.lycee_uai, interview.formation_code)
         items.append(
@@ -151,4 +155,11 @@ async def read_interviews(
                 "student_withdrawn": file.withdrawn,
             }
         )
-    return items
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+async def read_interviews(
+    request: Request, campaign: str | None, lycee_uai: str | None, min_position: str | None
+) -> list[dict]:
+    """Every one of the caller's interviews with the students' files (the lycée's page), unlogged."""
+    return (await interviews_page(request, campaign, lycee_uai, min_position, None, 0))["items"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, String, Table, select
+from sqlalchemy import Column, Connection, String, Table
 
-from shared.contracts.student_file import StudentFile
 from shared.contracts.streams import LoggedEvent
 from shared.runtime.db import new_metadata
 from shared.runtime.views import apply_campaigns, campaigns_table, delete_students, fold_batch, positions_table, student_files_table
@@ -52,19 +51,3 @@ class InterviewsView:
         ]
         if rows:
             conn.execute(interviews.insert(), rows)
-
-
-def lycee_interviews(conn: Connection, campaign: str, lycee_uai: str | None) -> list[tuple[dict, StudentFile]]:
-    """The interviews at one lycée, or at every lycée when `lycee_uai` is None (rectorat)."""
-    query = (
-        select(interviews, student_files.c.file)
-        .join(
-            student_files,
-            (student_files.c.campaign == interviews.c.campaign) & (student_files.c.ine == interviews.c.ine),
-        )
-        .where(interviews.c.campaign == campaign)
-        .order_by(interviews.c.scheduled_at, interviews.c.formation_code, interviews.c.ine, interviews.c.interview_id)
-    )
-    if lycee_uai is not None:
-        query = query.where(interviews.c.lycee_uai == lycee_uai)
-    return [(dict(row._mapping), StudentFile.model_validate_json(row.file)) for row in conn.execute(query)]

@@ -8,13 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from services.registration import domain, views
+from services.registration import domain, queries
 from shared.contracts.bonus import total_bonus_points, voeu_bonuses
 from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text, UtcDatetime
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.contracts.student_file import StudentFile
 from shared.runtime import access_log
-from shared.runtime.http import API_DEPENDENCIES, page, principal, require_own_establishment, require_role
+from shared.runtime.http import API_DEPENDENCIES, principal, require_own_establishment, require_role
 from shared.runtime.requests import (
     CampaignQuery,
     IneInPath,
@@ -210,22 +210,32 @@ def progress(file: StudentFile, bonus_points: int) -> dict:
     }
 
 
-async def read_students(
-    request: Request, campaign: str | None, college_uai: str | None, min_position: str | None
-) -> list[dict]:
-    """The caller's students with their progress, unlogged: each caller logs the students it shows."""
+async def students_page(
+    request: Request, campaign: str | None, college_uai: str | None, min_position: str | None,
+    limit: int | None, offset: int,
+) -> dict:
+    """A page of the caller's students with their progress (`limit` from `offset`, all when None) and their
+    total, paged in SQL: only the page's files are read. Unlogged: each caller logs the students it shows."""
     rt, who = runtime(request), principal(request)
     require_role(who, *COLLEGE_ROLES, "rectorat")
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
     college = college_uai if who.role == "rectorat" else who.uai
 
-    def query() -> tuple[list[StudentFile], int]:
+    def query() -> tuple[list[StudentFile], int, int]:
         with rt.engine.connect() as conn:
-            return views.college_students(conn, year, college), views.bonus_points(conn, year)
+            files = queries.college_students(conn, year, college, limit, offset)
+            return files, queries.count_college_students(conn, year, college), queries.bonus_points(conn, year)
 
-    files, points = await asyncio.to_thread(query)
-    return [progress(f, points) for f in files]
+    files, total, points = await asyncio.to_thread(query)
+    return {"items": [progress(f, points) for f in files], "total": total, "limit": limit, "offset": offset}
+
+
+async def read_students(
+    request: Request, campaign: str | None, college_uai: str | None, min_position: str | None
+) -> list[dict]:
+    """Every one of the caller's students with their progress (the collège's page), unlogged."""
+    return (await students_page(request, campaign, college_uai, min_position, None, 0))["items"]
 
 
 @router.get("/students", operation_id="list_students", response_model=None,
@@ -238,7 +248,7 @@ async def list_students(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
-    answer = page(await read_students(request, campaign, college_uai, min_position), limit, offset)
+    answer = await students_page(request, campaign, college_uai, min_position, limit, offset)
     year = campaign or runtime(request).settings.campaign
     await access_log.record_request(request, year, [s["ine"] for s in answer["items"]], access_log.STUDENT_LIST)
     return answer

@@ -1,28 +1,24 @@
 """The rectorat's pages: the dashboard with its charts and filters, the Affelnet download and a student's audit.
 
 The bonus rows, the export and the audit timeline are the API's own route
-functions; the dashboard's figures are counted, with the filters, in the same
-projection tables the API reads.
+functions; the dashboard's figures and its progress chart are counted, with the
+filters, in SQL over the projection's tables (no stored file is parsed but the
+shown page's names).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Connection, desc, func, select
-
-from services.scoring import api, audit_store, family_copy, views
+from services.scoring import api, audit_store, family_copy, queries
 from shared.contracts.errors import NotFound, Refusal
 from shared.contracts.identifiers import check_ine
-from shared.contracts.student_file import StudentFile, voeu_key
 from shared.runtime import access_log
 from shared.runtime.requests import IneInPath
 from shared.runtime.service import runtime
@@ -51,110 +47,23 @@ def install(app: FastAPI) -> None:
     install_pages(app, Web("scoring", "Espace rectorat", ("rectorat",), TEMPLATES), router)
 
 
-# --- the dashboard's figures ------------------------------------------------------------------------
-
-
-def figures(conn: Connection, campaign: str, college: str | None, lycee: str | None, formation: str | None) -> dict:
-    """Counts for the dashboard, restricted to a collège, a lycée and/or a formation."""
-    v, t = views.voeux, views.student_totals
-    voeu_where = [v.c.campaign == campaign]
-    if college:
-        voeu_where.append(v.c.college_uai == college)
-    if lycee:
-        voeu_where.append(v.c.lycee_uai == lycee)
-    if formation:
-        voeu_where.append(v.c.formation_code == formation)
-    student_where = [t.c.campaign == campaign]
-    if college:
-        student_where.append(t.c.college_uai == college)
-    if lycee or formation:
-        student_where.append(t.c.ine.in_(select(v.c.ine).where(*voeu_where)))
-
-    def count(table, *where) -> int:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
-
-    held = [*voeu_where, v.c.interview_held]
-    college_avis = dict(
-        conn.execute(
-            select(t.c.college_avis, func.count())
-            .where(*student_where, t.c.withdrawn.is_(False))
-            .group_by(t.c.college_avis)
-        ).all()
-    )
-    lycee_avis = dict(conn.execute(select(v.c.lycee_avis, func.count()).where(*held).group_by(v.c.lycee_avis)).all())
-    by_voeu = conn.execute(
-        select(v.c.lycee_uai, v.c.formation_code, func.sum(v.c.bonus_points), func.count())
-        .where(*voeu_where, v.c.bonus_points > 0)
-        .group_by(v.c.lycee_uai, v.c.formation_code)
-        .order_by(desc(func.sum(v.c.bonus_points)), v.c.lycee_uai, v.c.formation_code)
-    ).all()
-    return {
-        "students": count(t, *student_where),
-        "withdrawn": count(t, *student_where, t.c.withdrawn),
-        "college_avis": college_avis,
-        "lycee_avis": lycee_avis,
-        "voeux": count(v, *voeu_where),
-        "held": count(v, *held),
-        "missing_college_avis": count(v, *held, v.c.college_avis_present.is_(False)),
-        "bonuses": count(v, *voeu_where, v.c.bonus_points > 0),
-        "points": conn.execute(select(func.coalesce(func.sum(v.c.bonus_points), 0)).where(*voeu_where)).scalar_one(),
-        "by_voeu": [(row[0], row[1], int(row[2]), row[3]) for row in by_voeu],
-        "exports": conn.execute(
-            select(views.exports)
-            .where(views.exports.c.campaign == campaign)
-            .order_by(desc(views.exports.c.id))
-            .limit(3)
-        ).all(),
-    }
-
-
-def _monday(moment: datetime) -> datetime:
-    local = moment.astimezone(PARIS)
-    return (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def milestones(file_json: str, lycee: str | None, formation: str | None) -> dict[str, list[datetime]]:
-    """When a student's collège avis was given, their interviews held and their favorable lycée avis given.
-
-    Read from the stored file's JSON rather than the full model: the chart reads every student of
-    the campaign, and this is ten times faster (the fields are those of `StudentFile`).
-    """
-    file = json.loads(file_json)
-    found: dict[str, list[datetime]] = {"avis": [], "held": [], "favorable": []}
-    if file.get("withdrawn"):
-        return found
-    if file.get("college_avis_at"):
-        found["avis"].append(datetime.fromisoformat(file["college_avis_at"]))
-    for interview in (file.get("interviews") or {}).values():
-        if interview.get("status") != "held" or not interview.get("held_at"):
-            continue
-        if (lycee and interview["lycee_uai"] != lycee) or (formation and interview["formation_code"] != formation):
-            continue
-        found["held"].append(datetime.fromisoformat(interview["held_at"]))
-        history = (file.get("lycee_avis") or {}).get(voeu_key(interview["lycee_uai"], interview["formation_code"]))
-        latest = max(history, key=lambda a: a["version"]) if history else None
-        if latest and latest["avis"] == "favorable":
-            found["favorable"].append(datetime.fromisoformat(latest["occurred_at"]))
-    return found
-
+# --- the dashboard's progress chart -------------------------------------------------------------------
 
 Series = list[tuple[str, list[int], str]]  # (name, one value per week, tone)
 
 
-def progress(files_json: Iterable[str], lycee: str | None, formation: str | None) -> tuple[list[str], Series]:
-    """Cumulative collège avis given, interviews held and favorable lycée avis, week by week (Paris weeks)."""
-    weekly: dict[str, Counter] = {"avis": Counter(), "held": Counter(), "favorable": Counter()}
-    for raw in files_json:
-        for kind, moments in milestones(raw, lycee, formation).items():
-            weekly[kind].update(_monday(m) for m in moments)
+def progress(weekly: dict[str, Counter[date]]) -> tuple[list[str], Series]:
+    """Cumulative collège avis given, interviews held and favorable lycée avis, week by week (Paris weeks,
+    each named by its Monday), from the counts per week the projection keeps (queries.weekly_milestones)."""
     every_week = [w for counts in weekly.values() for w in counts]
     if not every_week:
         return [], []
-    weeks = [max(min(every_week), _monday(max(every_week) - timedelta(weeks=MAX_WEEKS - 1)))]
-    while weeks[-1] < max(every_week):
-        weeks.append(_monday(weeks[-1] + timedelta(days=7, hours=12)))  # +12 h: safe across a DST change
+    last = max(every_week)
+    weeks = [max(min(every_week), last - timedelta(weeks=MAX_WEEKS - 1))]
+    while weeks[-1] < last:
+        weeks.append(weeks[-1] + timedelta(weeks=1))
 
-    def cumulative(counts: Counter) -> list[int]:
+    def cumulative(counts: Counter[date]) -> list[int]:
         before = sum(n for w, n in counts.items() if w < weeks[0])
         return list(accumulate((counts.get(w, 0) for w in weeks), initial=before))[1:]
 
@@ -163,26 +72,6 @@ def progress(files_json: Iterable[str], lycee: str | None, formation: str | None
         ("Entretiens tenus", cumulative(weekly["held"]), "warn"),
         ("Avis favorables du lycée", cumulative(weekly["favorable"]), "good"),
     ]
-
-
-def _files_json(conn: Connection, campaign: str, college: str | None) -> list[str]:
-    f = views.student_files
-    query = select(f.c.file).where(f.c.campaign == campaign)
-    if college:
-        query = query.where(f.c.college_uai == college)
-    return list(conn.execute(query).scalars())
-
-
-def _student_files(
-    conn: Connection, campaign: str, college: str | None, ines: list[str] | None = None
-) -> list[StudentFile]:
-    f = views.student_files
-    query = select(f.c.file).where(f.c.campaign == campaign)
-    if college:
-        query = query.where(f.c.college_uai == college)
-    if ines is not None:
-        query = query.where(f.c.ine.in_(ines))
-    return [StudentFile.model_validate_json(row.file) for row in conn.execute(query)]
 
 
 # --- pages ------------------------------------------------------------------------------------------------
@@ -226,8 +115,8 @@ async def dashboard(
 
     def read():
         with rt.engine.connect() as conn:
-            numbers = figures(conn, year, college, lycee, formation)
-            weeks, series = progress(_files_json(conn, year, college), lycee, formation)
+            numbers = queries.dashboard_figures(conn, year, college, lycee, formation)
+            weeks, series = progress(queries.weekly_milestones(conn, year, college, lycee, formation))
             return numbers, weeks, series
 
     numbers, weeks, series = await asyncio.to_thread(read)
@@ -301,7 +190,7 @@ def _names(rt, campaign: str, ines: list[str]) -> dict[str, str]:
     if not ines:
         return {}
     with rt.engine.connect() as conn:
-        files = _student_files(conn, campaign, None, ines)
+        files = queries.files_of(conn, campaign, ines)
     return {f.ine: f"{f.first_name} {(f.last_name or '').upper()}" for f in files}
 
 

@@ -1,4 +1,4 @@
-"""Reads of scoring's projection: bonuses, the summary report and the Affelnet file."""
+"""Reads of scoring's projection: bonuses, the summary report, the dashboard's figures and the Affelnet file."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import csv
 import hashlib
 import io
 import json
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, desc, func, select
 
-from services.scoring.views import exports, student_totals, voeux
+from services.scoring.views import exports, student_files, student_totals, voeux
+from shared.contracts.student_file import StudentFile
 
 
 def _voeu(row) -> dict:
@@ -127,6 +129,93 @@ def summary(conn: Connection, campaign: str) -> dict:
         "missing_college_avis": sum(r.missing_college_avis for r in by_formation),
         "bonuses_granted": sum(r.bonuses for r in by_formation),
     }
+
+
+def dashboard_figures(
+    conn: Connection, campaign: str, college: str | None, lycee: str | None, formation: str | None
+) -> dict:
+    """Counts for the rectorat's dashboard, restricted to a collège, a lycée and/or a formation."""
+    v, t = voeux, student_totals
+    voeu_where = [v.c.campaign == campaign]
+    if college:
+        voeu_where.append(v.c.college_uai == college)
+    if lycee:
+        voeu_where.append(v.c.lycee_uai == lycee)
+    if formation:
+        voeu_where.append(v.c.formation_code == formation)
+    student_where = [t.c.campaign == campaign]
+    if college:
+        student_where.append(t.c.college_uai == college)
+    if lycee or formation:
+        student_where.append(t.c.ine.in_(select(v.c.ine).where(*voeu_where)))
+
+    def count(table, *where) -> int:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+    held = [*voeu_where, v.c.interview_held]
+    college_avis = dict(
+        conn.execute(
+            select(t.c.college_avis, func.count())
+            .where(*student_where, t.c.withdrawn.is_(False))
+            .group_by(t.c.college_avis)
+        ).all()
+    )
+    lycee_avis = dict(conn.execute(select(v.c.lycee_avis, func.count()).where(*held).group_by(v.c.lycee_avis)).all())
+    by_voeu = conn.execute(
+        select(v.c.lycee_uai, v.c.formation_code, func.sum(v.c.bonus_points), func.count())
+        .where(*voeu_where, v.c.bonus_points > 0)
+        .group_by(v.c.lycee_uai, v.c.formation_code)
+        .order_by(desc(func.sum(v.c.bonus_points)), v.c.lycee_uai, v.c.formation_code)
+    ).all()
+    return {
+        "students": count(t, *student_where),
+        "withdrawn": count(t, *student_where, t.c.withdrawn),
+        "college_avis": college_avis,
+        "lycee_avis": lycee_avis,
+        "voeux": count(v, *voeu_where),
+        "held": count(v, *held),
+        "missing_college_avis": count(v, *held, v.c.college_avis_present.is_(False)),
+        "bonuses": count(v, *voeu_where, v.c.bonus_points > 0),
+        "points": conn.execute(select(func.coalesce(func.sum(v.c.bonus_points), 0)).where(*voeu_where)).scalar_one(),
+        "by_voeu": [(row[0], row[1], int(row[2]), row[3]) for row in by_voeu],
+        "exports": conn.execute(
+            select(exports).where(exports.c.campaign == campaign).order_by(desc(exports.c.id)).limit(3)
+        ).all(),
+    }
+
+
+def weekly_milestones(
+    conn: Connection, campaign: str, college: str | None, lycee: str | None, formation: str | None
+) -> dict[str, Counter[date]]:
+    """How many collège avis were given, interviews held and favorable lycée avis given in each Paris week
+    (its Monday), among the students not withdrawn; the lycée and formation filters apply to interviews and
+    avis. Grouped in SQL from the weeks the projection keeps: a few dozen rows, whatever the campaign's size."""
+    t, v = student_totals, voeux
+    active = [t.c.campaign == campaign, t.c.withdrawn.is_(False)]
+    if college:
+        active.append(t.c.college_uai == college)
+    of_voeu = [v.c.lycee_uai == lycee] if lycee else []
+    if formation:
+        of_voeu.append(v.c.formation_code == formation)
+    with_students = v.join(t, (t.c.campaign == v.c.campaign) & (t.c.ine == v.c.ine))
+
+    def by_week(week, source, *where) -> Counter[date]:
+        rows = conn.execute(
+            select(week, func.count()).select_from(source).where(*active, *where, week.is_not(None)).group_by(week)
+        )
+        return Counter({date.fromisoformat(w): n for w, n in rows})
+
+    return {
+        "avis": by_week(t.c.college_avis_week, t),
+        "held": by_week(v.c.held_week, with_students, *of_voeu),
+        "favorable": by_week(v.c.favorable_week, with_students, *of_voeu),
+    }
+
+
+def files_of(conn: Connection, campaign: str, ines: list[str]) -> list[StudentFile]:
+    """The stored files of these students only (a shown page's): no list reads every file."""
+    rows = conn.execute(select(student_files.c.file).where(student_files.c.campaign == campaign, student_files.c.ine.in_(ines)))
+    return [StudentFile.model_validate_json(row.file) for row in rows]
 
 
 def affelnet_csv(conn: Connection, campaign: str) -> tuple[str, int]:

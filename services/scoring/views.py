@@ -3,10 +3,13 @@ signed checkpoints of the log's heads (the audit's, never touched by the project
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import BigInteger, Boolean, Column, Connection, Integer, String, Table, Text
 
 from services.scoring.domain import bonus_of, what_scoring_keeps
 from shared.contracts.streams import LoggedEvent
+from shared.contracts.student_file import StudentFile
 from shared.runtime.db import new_metadata
 from shared.runtime.views import (
     apply_campaigns,
@@ -18,6 +21,7 @@ from shared.runtime.views import (
     student_files_table,
     upsert,
 )
+from shared.runtime.web import PARIS
 
 metadata = new_metadata()
 positions = positions_table(metadata)
@@ -35,6 +39,10 @@ voeux = Table(
     Column("bonus_points", Integer, nullable=False),
     Column("interview_held", Boolean, nullable=False),
     Column("college_avis_present", Boolean),
+    # The dashboard's progress chart counts by Paris week (the Monday, YYYY-MM-DD): when the interview
+    # was held, and when a favorable latest lycée avis was given after it.
+    Column("held_week", String(10)),
+    Column("favorable_week", String(10)),
 )
 student_totals = Table(
     "student_totals",
@@ -45,6 +53,7 @@ student_totals = Table(
     Column("college_avis", String(16)),
     Column("withdrawn", Boolean, nullable=False),
     Column("total_bonus_points", Integer, nullable=False),
+    Column("college_avis_week", String(10)),  # the Paris week the collège avis was given (progress chart)
 )
 exports = Table(
     "exports",
@@ -69,6 +78,24 @@ checkpoints = Table(
     Column("recorded_at", String(40), nullable=False),
     Column("hmac", String(64), nullable=False),
 )
+
+
+def paris_week(moment: datetime | None) -> str | None:
+    """The Monday of `moment`'s week in Paris, as YYYY-MM-DD (sorts as it dates)."""
+    if moment is None:
+        return None
+    local = moment.astimezone(PARIS).date()
+    return (local - timedelta(days=local.weekday())).isoformat()
+
+
+def milestone_weeks(file: StudentFile, lycee_uai: str, formation_code: str) -> dict[str, str | None]:
+    """A vœu's weeks for the progress chart: its held interview's, and its latest lycée avis's if that
+    avis is favorable and the interview held."""
+    held = file.held_interview(lycee_uai, formation_code)
+    held_week = paris_week(held.held_at) if held else None
+    latest = file.latest_lycee_avis(lycee_uai, formation_code)
+    favorable = held_week is not None and latest is not None and latest.avis == "favorable"
+    return {"held_week": held_week, "favorable_week": paris_week(latest.occurred_at) if favorable else None}
 
 
 class BonusProjection:
@@ -97,6 +124,7 @@ class BonusProjection:
                     "bonus_points": v.bonus_points,
                     "interview_held": v.interview_held,
                     "college_avis_present": v.college_avis_present,
+                    **milestone_weeks(file, v.lycee_uai, v.formation_code),
                 }
                 for v in bonus.voeux
             ]
@@ -108,6 +136,7 @@ class BonusProjection:
                     "college_avis": file.college_avis,
                     "withdrawn": file.withdrawn,
                     "total_bonus_points": bonus.total_bonus_points,
+                    "college_avis_week": paris_week(file.college_avis_at),
                 }
             )
         if voeu_rows:

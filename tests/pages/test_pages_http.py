@@ -424,6 +424,45 @@ def test_the_dashboard_shows_the_bonus_filters_it_and_downloads_the_affelnet_fil
         assert student.index("Inscription au dispositif") < student.index("Avis du lycée le")
 
 
+def test_the_dashboard_parses_no_stored_file_but_those_of_its_page(world: World, monkeypatch):
+    """Issue 12, finding 5: the figures and the progress chart are counted in SQL from what the projection
+    keeps; the only files read are the shown page's (for the names), by INE."""
+    from sqlalchemy import event
+
+    from services.scoring import pages
+    from shared.contracts.student_file import StudentFile
+
+    ines = [f"{n:09d}DB" for n in range(5)]
+    with world.client("registration") as registration, world.client("evaluation") as evaluation:
+        for ine in ines:
+            register_student(world, registration, ine)
+            college_avis(world, registration, ine)
+            schedule(world, registration, ine, (datetime.now(UTC) - timedelta(hours=2)).isoformat())
+            api_post(evaluation, world.token("lycee_staff", LYCEE), f"/api/students/{ine}/interviews/held", {
+                "lycee_uai": LYCEE, "formation_code": FORMATION, "held_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+                "report": {"motivation": "satisfaisante", "chances_of_success": "satisfaisante", "advice": "Bien."},
+            })
+            position = api_post(evaluation, world.token("proviseur", LYCEE), f"/api/students/{ine}/lycee-avis",
+                                {"lycee_uai": LYCEE, "formation_code": FORMATION, "avis": "favorable"})["positions"]["service"]
+    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    parsed, statements = [], []
+    original = StudentFile.model_validate_json.__func__
+    monkeypatch.setattr(StudentFile, "model_validate_json", classmethod(lambda cls, *a, **k: parsed.append(1) or original(cls, *a, **k)))
+    with world.visitor("scoring", "rectorat", None) as visitor:
+        rectorat = {"Authorization": f"Bearer {world.token('rectorat', None)}"}
+        assert visitor.client.get(f"/api/bonuses/{ines[-1]}?min_position={position}", headers=rectorat).status_code == 200
+        engine = visitor.client.app.state.runtime.engine
+        record = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+        event.listen(engine, "before_cursor_execute", record)
+        parsed.clear()
+        page = text_of(visitor.get("/").text)
+        event.remove(engine, "before_cursor_execute", record)
+    assert "Avancement de la campagne" in page and "Léa MARTIN" in page
+    assert len(parsed) == 2  # the page's two names, not the five files
+    reading_files = [s for s in statements if "student_files" in s]
+    assert reading_files and all("student_files.ine IN" in s for s in reading_files), reading_files
+
+
 def test_an_unknown_student_is_a_french_not_found_page_for_the_rectorat(world: World):
     with world.visitor("scoring", "rectorat", None) as visitor:
         page = visitor.get(f"/eleves/{INE}")

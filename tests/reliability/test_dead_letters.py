@@ -411,7 +411,7 @@ async def test_passpro_dlq_lists_the_dead_letters_and_retries_them_into_each_vie
     assert (await run_passpro(capsys, "dlq", "retry"))[0] == 0
     assert (await run_passpro(capsys, "dlq", "list"))[1].strip() == "Aucune lettre morte."
     with engines["registration"].connect() as conn:
-        from services.registration.views import college_students
+        from services.registration.queries import college_students
 
         (student,) = [s for s in college_students(conn, CAMPAIGN, None) if s.ine == ine_of(POISONED)]
     assert len(student.interviews) == 2 and student.latest_lycee_avis(*VOEUX[0]).avis == "favorable"

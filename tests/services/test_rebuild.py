@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from services.scoring import queries
 from services.scoring.app import MIGRATIONS
@@ -77,9 +77,12 @@ async def test_rebuild_repairs_a_damaged_projection_and_keeps_the_exports(redis_
         live = make_engine(url, schema)
         await Consumer(redis, live, keys, BonusProjection(), keystore=None).catch_up()
         expected = projection(live)
+        with live.connect() as conn:  # the dashboard's weeks are filled by the catch-up (and the rebuild must too)
+            assert conn.execute(select(func.count()).where(voeux.c.held_week.is_(None))).scalar_one() == 0
+            assert conn.execute(select(func.count()).where(student_totals.c.college_avis_week.is_(None))).scalar_one() == 0
         with live.begin() as conn:
             queries.record_export(conn, "2027", "rectorat.test", {"s": "1-0"}, "INE;UAI_ACCUEIL;CODE_MEF;BONUS\r\n", 0)
-            conn.execute(update(voeux).values(bonus_points=99999))  # the damage a rebuild must repair
+            conn.execute(update(voeux).values(bonus_points=99999, held_week=None))  # the damage a rebuild must repair
             conn.execute(student_totals.delete().where(student_totals.c.ine == STUDENTS[0]))
         assert projection(live) != expected
 

@@ -14,9 +14,11 @@ import pytest
 from redis.asyncio import Redis
 
 from services.evaluation.app import MIGRATIONS as EVALUATION_MIGRATIONS
-from services.evaluation.views import InterviewsView, lycee_interviews
+from services.evaluation.queries import lycee_interviews
+from services.evaluation.views import InterviewsView
 from services.registration.app import MIGRATIONS as REGISTRATION_MIGRATIONS
-from services.registration.views import StudentsView, college_students
+from services.registration.queries import college_students
+from services.registration.views import StudentsView
 from services.scoring import queries
 from services.scoring.app import MIGRATIONS as SCORING_MIGRATIONS
 from services.scoring.views import BonusProjection
