@@ -55,7 +55,8 @@ def unreachable_log(settings, exc: BaseException) -> CliError:
 
     where = urlsplit(settings.redis_url)
     text = str(exc).lower()
-    if getattr(exc, "errno", None) == errno.ECONNREFUSED or "refused" in text:
+    cause = exc.__cause__ or exc.__context__
+    if errno.ECONNREFUSED in (getattr(exc, "errno", None), getattr(cause, "errno", None)) or "refused" in text:
         why = "connexion refusée"
     elif "timeout" in text or "timed out" in text:
         why = "délai dépassé"

@@ -29,12 +29,14 @@ def rebuild(args: argparse.Namespace) -> int:
 
     settings = service_settings("scoring")
 
+    database = existing_database(settings, "scoring")  # before the key store: nothing made for a missing base
+
     async def run():
         async with redis_client(settings, decode_responses=True) as redis:
             keystore = settings.open_keystore()
             try:
                 return await run_rebuild(
-                    redis, StreamKeys(settings.academie), keystore, existing_database(settings, "scoring"),
+                    redis, StreamKeys(settings.academie), keystore, database,
                     settings.database_schema or "scoring", progress_bar(),
                 )
             finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -185,6 +186,9 @@ def up(args: argparse.Namespace) -> int:
         print(f"Passpro démarre (dossier {directory}, ports {min(ports.values())}-{max(ports.values())})…", flush=True)
         os.environ["PASSPRO_DATA_DIR"] = str(directory)
         development = []
+        fresh = [n for n in ("jwt-secret", "checkpoint-key", DEV_MASTER_KEY_FILE) if not (directory / n).exists()]
+        if not args.verbose:  # said once below, in a sentence rather than a log record
+            logging.getLogger("shared.runtime.crypto").setLevel(logging.ERROR)
         # Development only: in production the secrets come from the environment, the checkpoint key away
         # from the log it protects, the master key away from the key store.
         if not os.environ.get("PASSPRO_JWT_SECRET"):
@@ -196,6 +200,8 @@ def up(args: argparse.Namespace) -> int:
         if not os.environ.get("PASSPRO_MASTER_KEY"):
             os.environ["PASSPRO_MASTER_KEY"] = format_master_key(development_master_key(directory))
             development.append(DEV_MASTER_KEY_FILE)
+        if made := [n for n in development if n in fresh]:
+            print(f"Secrets de développement créés dans ce dossier ({', '.join(made)}) : jamais en production.")
         if args.demo:
             os.environ["PASSPRO_DEMO"] = "1"  # the services' sign-in pages then offer the demo users in one click
         record = {
