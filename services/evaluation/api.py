@@ -76,27 +76,40 @@ async def _write(request: Request, action: str, ine: str, campaign: str | None, 
     )
 
 
-@router.post("/students/{ine}/interviews/held", status_code=201, operation_id="record_interview_held", responses=STUDENT_WRITE, summary="Entretien tenu et compte rendu (InterviewHeld)")
+@router.post(
+    "/students/{ine}/interviews/held", status_code=201, operation_id="record_interview_held",
+    responses=STUDENT_WRITE,
+    summary="Entretien tenu et compte rendu (InterviewHeld)",
+)
 async def record_held(ine: IneInPath, body: HeldBody, request: Request, campaign: CampaignQuery = None):
     domain.check_held_at(body.held_at, datetime.now(UTC))  # a 422: before rights, visibility and rules
     command = domain.RecordHeld(body.lycee_uai, body.formation_code, body.held_at, body.mode, body.report)
     return await _write(request, "held", ine, campaign, body, command, LYCEE_ROLES)
 
 
-@router.post("/students/{ine}/interviews/cancel", status_code=201, operation_id="cancel_interview", responses=STUDENT_WRITE, summary="Annuler un entretien (InterviewCancelled)")
+@router.post(
+    "/students/{ine}/interviews/cancel", status_code=201, operation_id="cancel_interview", responses=STUDENT_WRITE,
+    summary="Annuler un entretien (InterviewCancelled)",
+)
 async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
     command = domain.CancelInterview(body.lycee_uai, body.formation_code, body.reason)
     return await _write(request, "cancel", ine, campaign, body, command, LYCEE_ROLES)
 
 
-@router.post("/students/{ine}/lycee-avis", status_code=201, operation_id="give_lycee_avis", responses=STUDENT_WRITE, summary="Avis du lycée (LyceeAvisGiven)")
+@router.post(
+    "/students/{ine}/lycee-avis", status_code=201, operation_id="give_lycee_avis", responses=STUDENT_WRITE,
+    summary="Avis du lycée (LyceeAvisGiven)",
+)
 async def give_lycee_avis(ine: IneInPath, body: LyceeAvisBody, request: Request, campaign: CampaignQuery = None):
     command = domain.GiveLyceeAvis(body.lycee_uai, body.formation_code, body.avis)
     return await _write(request, "lycee-avis", ine, campaign, body, command, ("proviseur",))
 
 
-@router.get("/interviews", operation_id="list_interviews", response_model=None,
-            responses=read(Page[LyceeInterview], description="Une page des entretiens"), summary="Les entretiens du lycée, avec l'avis et le commentaire du collège")
+@router.get(
+    "/interviews", operation_id="list_interviews", response_model=None,
+    responses=read(Page[LyceeInterview], description="Une page des entretiens"),
+    summary="Les entretiens du lycée, avec l'avis et le commentaire du collège",
+)
 async def list_interviews(
     request: Request,
     campaign: CampaignQuery = None,

@@ -25,7 +25,16 @@ from shared.runtime.requests import (
     require_college,
     require_formation,
 )
-from shared.runtime.openapi import EstablishmentsPage, LyceeUAI, Page, StudentProgress, after_write, read, to_student, write
+from shared.runtime.openapi import (
+    EstablishmentsPage,
+    LyceeUAI,
+    Page,
+    StudentProgress,
+    after_write,
+    read,
+    to_student,
+    write,
+)
 from shared.runtime.service import runtime
 
 router = APIRouter(prefix="/api", tags=["registration"], dependencies=API_DEPENDENCIES)
@@ -97,15 +106,21 @@ async def _write(request: Request, action: str, ine: str, campaign: str | None, 
     )
 
 
-@router.get("/establishments", operation_id="list_establishments", response_model=None,
-            responses=read(EstablishmentsPage, refused=(), description="Le référentiel"), summary="Le référentiel : collèges, lycées et formations")
+@router.get(
+    "/establishments", operation_id="list_establishments", response_model=None,
+    responses=read(EstablishmentsPage, refused=(), description="Le référentiel"),
+    summary="Le référentiel : collèges, lycées et formations",
+)
 async def establishments(request: Request) -> dict:
     reference = runtime(request).reference
     items = [e.model_dump(mode="json") for e in sorted(reference.establishments, key=lambda e: e.uai)]
     return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "version": reference.version}
 
 
-@router.post("/students", status_code=201, operation_id="register_student", responses=write((403, 409), LINKS), summary="Inscrire un élève (StudentRegistered)")
+@router.post(
+    "/students", status_code=201, operation_id="register_student", responses=write((403, 409), LINKS),
+    summary="Inscrire un élève (StudentRegistered)",
+)
 async def register(body: RegisterBody, request: Request):
     rt, who = runtime(request), principal(request)
     require_college(rt.reference, body.college_uai)
@@ -115,13 +130,19 @@ async def register(body: RegisterBody, request: Request):
     return await _write(request, "register", body.student_ine, body.campaign, body, command)
 
 
-@router.post("/students/{ine}/referent", status_code=201, operation_id="reassign_referent", responses=STUDENT_WRITE, summary="Changer de référent (ReferentReassigned)")
+@router.post(
+    "/students/{ine}/referent", status_code=201, operation_id="reassign_referent", responses=STUDENT_WRITE,
+    summary="Changer de référent (ReferentReassigned)",
+)
 async def reassign_referent(ine: IneInPath, body: ReferentBody, request: Request, campaign: CampaignQuery = None):
     require_role(principal(request), "principal")
     return await _write(request, "referent", ine, campaign, body, domain.ReassignReferent(body.referent))
 
 
-@router.post("/students/{ine}/interviews", status_code=201, operation_id="schedule_interview", responses=STUDENT_WRITE, summary="Inscrire à un entretien (InterviewScheduled)")
+@router.post(
+    "/students/{ine}/interviews", status_code=201, operation_id="schedule_interview", responses=STUDENT_WRITE,
+    summary="Inscrire à un entretien (InterviewScheduled)",
+)
 async def schedule_interview(ine: IneInPath, body: ScheduleBody, request: Request, campaign: CampaignQuery = None):
     require_formation(runtime(request).reference, body.lycee_uai, body.formation_code)
     require_role(principal(request), *COLLEGE_ROLES)
@@ -136,7 +157,10 @@ async def schedule_interview(ine: IneInPath, body: ScheduleBody, request: Reques
     return await _write(request, "schedule", ine, campaign, body, command)
 
 
-@router.post("/students/{ine}/interviews/cancel", status_code=201, operation_id="cancel_interview", responses=STUDENT_WRITE, summary="Annuler un entretien (InterviewCancelled)")
+@router.post(
+    "/students/{ine}/interviews/cancel", status_code=201, operation_id="cancel_interview", responses=STUDENT_WRITE,
+    summary="Annuler un entretien (InterviewCancelled)",
+)
 async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
     require_formation(runtime(request).reference, body.lycee_uai, body.formation_code)
     require_role(principal(request), *COLLEGE_ROLES)
@@ -144,7 +168,10 @@ async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, c
     return await _write(request, "cancel", ine, campaign, body, command)
 
 
-@router.post("/students/{ine}/college-avis", status_code=201, operation_id="give_college_avis", responses=STUDENT_WRITE, summary="Avis du collège (CollegeAvisGiven)")
+@router.post(
+    "/students/{ine}/college-avis", status_code=201, operation_id="give_college_avis", responses=STUDENT_WRITE,
+    summary="Avis du collège (CollegeAvisGiven)",
+)
 async def give_college_avis(ine: IneInPath, body: CollegeAvisBody, request: Request, campaign: CampaignQuery = None):
     rt, who = runtime(request), principal(request)
     require_college(rt.reference, body.college_uai)
@@ -154,13 +181,19 @@ async def give_college_avis(ine: IneInPath, body: CollegeAvisBody, request: Requ
     return await _write(request, "college-avis", ine, campaign, body, command)
 
 
-@router.post("/students/{ine}/withdrawal", status_code=201, operation_id="withdraw_student", responses=STUDENT_WRITE, summary="Retrait du dispositif (StudentWithdrawn)")
+@router.post(
+    "/students/{ine}/withdrawal", status_code=201, operation_id="withdraw_student", responses=STUDENT_WRITE,
+    summary="Retrait du dispositif (StudentWithdrawn)",
+)
 async def withdraw(ine: IneInPath, body: ReasonBody, request: Request, campaign: CampaignQuery = None):
     require_role(principal(request), "principal")
     return await _write(request, "withdraw", ine, campaign, body, domain.Withdraw(body.reason))
 
 
-@router.post("/students/{ine}/reinstatement", status_code=201, operation_id="reinstate_student", responses=STUDENT_WRITE, summary="Réintégration (StudentReinstated)")
+@router.post(
+    "/students/{ine}/reinstatement", status_code=201, operation_id="reinstate_student", responses=STUDENT_WRITE,
+    summary="Réintégration (StudentReinstated)",
+)
 async def reinstate(ine: IneInPath, body: ReasonBody, request: Request, campaign: CampaignQuery = None):
     require_role(principal(request), "principal")
     return await _write(request, "reinstate", ine, campaign, body, domain.Reinstate(body.reason))
@@ -238,8 +271,11 @@ async def read_students(
     return (await students_page(request, campaign, college_uai, min_position, None, 0))["items"]
 
 
-@router.get("/students", operation_id="list_students", response_model=None,
-            responses=read(Page[StudentProgress], description="Une page des élèves"), summary="Les élèves du collège et leur avancement (tous les collèges pour le rectorat)")
+@router.get(
+    "/students", operation_id="list_students", response_model=None,
+    responses=read(Page[StudentProgress], description="Une page des élèves"),
+    summary="Les élèves du collège et leur avancement (tous les collèges pour le rectorat)",
+)
 async def list_students(
     request: Request,
     campaign: CampaignQuery = None,

@@ -57,7 +57,10 @@ class CampaignBody(WriteBody):
     closes_at: UtcDatetime | None = None
 
 
-@router.post("/campaigns", status_code=201, operation_id="open_campaign", responses=write((403, 409), CAMPAIGN_LINKS), summary="Ouvrir une campagne (CampaignOpened)")
+@router.post(
+    "/campaigns", status_code=201, operation_id="open_campaign", responses=write((403, 409), CAMPAIGN_LINKS),
+    summary="Ouvrir une campagne (CampaignOpened)",
+)
 async def open_campaign(body: CampaignBody, request: Request):
     rt, who = runtime(request), principal(request)
     require_role(who, "rectorat")
@@ -89,7 +92,10 @@ def _short(rt, positions: dict[str, str]) -> dict[str, str]:
     return {rt.keys.stream_name(k): v for k, v in sorted(positions.items())}
 
 
-@router.get("/bonuses/{ine}", operation_id="student_bonus", responses=read(StudentBonus, (403, 404, 422)), summary="Le bonus d'un élève, par vœu")
+@router.get(
+    "/bonuses/{ine}", operation_id="student_bonus", responses=read(StudentBonus, (403, 404, 422)),
+    summary="Le bonus d'un élève, par vœu",
+)
 async def student_bonus(ine: IneInPath, request: Request, campaign: CampaignQuery = None, min_position: MinPositionQuery = None):
     rt = runtime(request)
     year = campaign or rt.settings.campaign
@@ -99,7 +105,10 @@ async def student_bonus(ine: IneInPath, request: Request, campaign: CampaignQuer
     return {**found, "positions": _short(rt, positions)}
 
 
-@router.get("/bonuses", operation_id="list_bonuses", responses=read(Page[BonusRow], links=BONUS_LINKS), summary="Les bonus, une ligne par vœu")
+@router.get(
+    "/bonuses", operation_id="list_bonuses", responses=read(Page[BonusRow], links=BONUS_LINKS),
+    summary="Les bonus, une ligne par vœu",
+)
 async def list_bonuses(
     request: Request,
     campaign: CampaignQuery = None,
@@ -123,14 +132,20 @@ async def list_bonuses(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/reports/summary", operation_id="summary_report", responses=read(Summary), summary="Synthèse : avis, entretiens, avis du collège manquants")
+@router.get(
+    "/reports/summary", operation_id="summary_report", responses=read(Summary),
+    summary="Synthèse : avis, entretiens, avis du collège manquants",
+)
 async def summary(request: Request, campaign: CampaignQuery = None, min_position: MinPositionQuery = None):
     year = campaign or runtime(request).settings.campaign
     report, _ = await _read(request, min_position, lambda conn: queries.summary(conn, year))
     return report
 
 
-@router.get("/exports/affelnet.csv", operation_id="affelnet_export", response_class=Response, responses=csv(), summary="Le fichier Affelnet (bonus par vœu)")
+@router.get(
+    "/exports/affelnet.csv", operation_id="affelnet_export", response_class=Response, responses=csv(),
+    summary="Le fichier Affelnet (bonus par vœu)",
+)
 async def affelnet(request: Request, campaign: CampaignQuery = None, min_position: MinPositionQuery = None):
     rt, who = runtime(request), principal(request)
     require_role(who, "rectorat")
@@ -150,7 +165,10 @@ async def affelnet(request: Request, campaign: CampaignQuery = None, min_positio
     )
 
 
-@router.get("/audit/exports", operation_id="list_exports", responses=read(Page[ExportRecord]), summary="Les exports Affelnet faits : qui, quand, positions couvertes, SHA-256")
+@router.get(
+    "/audit/exports", operation_id="list_exports", responses=read(Page[ExportRecord]),
+    summary="Les exports Affelnet faits : qui, quand, positions couvertes, SHA-256",
+)
 async def audit_exports(request: Request, campaign: CampaignQuery = None):
     rt, who = runtime(request), principal(request)
     require_role(who, "rectorat")
@@ -160,7 +178,10 @@ async def audit_exports(request: Request, campaign: CampaignQuery = None):
     return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
 
 
-@router.get("/audit/students/{ine}", operation_id="audit_student", responses=read(AuditTimeline, (403, 404, 422)), summary="L'historique complet d'un élève et son bonus à une date ou une position")
+@router.get(
+    "/audit/students/{ine}", operation_id="audit_student", responses=read(AuditTimeline, (403, 404, 422)),
+    summary="L'historique complet d'un élève et son bonus à une date ou une position",
+)
 async def audit_student(
     ine: IneInPath,
     request: Request,
@@ -186,7 +207,10 @@ async def audit_student(
     return report
 
 
-@router.get("/access-log/{ine}", operation_id="student_access_log", responses=read(AccessLog, (403, 404, 422)), summary="Qui a consulté le dossier d'un élève : quand, qui, quoi, par quel canal")
+@router.get(
+    "/access-log/{ine}", operation_id="student_access_log", responses=read(AccessLog, (403, 404, 422)),
+    summary="Qui a consulté le dossier d'un élève : quand, qui, quoi, par quel canal",
+)
 async def student_access_log(ine: IneInPath, request: Request, campaign: CampaignQuery = None):
     rt, who = runtime(request), principal(request)
     require_role(who, "rectorat")
