@@ -82,9 +82,10 @@ class Signals:
             signal.signal(sig, signal.SIG_IGN)
 
     def _handle(self, signum: int, _frame) -> None:
-        if self.deferring:
+        if self.deferring or self.pending is not None:  # one Stopped only: the next ones must not cut it short
             self.pending = signum
             return
+        self.pending = signum
         raise Stopped(signum)
 
     @contextlib.contextmanager
@@ -162,7 +163,6 @@ def _wait_ready(name: str, url: str, child: subprocess.Popen, log_file: Path | N
 
 def up(args: argparse.Namespace) -> int:
     signals = Signals()
-    signals.install()  # before anything is started: a signal from here on stops what was started
     host = os.environ.get("PASSPRO_HOST", "127.0.0.1")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     ports = {name: args.port_base + i for i, name in enumerate(SERVICES)}
@@ -175,6 +175,7 @@ def up(args: argparse.Namespace) -> int:
     record: dict = {}
     started = False
     try:
+        signals.install()  # before anything is started: a signal from here on stops what was started
         sockets = bind_ports(host, ports)
         directory.mkdir(parents=True, exist_ok=True)
         try:
