@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.events import PAYLOAD_TYPES, Assessment, CollegeAvis, InterviewMode, LyceeAvis, Report, Role
+from shared.contracts.events import PAYLOAD_TYPES, Assessment, CollegeAvis, InterviewMode, LyceeAvis, Role
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.contracts.reference import Establishment
 
