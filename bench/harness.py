@@ -42,9 +42,9 @@ from redis.asyncio import Redis
 from sqlalchemy import create_engine, text
 
 from bench import limits, load
-from bench.workers import run_workers, worker_pool
 from bench.figures import NAMES
 from bench.processes import Service, Services, run_rebuild
+from bench.workers import run_workers, worker_pool
 from bench.workload import LogWriter, Places
 from shared.contracts.streams import StreamKeys
 from shared.runtime.crypto import MasterKey, parse_master_key
