@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, String, Table
+from sqlalchemy import Column, Connection, Index, String, Table
 
 from shared.contracts.streams import LoggedEvent
 from shared.runtime.db import new_metadata
@@ -22,6 +22,8 @@ interviews = Table(
     Column("formation_code", String(11), nullable=False),
     Column("scheduled_at", String(40)),
     Column("status", String(12), nullable=False),
+    # A lycée's list: filtered by campaign and lycée, in its order (migration 0002).
+    Index("ix_interviews_lycee_order", "campaign", "lycee_uai", "scheduled_at", "formation_code", "ine", "interview_id"),
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Index
 
 from shared.contracts.streams import LoggedEvent
 from shared.runtime.db import new_metadata
@@ -17,6 +17,8 @@ from shared.runtime.views import (
 metadata = new_metadata()
 positions = positions_table(metadata)
 student_files = student_files_table(metadata)
+# The students' list: filtered by campaign and collège, ordered by INE (migration 0002).
+Index("ix_student_files_campaign_college_ine", student_files.c.campaign, student_files.c.college_uai, student_files.c.ine)
 campaigns = campaigns_table(metadata)
 
 

@@ -336,3 +336,14 @@ def test_a_list_longer_than_its_limit_answers_the_asked_page_and_the_total(passp
         assert [i["ine"] for i in interviews["items"]] == list(reversed(ines))[offset : offset + 3]
         assert parses["files"] == len(shown)
     assert listed(registration, "/api/students", passpro.auth("principal", COLLEGES[1]), 0)["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("migrations", "before"), [(REGISTRATION_MIGRATIONS, "0001"), (EVALUATION_MIGRATIONS, "0001"), (SCORING_MIGRATIONS, "0003")]
+)
+def test_the_new_revisions_go_down_and_up_again(database, migrations, before):
+    url, schema = database
+    config = alembic_config(migrations, url, schema)
+    upgrade(migrations, url, schema)
+    command.downgrade(config, before)
+    command.upgrade(config, "head")
