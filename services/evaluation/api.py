@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from services.evaluation import domain, queries
-from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text, UtcDatetime
+from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text
 from shared.contracts.identifiers import UAI, FormationCode
 from shared.runtime import access_log
 from shared.runtime.http import API_DEPENDENCIES, principal, require_own_establishment, require_role
@@ -20,6 +20,7 @@ from shared.runtime.requests import (
     Limit,
     MinPositionQuery,
     Offset,
+    Time,
     WriteBody,
     require_formation,
 )
@@ -43,7 +44,7 @@ LYCEE_ROLES = ("lycee_staff", "proviseur")
 class HeldBody(WriteBody):
     lycee_uai: LyceeUAI
     formation_code: FormationCode
-    held_at: UtcDatetime
+    held_at: Time
     mode: InterviewMode | None = None
     report: Report
 
@@ -132,6 +133,8 @@ async def interviews_page(
     SQL: only the page's files are read. Unlogged: each caller logs the students it shows."""
     rt, who = runtime(request), principal(request)
     require_role(who, *LYCEE_ROLES, "rectorat")
+    if lycee_uai is not None and who.role != "rectorat":  # another lycée is refused, never silently ignored
+        require_own_establishment(who, lycee_uai, "lycee_uai")
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
     lycee = lycee_uai if who.role == "rectorat" else who.uai

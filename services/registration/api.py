@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.registration import domain, queries
 from shared.contracts.bonus import total_bonus_points, voeu_bonuses
-from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text, UtcDatetime
+from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.contracts.student_file import StudentFile
 from shared.runtime import access_log
@@ -21,6 +21,7 @@ from shared.runtime.requests import (
     Limit,
     MinPositionQuery,
     Offset,
+    Time,
     WriteBody,
     require_college,
     require_formation,
@@ -71,7 +72,7 @@ class ReferentBody(WriteBody):
 class ScheduleBody(WriteBody):
     lycee_uai: LyceeUAI
     formation_code: FormationCode
-    scheduled_at: UtcDatetime
+    scheduled_at: Time
     mode: InterviewMode
     remote_equipment_ready: bool = False
 
@@ -251,6 +252,8 @@ async def students_page(
     total, paged in SQL: only the page's files are read. Unlogged: each caller logs the students it shows."""
     rt, who = runtime(request), principal(request)
     require_role(who, *COLLEGE_ROLES, "rectorat")
+    if college_uai is not None and who.role != "rectorat":  # another collège is refused, never silently ignored
+        require_own_establishment(who, college_uai, "college_uai")
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
     college = college_uai if who.role == "rectorat" else who.uai

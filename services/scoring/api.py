@@ -13,7 +13,6 @@ from services.scoring import audit_store, domain, queries
 from services.scoring.audit import InvalidAsOf
 from services.scoring.views import positions as positions_table
 from shared.contracts.errors import InvalidInput, NotFound
-from shared.contracts.events import UtcDatetime
 from shared.contracts.identifiers import UAI, Campaign, FormationCode
 from shared.runtime import access_log
 from shared.runtime.http import API_DEPENDENCIES, principal, require_role
@@ -32,7 +31,7 @@ from shared.runtime.openapi import (
     read,
     write,
 )
-from shared.runtime.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset, WriteBody
+from shared.runtime.requests import CampaignQuery, IneInPath, Integer, Limit, MinPositionQuery, Offset, Time, WriteBody
 from shared.runtime.service import runtime
 from shared.runtime.views import load_positions
 
@@ -53,8 +52,8 @@ BONUS_LINKS = {
 
 class CampaignBody(WriteBody):
     campaign: Campaign
-    bonus_points: int = Field(default=2500, ge=0, le=100_000)
-    closes_at: UtcDatetime | None = None
+    bonus_points: Integer = Field(default=2500, ge=0, le=100_000)
+    closes_at: Time | None = None
 
 
 @router.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from shared.contracts.bonus import VoeuBonus, total_bonus_points, voeu_bonuses
 from shared.contracts.errors import NotFound, RuleViolation
@@ -19,9 +20,24 @@ class OpenCampaign:
     closes_at: datetime | None
 
 
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def rentree_is_past(campaign: str, now: datetime) -> bool:
+    """Whether the rentrée a campaign prepares, 1 September of its year (SPEC §2) in Paris, has come.
+    Compared as (year, month), so a campaign 0000 is in the past rather than a date Python cannot build."""
+    today = now.astimezone(PARIS)
+    return (today.year, today.month) >= (int(campaign), 9)
+
+
 def decide(campaign: CampaignFile, now: datetime, command: OpenCampaign) -> CampaignOpened:
     if campaign.opened:
         raise RuleViolation("campaign_already_open", f"La campagne {campaign.campaign} est déjà ouverte.")
+    if rentree_is_past(campaign.campaign, now):
+        raise RuleViolation(
+            "campaign_in_past",
+            f"La rentrée {campaign.campaign} est déjà passée : une campagne ne s'ouvre que pour une rentrée à venir.",
+        )
     if command.closes_at is not None and command.closes_at <= now:
         raise RuleViolation("closes_in_past", "La date de clôture doit être dans le futur.")
     return CampaignOpened(bonus_points=command.bonus_points, closes_at=command.closes_at)

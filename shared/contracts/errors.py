@@ -5,6 +5,7 @@ from __future__ import annotations
 
 class Refusal(Exception):
     status = 400
+    headers: dict[str, str] = {}  # sent with the answer (e.g. Retry-After)
 
     def __init__(self, code: str, message: str, **details: object) -> None:
         super().__init__(message)

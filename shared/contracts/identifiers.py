@@ -1,7 +1,8 @@
 """Identifier types of SPEC §2 (INE, UAI, formation code, campaign) with their checks.
 
 Inputs are normalised (spaces removed, upper-cased) before they are checked, so
-`" 0750654d "` and `"0750654D"` name the same establishment.
+`" 0750654d "` and `"0750654D"` name the same establishment. An identifier is a string
+(SPEC §5.1): a number is refused, never turned into one.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ _CAMPAIGN_PATTERN = re.compile(r"^[0-9]{4}$")
 
 
 def normalise(value: object) -> object:
-    """Trim, drop inner spaces and upper-case a string; leave anything else to the type check."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    """Trim, drop inner spaces and upper-case a string; leave anything else (a number too) to the type check."""
     if isinstance(value, str):
         if not value.isalnum():
             value = "".join(value.split())

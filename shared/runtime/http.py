@@ -19,11 +19,14 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.contracts.errors import Forbidden, Refusal
 from shared.contracts.reference import ReferenceData
 from shared.runtime.auth import InvalidToken, Principal, read_token
+from shared.runtime.requests import RFC3339_MESSAGE
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,54 @@ class ApiGuard:
         await response(scope, receive, send)
 
 
+def allowed_methods(scope: Scope) -> list[str]:
+    """The methods the app offers at the request's path, over all its routes (a path's GET and POST are two
+    routes, and Starlette's 405 names only the first one's), with HEAD beside GET and OPTIONS everywhere.
+    Each method is asked of the routes' own matching (included routers hide their routes' methods);
+    mounts (static files) answer for themselves."""
+    routes = [route for route in scope["app"].router.routes if not isinstance(route, Mount)]
+    methods = {
+        method for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
+    }
+    if not methods:
+        return []
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods | {"OPTIONS"})
+
+
+class HttpMethods:
+    """ASGI middleware: HEAD and OPTIONS as HTTP says (RFC 9110 §9.3.2, §9.3.7), and `Allow` on every 405
+    (§15.5.6), for the API and the pages alike. FastAPI's routes answer 405 to both methods otherwise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method == "OPTIONS" and (allowed := allowed_methods(scope)):
+            await Response(status_code=204, headers={"Allow": ", ".join(allowed)})(scope, receive, send)
+            return
+        if method == "HEAD":  # the GET, with its status and headers (Content-Length included), without its body
+            scope = {**scope, "method": "GET"}
+
+        async def reply(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                allowed = allowed_methods(scope)
+                if allowed:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                    message = {**message, "headers": [*headers, (b"allow", ", ".join(allowed).encode())]}
+            elif message["type"] == "http.response.body" and method == "HEAD":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, reply)
+
+
 def principal(request: Request) -> Principal:
     """The caller, as verified by ApiGuard."""
     return request.scope["state"]["principal"]
@@ -132,7 +183,14 @@ _FRENCH = {
     "datetime_from_date_parsing": "Date et heure invalides.",
     "timezone_aware": "La date doit préciser son fuseau horaire.",
     "bool_parsing": "Booléen attendu.",
+    "bool_type": "Booléen attendu : true ou false.",
     "int_parsing": "Nombre entier attendu.",
+    "int_type": "Nombre entier attendu.",
+    "greater_than_equal": "Nombre hors des limites permises.",
+    "less_than_equal": "Nombre hors des limites permises.",
+    "uuid_type": "Identifiant (UUID) attendu, sous forme de texte.",
+    "datetime_parsing": "Date et heure invalides.",
+    "rfc3339": RFC3339_MESSAGE,
     "model_attributes_type": "Objet JSON attendu.",
     "dict_type": "Objet JSON attendu.",
     "string_type": "Chaîne de caractères attendue.",
@@ -145,20 +203,43 @@ def french_message(error: dict) -> str:
     return _FRENCH.get(error["type"], "Valeur invalide.")
 
 
-# The log or a database out of reach (or overloaded past its timeouts): nothing was stored, or a retry
-# with the same event_id answers as the first; the caller is told to retry rather than shown a bug.
+# The log or a database out of reach (or overloaded past its timeouts). A write may have been stored just
+# before the connection broke (its answer lost): the caller is told so, and that a retry with the same
+# event_id is safe (it answers as the first, or stores the write once), never that nothing was stored.
 UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
-UNAVAILABLE_MESSAGE = "Service momentanément indisponible ; rien n'a été enregistré. Réessayez dans un instant."
+UNAVAILABLE_MESSAGE = (
+    "Service momentanément indisponible : votre demande a pu être enregistrée ou non. Renvoyez-la à l'identique "
+    "dans un instant, avec le même event_id : elle ne sera jamais enregistrée deux fois."
+)
+RETRY_AFTER_SECONDS = "2"
+
+
+class ViewBehind(Refusal):
+    """503: a read with `min_position` whose view has not reached it within the bounded wait (SPEC §5.1):
+    refused rather than answered with data older than the caller's own write."""
+
+    status = 503
+    headers = {"Retry-After": RETRY_AFTER_SECONDS}
+
+    def __init__(self) -> None:
+        super().__init__(
+            "view_behind",
+            "Les données ne sont pas encore à jour de la position demandée (min_position) ; réessayez dans un instant.",
+        )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
     async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"field": field_name(tuple(e["loc"])), "message": french_message(e)} for e in exc.errors()]
+        # A body that is no JSON at all is the body's fault; its loc is a character offset, not a field.
+        fields = [
+            {"field": "body" if e["type"] == "json_invalid" else field_name(tuple(e["loc"])), "message": french_message(e)}
+            for e in exc.errors()
+        ]
         return refusal_response(422, "invalid_input", "Certaines données sont invalides.", fields=fields)
 
     @app.exception_handler(StarletteHTTPException)
@@ -170,13 +251,15 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         messages = {404: ("not_found", "Ressource introuvable."), 405: ("method_not_allowed", "Méthode non autorisée.")}
         code, message = messages.get(exc.status_code, ("http_error", str(exc.detail)))
-        return refusal_response(exc.status_code, code, message)
+        response = refusal_response(exc.status_code, code, message)
+        response.headers.update(exc.headers or {})  # a 405's Allow (HttpMethods completes it)
+        return response
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("%s %s: the log or a database is unavailable: %s", request.method, request.url.path,
                     type(exc).__name__)
         response = refusal_response(503, "unavailable", UNAVAILABLE_MESSAGE)
-        response.headers["Retry-After"] = "2"
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response
 
     for kind in UNAVAILABLE:
@@ -208,30 +291,6 @@ class ErrorBody(BaseModel):
     message: str
     fields: list[FieldError] | None = None
 
-
-def _example(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"application/json": {"example": {"error": code, "message": message, **extra}}}
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Jeton absent, mal formé, expiré ou mal signé",
-          "content": _example("unauthenticated", "Jeton d'authentification absent, invalide ou expiré.")},
-    403: {"model": ErrorBody, "description": "Rôle non autorisé, ou un autre établissement que le sien",
-          "content": _example("role_forbidden", "Votre rôle ne permet pas cette action.")},
-    404: {"model": ErrorBody, "description": "Élève inconnu, ou que l'appelant ne peut pas voir",
-          "content": _example("student_not_found", "Élève introuvable.")},
-    409: {"model": ErrorBody, "description": "Une règle du dispositif refuse la demande (`error` la nomme)",
-          "content": _example("college_avis_after_interview",
-                              "L'avis du collège doit être saisi avant les entretiens : un entretien a déjà eu lieu.")},
-    413: {"model": ErrorBody, "description": "Corps de requête de plus de 64 Kio",
-          "content": _example("payload_too_large", "La requête dépasse la taille maximale de 64 Kio.")},
-    422: {"model": ErrorBody, "description": "Données invalides, établissement ou formation inconnus",
-          "content": _example("invalid_input", "Certaines données sont invalides.",
-                              fields=[{"field": "lycee_uai", "message": "UAI invalide : la lettre de contrôle ne correspond pas aux chiffres"}])},
-    503: {"model": ErrorBody, "description": "Journal ou base de données momentanément injoignable : rien n'est enregistré, "
-                                             "réessayer (avec le même event_id pour une écriture) après `Retry-After`",
-          "content": _example("unavailable", UNAVAILABLE_MESSAGE)},
-}
 
 # Documents the bearer token in OpenAPI (so /docs can "Authorize"); ApiGuard does the checking.
 BEARER = HTTPBearer(auto_error=False, description="Jeton JWT signé (HS256) : `passpro token` ou la page de connexion")

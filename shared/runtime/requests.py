@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic_core import PydanticCustomError
 
 from shared.contracts.errors import InvalidInput
+from shared.contracts.events import UtcDatetime
 from shared.contracts.identifiers import INE, Campaign
 from shared.contracts.reference import ReferenceData
 from shared.runtime.openapi import POSITION_PATTERN
@@ -38,12 +42,39 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
+_RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+RFC3339_MESSAGE = "Date et heure attendues au format RFC 3339 avec fuseau (ex. 2027-03-15T14:00:00+01:00)."
+
+
+def _rfc3339(value: object) -> object:
+    """A time in a JSON body is an RFC 3339 string with its offset (SPEC §5.1): a number, or a string of
+    digits, would otherwise be read as a Unix time. A page hands over the datetime it read from its form."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value.strip())):
+        return value
+    raise PydanticCustomError("rfc3339", RFC3339_MESSAGE)
+
+
+def _json_integer(value: object) -> object:
+    """JSON has one number type: 3000.0 is the integer 3000 (JSON Schema says so too); 3000.5 and "3000" are not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Time and EventId leave the strict mode of WriteBody only to parse their JSON string; nothing else is coerced.
+Time = Annotated[UtcDatetime, Strict(False), BeforeValidator(_rfc3339)]
+EventId = Annotated[UUID, Strict(False)]
+Integer = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class WriteBody(BaseModel):
-    """Fields every write body may carry besides its payload."""
+    """Fields every write body may carry besides its payload.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    Strict (SPEC §5.1): a boolean is `true`/`false`, a number a JSON number, an identifier or a code a
+    string, a time an RFC 3339 string with offset (`Time`); nothing is coerced and stored. Identifiers
+    are still trimmed and upper-cased. Pages convert their form's strings before they build a body."""
 
-    event_id: UUID | None = None
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+    event_id: EventId | None = None
 
     def request_fields(self) -> dict:
         """What identifies the request for idempotency: everything but the event id."""

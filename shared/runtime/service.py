@@ -28,7 +28,7 @@ from shared.runtime.auth import Principal
 from shared.runtime.commands import Outcome, execute, fingerprint
 from shared.runtime.consumer import Consumer
 from shared.runtime.db import make_engine
-from shared.runtime.http import ApiGuard, install_error_handlers
+from shared.runtime.http import ApiGuard, HttpMethods, ViewBehind, install_error_handlers
 from shared.runtime.log import EventLog
 from shared.runtime.migrations import is_up_to_date
 from shared.runtime.openapi import API_DESCRIPTION
@@ -83,8 +83,10 @@ class Runtime:
         return JSONResponse(outcome.body(), status_code=201 if outcome.created else 200)
 
     async def wait_for(self, min_position: str | None) -> None:
-        if min_position:
-            await self.consumer.wait_for(min_position, self.settings.read_wait_seconds)
+        """Return once the view has read the log up to `min_position`; 503 `view_behind` if it has not
+        within the bounded wait: a read is up to date with the caller's own writes, or refused (SPEC §5.1)."""
+        if min_position and not await self.consumer.wait_for(min_position, self.settings.read_wait_seconds):
+            raise ViewBehind()
 
 
 def runtime(request: Request) -> Runtime:
@@ -147,6 +149,7 @@ def build_app(
         reference=lambda: app.state.runtime.reference,
         issuer=settings.jwt_issuer,
     )
+    app.add_middleware(HttpMethods)  # outermost: OPTIONS needs no token, HEAD is a GET to everything inside
     install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

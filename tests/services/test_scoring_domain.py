@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -30,7 +31,7 @@ from histories import (
 from services.scoring.domain import OpenCampaign, bonus_of, decide
 from shared.contracts.errors import RuleViolation
 from shared.contracts.events import Actor, CampaignOpened, Event
-from shared.contracts.student_file import fold
+from shared.contracts.student_file import CampaignFile, fold
 
 CAMPAIGN_POINTS = 3100  # not the default, so that the bonus visibly comes from the campaign
 
@@ -70,6 +71,30 @@ def test_a_campaign_cannot_close_in_the_past():
     with pytest.raises(RuleViolation) as caught:
         decide(NOT_OPENED, NOW, OpenCampaign(2500, NOW - timedelta(seconds=1)))
     assert caught.value.code == "closes_in_past"
+
+
+@pytest.mark.parametrize(
+    ("campaign", "now"),
+    [
+        ("2019", NOW),
+        ("0000", NOW),  # no such date as 1 September of year 0: still in the past, never a 500
+        ("2026", NOW),  # the rentrée of the year before
+        ("2027", datetime(2027, 9, 1, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))),  # its rentrée has come, in Paris
+        ("2027", datetime(2027, 8, 31, 22, 0, tzinfo=UTC)),  # already 1 September in Paris
+    ],
+)
+def test_a_campaign_whose_rentree_is_past_is_refused(campaign, now):
+    with pytest.raises(RuleViolation) as caught:
+        decide(CampaignFile(campaign=campaign), now, OpenCampaign(2500, None))
+    assert caught.value.code == "campaign_in_past" and caught.value.status == 409
+
+
+@pytest.mark.parametrize(
+    ("campaign", "now"),
+    [("2027", NOW), ("2028", NOW), ("2027", datetime(2027, 8, 31, 21, 59, tzinfo=UTC))],  # 23:59 on 31 August in Paris
+)
+def test_a_campaign_of_a_rentree_to_come_opens(campaign, now):
+    assert decide(CampaignFile(campaign=campaign), now, OpenCampaign(2500, None)) == CampaignOpened(bonus_points=2500)
 
 
 # --- the bonus rule --------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_an_ine_is_trimmed_and_upper_cased_before_it_is_checked(raw: str, normal
         "123456789ÉB",  # accented letter
         "123456789-B",
         None,
-        12345678901,  # an int is normalised to "12345678901": digits only, refused
+        12345678901,  # a number is not a string (SPEC §5.1)
     ],
 )
 def test_near_misses_of_the_ine_formats_are_refused(value: object) -> None:
@@ -136,7 +136,7 @@ def test_formation_codes_that_are_not_10_or_11_digits_are_refused(value: object)
         formation.validate_python(value)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("2027", "2027"), (" 2028 ", "2028"), (2027, "2027")])
+@pytest.mark.parametrize(("value", "expected"), [("2027", "2027"), (" 2028 ", "2028")])
 def test_a_campaign_is_a_four_digit_year(value: object, expected: str) -> None:
     assert campaign.validate_python(value) == expected
 
@@ -145,6 +145,17 @@ def test_a_campaign_is_a_four_digit_year(value: object, expected: str) -> None:
 def test_a_campaign_that_is_not_a_four_digit_year_is_refused(value: object) -> None:
     with pytest.raises(ValidationError):
         campaign.validate_python(value)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "value"),
+    [(ine, 12345678901), (uai, 750654), (formation, 2473121131), (campaign, 2027), (campaign, 2027.0), (uai, True)],
+)
+def test_an_identifier_is_a_string_never_a_number_made_into_one(adapter: TypeAdapter, value: object) -> None:
+    """SPEC §5.1: `"formation_code": 2473121131` is refused, not read as "2473121131"."""
+    with pytest.raises(ValidationError) as caught:
+        adapter.validate_python(value)
+    assert caught.value.errors()[0]["type"] == "string_type"
 
 
 # --- reference data -------------------------------------------------------------------
