@@ -29,16 +29,6 @@ from api_world import CALLERS, CAMPAIGN, COLLEGE, LYCEE, ApiWorld
 from shared.contracts.identifiers import _INE_PATTERN, _UAI_PATTERN
 
 _POSITION = re.compile(r"^[0-9]+-[0-9]+$")
-# Server bugs Schemathesis found outside the documents, each being fixed where it lives (issue 11): shown as
-# an expected failure until then, never hidden; any other failure fails the test.
-KNOWN_ELSEWHERE = {
-    r"unsupported_method.*\n.*without required `Allow` header":
-        "405 without its Allow header (shared/runtime/http.py)",
-    r"POST /api/campaigns .*year 0 is out of range":
-        "POST /api/campaigns with campaign 0000: a 500 (scoring.domain.rentree builds date(0, 9, 1))",
-    r"\"field\":\"bonus_points\",\"message\":\"Nombre entier attendu":
-        "an integer written 3912.0 (a JSON Schema integer) refused 422 by the strict write bodies",
-}
 MAX_EXAMPLES = 12  # per operation and phase: about 2,000 test cases, under two minutes for the three services
 
 
@@ -144,7 +134,4 @@ def test_schemathesis_finds_no_answer_that_contradicts_the_document(api_world: A
     finally:
         asgi.shutdown_lifespans()
     print(f"\n{service}: {operations} operations, {sum(cases.values())} test cases {dict(cases)}, {len(failures)} failures")
-    unexpected = [f for f in failures if not any(re.search(known, f) for known in KNOWN_ELSEWHERE)]
-    assert unexpected == [], "\n".join(unexpected)
-    if failures:
-        pytest.xfail("; ".join(sorted({why for known, why in KNOWN_ELSEWHERE.items() for f in failures if re.search(known, f)})))
+    assert failures == [], "\n".join(failures)
