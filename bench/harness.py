@@ -47,8 +47,8 @@ from bench.processes import Service, Services, run_rebuild
 from bench.workers import run_workers, worker_pool
 from bench.workload import LogWriter, Places
 from shared.contracts.streams import StreamKeys
-from shared.runtime.crypto import MasterKey, parse_master_key
-from shared.runtime.keystore import KeyStore
+from shared.runtime.keys.crypto import MasterKey, parse_master_key
+from shared.runtime.keys.store import KeyStore
 from shared.runtime.settings import campaign_in_force, sqlite_url
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -153,7 +153,7 @@ class Bench:
 
     def tokens(self) -> tuple[dict[str, str], str]:
         from shared.contracts.reference import default_reference_text, parse_reference
-        from shared.runtime.auth import issue_token
+        from shared.runtime.http.auth import issue_token
 
         reference = parse_reference(default_reference_text())
         principals = {

@@ -31,16 +31,16 @@ from sqlalchemy import delete
 
 from bench.workers import run_workers, start_when
 from bench.workload import Places, entry_fields, seal_fields, student_history
-from shared.contracts.bonus import voeu_bonuses
+from shared.domain.bonus import voeu_bonuses
 from shared.contracts.events import Event, event_from_fields
 from shared.contracts.personal import ErasedKeyring
 from shared.contracts.streams import StreamKeys, logged_event_from_entry, sealed_student
-from shared.contracts.student_file import fold
-from shared.runtime.crypto import MasterKey, StudentKeys, new_key, parse_master_key
+from shared.domain.student_file import fold
+from shared.runtime.keys.crypto import MasterKey, StudentKeys, new_key, parse_master_key
 from shared.runtime.db import make_engine
-from shared.runtime.keystore import KeyStore
-from shared.runtime.log import EventLog
-from shared.runtime.views import upsert
+from shared.runtime.keys.store import KeyStore
+from shared.runtime.log.client import EventLog
+from shared.runtime.projection.views import upsert
 
 
 @dataclass

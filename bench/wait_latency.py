@@ -32,11 +32,11 @@ from services.scoring.app import MIGRATIONS
 from services.scoring.views import BonusProjection
 from shared.contracts.events import event_from_fields
 from shared.contracts.streams import StreamKeys
-from shared.runtime.consumer import Consumer
-from shared.runtime.crypto import MasterKey, new_key
+from shared.runtime.projection.consumer import Consumer
+from shared.runtime.keys.crypto import MasterKey, new_key
 from shared.runtime.db import make_engine
-from shared.runtime.keystore import KeyStore
-from shared.runtime.log import EventLog
+from shared.runtime.keys.store import KeyStore
+from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
 from shared.runtime.settings import campaign_in_force, sqlite_url
 

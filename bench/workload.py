@@ -33,9 +33,9 @@ from redis.asyncio import Redis
 from shared.contracts.personal import SEALED, Keyring, associated_data, has_personal_fields, split_personal
 from shared.contracts.reference import ReferenceData, default_reference_text, parse_reference
 from shared.contracts.streams import StreamKeys
-from shared.runtime.crypto import new_key
-from shared.runtime.keystore import KeyStore
-from shared.runtime.log import APPEND_SCRIPT
+from shared.runtime.keys.crypto import new_key
+from shared.runtime.keys.store import KeyStore
+from shared.runtime.log.client import APPEND_SCRIPT
 
 Fields = dict[str, str]
 STUDENTS_PER_PIPELINE = 64  # students whose events share one pipeline, interleaved step by step

@@ -16,7 +16,7 @@ COMPOSITION_ROOT = {ROOT / "services" / "cli", ROOT / "services" / "demo.py"}
 SERVICE_NAMES = sorted(
     p.name for p in (ROOT / "services").iterdir() if (p / "__init__.py").exists() and p not in COMPOSITION_ROOT
 )
-DOMAIN_STDLIB = {"__future__", "dataclasses", "datetime", "typing"}
+DOMAIN_STDLIB = {"__future__", "dataclasses", "datetime", "typing", "zoneinfo"}  # zoneinfo: tz rules, no clock
 
 # Calls that connect or build a service: only ever inside a function (a factory), never at import.
 BUILDERS = {"create_engine", "create_async_engine", "Redis", "StrictRedis", "from_url", "FastAPI", "RedisBroker", "FastStream"}
@@ -96,8 +96,32 @@ def test_contracts_import_only_the_standard_library_pydantic_and_themselves(path
     assert not bad, bad
 
 
+def _within(name: str, *packages: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+@pytest.mark.parametrize("path", python_files("shared", "domain"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_shared_domain_imports_only_the_contracts_and_itself(path):
+    bad = [
+        where(path, line) + f" imports {name}"
+        for line, name in imports(path)
+        if not (top(name) in STDLIB or top(name) == "pydantic" or _within(name, "shared.contracts", "shared.domain"))
+    ]
+    assert not bad, bad
+
+
 @pytest.mark.parametrize("path", python_files("shared", "runtime"), ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_runtime_never_imports_a_service(path):
+def test_the_runtime_never_imports_a_service_nor_the_pages(path):
+    bad = [
+        where(path, line) + f" imports {name}"
+        for line, name in imports(path)
+        if top(name) == "services" or _within(name, "shared.web")
+    ]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("path", python_files("shared", "web"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_pages_toolkit_never_imports_a_service(path):
     bad = [where(path, line) + f" imports {name}" for line, name in imports(path) if top(name) == "services"]
     assert not bad, bad
 
@@ -109,7 +133,7 @@ def test_a_domain_imports_only_the_contracts_and_a_little_standard_library(servi
     bad = [
         where(path, line) + f" imports {name}"
         for line, name in imports(path)
-        if not (name in DOMAIN_STDLIB or name == "shared.contracts" or name.startswith("shared.contracts."))
+        if not (name in DOMAIN_STDLIB or _within(name, "shared.contracts", "shared.domain"))
     ]
     assert not bad, bad
 

@@ -289,11 +289,11 @@ def _parsed(html: str) -> _Page:
 
 
 def test_every_page_template_inherits_the_footer_that_links_the_statement():
-    base = (ROOT / "shared/runtime/templates/base.html").read_text(encoding="utf-8")
+    base = (ROOT / "shared/web/templates/base.html").read_text(encoding="utf-8")
     footer = re.search(r'<footer class="site-footer">(.*?)</footer>', base, re.S).group(1)
     assert f'href="{STATEMENT}"' in footer
     templates = sorted((ROOT / "services").glob("*/templates/*.html")) + sorted(
-        (ROOT / "shared/runtime/templates").glob("*.html")
+        (ROOT / "shared/web/templates").glob("*.html")
     )
     for path in templates:
         if path.name.startswith("_") or path.name in DOCUMENTS or path.name == "base.html":

@@ -11,7 +11,7 @@ from services.cli.common import CliError, make_token, nothing_running, redis_cli
 
 
 def token(args: argparse.Namespace) -> int:
-    from shared.runtime.auth import InvalidToken
+    from shared.runtime.http.auth import InvalidToken
     from shared.runtime.settings import MIN_SECRET_LENGTH
 
     settings = service_settings("registration")
@@ -28,7 +28,7 @@ def token(args: argparse.Namespace) -> int:
 
 
 def master_key(_: argparse.Namespace) -> int:
-    from shared.runtime.crypto import format_master_key, new_key
+    from shared.runtime.keys.crypto import format_master_key, new_key
 
     print(format_master_key(new_key()))
     return 0

@@ -82,7 +82,7 @@ def _require_migrated(engine) -> None:
 
 
 def campaign_open(args: argparse.Namespace) -> int:
-    from shared.contracts.errors import RuleViolation
+    from shared.domain.errors import RuleViolation
     from shared.contracts.identifiers import check_campaign
 
     settings = service_settings("scoring")
@@ -218,7 +218,7 @@ async def _purge(settings, year: str, key: bytes, user: str):
     from services.scoring import retention
     from services.scoring.archive import live_summary, not_covered, open_archive, students_of
     from shared.contracts.streams import StreamKeys
-    from shared.runtime.log import EventLog
+    from shared.runtime.log.client import EventLog
 
     async with redis_client(settings) as redis:
         keys = StreamKeys(settings.academie)

@@ -79,9 +79,9 @@ def existing_database(settings, name: str) -> str:
 async def read_keyring(settings, students):
     """The students' keys for a command that only reads: it never makes a master key nor a key store (a key
     store that does not exist holds no key, and a sealed entry then reads as unreadable, never as empty)."""
-    from shared.runtime.crypto import MasterKey, StudentKeys, parse_master_key
+    from shared.runtime.keys.crypto import MasterKey, StudentKeys, parse_master_key
     from shared.runtime.db import is_sqlite
-    from shared.runtime.keystore import KeyStore
+    from shared.runtime.keys.store import KeyStore
     from shared.runtime.settings import sqlite_url
 
     if not settings.master_key:
@@ -149,7 +149,7 @@ async def _reference(settings):
 
 
 def make_token(settings, *, role: str, uai: str | None, user: str, ttl: int) -> str:
-    from shared.runtime.auth import issue_token
+    from shared.runtime.http.auth import issue_token
 
     reference = asyncio.run(_reference(settings))
     uai = uai.strip().upper() if uai else None
@@ -161,11 +161,11 @@ def make_token(settings, *, role: str, uai: str | None, user: str, ttl: int) -> 
 
 async def open_campaign(settings, year: str, bonus: int, closes_at: datetime | None, *, quiet_if_open: bool = False):
     from services.scoring import domain
-    from shared.contracts.errors import RuleViolation
+    from shared.domain.errors import RuleViolation
     from shared.contracts.events import Actor
     from shared.contracts.streams import StreamKeys
     from shared.runtime.commands import execute, fingerprint
-    from shared.runtime.log import EventLog
+    from shared.runtime.log.client import EventLog
 
     async with redis_client(settings) as redis:
         log = EventLog(redis, StreamKeys(settings.academie))

@@ -26,7 +26,7 @@ def views() -> dict[str, tuple[str, type]]:
 
 def dlq_list(args: argparse.Namespace) -> int:
     from shared.contracts.streams import StreamKeys
-    from shared.runtime.dead_letters import DeadLetters
+    from shared.runtime.projection.dead_letters import DeadLetters
 
     settings = service_settings("scoring")
 
@@ -52,7 +52,7 @@ def dlq_list(args: argparse.Namespace) -> int:
 def dlq_retry(args: argparse.Namespace) -> int:
     from shared.contracts.streams import StreamKeys
     from shared.runtime.db import make_engine
-    from shared.runtime.dead_letters import DeadLetters, retry, retry_groups
+    from shared.runtime.projection.dead_letters import DeadLetters, retry, retry_groups
 
     known_views = views()
     settings = service_settings("scoring")

@@ -28,7 +28,7 @@ def _actor(user: str):
     from pydantic import ValidationError
 
     from shared.contracts.events import Actor
-    from shared.runtime.http import french_message
+    from shared.runtime.http.guard import french_message
 
     try:
         return Actor(user_id=user, role="rectorat", uai=None)
@@ -45,8 +45,8 @@ def forget(args: argparse.Namespace) -> int:
     from shared.contracts.events import UnreadableEntry
     from shared.contracts.identifiers import check_campaign, check_ine
     from shared.contracts.streams import StreamKeys
-    from shared.runtime.crypto import CryptoError
-    from shared.runtime.log import EventLog
+    from shared.runtime.keys.crypto import CryptoError
+    from shared.runtime.log.client import EventLog
 
     settings = service_settings("scoring")
     try:

@@ -11,8 +11,8 @@ from services.cli.common import SERVICES, existing_database, log_url, redis_clie
 def status(_: argparse.Namespace) -> int:
     from shared.contracts.streams import StreamKeys
     from shared.runtime.db import make_engine, new_metadata
-    from shared.runtime.dead_letters import DeadLetters
-    from shared.runtime.views import load_positions, positions_table
+    from shared.runtime.projection.dead_letters import DeadLetters
+    from shared.runtime.projection.views import load_positions, positions_table
 
     table = positions_table(new_metadata())
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from services.cli.common import SERVICES, CliError, make_token, migrate_all, open_campaign, service_settings
 from services.cli.datadir import SECRET_VARIABLES, AlreadyRunning, data_dir, hold, remove_record, write_record
-from shared.runtime.crypto import DEV_MASTER_KEY_FILE, development_master_key, format_master_key
+from shared.runtime.keys.crypto import DEV_MASTER_KEY_FILE, development_master_key, format_master_key
 
 DEFAULT_PORT_BASE = 8101
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # SIGINT (Ctrl-C) is Python's KeyboardInterrupt
@@ -189,7 +189,7 @@ def up(args: argparse.Namespace) -> int:
         development = []
         fresh = [n for n in ("jwt-secret", "checkpoint-key", DEV_MASTER_KEY_FILE) if not (directory / n).exists()]
         if not args.verbose:  # said once below, in a sentence rather than a log record
-            logging.getLogger("shared.runtime.crypto").setLevel(logging.ERROR)
+            logging.getLogger("shared.runtime.keys.crypto").setLevel(logging.ERROR)
         # Development only: in production the secrets come from the environment, the checkpoint key away
         # from the log it protects, the master key away from the key store.
         if not os.environ.get("PASSPRO_JWT_SECRET"):

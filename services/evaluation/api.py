@@ -13,8 +13,8 @@ from services.evaluation import domain, queries
 from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text
 from shared.contracts.identifiers import UAI, FormationCode
 from shared.runtime import access_log
-from shared.runtime.http import API_DEPENDENCIES, principal, require_own_establishment, require_role
-from shared.runtime.requests import (
+from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_own_establishment, require_role
+from shared.runtime.http.requests import (
     CampaignQuery,
     IneInPath,
     Limit,
@@ -24,8 +24,8 @@ from shared.runtime.requests import (
     WriteBody,
     require_formation,
 )
-from shared.runtime.openapi import LyceeInterview, LyceeUAI, Page, after_write, read, to_student, write
-from shared.runtime.service import runtime
+from shared.runtime.http.openapi import LyceeInterview, LyceeUAI, Page, after_write, read, to_student, write
+from shared.runtime.http.app import runtime
 
 router = APIRouter(prefix="/api", tags=["evaluation"], dependencies=API_DEPENDENCIES)
 

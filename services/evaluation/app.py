@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.evaluation import api, pages
 from services.evaluation.settings import EvaluationSettings
 from services.evaluation.views import InterviewsView
-from shared.runtime.service import build_app
+from shared.runtime.http.app import build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

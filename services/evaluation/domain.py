@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.contracts.errors import InvalidInput, RuleViolation
+from shared.domain.errors import InvalidInput, RuleViolation
 from shared.contracts.events import InterviewHeld, LyceeAvisGiven, Payload, Report
-from shared.contracts.rules import (
+from shared.domain.rules import (
     cancel_interview,
     require_active_interview,
     require_campaign_open,
@@ -15,7 +15,7 @@ from shared.contracts.rules import (
     require_not_withdrawn,
     visible_to_lycee,
 )
-from shared.contracts.student_file import CampaignFile, StudentFile
+from shared.domain.student_file import CampaignFile, StudentFile
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from services.evaluation import api, views
-from shared.contracts.errors import NotFound
+from shared.domain.errors import NotFound
 from shared.contracts.identifiers import FormationCode
-from shared.contracts.rules import visible_to_lycee
-from shared.contracts.student_file import Interview, StudentFile, voeu_key
+from shared.domain.rules import visible_to_lycee
+from shared.domain.student_file import Interview, StudentFile, voeu_key
 from shared.runtime import access_log
-from shared.runtime.requests import IneInPath
-from shared.runtime.service import runtime
-from shared.runtime.views import campaign_bonus_points
-from shared.runtime.web import (
+from shared.runtime.http.requests import IneInPath
+from shared.runtime.http.app import runtime
+from shared.runtime.projection.views import campaign_bonus_points
+from shared.web.pages import (
     PARIS,
     Submitted,
     Web,

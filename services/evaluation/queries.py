@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from services.evaluation.views import interviews, student_files
-from shared.contracts.student_file import StudentFile
+from shared.domain.student_file import StudentFile
 
 
 def _order(c) -> tuple:  # by date then formation; the interview id makes the order total

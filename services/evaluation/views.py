@@ -6,7 +6,7 @@ from sqlalchemy import Column, Connection, Index, String, Table
 
 from shared.contracts.streams import LoggedEvent
 from shared.runtime.db import new_metadata
-from shared.runtime.views import apply_campaigns, campaigns_table, delete_students, fold_batch, positions_table, student_files_table
+from shared.runtime.projection.views import apply_campaigns, campaigns_table, delete_students, fold_batch, positions_table, student_files_table
 
 metadata = new_metadata()
 positions = positions_table(metadata)

@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from services.registration import domain, queries
-from shared.contracts.bonus import total_bonus_points, voeu_bonuses
+from shared.domain.bonus import total_bonus_points, voeu_bonuses
 from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
-from shared.contracts.student_file import StudentFile
+from shared.domain.student_file import StudentFile
 from shared.runtime import access_log
-from shared.runtime.http import API_DEPENDENCIES, principal, require_own_establishment, require_role
-from shared.runtime.requests import (
+from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_own_establishment, require_role
+from shared.runtime.http.requests import (
     CampaignQuery,
     IneInPath,
     Limit,
@@ -26,7 +26,7 @@ from shared.runtime.requests import (
     require_college,
     require_formation,
 )
-from shared.runtime.openapi import (
+from shared.runtime.http.openapi import (
     EstablishmentsPage,
     LyceeUAI,
     Page,
@@ -36,7 +36,7 @@ from shared.runtime.openapi import (
     to_student,
     write,
 )
-from shared.runtime.service import runtime
+from shared.runtime.http.app import runtime
 
 router = APIRouter(prefix="/api", tags=["registration"], dependencies=API_DEPENDENCIES)
 

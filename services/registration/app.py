@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.registration import api, pages
 from services.registration.settings import RegistrationSettings
 from services.registration.views import StudentsView
-from shared.runtime.service import build_app
+from shared.runtime.http.app import build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

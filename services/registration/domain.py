@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.contracts.errors import RuleViolation
+from shared.domain.errors import RuleViolation
 from shared.contracts.events import (
     CollegeAvisGiven,
     InterviewScheduled,
@@ -16,14 +16,14 @@ from shared.contracts.events import (
     StudentReinstated,
     StudentWithdrawn,
 )
-from shared.contracts.rules import (
+from shared.domain.rules import (
     cancel_interview,
     require_campaign_open,
     require_not_erased,
     require_not_withdrawn,
     visible_to_college,
 )
-from shared.contracts.student_file import CampaignFile, StudentFile
+from shared.domain.student_file import CampaignFile, StudentFile
 
 
 @dataclass(frozen=True)

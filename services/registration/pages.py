@@ -13,11 +13,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from services.registration import api
-from shared.contracts.errors import NotFound
+from shared.domain.errors import NotFound
 from shared.runtime import access_log
-from shared.runtime.requests import IneInPath
-from shared.runtime.service import runtime
-from shared.runtime.web import (
+from shared.runtime.http.requests import IneInPath
+from shared.runtime.http.app import runtime
+from shared.web.pages import (
     Submitted,
     Web,
     done,

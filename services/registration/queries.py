@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from services.registration.views import campaigns, student_files
-from shared.contracts.student_file import StudentFile
-from shared.runtime.views import campaign_bonus_points
+from shared.domain.student_file import StudentFile
+from shared.runtime.projection.views import campaign_bonus_points
 
 
 def college_students(

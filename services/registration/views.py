@@ -6,7 +6,7 @@ from sqlalchemy import Connection, Index
 
 from shared.contracts.streams import LoggedEvent
 from shared.runtime.db import new_metadata
-from shared.runtime.views import (
+from shared.runtime.projection.views import (
     apply_campaigns,
     campaigns_table,
     fold_batch,

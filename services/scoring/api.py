@@ -12,11 +12,11 @@ from pydantic import Field
 from services.scoring import audit_store, domain, queries
 from services.scoring.audit import InvalidAsOf
 from services.scoring.views import positions as positions_table
-from shared.contracts.errors import InvalidInput, NotFound
+from shared.domain.errors import InvalidInput, NotFound
 from shared.contracts.identifiers import UAI, Campaign, FormationCode
 from shared.runtime import access_log
-from shared.runtime.http import API_DEPENDENCIES, principal, require_role
-from shared.runtime.openapi import (
+from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_role
+from shared.runtime.http.openapi import (
     AS_OF_SCHEMA,
     AccessLog,
     AuditTimeline,
@@ -31,9 +31,9 @@ from shared.runtime.openapi import (
     read,
     write,
 )
-from shared.runtime.requests import CampaignQuery, IneInPath, Integer, Limit, MinPositionQuery, Offset, Time, WriteBody
-from shared.runtime.service import runtime
-from shared.runtime.views import load_positions
+from shared.runtime.http.requests import CampaignQuery, IneInPath, Integer, Limit, MinPositionQuery, Offset, Time, WriteBody
+from shared.runtime.http.app import runtime
+from shared.runtime.projection.views import load_positions
 
 router = APIRouter(prefix="/api", tags=["scoring"], dependencies=API_DEPENDENCIES)
 

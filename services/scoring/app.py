@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.scoring import api, checkpoints, pages
 from services.scoring.settings import ScoringSettings
 from services.scoring.views import BonusProjection
-from shared.runtime.service import build_app
+from shared.runtime.http.app import build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

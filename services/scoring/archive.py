@@ -46,8 +46,8 @@ from services.scoring.audit import Checkpoint
 from services.scoring.checkpoints import entry_fields, load_checkpoints, stream_pages, text
 from services.scoring.views import checkpoints as checkpoints_table
 from shared.contracts.streams import HASH, StreamKeys
-from shared.runtime.crypto import MasterKey
-from shared.runtime.keystore import KeyStore
+from shared.runtime.keys.crypto import MasterKey
+from shared.runtime.keys.store import KeyStore
 
 MAGIC = b"PASSPRO-ARCHIVE\n"
 FORMAT = "passpro-archive"

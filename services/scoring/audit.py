@@ -59,8 +59,8 @@ from shared.contracts.streams import (
     entry_id_key,
     logged_event_from_entry,
 )
-from shared.contracts.student_file import StudentFile, empty_file, evolve
-from shared.runtime.log import entry_hash  # beside append.lua, whose hash it mirrors
+from shared.domain.student_file import StudentFile, empty_file, evolve
+from shared.runtime.log.client import entry_hash  # beside append.lua, whose hash it mirrors
 
 START = "0-0"  # a view's position before it has read anything
 

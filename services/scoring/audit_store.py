@@ -49,8 +49,8 @@ from services.scoring.views import positions as positions_table
 from shared.contracts.events import CampaignOpened, Event
 from shared.contracts.personal import ErasedKeyring, Keyring
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key
-from shared.runtime.dead_letters import DeadLetters
-from shared.runtime.views import load_positions
+from shared.runtime.projection.dead_letters import DeadLetters
+from shared.runtime.projection.views import load_positions
 
 T = TypeVar("T")
 STUDENT_BATCH = 500  # student streams read per pipeline

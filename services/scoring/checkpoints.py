@@ -27,7 +27,7 @@ from shared.contracts.streams import HASH, StreamKeys
 
 if TYPE_CHECKING:  # the service's types only: the CLI's audit imports this module without the HTTP edge
     from services.scoring.settings import ScoringSettings
-    from shared.runtime.service import BackgroundTask, Runtime
+    from shared.runtime.http.app import BackgroundTask, Runtime
 
 log = logging.getLogger(__name__)
 

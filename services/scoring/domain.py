@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from shared.contracts.bonus import VoeuBonus, total_bonus_points, voeu_bonuses
-from shared.contracts.errors import NotFound, RuleViolation
+from shared.domain.bonus import VoeuBonus, total_bonus_points, voeu_bonuses
+from shared.domain.errors import NotFound, RuleViolation
 from shared.contracts.events import CampaignOpened, StudentForgotten
-from shared.contracts.student_file import CampaignFile, StudentFile
+from shared.domain.student_file import CampaignFile, StudentFile
 
 __all__ = ["OpenCampaign", "decide", "Forget", "decide_forget", "voeu_bonuses", "total_bonus_points", "VoeuBonus", "StudentBonus", "bonus_of"]
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pydantic import TypeAdapter, ValidationError
 
 from services.scoring import domain
-from shared.contracts.errors import RuleViolation
+from shared.domain.errors import RuleViolation
 from shared.contracts.events import Actor, Reason, StudentForgotten
-from shared.contracts.student_file import StudentFile, fold
+from shared.domain.student_file import StudentFile, fold
 from shared.runtime.commands import execute, fingerprint
-from shared.runtime.http import french_message
-from shared.runtime.keystore import KeyStore
-from shared.runtime.log import EventLog
+from shared.runtime.http.guard import french_message
+from shared.runtime.keys.store import KeyStore
+from shared.runtime.log.client import EventLog
 
 _REASON = TypeAdapter(Reason)
 REASON_MAX_LENGTH = 500

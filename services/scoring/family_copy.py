@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 from shared.contracts.events import PAYLOAD_TYPES, Event
 from shared.contracts.personal import ERASED
 from shared.contracts.reference import ReferenceData
-from shared.contracts.student_file import StudentFile, fold, voeu_key
-from shared.runtime.web import (
+from shared.domain.student_file import StudentFile, fold, voeu_key
+from shared.web.pages import (
     ASSESSMENT_LABELS,
     CANCEL_REASONS,
     COLLEGE_AVIS_LABELS,
@@ -234,7 +234,7 @@ def render(content: Mapping[str, Any], *, back_link: str | None = None) -> str:
     """The document as one HTML page; `back_link` adds a link back (on screen only) for the rectorat's page."""
     from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
-    from shared.runtime.web import SHARED_TEMPLATES
+    from shared.web.pages import SHARED_TEMPLATES
 
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(SHARED_TEMPLATES)]),

@@ -17,12 +17,12 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.scoring import api, audit_store, family_copy, queries
-from shared.contracts.errors import NotFound, Refusal
+from shared.domain.errors import NotFound, Refusal
 from shared.contracts.identifiers import check_ine
 from shared.runtime import access_log
-from shared.runtime.requests import IneInPath
-from shared.runtime.service import runtime
-from shared.runtime.web import (
+from shared.runtime.http.requests import IneInPath
+from shared.runtime.http.app import runtime
+from shared.web.pages import (
     COLLEGE_AVIS_LABELS,
     PARIS,
     Web,

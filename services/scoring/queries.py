@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, desc, func, select
 
 from services.scoring.views import exports, student_files, student_totals, voeux
-from shared.contracts.student_file import StudentFile
+from shared.domain.student_file import StudentFile
 
 
 def _voeu(row) -> dict:

@@ -27,9 +27,9 @@ from sqlalchemy import Engine, text
 from services.scoring.app import MIGRATIONS
 from services.scoring.views import BonusProjection, campaigns, positions, student_files, student_totals, voeux
 from shared.contracts.streams import StreamKeys
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import is_sqlite, make_engine
-from shared.runtime.keystore import KeyStore
+from shared.runtime.keys.store import KeyStore
 from shared.runtime.migrations import upgrade
 
 # Children before parents does not matter (no foreign keys); positions last, like a consumer's commit.

@@ -30,9 +30,9 @@ from sqlalchemy import table as table_clause
 
 from services.scoring.checkpoints import text
 from shared.contracts.streams import StreamKeys
-from shared.contracts.student_file import CampaignFile
+from shared.domain.student_file import CampaignFile
 from shared.runtime.db import new_metadata
-from shared.runtime.dead_letters import DeadLetters
+from shared.runtime.projection.dead_letters import DeadLetters
 
 metadata = new_metadata()
 campaign_archives = Table(

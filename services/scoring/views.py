@@ -9,9 +9,9 @@ from sqlalchemy import BigInteger, Boolean, Column, Connection, Integer, String,
 
 from services.scoring.domain import bonus_of, what_scoring_keeps
 from shared.contracts.streams import LoggedEvent
-from shared.contracts.student_file import StudentFile
+from shared.domain.student_file import StudentFile
 from shared.runtime.db import new_metadata
-from shared.runtime.views import (
+from shared.runtime.projection.views import (
     apply_campaigns,
     campaign_bonus_points,
     campaigns_table,
@@ -21,7 +21,7 @@ from shared.runtime.views import (
     student_files_table,
     upsert,
 )
-from shared.runtime.web import PARIS
+from shared.web.pages import PARIS
 
 metadata = new_metadata()
 positions = positions_table(metadata)

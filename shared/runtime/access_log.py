@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 
 from shared.contracts.streams import StreamKeys
-from shared.runtime.http import principal
-from shared.runtime.service import runtime
+from shared.runtime.http.guard import principal
+from shared.runtime.http.app import runtime
 
 CHANNELS = {"api": "API", "page": "page", "cli": "commande"}
 

@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from shared.contracts.errors import Refusal, RuleViolation
+from shared.domain.errors import Refusal, RuleViolation
 from shared.contracts.events import Actor, Event, Payload
 from shared.contracts.personal import ErasedKeyring
-from shared.contracts.rules import require_not_erased
-from shared.contracts.student_file import CampaignFile, StudentFile, fold
-from shared.runtime.keystore import StudentErased
-from shared.runtime.log import EventLog, Positions
+from shared.domain.rules import require_not_erased
+from shared.domain.student_file import CampaignFile, StudentFile, fold
+from shared.runtime.keys.store import StudentErased
+from shared.runtime.log.client import EventLog, Positions
 
 MAX_ATTEMPTS = 50
 

@@ -9,8 +9,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.identifiers import check_campaign
-from shared.runtime.crypto import MasterKey, development_master_key, parse_master_key
-from shared.runtime.keystore import KeyStore
+from shared.runtime.keys.crypto import MasterKey, development_master_key, parse_master_key
+from shared.runtime.keys.store import KeyStore
 
 MIN_SECRET_LENGTH = 32
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from services.cli.common import app_factory
 from shared.contracts.reference import ReferenceData, default_reference_text, parse_reference
-from shared.runtime.auth import issue_token
+from shared.runtime.http.auth import issue_token
 from shared.runtime.migrations import upgrade
 
 CAMPAIGN = "2027"

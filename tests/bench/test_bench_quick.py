@@ -30,10 +30,10 @@ from services.scoring.views import BonusProjection, student_totals, voeux
 from shared.contracts.events import event_from_fields, event_to_fields
 from shared.contracts.personal import SEALED, SealedWithoutKeys, associated_data
 from shared.contracts.streams import StreamKeys
-from shared.runtime.consumer import Consumer
-from shared.runtime.crypto import MasterKey, new_key
+from shared.runtime.projection.consumer import Consumer
+from shared.runtime.keys.crypto import MasterKey, new_key
 from shared.runtime.db import make_engine
-from shared.runtime.keystore import KeyStore
+from shared.runtime.keys.store import KeyStore
 from shared.runtime.migrations import upgrade
 from shared.runtime.settings import sqlite_url
 
@@ -254,12 +254,12 @@ def test_a_services_unexpected_errors_are_kept_with_their_exception():
 
     log_text = "\n".join([
         "INFO:     127.0.0.1:5000 - \"POST /api/students HTTP/1.1\" 201 Created",
-        "2026-11-27 ERROR shared.runtime.http: unexpected error on POST /api/students",
+        "2026-11-27 ERROR shared.runtime.http.guard: unexpected error on POST /api/students",
         "Traceback (most recent call last):",
         '  File "x.py", line 1, in f',
         "    raise OperationalError",
         "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked",
-        "2026-11-27 ERROR shared.runtime.http: unexpected error on POST /api/students/1/interviews",
+        "2026-11-27 ERROR shared.runtime.http.guard: unexpected error on POST /api/students/1/interviews",
         "Traceback (most recent call last):",
         "TimeoutError: pool exhausted",
     ])

@@ -19,7 +19,7 @@ import redis as redis_sync
 from fastapi.testclient import TestClient
 
 from shared.contracts.reference import ReferenceData, default_reference_text, parse_reference
-from shared.runtime.auth import issue_token
+from shared.runtime.http.auth import issue_token
 from shared.runtime.migrations import upgrade
 
 CAMPAIGN = "2027"

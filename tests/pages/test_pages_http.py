@@ -56,7 +56,7 @@ def input_value(page: str, field_id: str) -> str:
 
 
 def paris_local(moment: datetime) -> str:
-    from shared.runtime.web import paris_input
+    from shared.web.pages import paris_input
 
     return paris_input(moment)
 
@@ -430,7 +430,7 @@ def test_the_dashboard_parses_no_stored_file_but_those_of_its_page(world: World,
     from sqlalchemy import event
 
     from services.scoring import pages
-    from shared.contracts.student_file import StudentFile
+    from shared.domain.student_file import StudentFile
 
     ines = [f"{n:09d}DB" for n in range(5)]
     with world.client("registration") as registration, world.client("evaluation") as evaluation:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from services.scoring.views import BonusProjection
 from shared.contracts.streams import LoggedEvent
 from shared.runtime.db import new_metadata
-from shared.runtime.views import positions_table
+from shared.runtime.projection.views import positions_table
 
 
 class EntriesApplied:

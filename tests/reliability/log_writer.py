@@ -25,7 +25,7 @@ from shared.contracts.events import (
     event_to_fields,
 )
 from shared.contracts.streams import StreamKeys
-from shared.runtime.log import append_script
+from shared.runtime.log.client import append_script
 
 CAMPAIGN = "2027"
 BONUS = 2500

@@ -22,7 +22,7 @@ import traceback
 from redis.asyncio import Redis
 
 from shared.contracts.streams import StreamKeys
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
 
 from entries_view import CountedBonuses

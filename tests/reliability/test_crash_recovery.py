@@ -29,7 +29,7 @@ from log_writer import CAMPAIGN, LogWriter
 from services.scoring.app import MIGRATIONS
 from services.scoring.views import metadata, student_totals
 from shared.contracts.streams import StreamKeys
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
 from shared.runtime.migrations import upgrade
 

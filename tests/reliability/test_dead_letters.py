@@ -36,9 +36,9 @@ from shared.contracts.events import (
     event_to_fields,
 )
 from shared.contracts.streams import LoggedEvent, StreamKeys
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import ensure_schema, make_engine
-from shared.runtime.dead_letters import DeadLetter, DeadLetters, retry
+from shared.runtime.projection.dead_letters import DeadLetter, DeadLetters, retry
 from shared.runtime.migrations import upgrade
 from shared.runtime.settings import sqlite_url
 

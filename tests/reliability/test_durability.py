@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 from services.scoring.audit import Chain
 from shared.contracts.events import Actor, CollegeAvisGiven, Event, InterviewScheduled, Referent, StudentRegistered, event_to_fields
 from shared.contracts.streams import StreamKeys
-from shared.runtime.log import Appended, EventLog
+from shared.runtime.log.client import Appended, EventLog
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_CONF = REPO_ROOT / "deploy" / "redis.conf"

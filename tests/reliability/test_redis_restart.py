@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from entries_view import EntriesApplied
 from log_writer import CAMPAIGN, LogWriter
 from shared.contracts.streams import StreamKeys
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
 
 REDIS_SERVER = "/usr/bin/redis-server"

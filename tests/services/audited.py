@@ -25,9 +25,9 @@ from services.scoring.checkpoints import Outcome, audit_client, record_checkpoin
 from services.scoring.views import BonusProjection
 from shared.contracts.events import CampaignOpened
 from shared.contracts.streams import StreamKeys
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import ensure_schema, make_engine
-from shared.runtime.log import EventLog
+from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "shared"))

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from shared.contracts.reference import ReferenceData, default_reference_text, parse_reference
 from shared.contracts.streams import StreamKeys
-from shared.runtime.auth import issue_token
+from shared.runtime.http.auth import issue_token
 from shared.runtime.migrations import upgrade
 
 CAMPAIGN = "2027"

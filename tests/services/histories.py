@@ -20,7 +20,7 @@ from shared.contracts.events import (
     StudentReinstated,
     StudentWithdrawn,
 )
-from shared.contracts.student_file import CampaignFile, StudentFile, fold
+from shared.domain.student_file import CampaignFile, StudentFile, fold
 
 CAMPAIGN = "2027"
 INE = "123456789AB"

@@ -33,7 +33,7 @@ from services.scoring.audit import (
 )
 from services.scoring.views import checkpoints, student_totals, voeux
 from shared.contracts.events import event_to_fields
-from shared.runtime.log import EventLog
+from shared.runtime.log.client import EventLog
 from event_factories import PROVISEUR, lycee_avis, make_event
 from services.scoring.views import positions as positions_table
 

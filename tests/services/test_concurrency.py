@@ -35,7 +35,7 @@ from matrix import (
     schedule_body,
 )
 from shared.contracts.streams import LoggedEvent, StreamKeys
-from shared.runtime.log import EventLog
+from shared.runtime.log.client import EventLog
 
 RACES = 30  # rule 5: collège avis against interview held, each with a fresh student
 RETRY_ROUNDS = 5  # races of one event_id, each with a fresh student

@@ -34,15 +34,15 @@ from in_process import SERVICES, InProcessServices
 from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
 from services.cli.common import migrate_all, open_campaign, service_settings
 from services.scoring.erasure import forget
-from shared.contracts.errors import RuleViolation
+from shared.domain.errors import RuleViolation
 from shared.contracts.events import CampaignOpened
 from shared.contracts.personal import ERASED
 from shared.contracts.streams import StreamKeys
 from shared.runtime.commands import execute, fingerprint
-from shared.runtime.crypto import MasterKey, new_key
-from shared.runtime.keystore import SCHEMA as KEYSTORE_SCHEMA
-from shared.runtime.keystore import KeyStore
-from shared.runtime.log import EventLog
+from shared.runtime.keys.crypto import MasterKey, new_key
+from shared.runtime.keys.store import SCHEMA as KEYSTORE_SCHEMA
+from shared.runtime.keys.store import KeyStore
+from shared.runtime.log.client import EventLog
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "shared"))
 from event_factories import PRINCIPAL as PRINCIPAL_ACTOR  # noqa: E402

@@ -29,8 +29,8 @@ from histories import (
     withdrawn,
 )
 from services.evaluation.domain import CancelInterview, GiveLyceeAvis, RecordHeld, decide
-from shared.contracts.bonus import total_bonus_points, voeu_bonuses
-from shared.contracts.errors import InvalidInput, NotFound, RuleViolation
+from shared.domain.bonus import total_bonus_points, voeu_bonuses
+from shared.domain.errors import InvalidInput, NotFound, RuleViolation
 from shared.contracts.events import InterviewCancelled, InterviewHeld, LyceeAvisGiven
 
 

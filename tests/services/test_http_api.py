@@ -16,8 +16,8 @@ import pytest
 
 from conftest import CAMPAIGN, Passpro
 from shared.contracts.identifiers import uai_check_letter
-from shared.runtime.auth import InvalidToken
-from shared.runtime.http import UNAVAILABLE_MESSAGE
+from shared.runtime.http.auth import InvalidToken
+from shared.runtime.http.guard import UNAVAILABLE_MESSAGE
 
 COLLEGE = "0752547L"  # Collège Voltaire
 OTHER_COLLEGE = "0751528D"  # Collège Pierre Alviset

@@ -43,7 +43,7 @@ from shared.contracts.events import (
     StudentWithdrawn,
 )
 from shared.contracts.streams import LoggedEvent
-from shared.contracts.student_file import StudentFile, voeu_key
+from shared.domain.student_file import StudentFile, voeu_key
 from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.migrations import alembic_config, upgrade
 

@@ -40,7 +40,7 @@ from services.registration.domain import (
     Withdraw,
     decide,
 )
-from shared.contracts.errors import NotFound, RuleViolation
+from shared.domain.errors import NotFound, RuleViolation
 from shared.contracts.events import (
     CollegeAvisGiven,
     InterviewCancelled,

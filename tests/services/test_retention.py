@@ -36,10 +36,10 @@ from services.scoring.app import MIGRATIONS as SCORING_MIGRATIONS
 from services.scoring.archive import ArchiveError, open_archive, seal_archive, split_archive
 from services.scoring.retention import closing_refusal
 from shared.contracts.streams import StreamKeys
-from shared.contracts.student_file import CampaignFile
-from shared.runtime.crypto import MasterKey, new_key
-from shared.runtime.dead_letters import DeadLetters
-from shared.runtime.keystore import SCHEMA as KEYSTORE_SCHEMA
+from shared.domain.student_file import CampaignFile
+from shared.runtime.keys.crypto import MasterKey, new_key
+from shared.runtime.projection.dead_letters import DeadLetters
+from shared.runtime.keys.store import SCHEMA as KEYSTORE_SCHEMA
 from shared.runtime.migrations import upgrade
 
 CAMPAIGN, OTHER_CAMPAIGN = "2027", "2028"

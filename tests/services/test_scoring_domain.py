@@ -29,9 +29,9 @@ from histories import (
     withdrawn,
 )
 from services.scoring.domain import OpenCampaign, bonus_of, decide
-from shared.contracts.errors import RuleViolation
+from shared.domain.errors import RuleViolation
 from shared.contracts.events import Actor, CampaignOpened, Event
-from shared.contracts.student_file import CampaignFile, fold
+from shared.domain.student_file import CampaignFile, fold
 
 CAMPAIGN_POINTS = 3100  # not the default, so that the bonus visibly comes from the campaign
 

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from shared.contracts.reference import default_reference_text, parse_reference
-from shared.runtime import auth
-from shared.runtime.auth import InvalidToken, issue_token, read_token
+from shared.runtime.http import auth
+from shared.runtime.http.auth import InvalidToken, issue_token, read_token
 
 SECRET = "s" * 48
 REFERENCE = parse_reference(default_reference_text())

@@ -17,10 +17,10 @@ from sqlalchemy.exc import OperationalError
 
 from shared.contracts.events import CampaignOpened, Event, event_to_fields
 from shared.contracts.streams import LoggedEvent, StreamKeys
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import ensure_schema, make_engine, new_metadata
-from shared.runtime.log import EventLog
-from shared.runtime.views import positions_table
+from shared.runtime.log.client import EventLog
+from shared.runtime.projection.views import positions_table
 
 from event_factories import CAMPAIGN, college_avis, ine_number, make_event, registered, scheduled
 

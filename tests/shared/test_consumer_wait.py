@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.runtime import consumer as consumer_module
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection import consumer as consumer_module
+from shared.runtime.projection.consumer import Consumer
 from test_consumer import CountingView, Writer, consumer, keys, log, new_engine, redis, writer  # noqa: F401 (fixtures)
 
 from event_factories import college_avis, ine_number, make_event

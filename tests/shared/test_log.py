@@ -14,12 +14,12 @@ from uuid import uuid4
 import pytest
 from redis.asyncio import Redis
 
-from shared.contracts.errors import RuleViolation
+from shared.domain.errors import RuleViolation
 from shared.contracts.events import CampaignOpened, Event, StudentRegistered, event_from_fields, event_to_fields
 from shared.contracts.streams import GENESIS_HASH, StreamKeys
-from shared.contracts.student_file import CampaignFile, StudentFile
+from shared.domain.student_file import CampaignFile, StudentFile
 from shared.runtime.commands import EventIdReused, execute, fingerprint
-from shared.runtime.log import EventLog, entry_hash
+from shared.runtime.log.client import EventLog, entry_hash
 
 from event_factories import (
     CAMPAIGN,

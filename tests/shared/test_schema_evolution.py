@@ -24,10 +24,10 @@ from services.scoring.app import MIGRATIONS as SCORING_MIGRATIONS
 from services.scoring.views import BonusProjection
 from shared.contracts.events import CampaignOpened, CollegeAvisGiven, event_from_fields
 from shared.contracts.streams import StreamKeys
-from shared.contracts.student_file import fold
-from shared.runtime.consumer import Consumer
+from shared.domain.student_file import fold
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
-from shared.runtime.log import EventLog
+from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
 
 from event_factories import (

@@ -15,9 +15,9 @@ from redis.asyncio import Redis
 from shared.contracts.events import UnreadableEntry, event_from_fields, event_to_fields
 from shared.contracts.personal import ERASED, PERSONAL_FIELDS, SEALED, ErasedKeyring, SealedWithoutKeys
 from shared.contracts.streams import StreamKeys
-from shared.runtime.crypto import CryptoError, MasterKey, decrypt, encrypt, new_key
-from shared.runtime.keystore import KeyStore, StudentErased
-from shared.runtime.log import EventLog
+from shared.runtime.keys.crypto import CryptoError, MasterKey, decrypt, encrypt, new_key
+from shared.runtime.keys.store import KeyStore, StudentErased
+from shared.runtime.log.client import EventLog
 
 from event_factories import CAMPAIGN, INE, college_avis, held, make_event, registered, sample_payloads
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from shared.contracts.events import CampaignOpened, Event
-from shared.contracts.student_file import CampaignFile, empty_file, evolve, fold, fold_campaign
+from shared.domain.student_file import CampaignFile, empty_file, evolve, fold, fold_campaign
 
 from event_factories import (
     CAMPAIGN,

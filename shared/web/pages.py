@@ -35,12 +35,12 @@ from markupsafe import Markup, escape
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.contracts.errors import Forbidden, Refusal
+from shared.domain.errors import Forbidden, Refusal
 from shared.contracts.reference import ReferenceData
-from shared.runtime.auth import InvalidToken, Principal, issue_token, read_token
+from shared.runtime.http.auth import InvalidToken, Principal, issue_token, read_token
 from shared.runtime.demo_users import demo_users
-from shared.runtime.http import MAX_BODY_BYTES, UNAVAILABLE, UNAVAILABLE_MESSAGE, field_name, french_message
-from shared.runtime.service import runtime
+from shared.runtime.http.guard import MAX_BODY_BYTES, UNAVAILABLE, UNAVAILABLE_MESSAGE, field_name, french_message
+from shared.runtime.http.app import runtime
 
 log = logging.getLogger(__name__)
 

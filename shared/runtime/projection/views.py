@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.contracts.events import CampaignOpened
 from shared.contracts.streams import LoggedEvent
-from shared.contracts.student_file import StudentFile, empty_file, evolve
+from shared.domain.student_file import StudentFile, empty_file, evolve
 
 MAX_IN = 500  # identifiers per IN (...) list, well under SQLite's variable limit
 

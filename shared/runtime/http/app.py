@@ -23,18 +23,18 @@ from sqlalchemy import Engine, text
 from shared.contracts.events import Payload
 from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
-from shared.contracts.student_file import CampaignFile, StudentFile
-from shared.runtime.auth import Principal
+from shared.domain.student_file import CampaignFile, StudentFile
+from shared.runtime.http.auth import Principal
 from shared.runtime.commands import Outcome, execute, fingerprint
-from shared.runtime.consumer import Consumer
+from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
-from shared.runtime.http import ApiGuard, HttpMethods, ViewBehind, install_error_handlers
-from shared.runtime.log import EventLog
+from shared.runtime.http.guard import ApiGuard, HttpMethods, ViewBehind, install_error_handlers
+from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import is_up_to_date
-from shared.runtime.openapi import API_DESCRIPTION
+from shared.runtime.http.openapi import API_DESCRIPTION
 from shared.runtime.reference_store import load_reference
 from shared.runtime.settings import ServiceSettings
-from shared.runtime.view_protocol import View
+from shared.runtime.projection.protocol import View
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ from redis.asyncio import Redis
 from shared.contracts.events import Event, UnknownEventType, event_from_fields, event_to_fields
 from shared.contracts.personal import Keyring, has_personal_fields
 from shared.contracts.streams import HASH, PREV_HASH, LoggedEvent, StreamKeys, logged_event_from_entry
-from shared.contracts.student_file import CampaignFile, fold_campaign
-from shared.runtime.keystore import KeyStore
+from shared.domain.student_file import CampaignFile, fold_campaign
+from shared.runtime.keys.store import KeyStore
 
 log = logging.getLogger(__name__)
 
 
 def append_script() -> str:
     """The append script's source (append.lua, beside this module), read when a client is built, not at import."""
-    return files("shared.runtime").joinpath("append.lua").read_text()
+    return files("shared.runtime.log").joinpath("append.lua").read_text()
 
 
 def __getattr__(name: str) -> str:

@@ -35,10 +35,10 @@ from sqlalchemy import Engine
 
 from shared.contracts.events import UnknownEventType, UnreadableEntry
 from shared.contracts.streams import LoggedEvent, StreamKeys, logged_event_from_entry, sealed_student
-from shared.runtime.view_protocol import DATABASE_UNREACHABLE, View, ViewTransaction
+from shared.runtime.projection.protocol import DATABASE_UNREACHABLE, View, ViewTransaction
 
 if TYPE_CHECKING:
-    from shared.runtime.keystore import KeyStore
+    from shared.runtime.keys.store import KeyStore
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.contracts.student_file import StudentFile
+from shared.domain.student_file import StudentFile
 
 
 @dataclass(frozen=True)

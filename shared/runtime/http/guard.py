@@ -23,10 +23,10 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.contracts.errors import Forbidden, Refusal
+from shared.domain.errors import Forbidden, Refusal
 from shared.contracts.reference import ReferenceData
-from shared.runtime.auth import InvalidToken, Principal, read_token
-from shared.runtime.requests import RFC3339_MESSAGE
+from shared.runtime.http.auth import InvalidToken, Principal, read_token
+from shared.runtime.http.requests import RFC3339_MESSAGE
 
 log = logging.getLogger(__name__)
 

@@ -340,7 +340,7 @@ _RETRY_AFTER = {"Retry-After": {"description": "Secondes Ã  attendre avant de rÃ
 
 
 def _refusal(description: str, code: str, message: str, headers: dict | None = None, **extra: Any) -> dict[str, Any]:
-    from shared.runtime.http import ErrorBody  # here: http imports requests, which imports this module
+    from shared.runtime.http.guard import ErrorBody  # here: http imports requests, which imports this module
 
     answer: dict[str, Any] = {
         "model": ErrorBody,
@@ -354,7 +354,7 @@ def _refusal(description: str, code: str, message: str, headers: dict | None = N
 
 @cache
 def _refusals() -> dict[int, dict[str, Any]]:
-    from shared.runtime.http import UNAVAILABLE_MESSAGE
+    from shared.runtime.http.guard import UNAVAILABLE_MESSAGE
 
     return {
         401: _refusal(

@@ -3,8 +3,8 @@
 A view is anything with a name, its positions table, the tables holding personal
 fields and an `apply` that changes its rows inside the caller's transaction.
 `ViewTransaction` is that transaction: the consumer applies its pages in it
-(`shared/runtime/consumer.py`), `passpro dlq retry` the letters it replays
-(`shared/runtime/dead_letters.py`), so both scrub the database's files after
+(`shared/runtime/projection/consumer.py`), `passpro dlq retry` the letters it replays
+(`shared/runtime/projection/dead_letters.py`), so both scrub the database's files after
 an erasure in the same way.
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.contracts.events import StudentForgotten
 from shared.contracts.streams import LoggedEvent
-from shared.runtime.views import save_positions, scrub_erased
+from shared.runtime.projection.views import save_positions, scrub_erased
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from shared.runtime.crypto import MasterKey, StudentKeys, new_key
+from shared.runtime.keys.crypto import MasterKey, StudentKeys, new_key
 from shared.runtime.db import ensure_schema, is_sqlite, make_engine
 
 SCHEMA = "keystore"  # the PostgreSQL schema, when the key store lives in PostgreSQL

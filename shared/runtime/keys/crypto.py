@@ -4,7 +4,7 @@
   nor a view's database; it only wraps and unwraps the students' data keys.
 - A data key (32 random bytes) seals the personal fields of one student's
   events in one campaign; wrapped, it lives in the key store
-  (`shared/runtime/keystore.py`). Destroying it erases that data everywhere.
+  (`shared/runtime/keys/store.py`). Destroying it erases that data everywhere.
 - Every ciphertext is `v1:` + base64(nonce ‖ ciphertext ‖ tag) with a random
   96-bit nonce, bound by associated data to what it belongs to (the student
   for a wrapped key, the event for sealed fields), so none can be moved.

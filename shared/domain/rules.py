@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.contracts.errors import NotFound, RuleViolation
+from shared.domain.errors import NotFound, RuleViolation
 from shared.contracts.events import InterviewCancelled
-from shared.contracts.student_file import CampaignFile, Interview, StudentFile
+from shared.domain.student_file import CampaignFile, Interview, StudentFile
 
 
 def require_campaign_open(campaign: CampaignFile, now: datetime) -> None:

@@ -11,11 +11,11 @@ from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict
 from pydantic_core import PydanticCustomError
 
-from shared.contracts.errors import InvalidInput
+from shared.domain.errors import InvalidInput
 from shared.contracts.events import UtcDatetime
 from shared.contracts.identifiers import INE, Campaign
 from shared.contracts.reference import ReferenceData
-from shared.runtime.openapi import POSITION_PATTERN
+from shared.runtime.http.openapi import POSITION_PATTERN
 
 IneInPath = Annotated[INE, Path(description="INE de l'élève", examples=["123456789AB"])]
 CampaignQuery = Annotated[Campaign | None, Query(description="Campagne (par défaut : celle en vigueur)")]

@@ -14,7 +14,7 @@
   from the positions in its own database (tests/reliability/test_redis_restart.py).
 - **Poison entries.** An entry that cannot be read (bad JSON, a version with
   no upcaster) is copied at once to the dead-letter stream with its reason,
-  stream, id and attempts (`shared/runtime/dead_letters.py`), and the view goes
+  stream, id and attempts (`shared/runtime/projection/dead_letters.py`), and the view goes
   on: reading is pure, a second try would say the same. When the view fails on
   a page, the page is applied again in one transaction with one savepoint per
   entry, so the others still count exactly once; while an entry fails, that
@@ -57,10 +57,10 @@ from sqlalchemy import Connection, Engine
 from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
 from shared.contracts.personal import Keyring
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, logged_event_from_entry, sealed_student
-from shared.runtime.dead_letters import DeadLetters, student_of, version_of
-from shared.runtime.keystore import KeyStore
-from shared.runtime.view_protocol import DATABASE_UNREACHABLE, View, ViewTransaction
-from shared.runtime.views import load_positions
+from shared.runtime.projection.dead_letters import DeadLetters, student_of, version_of
+from shared.runtime.keys.store import KeyStore
+from shared.runtime.projection.protocol import DATABASE_UNREACHABLE, View, ViewTransaction
+from shared.runtime.projection.views import load_positions
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The domain both sides share, pure: the student file fold, the rules, the bonus rule, typed errors."""

@@ -1,0 +1,1 @@
+"""Keys: the key store and the crypto that seals personal fields."""

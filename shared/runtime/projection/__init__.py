@@ -1,0 +1,1 @@
+"""Projections: the consumer loop, the view protocol and its apply transaction, dead letters, view tables."""
