@@ -7,14 +7,16 @@ was appended since the read (one version per student, across services).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from shared.domain.errors import Refusal, RuleViolation
 from shared.contracts.events import Actor, Event, Payload
@@ -24,9 +26,23 @@ from shared.domain.student_file import CampaignFile, StudentFile, fold
 from shared.runtime.keys.store import StudentErased
 from shared.runtime.log.client import EventLog, Positions
 
-MAX_ATTEMPTS = 50
+# A conflict means another write of the same student landed between our read and our append: a few
+# attempts, each after a short random pause so that racing writers spread out instead of colliding again.
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 0.005
+BACKOFF_CAP_SECONDS = 0.2
 
 Decide = Callable[[StudentFile, CampaignFile, datetime], Payload]
+Pause = Callable[[int], Awaitable[None]]  # the pause after the n-th conflict (1, 2, …)
+
+
+def backoff_seconds(conflicts: int, draw: Callable[[], float] = random.random) -> float:
+    """Full jitter: uniform in [0, min(cap, base·2^(n-1))] after the n-th conflict."""
+    return draw() * min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (conflicts - 1))
+
+
+async def backoff(conflicts: int) -> None:
+    await asyncio.sleep(backoff_seconds(conflicts))
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,11 @@ class Outcome:
     event: Event
     positions: Positions
     created: bool  # False: the same request was already stored (idempotent retry)
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of the answer: 201 for a new event, 200 for a retry answered by the original."""
+        return 201 if self.created else 200
 
     def body(self) -> dict[str, Any]:
         return {"event": self.event.model_dump(mode="json"), "positions": self.positions.as_dict()}
@@ -79,6 +100,7 @@ async def execute(
     request_fingerprint: str,
     decide: Decide,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    pause: Pause = backoff,
 ) -> Outcome:
     prior = await log.prior_append(str(event_id), campaign if ine else None)
     if prior is not None:
@@ -86,7 +108,9 @@ async def execute(
             raise EventIdReused()
         return await _original(log, campaign, ine, prior.positions)
 
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        if attempt > 1:
+            await pause(attempt - 1)
         now = clock()
         campaign_file = await log.read_campaign(campaign)
         if ine is None:
@@ -127,3 +151,32 @@ async def execute(
                 raise EventIdReused()
             return await _original(log, campaign, ine, appended.positions)
     raise TooMuchContention()
+
+
+async def run(
+    log: EventLog,
+    *,
+    service: str,
+    actor: Actor,
+    action: str,
+    campaign: str,
+    ine: str | None,
+    event_id: UUID | None,
+    request: dict[str, Any],
+    decide: Decide,
+    key: bytes | None = None,
+) -> Outcome:
+    """A service's command, as its handlers run it: what was asked (`request`, without its event id), the
+    student, the campaign and who asked identify the request, so a retry is told from another request."""
+    return await execute(
+        log,
+        service=service,
+        campaign=campaign,
+        ine=ine,
+        actor=actor,
+        event_id=event_id or uuid4(),
+        request_fingerprint=fingerprint(
+            action, {**request, "ine": ine, "campaign": campaign, "by": actor.user_id}, key
+        ),
+        decide=decide,
+    )
