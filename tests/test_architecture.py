@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = ("shared", "services")
+OUR_PACKAGES = ("shared", "services", "bench")
 STDLIB = set(sys.stdlib_module_names)
 # The `passpro` command (a package) and the demo data compose the services; they are not a service.
 COMPOSITION_ROOT = {ROOT / "services" / "cli", ROOT / "services" / "demo.py"}
@@ -50,8 +50,8 @@ def imports(path: Path, source: str | None = None) -> list[tuple[int, str]]:
                 found += [(node.lineno, n) for n in [target, *(f"{target}.{a.name}" for a in node.names)]]
             else:
                 found.append((node.lineno, node.module or ""))
-                # `from services import registration` imports the subpackage, too.
-                found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names if node.module in OUR_PACKAGES]
+                # `from services import registration`, `from services.cli import common` import the submodule, too.
+                found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names if top(node.module or "") in OUR_PACKAGES]
     return found
 
 
@@ -126,7 +126,7 @@ def test_the_pages_toolkit_never_imports_a_service(path):
     assert not bad, bad
 
 
-@pytest.mark.parametrize("service", SERVICE_NAMES)
+@pytest.mark.parametrize("service", [s for s in SERVICE_NAMES if s != "records"])  # records: no domain of its own
 def test_a_domain_imports_only_the_contracts_and_a_little_standard_library(service):
     path = ROOT / "services" / service / "domain.py"
     assert path.exists(), f"{service} has no domain.py"
@@ -138,14 +138,52 @@ def test_a_domain_imports_only_the_contracts_and_a_little_standard_library(servi
     assert not bad, bad
 
 
-@pytest.mark.parametrize("service", SERVICE_NAMES)
-def test_services_never_import_each_other(service):
+# `records` works on the whole log for the rectorat: it may read a service only through what the service
+# exposes (its tables, its queries and reports, its pure domain, its settings, its migrations' place).
+RECORDS = "records"
+SERVICES_PROPER = [s for s in SERVICE_NAMES if s != RECORDS]
+PUBLIC_MODULES = {"views", "queries", "domain", "affelnet", "settings", "app", "purge"}
+# What records may take from a service's app module: the migrations' folder (rebuild migrates a fresh copy).
+PUBLIC_NAMES = {"app": {"MIGRATIONS"}}
+
+
+@pytest.mark.parametrize("service", SERVICES_PROPER)
+def test_services_never_import_each_other_nor_the_records(service):
     bad = []
     for path in python_files("services", service):
         for line, name in imports(path):
             parts = name.split(".")
             if parts[0] == "services" and len(parts) > 1 and parts[1] != service:
                 bad.append(where(path, line) + f" imports {name}")
+    assert not bad, bad
+
+
+def records_reaches_into_a_service(name: str) -> bool:
+    """True when `name` (imported by records) is a service's module or name that the service does not expose."""
+    parts = name.split(".")
+    if parts[0] != "services" or len(parts) < 2 or parts[1] == RECORDS:
+        return False
+    if parts[1] not in SERVICES_PROPER:
+        return True  # the CLI, the demo: the composition root is above records
+    if len(parts) == 2:
+        return False  # `from services.scoring import views`: the module itself is judged on its own line
+    module = parts[2]
+    if module not in PUBLIC_MODULES:
+        return True
+    return len(parts) > 3 and module in PUBLIC_NAMES and parts[3] not in PUBLIC_NAMES[module]
+
+
+def test_the_records_rule_sees_a_private_module_and_a_private_name():
+    assert records_reaches_into_a_service("services.scoring.pages")
+    assert records_reaches_into_a_service("services.scoring.app.create_app")
+    assert records_reaches_into_a_service("services.cli.common")
+    assert not records_reaches_into_a_service("services.scoring.app.MIGRATIONS")
+    assert not records_reaches_into_a_service("services.registration.views.purge_campaign")
+
+
+@pytest.mark.parametrize("path", python_files("services", RECORDS), ids=lambda p: str(p.relative_to(ROOT)))
+def test_records_import_services_only_through_what_they_expose(path):
+    bad = [where(path, line) + f" imports {name}" for line, name in imports(path) if records_reaches_into_a_service(name)]
     assert not bad, bad
 
 
@@ -194,3 +232,115 @@ def test_no_engine_client_app_or_settings_is_built_at_import_time(path):
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     bad = [where(path, line) + f" calls {name}() at import time" for line, name in module_level_builders(tree)]
     assert not bad, bad
+
+
+# --- no import cycle, and the layers in one order ----------------------------------------------------
+
+GRAPH_PACKAGES = ("shared", "services", "bench")
+# Lower never imports higher; a module's room is the longest that holds it. shared/fr (the French catalogue)
+# sits above the domain it names and below the runtime and pages that speak it; bench drives the services
+# (and borrows the CLI's helpers: an app factory, the embedded Redis); only `passpro bench` imports bench.
+LAYERS = (
+    "shared.contracts", "shared.domain", "shared.fr", "shared.runtime", "shared.web", "services", "bench",
+    "services.cli.bench",
+)
+ENTRY_POINTS = {"services.cli", "services.cli.__main__"}  # `passpro`'s dispatcher: above every room
+
+
+def import_graph(files: dict[str, Path] | None = None, sources: dict[str, str] | None = None) -> dict[str, set[str]]:
+    """module -> the modules of ours it imports (anywhere in the file, lazy imports included: a cycle broken
+    only by a function-level import is still a cycle of meaning)."""
+    if files is None:
+        files = {module_name(p): p for part in GRAPH_PACKAGES for p in python_files(part)}
+    sources = sources or {}
+
+    def resolve(name: str) -> str | None:  # `shared.x.y.Name` -> the module `shared.x.y`
+        parts = name.split(".")
+        while parts and ".".join(parts) not in files:
+            parts.pop()
+        return ".".join(parts) or None
+
+    return {
+        module: {m for _, name in imports(path, sources.get(module)) if (m := resolve(name)) and m != module}
+        for module, path in files.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component (Tarjan), each as a path `a -> b -> ... -> a`."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    components: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                components.append(component)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    found = []
+    for component in components:  # the shortest way back to the component's first module, for the message
+        start = min(component)
+        paths = {start: [start]}
+        queue = [start]
+        while queue:
+            v = queue.pop(0)
+            for w in sorted(graph[v] & component):
+                if w == start:
+                    found.append(paths[v] + [start])
+                    queue = []
+                    break
+                if w not in paths:
+                    paths[w] = paths[v] + [w]
+                    queue.append(w)
+    return sorted(found)
+
+
+def layer(module: str) -> int | None:
+    if module in ENTRY_POINTS:
+        return len(LAYERS)
+    rooms = [room for room in LAYERS if _within(module, room)]
+    return LAYERS.index(max(rooms, key=len)) if rooms else None
+
+
+def test_the_cycle_finder_names_a_cycle_even_through_a_lazy_import():
+    probe = {name: ROOT / (name.replace(".", "/") + ".py") for name in ("bench.a", "bench.b", "bench.c")}
+    sources = {"bench.a": "from bench import b\n", "bench.b": "def f():\n    from bench.c import x\n", "bench.c": "import bench.a\n"}
+    assert cycles(import_graph(probe, sources)) == [["bench.a", "bench.b", "bench.c", "bench.a"]]
+    sources["bench.c"] = "import shared\n"
+    assert cycles(import_graph(probe, sources)) == []
+
+
+def test_no_import_cycle_in_shared_services_nor_bench():
+    found = [" -> ".join(cycle) for cycle in cycles(import_graph())]
+    assert not found, found
+
+
+def test_every_module_has_a_layer_and_never_imports_a_higher_one():
+    graph = import_graph()
+    homeless = sorted(m for m in graph if layer(m) is None and m not in GRAPH_PACKAGES and m != "shared")
+    assert not homeless, f"modules in no room of LAYERS: {homeless}"
+    upward = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if layer(module) is not None and layer(target) is not None and layer(target) > layer(module)
+    )
+    assert not upward, upward

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.domain.errors import Forbidden, Refusal
 from shared.contracts.reference import ReferenceData
 from shared.runtime.http.auth import InvalidToken, Principal, read_token
+from shared.runtime.http.openapi import UNAVAILABLE_MESSAGE
 from shared.runtime.http.requests import RFC3339_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -205,12 +206,9 @@ def french_message(error: dict) -> str:
 
 # The log or a database out of reach (or overloaded past its timeouts). A write may have been stored just
 # before the connection broke (its answer lost): the caller is told so, and that a retry with the same
-# event_id is safe (it answers as the first, or stores the write once), never that nothing was stored.
+# event_id is safe (it answers as the first, or stores the write once), never that nothing was stored
+# (UNAVAILABLE_MESSAGE, beside the OpenAPI document that shows it).
 UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
-UNAVAILABLE_MESSAGE = (
-    "Service momentanément indisponible : votre demande a pu être enregistrée ou non. Renvoyez-la à l'identique "
-    "dans un instant, avec le même event_id : elle ne sera jamais enregistrée deux fois."
-)
 RETRY_AFTER_SECONDS = "2"
 
 
@@ -277,19 +275,6 @@ def page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
-
-
-class FieldError(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """Every refusal's body (SPEC §3.1, §5)."""
-
-    error: str
-    message: str
-    fields: list[FieldError] | None = None
 
 
 # Documents the bearer token in OpenAPI (so /docs can "Authorize"); ApiGuard does the checking.

@@ -336,12 +336,31 @@ liste les statuts qu'elle peut donner.
 
 # --- responses= of the routes -------------------------------------------------------------------------
 
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every refusal's body (SPEC §3.1, §5)."""
+
+    error: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+# Told on a 503 (the guard answers it): the log or a database out of reach. A write may have been stored just
+# before the connection broke, so never "nothing was stored"; a retry with the same event_id is safe.
+UNAVAILABLE_MESSAGE = (
+    "Service momentanément indisponible : votre demande a pu être enregistrée ou non. Renvoyez-la à l'identique "
+    "dans un instant, avec le même event_id : elle ne sera jamais enregistrée deux fois."
+)
+
+
 _RETRY_AFTER = {"Retry-After": {"description": "Secondes à attendre avant de réessayer", "schema": {"type": "integer", "minimum": 0}}}
 
 
 def _refusal(description: str, code: str, message: str, headers: dict | None = None, **extra: Any) -> dict[str, Any]:
-    from shared.runtime.http.guard import ErrorBody  # here: http imports requests, which imports this module
-
     answer: dict[str, Any] = {
         "model": ErrorBody,
         "description": description,
@@ -354,8 +373,6 @@ def _refusal(description: str, code: str, message: str, headers: dict | None = N
 
 @cache
 def _refusals() -> dict[int, dict[str, Any]]:
-    from shared.runtime.http.guard import UNAVAILABLE_MESSAGE
-
     return {
         401: _refusal(
             "Jeton absent, mal formé, expiré ou mal signé", "unauthenticated",
