@@ -67,7 +67,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def print_access_log(ine: str, campaign: str, entries: list[dict], names: dict[str, str]) -> None:
     from shared.runtime.access_log import CHANNELS
-    from shared.web.pages import ROLE_LABELS
+    from shared.fr.labels import ROLE_LABELS
 
     print(f"Consultations du dossier de l'élève {ine} — campagne {campaign} (heure de Paris, les plus anciennes d'abord)")
     if not entries:

@@ -25,21 +25,10 @@ from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
 from shared.runtime.http.app import runtime
 from shared.runtime.projection.views import campaign_bonus_points
-from shared.web.pages import (
-    PARIS,
-    Submitted,
-    Web,
-    as_datetime,
-    done,
-    filled,
-    from_paris_input,
-    install_pages,
-    nest,
-    paris,
-    submit,
-    valid_position,
-    web,
-)
+from shared.fr.formats import PARIS, as_datetime, from_paris_input, paris
+from shared.web.forms import Submitted, filled, nest, submit
+from shared.web.install import install_pages
+from shared.web.pages import Web, done, valid_position, web
 
 TEMPLATES = Path(__file__).parent / "templates"
 

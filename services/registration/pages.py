@@ -17,18 +17,10 @@ from shared.domain.errors import NotFound
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
 from shared.runtime.http.app import runtime
-from shared.web.pages import (
-    Submitted,
-    Web,
-    done,
-    filled,
-    from_paris_input,
-    install_pages,
-    nest,
-    submit,
-    valid_position,
-    web,
-)
+from shared.fr.formats import from_paris_input
+from shared.web.forms import Submitted, filled, nest, submit
+from shared.web.install import install_pages
+from shared.web.pages import Web, done, valid_position, web
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -23,7 +23,7 @@ from shared.contracts.events import PAYLOAD_TYPES, Event
 from shared.contracts.personal import ERASED
 from shared.contracts.reference import ReferenceData
 from shared.domain.student_file import StudentFile, fold, voeu_key
-from shared.web.pages import (
+from shared.fr.labels import (
     ASSESSMENT_LABELS,
     CANCEL_REASONS,
     COLLEGE_AVIS_LABELS,
@@ -232,18 +232,9 @@ def points(value: int | None) -> str:
 
 def render(content: Mapping[str, Any], *, back_link: str | None = None) -> str:
     """The document as one HTML page; `back_link` adds a link back (on screen only) for the rectorat's page."""
-    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+    from shared.web.templating import environment
 
-    from shared.web.pages import SHARED_TEMPLATES
-
-    env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(SHARED_TEMPLATES)]),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["points"] = points
-    return env.get_template("dossier.html").render(doc=content, back_link=back_link)
+    return environment(TEMPLATES).get_template("dossier.html").render(doc=content, back_link=back_link)
 
 
 _STYLE = re.compile(r"<style>(.*?)</style>", re.S)

@@ -22,19 +22,11 @@ from shared.contracts.identifiers import check_ine
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
 from shared.runtime.http.app import runtime
-from shared.web.pages import (
-    COLLEGE_AVIS_LABELS,
-    PARIS,
-    Web,
-    as_datetime,
-    bar_chart,
-    formation_label,
-    from_paris_input,
-    install_pages,
-    line_chart,
-    secure_page,
-    web,
-)
+from shared.fr.formats import PARIS, as_datetime, from_paris_input
+from shared.fr.labels import COLLEGE_AVIS_LABELS
+from shared.web.charts import bar_chart, line_chart
+from shared.web.install import install_pages
+from shared.web.pages import Web, formation_label, secure_page, web
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 50

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Connection, Integer, String,
 from services.scoring.domain import bonus_of, what_scoring_keeps
 from shared.contracts.streams import LoggedEvent
 from shared.domain.student_file import StudentFile
+from shared.fr.formats import PARIS
 from shared.runtime.db import new_metadata
 from shared.runtime.projection.views import (
     apply_campaigns,
@@ -21,7 +22,6 @@ from shared.runtime.projection.views import (
     student_files_table,
     upsert,
 )
-from shared.web.pages import PARIS
 
 metadata = new_metadata()
 positions = positions_table(metadata)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from passpro_processes import SERVICES, Passpro, base_env  # noqa: E402
 
 from pages_world import CAMPAIGN, FORMATION, LYCEE, OTHER_LYCEE  # noqa: E402
-from shared.web.pages import paris_input  # noqa: E402
+from shared.fr.formats import paris_input  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -56,7 +56,7 @@ def input_value(page: str, field_id: str) -> str:
 
 
 def paris_local(moment: datetime) -> str:
-    from shared.web.pages import paris_input
+    from shared.fr.formats import paris_input
 
     return paris_input(moment)
 

@@ -1,0 +1,51 @@
+"""Every French label of a domain code, written once: pages, the family copy, the audit timeline and the CLI
+read them here. A label starts with a capital (a table cell, a badge); prose lowers it where it needs to."""
+
+from __future__ import annotations
+
+ROLE_LABELS = {
+    "principal": "Principal(e) du collège",
+    "referent": "Référent(e)",
+    "lycee_staff": "Équipe du lycée",
+    "proviseur": "Proviseur(e)",
+    "rectorat": "Rectorat",
+}
+COLLEGE_AVIS_LABELS = {"reserve": "Réservé", "assez_favorable": "Assez favorable", "favorable": "Favorable"}
+LYCEE_AVIS_LABELS = {"reserve": "Réservé", "favorable": "Favorable"}
+ASSESSMENT_LABELS = {
+    "insuffisante": "Insuffisante",
+    "fragile": "Fragile",
+    "satisfaisante": "Satisfaisante",
+    "tres_satisfaisante": "Très satisfaisante",
+}
+MODE_LABELS = {"presentiel": "Présentiel", "distanciel": "Distanciel"}
+# The same modes inside a sentence: « l'entretien a lieu en présentiel / à distance ».
+MODE_PROSE = {"presentiel": "en présentiel", "distanciel": "à distance"}
+INTERVIEW_STATUS_LABELS = {"scheduled": "Prévu", "held": "Tenu", "cancelled": "Annulé"}
+CANCEL_REASONS = {"reporte": "Entretien reporté", "absent": "Élève absent", "desistement": "Désistement de l'élève"}
+EVENT_LABELS = {
+    "CampaignOpened": "Ouverture de la campagne",
+    "StudentRegistered": "Inscription au dispositif",
+    "ReferentReassigned": "Changement de référent",
+    "InterviewScheduled": "Entretien programmé",
+    "InterviewCancelled": "Entretien annulé",
+    "CollegeAvisGiven": "Avis du collège",
+    "StudentWithdrawn": "Retrait du dispositif",
+    "StudentReinstated": "Réintégration dans le dispositif",
+    "InterviewHeld": "Entretien tenu",
+    "LyceeAvisGiven": "Avis du lycée",
+    "StudentForgotten": "Effacement des données personnelles",
+}
+
+# A page's 503: the API's own message speaks to programs (it names `event_id`); a person reads this one.
+UNAVAILABLE_PAGE = (
+    "Le service est momentanément indisponible ; votre saisie a peut-être été enregistrée : "
+    "vérifiez-la avant de la refaire."
+)
+
+
+def label(labels: dict[str, str], code: str | None, missing: str = "—") -> str:
+    """The label of a code, the code itself when the catalogue does not know it, `missing` when there is none."""
+    if code is None or code == "":
+        return missing
+    return labels.get(code, code)
