@@ -21,8 +21,6 @@ from pathlib import Path
 from services.cli.audit import _unreachable, paris, redis_client
 from services.cli.common import read_keyring, service_settings
 
-PARIS_TZ = "Europe/Paris"
-
 
 def _fail(command: str, message: str) -> int:
     print(f"passpro {command} : {message}", file=sys.stderr)
@@ -127,7 +125,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def student_file_command(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo
+    from shared.fr.formats import PARIS
 
     from services.scoring import family_copy
     from services.scoring.audit_store import student_audit
@@ -159,7 +157,7 @@ def student_file_command(args: argparse.Namespace) -> int:
             await log_cli_read(redis, settings, year, [ine], access_log.FAMILY_COPY, user)
             accesses = [a.as_dict() for a in await access_log.read(redis, keys, year, ine)]
             return family_copy.build(
-                report, accesses, reference, generated_at=datetime.now(ZoneInfo(PARIS_TZ)),
+                report, accesses, reference, generated_at=datetime.now(PARIS),
                 generated_by=f"{user} (rectorat)",
             )
 
