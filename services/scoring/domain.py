@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from shared.domain.bonus import VoeuBonus, total_bonus_points, voeu_bonuses
 from shared.domain.errors import NotFound, RuleViolation
 from shared.contracts.events import CampaignOpened, StudentForgotten
+from shared.contracts.identifiers import PARIS
 from shared.domain.student_file import CampaignFile, StudentFile
 
 __all__ = ["OpenCampaign", "decide", "Forget", "decide_forget", "voeu_bonuses", "total_bonus_points", "VoeuBonus", "StudentBonus", "bonus_of"]
@@ -18,9 +18,6 @@ __all__ = ["OpenCampaign", "decide", "Forget", "decide_forget", "voeu_bonuses", 
 class OpenCampaign:
     bonus_points: int
     closes_at: datetime | None
-
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def rentree_is_past(campaign: str, now: datetime) -> bool:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
+# The académie's clock: a campaign's rentrée (1 September) and every moment shown to people are Paris time.
+PARIS = ZoneInfo("Europe/Paris")
 UAI_CHECK_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
 _INE_PATTERN = re.compile(r"^(?:[0-9]{9}[A-Z]{2}|[0-9]{10}[A-Z]|[0-9]{4}A[0-9]{5}[A-Z])$")

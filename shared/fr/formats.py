@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
 
-PARIS = ZoneInfo("Europe/Paris")
+from shared.contracts.identifiers import PARIS
+
 FR = Locale("fr", "FR")
 
 # Babel patterns (CLDR). The hour is written « 14 h 30 » with no-break spaces, as French typography has it.
