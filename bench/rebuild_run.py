@@ -3,7 +3,7 @@
     python -m bench.rebuild_run      (with the scoring service's PASSPRO_* environment, as `passpro rebuild`)
 
 The command's own steps — the scoring service's settings and key store, then
-`services.scoring.rebuild.rebuild` (a fresh projection catching up from the start of the log into a
+`services.records.rebuild.rebuild` (a fresh projection catching up from the start of the log into a
 workspace, then the swap) — with its progress callback keeping (time, entries done) per page instead of
 drawing the French progress bar; one JSON line on stdout at the end. The bench reads the catch-up
 rate from it (`bench/processes.py`), not from the bar's text.
@@ -18,7 +18,7 @@ import time
 from redis.asyncio import Redis
 
 from services.cli.common import service_settings
-from services.scoring.rebuild import rebuild
+from services.records.rebuild import rebuild
 from shared.contracts.streams import StreamKeys
 
 

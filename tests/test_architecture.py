@@ -260,10 +260,16 @@ def import_graph(files: dict[str, Path] | None = None, sources: dict[str, str] |
             parts.pop()
         return ".".join(parts) or None
 
-    return {
-        module: {m for _, name in imports(path, sources.get(module)) if (m := resolve(name)) and m != module}
-        for module, path in files.items()
-    }
+    def targets(module: str, path: Path) -> set[str]:
+        by_line: dict[int, set[str]] = {}
+        for line, name in imports(path, sources.get(module)):
+            if (m := resolve(name)) and m != module:
+                by_line.setdefault(line, set()).add(m)
+        # `from services.cli import common` imports the module `common`, not the package's own code: a parent
+        # package runs first on every import, so it is never an edge (else every package would be a cycle).
+        return {m for found in by_line.values() for m in found if not any(o.startswith(m + ".") for o in found)}
+
+    return {module: targets(module, path) for module, path in files.items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -326,6 +332,8 @@ def test_the_cycle_finder_names_a_cycle_even_through_a_lazy_import():
     assert cycles(import_graph(probe, sources)) == [["bench.a", "bench.b", "bench.c", "bench.a"]]
     sources["bench.c"] = "import shared\n"
     assert cycles(import_graph(probe, sources)) == []
+    sources["bench.c"] = "from bench import a\n"  # a submodule named in a from-import: an edge to it
+    assert cycles(import_graph(probe, sources)) == [["bench.a", "bench.b", "bench.c", "bench.a"]]
 
 
 def test_no_import_cycle_in_shared_services_nor_bench():

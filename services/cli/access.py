@@ -10,36 +10,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
 import os
 import sys
-from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from services.cli.audit import _unreachable, paris, redis_client
+from services.cli.audit import paris, redis_client, unreachable
 from services.cli.common import read_keyring, service_settings
 
 
 def _fail(command: str, message: str) -> int:
     print(f"passpro {command} : {message}", file=sys.stderr)
     return 2
-
-
-def cli_user(user: str | None = None) -> str:
-    return user or f"cli:{getpass.getuser()}"
-
-
-async def log_cli_read(redis, settings, campaign: str, ines: Iterable[str], what: str, user: str | None = None) -> int:
-    """Log a read made by a rectorat command (channel `cli`); raises if the log cannot be written."""
-    from shared.contracts.streams import StreamKeys
-    from shared.runtime import access_log
-
-    return await access_log.record(
-        redis, StreamKeys(settings.academie), campaign, ines,
-        user_id=cli_user(user), role="rectorat", uai=None, service="scoring", what=what, channel="cli",
-    )
 
 
 def _student(args: argparse.Namespace, settings) -> tuple[str, str] | str:
@@ -83,9 +66,8 @@ def print_access_log(ine: str, campaign: str, entries: list[dict], names: dict[s
 
 
 def access_log_command(args: argparse.Namespace) -> int:
+    from services.records.access import accesses_of
     from shared.contracts.streams import StreamKeys
-    from shared.runtime import access_log
-    from shared.runtime.reference_store import load_reference
 
     settings = service_settings("scoring")
     wanted = _student(args, settings)
@@ -95,15 +77,11 @@ def access_log_command(args: argparse.Namespace) -> int:
 
     async def run():
         async with redis_client(settings) as redis:
-            keys = StreamKeys(settings.academie)
-            entries = await access_log.read(redis, keys, year, ine)
-            known = bool(entries) or bool(await redis.exists(keys.student(year, ine)))
-            reference = await load_reference(redis, keys)
-            return known, [e.as_dict() for e in entries], {e.uai: e.name for e in reference.establishments}
+            return await accesses_of(redis, StreamKeys(settings.academie), year, ine)
 
     try:
         known, entries, names = asyncio.run(run())
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("access-log", f"journal inaccessible : {exc}")
     if not known:
         return _fail("access-log", f"aucun élève {ine} dans la campagne {year}.")
@@ -127,8 +105,9 @@ def _write_private(path: Path, text: str) -> None:
 def student_file_command(args: argparse.Namespace) -> int:
     from shared.fr.formats import PARIS
 
-    from services.scoring import family_copy
-    from services.scoring.audit_store import student_audit
+    from services.records import family_copy
+    from services.records.access import cli_user, log_cli_read
+    from services.records.timeline import student_audit
     from shared.contracts.streams import StreamKeys
     from shared.runtime import access_log
     from shared.runtime.reference_store import load_reference
@@ -154,7 +133,7 @@ def student_file_command(args: argparse.Namespace) -> int:
             )
             if report is None:
                 return None
-            await log_cli_read(redis, settings, year, [ine], access_log.FAMILY_COPY, user)
+            await log_cli_read(redis, keys, year, [ine], access_log.FAMILY_COPY, user)
             accesses = [a.as_dict() for a in await access_log.read(redis, keys, year, ine)]
             return family_copy.build(
                 report, accesses, reference, generated_at=datetime.now(PARIS),
@@ -163,7 +142,7 @@ def student_file_command(args: argparse.Namespace) -> int:
 
     try:
         content = asyncio.run(run())
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("student-file", f"journal ou clés inaccessibles : {exc}")
     if content is None:
         return _fail("student-file", f"aucun élève {ine} dans la campagne {year}.")

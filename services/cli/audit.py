@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from services.cli import common
 from services.cli.common import existing_database, read_keyring, service_settings
+from services.cli.common import redis_client as log_client
 
 
 def paris(moment: datetime | str | None) -> str:
@@ -45,11 +44,11 @@ def scoring_engine(settings):
 
 def redis_client(settings):
     """The log's client for audits: decoded in hiredis, yet keeping any byte Redis holds (so every hash
-    recomputes; services/scoring/checkpoints.py `audit_client`)."""
-    return common.redis_client(settings, decode_responses=True, encoding_errors="surrogateescape")
+    recomputes; services/records/checkpoints.py `audit_client`)."""
+    return log_client(settings, decode_responses=True, encoding_errors="surrogateescape")
 
 
-def _unreachable():
+def unreachable():
     from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -74,7 +73,7 @@ def _points(n: int) -> str:
 
 
 def print_student(report: dict) -> None:
-    from services.scoring.audit import AVIS_LABELS
+    from services.records.audit import AVIS_LABELS
 
     names = {}
     for item in report["timeline"]:
@@ -115,9 +114,9 @@ def print_student(report: dict) -> None:
 
 
 def audit_student(args: argparse.Namespace) -> int:
-    from services.cli.access import log_cli_read
-    from services.scoring.audit import InvalidAsOf
-    from services.scoring.audit_store import student_audit
+    from services.records.access import log_cli_read
+    from services.records.audit import InvalidAsOf
+    from services.records.timeline import student_audit
     from shared.contracts.identifiers import check_campaign, check_ine
     from shared.contracts.streams import StreamKeys
     from shared.runtime.access_log import AUDIT_TIMELINE
@@ -139,14 +138,14 @@ def audit_student(args: argparse.Namespace) -> int:
             keyring = await read_keyring(settings, [(year, ine)])
             report = await student_audit(redis, keys, year, ine, args.as_of, names, keyring, show_time=show_time)
             if report is not None:
-                await log_cli_read(redis, settings, year, [ine], AUDIT_TIMELINE)
+                await log_cli_read(redis, keys, year, [ine], AUDIT_TIMELINE)
             return report
 
     try:
         report = asyncio.run(run())
     except InvalidAsOf as exc:
         return _fail("audit student", str(exc))
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("audit student", f"journal inaccessible : {exc}")
     if report is None:
         return _fail("audit student", f"aucun élève {ine} dans la campagne {year}.")
@@ -161,13 +160,13 @@ def audit_student(args: argparse.Namespace) -> int:
 
 
 def audit_exports(args: argparse.Namespace) -> int:
-    from services.scoring.audit_store import list_exports
+    from services.scoring.affelnet import list_exports
 
     settings = service_settings("scoring")
     try:
         with scoring_engine(settings) as engine:
             items = list_exports(engine, args.campaign)
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("audit exports", f"base de scoring inaccessible ou non migrée (passpro migrate) : {exc}")
     for item in items:
         item["positions"] = {_short(settings, k): v for k, v in sorted(item["positions"].items())}
@@ -189,15 +188,17 @@ def audit_exports(args: argparse.Namespace) -> int:
 
 
 async def _log_export(settings, year: str, content: str, user: str) -> None:
-    from services.cli.access import log_cli_read
+    from services.records.access import log_cli_read
+    from shared.contracts.streams import StreamKeys
     from shared.runtime.access_log import AFFELNET_EXPORT, ines_of_affelnet_file
 
     async with redis_client(settings) as redis:
-        await log_cli_read(redis, settings, year, ines_of_affelnet_file(content), AFFELNET_EXPORT, user)
+        await log_cli_read(redis, StreamKeys(settings.academie), year, ines_of_affelnet_file(content), AFFELNET_EXPORT, user)
 
 
 def export_affelnet(args: argparse.Namespace) -> int:
-    from services.scoring.audit_store import export_affelnet as export
+    from services.records.access import cli_user
+    from services.scoring.affelnet import export_affelnet as export
     from shared.contracts.identifiers import check_campaign
 
     settings = service_settings("scoring")
@@ -205,15 +206,15 @@ def export_affelnet(args: argparse.Namespace) -> int:
         year = check_campaign(args.campaign) if args.campaign else settings.campaign
     except ValueError as exc:
         return _fail("export affelnet", str(exc))
-    user = args.user or f"cli:{getpass.getuser()}"
+    user = cli_user(args.user)
     try:
         with scoring_engine(settings) as engine:
             done = export(engine, year, user)
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("export affelnet", f"base de scoring inaccessible ou non migrée (passpro migrate) : {exc}")
     try:  # each student the file names is logged before the file is written
         asyncio.run(_log_export(settings, year, done.content, user))
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("export affelnet", f"journal des consultations inaccessible, fichier non écrit : {exc}")
     # Bytes as recorded: the SHA-256 in the exports table is the file's, line endings included.
     Path(args.out).write_bytes(done.content.encode("utf-8"))
@@ -231,7 +232,7 @@ def print_verify(report, settings) -> None:
 
     campaigns = ", ".join(report.campaigns) or "aucune"
     print(f"Vérification du journal — académie {settings.academie}, campagne(s) {campaigns}")
-    for year, purge in sorted(report.purged.items()):  # services/scoring/retention.py
+    for year, purge in sorted(report.purged.items()):  # services/records/retention.py
         reimported = any(report.entries.get(k) for k in StreamKeys(settings.academie).campaign_streams(year))
         state = "réimportée depuis, vérifiée ci-dessous" if reimported else "ses flux sont vides, à dessein"
         print(f"  campagne {year} purgée le {paris(purge['purged_at'])} par {purge['user_id']} "
@@ -260,7 +261,8 @@ def print_verify(report, settings) -> None:
 
 
 def audit_verify(args: argparse.Namespace) -> int:
-    from services.scoring.audit_store import ProjectionMoving, verify_log
+    from services.records.verify import verify_log
+    from services.scoring.affelnet import ProjectionMoving
     from shared.contracts.identifiers import check_campaign
     from shared.contracts.streams import StreamKeys
 
@@ -282,7 +284,7 @@ def audit_verify(args: argparse.Namespace) -> int:
         report = asyncio.run(run())
     except ProjectionMoving as exc:
         return _fail("audit verify", f"{exc}; relancez la vérification")
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("audit verify", f"journal ou base de scoring inaccessible (passpro migrate ?) : {exc}")
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
@@ -292,7 +294,7 @@ def audit_verify(args: argparse.Namespace) -> int:
 
 
 def audit_checkpoint(args: argparse.Namespace) -> int:
-    from services.scoring.checkpoints import record_checkpoints
+    from services.records.checkpoints import record_checkpoints
     from shared.contracts.identifiers import check_campaign
     from shared.contracts.streams import StreamKeys
 
@@ -312,7 +314,7 @@ def audit_checkpoint(args: argparse.Namespace) -> int:
 
     try:
         outcomes = asyncio.run(run())
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("audit checkpoint", f"journal ou base de scoring inaccessible (passpro migrate ?) : {exc}")
     refused = False
     for outcome in outcomes:

@@ -1,5 +1,5 @@
 """`passpro campaign open|archive|purge|import`: a campaign from its opening to its archive, its purge once
-the appeal period has run out, and its re-import for an audit (services/scoring/archive.py, retention.py).
+the appeal period has run out, and its re-import for an audit (services/records/archive.py, retention.py).
 
 Exit codes: 0 when done, 1 when the purge or the import is refused by a rule (nothing was changed),
 2 when the command cannot run (bad argument, unreadable file, log or database unreachable, key missing).
@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from services.cli.audit import unreachable
 from services.cli.common import SERVICES, open_campaign, service_settings
 
 ACADEMIE = re.compile(r"^[a-z0-9-]{1,40}$")
@@ -36,13 +37,6 @@ def clock() -> datetime:
 def _fail(command: str, message: str, code: int = 2) -> int:
     print(f"passpro campaign {command} : {message}", file=sys.stderr)
     return code
-
-
-def _unreachable():
-    from redis.exceptions import RedisError
-    from sqlalchemy.exc import SQLAlchemyError
-
-    return (RedisError, SQLAlchemyError, OSError)
 
 
 def _os_reason(exc: OSError) -> str:
@@ -126,8 +120,8 @@ def _check_out(out: Path) -> None:
 
 def campaign_archive(args: argparse.Namespace) -> int:
     from services.cli.audit import redis_client, scoring_engine
-    from services.scoring.archive import ArchiveError, collect, seal_archive
-    from services.scoring.retention import record_archive
+    from services.records.archive import ArchiveError, collect, seal_archive
+    from services.records.retention import record_archive
     from shared.contracts.streams import StreamKeys
 
     settings = service_settings("scoring")
@@ -171,7 +165,7 @@ def campaign_archive(args: argparse.Namespace) -> int:
         document, data, digest = asyncio.run(run())
     except (ArchiveError, Refused) as exc:
         return _fail("archive", str(exc))
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("archive", f"journal ou base de scoring inaccessible : {exc}")
     counts = document["counts"]
     print(f"Archive de la campagne {year} (académie {settings.academie}) écrite dans {out} : {_size(len(data))}, "
@@ -215,8 +209,8 @@ def _reachable(engines) -> None:
 
 async def _purge(settings, year: str, key: bytes, user: str):
     from services.cli.audit import redis_client, scoring_engine
-    from services.scoring import retention
-    from services.scoring.archive import live_summary, not_covered, open_archive, students_of
+    from services.records import retention
+    from services.records.archive import live_summary, not_covered, open_archive, students_of
     from shared.contracts.streams import StreamKeys
     from shared.runtime.log.client import EventLog
 
@@ -266,7 +260,7 @@ async def _purge(settings, year: str, key: bytes, user: str):
 
 
 def campaign_purge(args: argparse.Namespace) -> int:
-    from services.scoring.archive import ArchiveError
+    from services.records.archive import ArchiveError
 
     settings = service_settings("scoring")
     key = settings.checkpoint_key_bytes()
@@ -281,7 +275,7 @@ def campaign_purge(args: argparse.Namespace) -> int:
         record, purged = asyncio.run(_purge(settings, year, key, user))
     except (Refused, ArchiveError) as exc:
         return _fail("purge", f"refusée, rien n'a été supprimé : {exc}", 1)
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("purge", f"journal ou base inaccessible : {exc}")
     print(f"Campagne {year} purgée de l'académie {settings.academie} (archive {record.path}, SHA-256 {record.sha256}) :")
     print(f"  {purged.redis_keys} clés du journal, {purged.dead_letters} lettres mortes, "
@@ -297,7 +291,7 @@ def campaign_purge(args: argparse.Namespace) -> int:
 
 def campaign_import(args: argparse.Namespace) -> int:
     from services.cli.audit import redis_client, scoring_engine
-    from services.scoring.archive import ArchiveError, open_archive, restore
+    from services.records.archive import ArchiveError, open_archive, restore
     from shared.contracts.streams import StreamKeys
 
     settings = service_settings("scoring")
@@ -330,7 +324,7 @@ def campaign_import(args: argparse.Namespace) -> int:
         done = asyncio.run(run())
     except (ArchiveError, Refused) as exc:
         return _fail("import", f"refusé, rien n'a été importé : {exc}", 1)
-    except _unreachable() as exc:
+    except unreachable() as exc:
         return _fail("import", f"journal ou base de scoring inaccessible : {exc}")
     origin = f"de l'académie {document['academie']}, archivée le {document['created_at'][:10]}"
     print(f"Campagne {done.campaign} ({origin}) importée dans l'académie {done.academie} :")

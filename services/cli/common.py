@@ -102,8 +102,19 @@ def app_factory(name: str):
     elif name == "evaluation":
         from services.evaluation.app import MIGRATIONS, create_app
     else:
-        from services.scoring.app import MIGRATIONS, create_app
+        from services.scoring.app import MIGRATIONS
+
+        create_app = scoring_app
     return create_app, MIGRATIONS
+
+
+def scoring_app(settings):
+    """Scoring's app as it runs: with the records' audit timeline, student pages and checkpointing composed in
+    (scoring never imports records). The one composition, used by `serve`, `docs` and the tests."""
+    from services.records import http as records
+    from services.scoring.app import create_app
+
+    return create_app(settings, extra_routers=records.routers(), background=records.background_tasks(settings))
 
 
 @asynccontextmanager

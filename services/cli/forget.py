@@ -40,8 +40,8 @@ def forget(args: argparse.Namespace) -> int:
     from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from services.scoring.erasure import InvalidReason, UnknownStudent, check_reason
-    from services.scoring.erasure import forget as erase
+    from services.records.erasure import InvalidReason, UnknownStudent, check_reason
+    from services.records.erasure import forget as erase
     from shared.contracts.events import UnreadableEntry
     from shared.contracts.identifiers import check_campaign, check_ine
     from shared.contracts.streams import StreamKeys

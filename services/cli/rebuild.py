@@ -24,7 +24,7 @@ def progress_bar(stream=sys.stderr) -> callable:
 
 
 def rebuild(args: argparse.Namespace) -> int:
-    from services.scoring.rebuild import rebuild as run_rebuild
+    from services.records.rebuild import rebuild as run_rebuild
     from shared.contracts.streams import StreamKeys
 
     settings = service_settings("scoring")

@@ -1,4 +1,6 @@
-"""Scoring's HTTP API (SPEC §5): campaigns, bonuses, reports, the Affelnet export and the audit timeline."""
+"""Scoring's HTTP API (SPEC §5): campaigns, bonuses, reports, the Affelnet export and the access log.
+
+The audit timeline (`/api/audit/students/{ine}`) is the records' (services/records/http.py), composed in by the CLI."""
 
 from __future__ import annotations
 
@@ -9,17 +11,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
-from services.scoring import audit_store, domain, queries
-from services.scoring.audit import InvalidAsOf
+from services.scoring import affelnet as exports, domain, queries
 from services.scoring.views import positions as positions_table
-from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.errors import NotFound
 from shared.contracts.identifiers import UAI, Campaign, FormationCode
 from shared.runtime import access_log
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_role
 from shared.runtime.http.openapi import (
-    AS_OF_SCHEMA,
     AccessLog,
-    AuditTimeline,
     BonusRow,
     ExportRecord,
     Page,
@@ -150,7 +149,7 @@ async def affelnet(request: Request, campaign: CampaignQuery = None, min_positio
     require_role(who, "rectorat")
     await rt.wait_for(min_position)
     year = campaign or rt.settings.campaign
-    export = await asyncio.to_thread(audit_store.export_affelnet, rt.engine, year, who.user_id)
+    export = await asyncio.to_thread(exports.export_affelnet, rt.engine, year, who.user_id)
     # INE and bonus per vœu leave for Affelnet: each student named in the file is logged.
     named = access_log.ines_of_affelnet_file(export.content)
     await access_log.record_request(request, year, named, access_log.AFFELNET_EXPORT)
@@ -171,39 +170,10 @@ async def affelnet(request: Request, campaign: CampaignQuery = None, min_positio
 async def audit_exports(request: Request, campaign: CampaignQuery = None):
     rt, who = runtime(request), principal(request)
     require_role(who, "rectorat")
-    items = await asyncio.to_thread(audit_store.list_exports, rt.engine, campaign)
+    items = await asyncio.to_thread(exports.list_exports, rt.engine, campaign)
     for item in items:
         item["positions"] = _short(rt, item["positions"])
     return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
-
-
-@router.get(
-    "/audit/students/{ine}", operation_id="audit_student", responses=read(AuditTimeline, (403, 404, 422)),
-    summary="L'historique complet d'un élève et son bonus à une date ou une position",
-)
-async def audit_student(
-    ine: IneInPath,
-    request: Request,
-    campaign: CampaignQuery = None,
-    as_of: Annotated[
-        str | None,
-        Query(max_length=64, description="Une date RFC 3339 avec fuseau, ou une position du journal (ms-seq)",
-              json_schema_extra=AS_OF_SCHEMA),
-    ] = None,
-):
-    rt, who = runtime(request), principal(request)
-    require_role(who, "rectorat")
-    year = campaign or rt.settings.campaign
-    establishments = {e.uai: e.name for e in rt.reference.establishments}
-    try:
-        keyring = await rt.log.keyring(year, ine)
-        report = await audit_store.student_audit(rt.redis, rt.keys, year, ine, as_of, establishments, keyring)
-    except InvalidAsOf as exc:
-        raise InvalidInput("invalid_as_of", str(exc), "as_of") from exc
-    if report is None:
-        raise NotFound()
-    await access_log.record_request(request, year, [ine], access_log.AUDIT_TIMELINE)
-    return report
 
 
 @router.get(

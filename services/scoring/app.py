@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from services.scoring import api, checkpoints, pages
+from services.scoring import api, pages
 from services.scoring.settings import ScoringSettings
 from services.scoring.views import BonusProjection
-from shared.runtime.http.app import build_app
+from shared.runtime.http.app import BackgroundTask, build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: ScoringSettings) -> FastAPI:
+def create_app(
+    settings: ScoringSettings,
+    extra_routers: Sequence[APIRouter] = (),
+    background: Mapping[str, BackgroundTask] | None = None,
+) -> FastAPI:
+    """`extra_routers` and `background` are what the composition root adds (services/cli/common.py
+    `scoring_app`: the records' audit timeline, student pages and checkpointing); scoring knows none of them."""
     app = build_app(
         name="scoring",
         title="Passpro — barème (rectorat)",
@@ -22,9 +29,8 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         database_url=settings.resolved_database_url(),
         migrations_dir=MIGRATIONS,
         make_view=BonusProjection,
-        routers=[api.router],
-        # Signs the log's heads every few minutes while the service runs (nothing without PASSPRO_CHECKPOINT_KEY).
-        background=checkpoints.background_tasks(settings),
+        routers=[api.router, *extra_routers],
+        background=background,
     )
     pages.install(app)
     return app

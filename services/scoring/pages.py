@@ -1,7 +1,7 @@
-"""The rectorat's pages: the dashboard with its charts and filters, the Affelnet download and a student's audit.
+"""The rectorat's pages: the dashboard with its charts and filters, the Affelnet download and the student search.
 
-The bonus rows, the export and the audit timeline are the API's own route
-functions; the dashboard's figures and its progress chart are counted, with the
+A student's page (its timeline) and the family's copy are the records' (services/records/http.py), composed
+in by the CLI. The bonus rows and the export are the API's own route functions; the dashboard's figures and its progress chart are counted, with the
 filters, in SQL over the projection's tables (no stored file is parsed but the
 shown page's names).
 """
@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from itertools import accumulate
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from services.scoring import api, audit_store, family_copy, queries
-from shared.domain.errors import NotFound, Refusal
+from fastapi.responses import RedirectResponse, Response
+from services.scoring import api, queries
 from shared.contracts.identifiers import check_ine
 from shared.runtime import access_log
-from shared.runtime.http.requests import IneInPath
 from shared.runtime.http.app import runtime
-from shared.fr.formats import PARIS, as_datetime, from_paris_input
 from shared.fr.labels import COLLEGE_AVIS_LABELS
 from shared.web.charts import bar_chart, line_chart
 from shared.web.install import install_pages
-from shared.web.pages import Web, formation_label, secure_page, web
+from shared.web.pages import Web, formation_label, web
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 50
@@ -205,60 +202,3 @@ async def find_student(request: Request, ine: str = "") -> Response:
     except ValueError as exc:
         return w.error_page(request, 422, str(exc), "INE invalide")
     return RedirectResponse(f"/eleves/{wanted}", status_code=303)
-
-
-@router.get("/eleves/{ine}")
-async def student(ine: IneInPath, request: Request, etat_au: str = "") -> Response:
-    w = web(request)
-    who = w.user(request)
-    as_of, errors = None, {}
-    if etat_au.strip():
-        moment = from_paris_input(etat_au)
-        as_of = moment.isoformat() if isinstance(moment, datetime) else etat_au.strip()
-    try:
-        audit = await api.audit_student(ine, request, campaign=None, as_of=as_of)
-    except Refusal as exc:
-        if exc.status != 422:
-            raise
-        errors["etat_au"] = exc.message
-        audit = await api.audit_student(ine, request, campaign=None, as_of=None)
-        as_of = None
-    registered = next((e for e in audit["timeline"] if e["event_type"] == "StudentRegistered"), None)
-    context = {
-        "who": who,
-        "audit": audit,
-        "registered": registered["payload"] if registered else None,
-        "values": {"etat_au": etat_au},
-        "errors": errors,
-        "as_of": as_datetime(as_of) if as_of else None,
-    }
-    return w.render(request, "eleve.html", context, status=422 if errors else 200)
-
-
-@router.get("/eleves/{ine}/dossier")
-async def family_copy_page(ine: IneInPath, request: Request) -> Response:
-    """The family's copy, as `passpro student-file` writes it: a self-contained, printable page; its read is logged."""
-    w, rt = web(request), runtime(request)
-    who = w.user(request)
-    year = rt.settings.campaign
-    names = {e.uai: e.name for e in rt.reference.establishments}
-    keyring = await rt.log.keyring(year, ine)
-    report = await audit_store.student_audit(
-        rt.redis, rt.keys, year, ine, None, names, keyring, show_time=family_copy.paris_time
-    )
-    if report is None:
-        raise NotFound()
-    await access_log.record_request(request, year, [ine], access_log.FAMILY_COPY)
-    accesses = [a.as_dict() for a in await access_log.read(rt.redis, rt.keys, year, ine)]
-    content = family_copy.build(
-        report, accesses, rt.reference, generated_at=datetime.now(PARIS), generated_by=f"{who.user_id} (rectorat)"
-    )
-    html = family_copy.render(content, back_link=f"/eleves/{ine}")
-    response = HTMLResponse(html)
-    secure_page(response)
-    # The document carries its print CSS inline (so the file stands alone): allow exactly that style.
-    policy = response.headers["Content-Security-Policy"]
-    response.headers["Content-Security-Policy"] = policy.replace(
-        "style-src 'self'", f"style-src 'self' {family_copy.style_sources(html)}"
-    )
-    return response

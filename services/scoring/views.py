@@ -66,7 +66,7 @@ exports = Table(
     Column("rows", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
 )
-# Kept outside Redis on purpose: a stream's head signed with a key Redis never sees (services/scoring/audit.py).
+# Kept outside Redis on purpose: a stream's head signed with a key Redis never sees (services/records/audit.py).
 checkpoints = Table(
     "checkpoints",
     metadata,

@@ -31,7 +31,7 @@ import redis as redis_sync
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.scoring.audit import Chain
+from services.records.audit import Chain
 from shared.contracts.events import Actor, CollegeAvisGiven, Event, InterviewScheduled, Referent, StudentRegistered, event_to_fields
 from shared.contracts.streams import StreamKeys
 from shared.runtime.log.client import Appended, EventLog

@@ -19,9 +19,9 @@ from redis.asyncio import Redis
 from sqlalchemy import Engine
 
 from services.scoring.app import MIGRATIONS
-from services.scoring.audit import entry_hash
-from services.scoring.audit_store import VerifyReport, verify_log
-from services.scoring.checkpoints import Outcome, audit_client, record_checkpoints
+from services.records.audit import entry_hash
+from services.records.verify import VerifyReport, verify_log
+from services.records.checkpoints import Outcome, audit_client, record_checkpoints
 from services.scoring.views import BonusProjection
 from shared.contracts.events import CampaignOpened
 from shared.contracts.streams import StreamKeys

@@ -38,7 +38,8 @@ def _service(name: str):
         from services.evaluation.app import MIGRATIONS, create_app
         from services.evaluation.settings import EvaluationSettings as Settings
     else:
-        from services.scoring.app import MIGRATIONS, create_app
+        from services.cli.common import scoring_app as create_app  # with the records composed in, as it runs
+        from services.scoring.app import MIGRATIONS
         from services.scoring.settings import ScoringSettings as Settings
     return Settings, MIGRATIONS, create_app
 

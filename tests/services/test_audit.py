@@ -23,7 +23,7 @@ from audited import CAMPAIGN, Audited, close, make_audited
 from conftest import Passpro
 from services.cli import main
 from services.cli.audit import paris
-from services.scoring.audit import (
+from services.records.audit import (
     Chain,
     Checkpoint,
     InvalidAsOf,

@@ -16,9 +16,10 @@ from audited import CAMPAIGN, Audited, close, make_audited
 from event_factories import PRINCIPAL, registered
 from services.cli import main
 from services.cli.up import _dev_secret
-from services.scoring import checkpoints as checkpointing
-from services.scoring.app import MIGRATIONS, create_app
-from services.scoring.checkpoints import load_checkpoints
+from services.records import checkpoints as checkpointing
+from services.cli.common import scoring_app as create_app
+from services.scoring.app import MIGRATIONS
+from services.records.checkpoints import load_checkpoints
 from services.scoring.views import checkpoints
 from shared.runtime.db import make_engine
 from shared.runtime.migrations import upgrade

@@ -33,7 +33,7 @@ from conftest import Passpro
 from in_process import SERVICES, InProcessServices
 from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
 from services.cli.common import migrate_all, open_campaign, service_settings
-from services.scoring.erasure import forget
+from services.records.erasure import forget
 from shared.domain.errors import RuleViolation
 from shared.contracts.events import CampaignOpened
 from shared.contracts.personal import ERASED

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from conftest import CAMPAIGN
-from services.scoring import family_copy
+from services.records import family_copy
 from test_access_log import (
     COLLEGE,
     LEA,
@@ -196,7 +196,7 @@ def test_the_content_folds_the_timeline_as_every_service_does_and_masks_a_forgot
     from event_factories import (
         INE, RECTORAT, T0, college_avis, held, lycee_avis, make_event, registered, sample_payloads, scheduled,
     )
-    from services.scoring.audit import Cut, student_report
+    from services.records.audit import Cut, student_report
     from shared.contracts.reference import default_reference_text, parse_reference
     from shared.contracts.streams import LoggedEvent
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text, update
 
 from services.scoring import queries
 from services.scoring.app import MIGRATIONS
-from services.scoring.rebuild import rebuild
+from services.records.rebuild import rebuild
 from services.scoring.views import BonusProjection, student_totals, voeux
 from shared.contracts.events import CampaignOpened
 from shared.contracts.streams import StreamKeys
@@ -111,7 +111,7 @@ async def test_rebuild_repairs_a_damaged_projection_and_keeps_the_exports(redis_
 async def test_a_running_consumer_ahead_of_the_rebuild_reads_on_from_the_swapped_positions(redis_url, academie, tmp_path):
     """Entries the live consumer applied after the rebuild's build, before its swap, are not lost:
     the consumer sees that the stored positions moved and reads on from them."""
-    from services.scoring.rebuild import build, discard, swap, workspace_for
+    from services.records.rebuild import build, discard, swap, workspace_for
 
     url = f"sqlite:///{tmp_path / 'scoring.sqlite3'}"
     redis = Redis.from_url(redis_url, decode_responses=True)

@@ -33,8 +33,8 @@ from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
 from services.cli import campaign as campaign_cli
 from services.cli.common import migrate_all, open_campaign, service_settings
 from services.scoring.app import MIGRATIONS as SCORING_MIGRATIONS
-from services.scoring.archive import ArchiveError, open_archive, seal_archive, split_archive
-from services.scoring.retention import closing_refusal
+from services.records.archive import ArchiveError, open_archive, seal_archive, split_archive
+from services.records.retention import closing_refusal
 from shared.contracts.streams import StreamKeys
 from shared.domain.student_file import CampaignFile
 from shared.runtime.keys.crypto import MasterKey, new_key

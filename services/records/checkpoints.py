@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.scoring.audit import Chain, Checkpoint, Difference, where
+from services.records.audit import Chain, Checkpoint, Difference, where
 from services.scoring.views import checkpoints as checkpoints_table
 from shared.contracts.streams import HASH, StreamKeys
 

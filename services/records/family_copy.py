@@ -1,6 +1,6 @@
 """The family's copy (issue 5): everything Passpro holds about one student, as a printable French document.
 
-`build` is pure: from the student's audit report (`audit_store.student_audit`, its timeline
+`build` is pure: from the student's audit report (`timeline.student_audit`, its timeline
 and bonus), the access log and the reference data, it makes the document's content, every
 date already written in Paris time. `render` puts it in `templates/dossier.html`, a
 self-contained page (its print CSS inline, nothing fetched from elsewhere), so the same

@@ -42,8 +42,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.asyncio import Redis
 from sqlalchemy import Engine, select
 
-from services.scoring.audit import Checkpoint
-from services.scoring.checkpoints import entry_fields, load_checkpoints, stream_pages, text
+from services.records.audit import Checkpoint
+from services.records.checkpoints import entry_fields, load_checkpoints, stream_pages, text
 from services.scoring.views import checkpoints as checkpoints_table
 from shared.contracts.streams import HASH, StreamKeys
 from shared.runtime.keys.crypto import MasterKey

@@ -1,4 +1,4 @@
-"""The audit's reads and records: a student's history from the log, the Affelnet exports, and `verify`.
+"""`passpro audit verify`: the log's chains and checkpoints replayed against the scoring projection.
 
 The decisions live in `audit.py` (pure); this module only reads Redis and
 scoring's database and feeds them to it.
@@ -7,35 +7,26 @@ scoring's database and feeds them to it.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, select
 
-from services.scoring import queries
-from services.scoring.audit import (
+from services.records.audit import (
     START,
-    AsOf,
     Chain,
     CheckpointWatch,
     CrossCheck,
-    Cut,
     Difference,
-    InvalidAsOf,
     Replay,
     compare_projection,
     entry_hash,
     is_within,
-    parse_as_of,
     read_logged,
-    student_report,
     where,
 )
-from services.scoring.checkpoints import (
+from services.records.checkpoints import (
     entry_fields,
     load_checkpoints,
     opened_campaigns,
@@ -43,164 +34,16 @@ from services.scoring.checkpoints import (
     streams_of,
     text,
 )
-from services.scoring.retention import purges
-from services.scoring.views import BonusProjection, exports, student_totals, voeux
-from services.scoring.views import positions as positions_table
+from services.records.retention import purges
+from services.scoring.affelnet import consistent
+from services.scoring.views import BonusProjection, student_totals, voeux
 from shared.contracts.events import CampaignOpened, Event
-from shared.contracts.personal import ErasedKeyring, Keyring
+from shared.contracts.personal import ErasedKeyring
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key
 from shared.runtime.projection.dead_letters import DeadLetters
-from shared.runtime.projection.views import load_positions
 
-T = TypeVar("T")
 STUDENT_BATCH = 500  # student streams read per pipeline
-SNAPSHOT_ATTEMPTS = 50
-
-
-class ProjectionMoving(RuntimeError):
-    """The projection kept changing while it was read: try again when it is quieter."""
-
-
-def consistent(conn: Connection, read: Callable[[Connection], T]) -> tuple[T, dict[str, str]]:
-    """`read` and the positions it reflects. The positions are read before and after: the consumer moves
-    them in the same transaction as the rows, so equal positions mean no commit happened in between
-    (SQLite and PostgreSQL's READ COMMITTED give each statement its own snapshot)."""
-    for _ in range(SNAPSHOT_ATTEMPTS):
-        before = load_positions(conn, positions_table)
-        result = read(conn)
-        after = load_positions(conn, positions_table)
-        if before == after:
-            return result, after
-        conn.rollback()
-    raise ProjectionMoving("the scoring projection kept moving while it was read")
-
-
-NO_KEYS = ErasedKeyring()  # the verification and the campaign events need no personal field
-
-
-# --- a student's history ------------------------------------------------------------------
-
-
-async def _entries(redis: Redis, key: str) -> list[tuple[str, dict[str, str]]]:
-    found: list[tuple[str, dict[str, str]]] = []
-    async for page in stream_pages(redis, key):
-        found += page
-    return found
-
-
-async def _rectorat_events(redis: Redis, keys: StreamKeys) -> list[Event]:
-    events = []
-    for entry_id, fields in await _entries(redis, keys.rectorat):
-        logged = read_logged(keys.rectorat, entry_id, fields, NO_KEYS)
-        if isinstance(logged, LoggedEvent):
-            events.append(logged.event)
-    return events
-
-
-async def _recorded_at(redis: Redis, stream: str, entry_id: str) -> datetime | None:
-    found = await redis.xrange(stream, entry_id, entry_id)
-    if not found:
-        return None
-    value = entry_fields(found[0][1]).get("recorded_at")
-    return datetime.fromisoformat(value) if value else None
-
-
-async def resolve_cut(
-    redis: Redis, keys: StreamKeys, campaign: str, as_of: AsOf | None, history: list[LoggedEvent]
-) -> Cut:
-    """A time stays a time; a position of the student's stream cuts there; a position of another stream
-    of the campaign (a service stream, the rectorat) becomes that entry's recording time."""
-    if as_of is None:
-        return Cut()
-    if as_of.moment is not None:
-        return Cut(until=as_of.moment)
-    own = next((h for h in history if h.entry_id == as_of.position), None)
-    if own is not None:
-        return Cut(until=own.event.recorded_at, student_position=as_of.position)
-    for stream in [*keys.campaign_streams(campaign), keys.rectorat]:
-        moment = await _recorded_at(redis, stream, as_of.position)
-        if moment is not None:
-            return Cut(until=moment)
-    raise InvalidAsOf(f"as_of : la position {as_of.position} n'est pas une entrée du journal de la campagne {campaign}.")
-
-
-async def student_audit(
-    redis: Redis,
-    keys: StreamKeys,
-    campaign: str,
-    ine: str,
-    as_of: str | None,
-    establishments: Mapping[str, str],
-    keyring: Keyring,
-    show_time: Callable[[datetime], str] = datetime.isoformat,
-) -> dict[str, Any] | None:
-    """The student's timeline and bonus as of `as_of` (None: now); None if the log has no such student.
-    `keyring` opens the student's personal fields (ErasedKeyring(): shown as erased)."""
-    wanted = parse_as_of(as_of)
-    key = keys.student(campaign, ine)
-    history: list[LoggedEvent] = []
-    unreadable: list[dict[str, str]] = []
-    for entry_id, fields in await _entries(redis, key):
-        logged = read_logged(key, entry_id, fields, keyring)
-        if isinstance(logged, LoggedEvent):
-            history.append(logged)
-        else:
-            reason = logged or f"type d'événement inconnu : {fields.get('event_type')}"
-            unreadable.append({"position": entry_id, "reason": reason})
-    if not history and not unreadable:
-        return None
-    cut = await resolve_cut(redis, keys, campaign, wanted, history)
-    report = student_report(
-        ine=ine,
-        campaign=campaign,
-        as_of=wanted,
-        cut=cut,
-        history=history,
-        rectorat=await _rectorat_events(redis, keys),
-        establishments=establishments,
-        show_time=show_time,
-    )
-    return {**report, "unreadable": unreadable}
-
-
-# --- the Affelnet exports -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AffelnetExport:
-    campaign: str
-    content: str
-    rows: int
-    sha256: str
-    positions: dict[str, str]
-
-
-def export_affelnet(engine: Engine, campaign: str, user_id: str) -> AffelnetExport:
-    """The Affelnet file, recorded (who, when, the positions it covers, its SHA-256) in the same transaction."""
-    with engine.connect() as conn:
-        (content, rows), positions = consistent(conn, lambda c: queries.affelnet_csv(c, campaign))
-        digest = queries.record_export(conn, campaign, user_id, positions, content, rows)
-        conn.commit()
-    return AffelnetExport(campaign, content, rows, digest, positions)
-
-
-def list_exports(engine: Engine, campaign: str | None = None) -> list[dict[str, Any]]:
-    query = select(exports).order_by(exports.c.id)
-    if campaign:
-        query = query.where(exports.c.campaign == campaign)
-    with engine.connect() as conn:
-        return [
-            {
-                "id": row.id,
-                "campaign": row.campaign,
-                "exported_at": row.exported_at,
-                "user_id": row.user_id,
-                "positions": json.loads(row.positions),
-                "rows": row.rows,
-                "sha256": row.sha256,
-            }
-            for row in conn.execute(query)
-        ]
+NO_KEYS = ErasedKeyring()  # the verification needs no personal field
 
 
 # --- verify -------------------------------------------------------------------------------

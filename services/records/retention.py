@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 from sqlalchemy import BigInteger, Column, Engine, Integer, String, Table, Text, column, delete, inspect, select
 from sqlalchemy import table as table_clause
 
-from services.scoring.checkpoints import text
+from services.records.checkpoints import text
 from shared.contracts.streams import StreamKeys
 from shared.domain.student_file import CampaignFile
 from shared.runtime.db import new_metadata

@@ -1,0 +1,1 @@
+"""The rectorat's records of the whole log: integrity (checkpoints, verify), privacy (erasure, family copy, access log), retention (archive, purge, restore) and rebuild — driven by the CLI, composed into scoring's app by the composition root."""
