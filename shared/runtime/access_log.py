@@ -17,11 +17,10 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 
 from shared.contracts.streams import StreamKeys
-from shared.fr.labels import CHANNEL_LABELS
 from shared.runtime.http.guard import principal
 from shared.runtime.http.app import runtime
 
-CHANNELS = tuple(CHANNEL_LABELS)  # api, page, cli: their French labels are in the catalogue
+CHANNELS = {"api": "API", "page": "page", "cli": "commande"}
 
 # What was read, as the rectorat reads it in `passpro access-log` (short French labels).
 STUDENT_LIST = "liste des élèves"

@@ -24,7 +24,7 @@ from shared.contracts.events import Payload
 from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
 from shared.domain.student_file import CampaignFile, StudentFile
-from shared.runtime.http.auth import Principal
+from shared.runtime.http.auth import Principal, VerifiedTokens
 from shared.runtime.commands import Outcome, execute, fingerprint
 from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
@@ -55,6 +55,7 @@ class Runtime:
     consumer: Consumer
     view: Any
     fingerprint_key: bytes  # keys the request digests kept in Redis (commands.fingerprint)
+    verified_tokens: VerifiedTokens  # the app's verified signatures: the guard's and the pages' token reads
 
     async def write(
         self,
@@ -111,6 +112,7 @@ def build_app(
 ) -> FastAPI:
     """The service's app; `background` names the tasks it runs beside its consumer while it runs."""
     schema = settings.database_schema or name
+    verified_tokens = VerifiedTokens()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -124,7 +126,7 @@ def build_app(
         event_log = EventLog(redis, keys, keystore)
         fingerprint_key = settings.master().derive(FINGERPRINT_KEY_INFO, b"")
         rt = app.state.runtime = Runtime(
-            name, settings, keys, redis, engine, event_log, reference, consumer, view, fingerprint_key
+            name, settings, keys, redis, engine, event_log, reference, consumer, view, fingerprint_key, verified_tokens
         )
         stop = asyncio.Event()
         tasks = [asyncio.create_task(consumer.run(stop), name=f"{name}-consumer")]
@@ -148,6 +150,7 @@ def build_app(
         secret=lambda: settings.jwt_secret,
         reference=lambda: app.state.runtime.reference,
         issuer=settings.jwt_issuer,
+        verified=verified_tokens,
     )
     app.add_middleware(HttpMethods)  # outermost: OPTIONS needs no token, HEAD is a GET to everything inside
     install_error_handlers(app)

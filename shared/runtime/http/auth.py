@@ -70,10 +70,11 @@ def issue_token(
 VERIFIED_CACHE_SIZE = 4096
 
 
-class _VerifiedTokens:
-    """(token, secret, issuer) -> (exp, sub, role, uai) of tokens whose signature and claims were verified."""
+class VerifiedTokens:
+    """(token, secret, issuer) -> (exp, sub, role, uai) of tokens whose signature and claims were verified.
+    One per app (build_app makes it, the API's guard and the pages' sign-in read through it): no module state."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int = VERIFIED_CACHE_SIZE) -> None:
         self.size = size
         self._entries: OrderedDict[tuple[str, str, str], tuple[float, object, object, object]] = OrderedDict()
         self._lock = threading.Lock()
@@ -101,12 +102,11 @@ class _VerifiedTokens:
             self._entries.clear()
 
 
-_verified = _VerifiedTokens(VERIFIED_CACHE_SIZE)
-
-
-def _verified_claims(token: str, secret: str, issuer: str, now: float) -> tuple[object, object, object]:
+def _verified_claims(
+    token: str, secret: str, issuer: str, now: float, verified: VerifiedTokens | None
+) -> tuple[object, object, object]:
     key = (token, secret, issuer)
-    cached = _verified.get(key, now)
+    cached = verified.get(key, now) if verified is not None else None
     if cached is not None:
         return cached
     try:
@@ -124,15 +124,18 @@ def _verified_claims(token: str, secret: str, issuer: str, now: float) -> tuple[
     if exp <= now:  # as PyJWT: refused once exp <= now
         raise InvalidToken("Signature has expired")
     found = (claims.get("sub"), claims.get("role"), claims.get("uai"))
-    _verified.put(key, exp, found)
+    if verified is not None:
+        verified.put(key, exp, found)
     return found
 
 
 def read_token(
-    token: str, secret: str, reference: ReferenceData, issuer: str = "passpro", now: float | None = None
+    token: str, secret: str, reference: ReferenceData, issuer: str = "passpro", now: float | None = None,
+    verified: VerifiedTokens | None = None,
 ) -> Principal:
-    """`now` (seconds since the epoch) is the clock the token's expiry is held to; the wall clock by default."""
-    sub, role, uai = _verified_claims(token, secret, issuer, time.time() if now is None else now)
+    """`now` (seconds since the epoch) is the clock the token's expiry is held to; the wall clock by default.
+    `verified`: the app's cache of verified signatures (without one, every read verifies the signature)."""
+    sub, role, uai = _verified_claims(token, secret, issuer, time.time() if now is None else now, verified)
     if not isinstance(sub, str) or not sub or len(sub) > 128:
         raise InvalidToken("invalid sub")
     check_role_matches(role, uai, reference)

@@ -25,14 +25,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.domain.errors import Forbidden, Refusal
 from shared.contracts.reference import ReferenceData
-from shared.runtime.http.auth import InvalidToken, Principal, read_token
+from shared.runtime.http.auth import InvalidToken, Principal, VerifiedTokens, read_token
 from shared.runtime.http.openapi import UNAVAILABLE_MESSAGE
 from shared.runtime.http.requests import RFC3339_MESSAGE
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-PUBLIC_API_PATHS = ("/api/docs",)
 
 
 def refusal_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
@@ -42,11 +41,15 @@ def refusal_response(status: int, code: str, message: str, **details: Any) -> JS
 class ApiGuard:
     """ASGI middleware for /api/: verifies the token, then bounds the body size."""
 
-    def __init__(self, app: ASGIApp, secret: Callable[[], str], reference: Callable[[], ReferenceData], issuer: str) -> None:
+    def __init__(
+        self, app: ASGIApp, secret: Callable[[], str], reference: Callable[[], ReferenceData], issuer: str,
+        verified: VerifiedTokens,
+    ) -> None:
         self.app = app
         self.secret = secret
         self.reference = reference
         self.issuer = issuer
+        self.verified = verified
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -95,7 +98,7 @@ class ApiGuard:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken("no bearer token")
-        return read_token(token.strip(), self.secret(), self.reference(), self.issuer)
+        return read_token(token.strip(), self.secret(), self.reference(), self.issuer, verified=self.verified)
 
     @staticmethod
     async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
