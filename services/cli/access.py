@@ -47,8 +47,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def print_access_log(ine: str, campaign: str, entries: list[dict], names: dict[str, str]) -> None:
-    from shared.runtime.access_log import CHANNELS
-    from shared.fr.labels import ROLE_LABELS
+    from shared.fr.labels import CHANNEL_LABELS, ROLE_LABELS
 
     print(f"Consultations du dossier de l'élève {ine} — campagne {campaign} (heure de Paris, les plus anciennes d'abord)")
     if not entries:
@@ -59,7 +58,7 @@ def print_access_log(ine: str, campaign: str, entries: list[dict], names: dict[s
         place = f"{names.get(e['uai'], 'inconnu')} ({e['uai']})" if e["uai"] else "Rectorat de Paris"
         rows.append(
             [paris(e["at"]), e["user_id"], ROLE_LABELS.get(e["role"], e["role"]), place, e["what"],
-             CHANNELS.get(e["channel"], e["channel"])]
+             CHANNEL_LABELS.get(e["channel"], e["channel"])]
         )
     print("\n".join(_table(rows)))
     print(f"{len(entries)} consultation(s).")
