@@ -22,6 +22,8 @@ MODE_LABELS = {"presentiel": "Présentiel", "distanciel": "Distanciel"}
 # The same modes inside a sentence: « l'entretien a lieu en présentiel / à distance ».
 MODE_PROSE = {"presentiel": "en présentiel", "distanciel": "à distance"}
 INTERVIEW_STATUS_LABELS = {"scheduled": "Prévu", "held": "Tenu", "cancelled": "Annulé"}
+# Where a student's file was read from (the access log's channels).
+CHANNEL_LABELS = {"api": "application (API)", "page": "page web", "cli": "commande du rectorat"}
 CANCEL_REASONS = {"reporte": "Entretien reporté", "absent": "Élève absent", "desistement": "Désistement de l'élève"}
 EVENT_LABELS = {
     "CampaignOpened": "Ouverture de la campagne",

@@ -17,10 +17,11 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 
 from shared.contracts.streams import StreamKeys
+from shared.fr.labels import CHANNEL_LABELS
 from shared.runtime.http.guard import principal
 from shared.runtime.http.app import runtime
 
-CHANNELS = {"api": "API", "page": "page", "cli": "commande"}
+CHANNELS = tuple(CHANNEL_LABELS)  # api, page, cli: their French labels are in the catalogue
 
 # What was read, as the rectorat reads it in `passpro access-log` (short French labels).
 STUDENT_LIST = "liste des élèves"

@@ -29,3 +29,9 @@ def test_a_label_falls_back_to_the_code_or_the_missing_text() -> None:
 def test_the_pages_unavailable_message_speaks_to_a_person() -> None:
     assert "event_id" not in labels.UNAVAILABLE_PAGE
     assert labels.UNAVAILABLE_PAGE.startswith("Le service est momentanément indisponible")
+
+
+def test_every_access_channel_has_a_label() -> None:
+    from shared.runtime.access_log import CHANNELS
+
+    assert set(CHANNELS) == set(labels.CHANNEL_LABELS) == {"api", "page", "cli"}
