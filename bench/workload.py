@@ -35,7 +35,7 @@ from shared.contracts.reference import ReferenceData, default_reference_text, pa
 from shared.contracts.streams import StreamKeys
 from shared.runtime.keys.crypto import new_key
 from shared.runtime.keys.store import KeyStore
-from shared.runtime.log.client import APPEND_SCRIPT
+from shared.runtime.log.client import append_script
 
 Fields = dict[str, str]
 STUDENTS_PER_PIPELINE = 64  # students whose events share one pipeline, interleaved step by step
@@ -234,7 +234,7 @@ class LogWriter:
 
     async def _append_all(self, calls: list[tuple[str, str, str, int, Fields]]) -> None:
         if self._sha is None:
-            self._sha = await self.redis.script_load(APPEND_SCRIPT)
+            self._sha = await self.redis.script_load(append_script())
         pipe = self.redis.pipeline(transaction=False)
         for service_key, student_key, ids_key, version, fields in calls:
             args = [str(version), fields["event_id"], "bench"]

@@ -26,13 +26,6 @@ def append_script() -> str:
     return files("shared.runtime.log").joinpath("append.lua").read_text()
 
 
-def __getattr__(name: str) -> str:
-    # `APPEND_SCRIPT`, the name bench/workload.py still imports, read on demand like the rest.
-    if name == "APPEND_SCRIPT":
-        return append_script()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def entry_hash(fields: Mapping[str, str]) -> str:
     """The hash append.lua gives an entry: sha1 over its `prev_hash`, then each field but `hash`
     as `name=len:value` (length in bytes) in stored order, joined by newlines. Kept beside the
