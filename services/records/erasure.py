@@ -14,7 +14,7 @@ Identifiers, avis levels and times stay in clear: the bonus and the audit trail 
 from __future__ import annotations
 
 import asyncio
-import re
+import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -75,12 +75,14 @@ def check_reason(text: str) -> str:
         raise InvalidReason(f"motif invalide : {detail}.") from None
 
 
-def _names_the_student(reason: str, file: StudentFile) -> bool:
-    """The reason stays in clear in the log forever: it must not carry the student's name."""
-    for name in (file.last_name, file.first_name):
-        if name and len(name) > 1 and re.search(rf"\b{re.escape(name)}\b", reason, re.IGNORECASE):
-            return True
-    return False
+def _decide(file: StudentFile, command: domain.Forget) -> StudentForgotten:
+    """scoring's decision, with a reason naming the student refused as the command's InvalidReason."""
+    try:
+        return domain.decide_forget(file, command)
+    except RuleViolation as exc:
+        if exc.code == "reason_names_student":
+            raise InvalidReason(exc.message) from None
+        raise
 
 
 async def _file(log: EventLog, campaign: str, ine: str) -> StudentFile:
@@ -102,10 +104,11 @@ async def forget(
     known = {year: f for year, f in files.items() if f.versions}
     if not known:
         raise UnknownStudent(ine, sorted(asked))
-    if any(_names_the_student(reason, f) for f in known.values()):
-        raise InvalidReason(
-            "motif invalide : il ne doit pas contenir le nom ni le prénom de l'élève (il reste lisible)."
-        )
+    # The rule is scoring's decision, taken again at each append on the file it is conditioned on; asked here
+    # of every campaign first so that a refusal in one writes nothing in the others.
+    for file in known.values():
+        with contextlib.suppress(RuleViolation):  # already erased: _forget_in finds it so again
+            _decide(file, domain.Forget(reason))
     erasures = [await _forget_in(log, keystore, year, ine, reason, actor) for year in known]
     return Forgotten(ine, erasures, sorted(set(files) - set(known)))
 
@@ -119,7 +122,7 @@ async def _forget_in(
             log, service="scoring", campaign=campaign, ine=ine, actor=actor, event_id=uuid.uuid4(),
             request_fingerprint=fingerprint("forget", {"ine": ine, "campaign": campaign, "reason": reason,
                                                        "by": actor.user_id}),
-            decide=lambda file, _campaign, _now: domain.decide_forget(file, command),
+            decide=lambda file, _campaign, _now: _decide(file, command),
         )
         recorded_now, position = True, outcome.positions.student
     except RuleViolation as exc:

@@ -45,12 +45,35 @@ class Forget:
     reason: str
 
 
+def _names(reason: str, name: str | None) -> bool:
+    """`name` as a whole word of `reason`, whatever the case."""
+    if not name or len(name) < 2:
+        return False
+    text, wanted = reason.lower(), name.lower()
+    start = text.find(wanted)
+    while start >= 0:
+        end = start + len(wanted)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        start = text.find(wanted, start + 1)
+    return False
+
+
 def decide_forget(file: StudentFile, command: Forget) -> StudentForgotten:
-    """The rectorat erases a student's personal data (RGPD), campaign open or not; once only."""
+    """The rectorat erases a student's personal data (RGPD), campaign open or not; once only. The reason stays
+    in clear in the log forever: it must not carry the student's name (judged on the file the append is
+    conditioned on)."""
     if not file.versions:
         raise NotFound()
     if file.erased:
         raise RuleViolation("already_erased", "Les données personnelles de cet élève sont déjà effacées.")
+    if _names(command.reason, file.last_name) or _names(command.reason, file.first_name):
+        raise RuleViolation(
+            "reason_names_student",
+            "motif invalide : il ne doit pas contenir le nom ni le prénom de l'élève (il reste lisible).",
+        )
     return StudentForgotten(reason=command.reason)
 
 

@@ -180,3 +180,22 @@ def _event(payload) -> Event:
         actor=Actor(user_id="someone", role="rectorat", uai=None),
         payload=payload,
     )
+
+
+# --- erasing a student ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["Demande de Léa", "demande de MARTIN (famille)", "Martin-Léa a demandé"])
+def test_an_erasure_reason_naming_the_student_is_refused_by_the_decision_itself(reason):
+    from services.scoring.domain import Forget, decide_forget
+
+    with pytest.raises(RuleViolation) as refused:
+        decide_forget(given(registered()), Forget(reason))
+    assert refused.value.code == "reason_names_student" and "ni le prénom" in refused.value.message
+
+
+@pytest.mark.parametrize("reason", ["Demande de la famille (RGPD)", "Martinique : départ", "Léanne, sa sœur, a écrit"])
+def test_an_erasure_reason_that_only_contains_the_name_inside_a_word_is_kept(reason):
+    from services.scoring.domain import Forget, decide_forget
+
+    assert decide_forget(given(registered()), Forget(reason)).reason == reason
