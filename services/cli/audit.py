@@ -65,7 +65,9 @@ def _short(settings, key: str) -> str:
 
 
 def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n in (0, 1) else f"{n} {word}s"
+    from shared.fr.formats import plural  # lazily, as paris above
+
+    return plural(n, word)
 
 
 def _points(n: int) -> str:
@@ -73,7 +75,7 @@ def _points(n: int) -> str:
 
 
 def print_student(report: dict) -> None:
-    from services.records.audit import AVIS_LABELS
+    from shared.fr.labels import LYCEE_AVIS_LABELS
 
     names = {}
     for item in report["timeline"]:
@@ -109,7 +111,7 @@ def print_student(report: dict) -> None:
     for v in report["voeux"]:
         name = names.get(v["lycee_uai"])
         lycee = f"{v['lycee_uai']} ({name})" if name else v["lycee_uai"]
-        avis = AVIS_LABELS.get(v["lycee_avis"], v["lycee_avis"]) if v["lycee_avis"] else "pas encore donné"
+        avis = LYCEE_AVIS_LABELS.get(v["lycee_avis"], v["lycee_avis"]).lower() if v["lycee_avis"] else "pas encore donné"
         print(f"  vœu {lycee} / {v['formation_code']} : avis du lycée {avis} → {_points(v['bonus_points'])}")
 
 

@@ -60,6 +60,7 @@ from shared.contracts.streams import (
     logged_event_from_entry,
 )
 from shared.domain.student_file import StudentFile, empty_file, evolve
+from shared.fr.labels import ASSESSMENT_LABELS, COLLEGE_AVIS_LABELS, EVENT_LABELS, LYCEE_AVIS_LABELS
 from shared.runtime.log.client import entry_hash  # beside append.lua, whose hash it mirrors
 
 START = "0-0"  # a view's position before it has read anything
@@ -487,30 +488,9 @@ def read_logged(stream: str, entry_id: str, fields: Mapping[str, str], keyring: 
 
 # --- a student's timeline -------------------------------------------------------------
 
-EVENT_LABELS = {
-    "CampaignOpened": "Ouverture de la campagne",
-    "StudentRegistered": "Inscription de l'élève",
-    "ReferentReassigned": "Changement de référent",
-    "InterviewScheduled": "Entretien programmé",
-    "InterviewCancelled": "Entretien annulé",
-    "CollegeAvisGiven": "Avis du collège",
-    "StudentWithdrawn": "Retrait du dispositif",
-    "StudentReinstated": "Réintégration dans le dispositif",
-    "InterviewHeld": "Entretien tenu",
-    "LyceeAvisGiven": "Avis du lycée",
-    "StudentForgotten": "Effacement des données personnelles",
-}
-AVIS_LABELS = {"reserve": "réservé", "assez_favorable": "assez favorable", "favorable": "favorable"}
-ASSESSMENT_LABELS = {
-    "insuffisante": "insuffisante",
-    "fragile": "fragile",
-    "satisfaisante": "satisfaisante",
-    "tres_satisfaisante": "très satisfaisante",
-}
-
-
-def _assessment(value: str) -> str:
-    return ASSESSMENT_LABELS.get(value, value)
+def _said(labels: dict[str, str], code: str) -> str:
+    """A catalogue label inside a sentence (« avis : assez favorable »); an unknown code as it is."""
+    return labels[code].lower() if code in labels else code
 
 
 def describe(event: Event, show_time: Callable[[datetime], str] = datetime.isoformat) -> list[str]:
@@ -530,19 +510,19 @@ def describe(event: Event, show_time: Callable[[datetime], str] = datetime.isofo
         case InterviewCancelled():
             return [f"vœu {p.lycee_uai}/{p.formation_code}, motif : {p.reason}"]
         case CollegeAvisGiven():
-            return [f"avis : {AVIS_LABELS.get(p.avis, p.avis)}", f"commentaire : {p.comment}"]
+            return [f"avis : {_said(COLLEGE_AVIS_LABELS, p.avis)}", f"commentaire : {p.comment}"]
         case StudentWithdrawn() | StudentReinstated():
             return [f"motif : {p.reason}"]
         case InterviewHeld():
             missing = "" if p.college_avis_present else " — avis du collège manquant"
             return [
                 f"vœu {p.lycee_uai}/{p.formation_code}, tenu le {show_time(p.held_at)}, {p.mode}{missing}",
-                f"compte rendu : motivation {_assessment(p.report.motivation)}, "
-                f"chances de réussite {_assessment(p.report.chances_of_success)}",
+                f"compte rendu : motivation {_said(ASSESSMENT_LABELS, p.report.motivation)}, "
+                f"chances de réussite {_said(ASSESSMENT_LABELS, p.report.chances_of_success)}",
                 f"conseils : {p.report.advice}",
             ]
         case LyceeAvisGiven():
-            return [f"vœu {p.lycee_uai}/{p.formation_code}, avis : {AVIS_LABELS.get(p.avis, p.avis)}"]
+            return [f"vœu {p.lycee_uai}/{p.formation_code}, avis : {_said(LYCEE_AVIS_LABELS, p.avis)}"]
         case CampaignOpened():
             return [f"bonus : {p.bonus_points} points"]
         case StudentForgotten():

@@ -17,46 +17,29 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from shared.contracts.events import PAYLOAD_TYPES, Event
 from shared.contracts.personal import ERASED
 from shared.contracts.reference import ReferenceData
 from shared.domain.student_file import StudentFile, fold, voeu_key
+from shared.fr.formats import paris
 from shared.fr.labels import (
     ASSESSMENT_LABELS,
     CANCEL_REASONS,
+    CHANNEL_LABELS,
     COLLEGE_AVIS_LABELS,
     INTERVIEW_STATUS_LABELS,
     LYCEE_AVIS_LABELS,
+    MODE_PROSE,
+    ROLE_LABELS,
 )
 
-PARIS = ZoneInfo("Europe/Paris")
 TEMPLATES = Path(__file__).parent / "templates"
-
-ROLES = {
-    "principal": "principal(e) du collège",
-    "referent": "référent(e)",
-    "lycee_staff": "équipe du lycée",
-    "proviseur": "proviseur(e) du lycée",
-    "rectorat": "rectorat",
-}
-CHANNELS = {"api": "application (API)", "page": "page web", "cli": "commande du rectorat"}
-# The pages' own labels, where a table cell reads the same as a page; prose keeps its own (above, MODES).
-COLLEGE_AVIS = COLLEGE_AVIS_LABELS
-LYCEE_AVIS = LYCEE_AVIS_LABELS
-ASSESSMENTS = ASSESSMENT_LABELS
-INTERVIEW_STATUS = INTERVIEW_STATUS_LABELS
-MODES = {"presentiel": "en présentiel", "distanciel": "à distance"}
 
 
 def paris_time(moment: datetime | str | None) -> str:
     """« 12/05/2027 à 14:30 », Paris time: how the document writes every moment."""
-    if moment is None or moment == "":
-        return "—"
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return moment.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+    return paris(moment, "short", missing="—")
 
 
 def _events(report: Mapping[str, Any]) -> list[tuple[Event, int]]:
@@ -91,7 +74,7 @@ def _formation(reference: ReferenceData, lycee_uai: str, code: str) -> str:
 
 
 def _who(actor: Mapping[str, Any], reference: ReferenceData) -> str:
-    role = ROLES.get(actor.get("role", ""), actor.get("role", ""))
+    role = ROLE_LABELS.get(actor.get("role", ""), actor.get("role", "")).lower()
     place = f", {_name(reference, actor['uai'])}" if actor.get("uai") else ""
     return f"{actor.get('user_id', '')} ({role}{place})"
 
@@ -114,7 +97,7 @@ def _college_avis(file: StudentFile, timeline: list[Mapping[str, Any]], referenc
         return None
     given = next((e for e in reversed(timeline) if e["event_type"] == "CollegeAvisGiven"), None)
     return {
-        "avis": COLLEGE_AVIS.get(file.college_avis, file.college_avis),
+        "avis": COLLEGE_AVIS_LABELS.get(file.college_avis, file.college_avis),
         "comment": file.college_comment or "—",
         "when": paris_time(file.college_avis_at),
         "who": _who(given["actor"], reference) if given else "—",
@@ -134,14 +117,14 @@ def _interviews(file: StudentFile, report: Mapping[str, Any], reference: Referen
                 "lycee": f"{_name(reference, interview.lycee_uai)} ({interview.lycee_uai})",
                 "formation": _formation(reference, interview.lycee_uai, interview.formation_code),
                 "scheduled_at": paris_time(interview.scheduled_at),
-                "mode": MODES.get(interview.mode or "", interview.mode or "—"),
-                "status": INTERVIEW_STATUS.get(interview.status, interview.status),
+                "mode": MODE_PROSE.get(interview.mode or "", interview.mode or "—"),
+                "status": INTERVIEW_STATUS_LABELS.get(interview.status, interview.status),
                 "cancel_reason": CANCEL_REASONS.get(interview.cancel_reason or "", interview.cancel_reason or ""),
                 "held_at": paris_time(interview.held_at) if interview.held_at else "",
-                "motivation": ASSESSMENTS.get(report_.motivation, report_.motivation) if report_ else "",
-                "chances": ASSESSMENTS.get(report_.chances_of_success, report_.chances_of_success) if report_ else "",
+                "motivation": ASSESSMENT_LABELS.get(report_.motivation, report_.motivation) if report_ else "",
+                "chances": ASSESSMENT_LABELS.get(report_.chances_of_success, report_.chances_of_success) if report_ else "",
                 "advice": report_.advice if report_ else "",
-                "lycee_avis": LYCEE_AVIS.get(latest.avis, latest.avis) if latest else "",
+                "lycee_avis": LYCEE_AVIS_LABELS.get(latest.avis, latest.avis) if latest else "",
                 "lycee_avis_at": paris_time(latest.occurred_at) if latest else "",
                 "lycee_avis_by": latest.user_id if latest else "",
                 "bonus_points": bonus.get(key, 0) if interview.status == "held" else None,
@@ -172,10 +155,10 @@ def _accesses(accesses: Iterable[Mapping[str, str]], reference: ReferenceData) -
         {
             "when": paris_time(a["at"]),
             "who": a["user_id"],
-            "role": ROLES.get(a["role"], a["role"]),
+            "role": ROLE_LABELS.get(a["role"], a["role"]),
             "establishment": _name(reference, a["uai"]) if a["uai"] else "Rectorat de Paris",
             "what": a["what"],
-            "channel": CHANNELS.get(a["channel"], a["channel"]),
+            "channel": CHANNEL_LABELS.get(a["channel"], a["channel"]),
         }
         for a in accesses
     ]
@@ -198,7 +181,7 @@ def build(
         {
             "lycee": f"{_name(reference, v['lycee_uai'])} ({v['lycee_uai']})",
             "formation": _formation(reference, v["lycee_uai"], v["formation_code"]),
-            "lycee_avis": LYCEE_AVIS.get(v["lycee_avis"], v["lycee_avis"]) if v["lycee_avis"] else "pas encore donné",
+            "lycee_avis": LYCEE_AVIS_LABELS.get(v["lycee_avis"], v["lycee_avis"]) if v["lycee_avis"] else "pas encore donné",
             "bonus_points": v["bonus_points"],
         }
         for v in report["voeux"]
@@ -223,11 +206,6 @@ def build(
 
 
 # --- the document ---------------------------------------------------------------------------------
-
-
-def points(value: int | None) -> str:
-    """2500 -> « 2 500 » (a narrow no-break space, as in French typography)."""
-    return f"{value or 0:,}".replace(",", "\u202f")
 
 
 def render(content: Mapping[str, Any], *, back_link: str | None = None) -> str:

@@ -420,7 +420,7 @@ def test_the_timeline_says_who_did_what_when_and_from_where_with_the_bonus_after
     timeline = body["timeline"]
     assert [t["position"] for t in timeline] == [w["positions"]["student"] for w in written]
     assert [t["label"] for t in timeline] == [
-        "Inscription de l'élève", "Avis du collège", "Entretien programmé", "Entretien tenu", "Avis du lycée", "Avis du lycée",
+        "Inscription au dispositif", "Avis du collège", "Entretien programmé", "Entretien tenu", "Avis du lycée", "Avis du lycée",
     ]
     assert [t["actor"]["user_id"] for t in timeline] == [
         "principal-voltaire", "principal-voltaire", "principal-voltaire", "staff-gautier", "proviseur-gautier", "proviseur-gautier",
@@ -486,7 +486,7 @@ def test_audit_student_prints_the_timeline_in_paris_time(world, monkeypatch, cap
     assert paris(first["occurred_at"]) in out and "heure de Paris" in out
     assert "principal-voltaire (principal), Collège Voltaire (0752547L)" in out
     assert "avis : favorable" in out and "conseils : Visiter l'atelier lors des portes ouvertes." in out
-    assert "Bonus : 2500 points" in out
+    assert "Bonus : 2\u202f500 points" in out
 
     before_the_avis = report["timeline"][3]["position"]
     assert cli(w, monkeypatch, "audit", "student", FAVORED, "--as-of", before_the_avis) == 0

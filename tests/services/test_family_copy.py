@@ -69,11 +69,11 @@ def test_student_file_writes_the_whole_file_in_french_with_its_rights_and_logs_t
     assert "Bonus total : 2 500 points" in text and "Favorable" in text
     # The timeline: every step, when (Paris), who, what.
     timeline = text[text.index("5. Historique complet"):text.index("6. Consultations")]
-    for label in ("Inscription de l'élève", "Avis du collège", "Entretien programmé", "Entretien tenu", "Avis du lycée"):
+    for label in ("Inscription au dispositif", "Avis du collège", "Entretien programmé", "Entretien tenu", "Avis du lycée"):
         assert label in timeline, label
     assert "principal-0752547L (principal(e) du collège, Collège Voltaire)" in timeline
     assert "conseils : Visiter l'atelier lors des portes ouvertes." in timeline
-    assert re.search(r"\d\d/\d\d/\d{4} à \d\d:\d\d — Inscription de l'élève", timeline)
+    assert re.search(r"\d\d/\d\d/\d{4} à \d\d:\d\d — Inscription au dispositif", timeline)
     # The access log, this copy's own read included.
     consulted = text[text.index("6. Consultations"):text.index("7. Vos droits")]
     assert "dsden-durand" in consulted and "chronologie d'audit" in consulted
