@@ -181,30 +181,21 @@ def campaign_archive(args: argparse.Namespace) -> int:
 # --- purge ------------------------------------------------------------------------------------------
 
 
-def _view_engines(scoring_engine):
-    """(service, engine) of each view's database; a SQLite file that does not exist holds nothing (and is
-    not made)."""
-    from shared.runtime.db import is_sqlite, make_engine
+def _other_views() -> list[tuple[str, str, str | None]]:
+    """(service, database URL, schema) of each view's database besides scoring's; a SQLite file that does not
+    exist holds nothing (and is not made)."""
+    from shared.runtime.db import is_sqlite
 
-    engines = []
+    views = []
     for name in SERVICES:
         if name == "scoring":
-            engines.append((name, scoring_engine, False))
             continue
         settings = service_settings(name)
         url = settings.resolved_database_url()
         if is_sqlite(url) and not Path(url.removeprefix("sqlite:///")).exists():
             continue
-        engines.append((name, make_engine(url, settings.database_schema or name), True))
-    return engines
-
-
-def _reachable(engines) -> None:
-    from sqlalchemy import text
-
-    for _, engine, _ in engines:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        views.append((name, url, settings.database_schema))
+    return views
 
 
 async def _purge(settings, year: str, key: bytes, user: str):
@@ -237,25 +228,10 @@ async def _purge(settings, year: str, key: bytes, user: str):
                 raise Refused(f"l'archive du {record.created_at[:10]} ne contient pas tout ce que la campagne a "
                               f"maintenant ({len(missing)} clés ont changé depuis, dont {missing[0]}) : refaites "
                               f"passpro campaign archive {year} --out FICHIER.")
-            engines = _view_engines(engine)
-            try:
-                await asyncio.to_thread(_reachable, engines)
-                keystore = await asyncio.to_thread(settings.open_keystore)
-                purged = retention.Purged()
-                purged.redis_keys = await retention.delete_campaign_keys(redis, keys, year)
-                purged.dead_letters = await retention.delete_dead_letters(redis, keys, year)
-                for name, view_engine, _ in engines:
-                    purged.rows.update(await asyncio.to_thread(retention.delete_view_rows, view_engine, name, keys, year))
-                try:
-                    purged.wrapped_keys = await asyncio.to_thread(keystore.delete_campaign, year, students_of(document))
-                finally:
-                    keystore.close()
-                await asyncio.to_thread(retention.record_purge, engine, year, clock().isoformat(), user,
-                                        record.sha256, purged.counts())
-            finally:
-                for _, view_engine, own in engines:
-                    if own:
-                        view_engine.dispose()
+            purged = await retention.purge(
+                redis, keys, year, engine, _other_views(), settings.open_keystore, students_of(document),
+                record.sha256, user, clock().isoformat(),
+            )
             return record, purged
 
 

@@ -18,20 +18,26 @@ then purged from the log, the dead letters, every view and the key store.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from redis.asyncio import Redis
-from sqlalchemy import BigInteger, Column, Engine, Integer, String, Table, Text, column, delete, inspect, select
-from sqlalchemy import table as table_clause
+from sqlalchemy import BigInteger, Column, Engine, Integer, String, Table, Text, select
+from sqlalchemy import text as text_clause
 
+from services.evaluation import purge as evaluation_purge
 from services.records.checkpoints import text
+from services.registration import purge as registration_purge
+from services.scoring import purge as scoring_purge
 from shared.contracts.streams import StreamKeys
 from shared.domain.student_file import CampaignFile
-from shared.runtime.db import new_metadata
+from shared.runtime.db import make_engine, new_metadata
+from shared.runtime.keys.store import KeyStore
 from shared.runtime.projection.dead_letters import DeadLetters
 
 metadata = new_metadata()
@@ -56,8 +62,7 @@ campaign_purges = Table(
     Column("archive_sha256", String(64), nullable=False),
     Column("counts", Text, nullable=False),
 )
-# Records of what was done to a campaign, not its data: the purge keeps them.
-RECORD_TABLES = {campaign_archives.name, campaign_purges.name}
+# Records of what was done to a campaign, not its data: in no service's views, the purge keeps them.
 BATCH = 500
 
 
@@ -222,23 +227,58 @@ async def delete_dead_letters(redis: Redis, keys: StreamKeys, campaign: str) -> 
     return len(letters)
 
 
+# Each service says what of a campaign its views hold (its public `purge_campaign`); none is found by inspection.
+PURGES = {
+    "registration": registration_purge.purge_campaign,
+    "evaluation": evaluation_purge.purge_campaign,
+    "scoring": scoring_purge.purge_campaign,
+}
+
+
 def delete_view_rows(engine: Engine, service: str, keys: StreamKeys, campaign: str) -> dict[str, int]:
-    """In one transaction: the campaign's rows in every table with a `campaign` column (found by inspection,
-    so a table added later is purged too), and the read positions and checkpoints of its streams."""
-    prefix = f"{keys.prefix}:{campaign}:"
-    deleted: dict[str, int] = {}
+    """In one transaction, the service's own purge of the campaign: rows deleted per "service.table"."""
     with engine.begin() as conn:
-        inspector = inspect(conn)
-        for name in inspector.get_table_names():
-            if name in RECORD_TABLES:
-                continue
-            columns = {c["name"] for c in inspector.get_columns(name)}
-            if "campaign" in columns:
-                target = table_clause(name, column("campaign"))
-                deleted[f"{service}.{name}"] = conn.execute(delete(target).where(target.c.campaign == campaign)).rowcount
-            elif "stream" in columns:  # stream_positions, checkpoints
-                target = table_clause(name, column("stream"))
-                streams = sorted({s for s in conn.scalars(select(target.c.stream)) if s.startswith(prefix)})
-                if streams:
-                    deleted[f"{service}.{name}"] = conn.execute(delete(target).where(target.c.stream.in_(streams))).rowcount
-    return {k: v for k, v in deleted.items() if v}
+        rows = PURGES[service](conn, campaign, f"{keys.prefix}:{campaign}:")
+    return {f"{service}.{table}": n for table, n in rows.items()}
+
+
+def _reachable(engines: list[Engine]) -> None:
+    for engine in engines:
+        with engine.connect() as conn:
+            conn.execute(text_clause("SELECT 1"))
+
+
+async def purge(
+    redis: Redis,
+    keys: StreamKeys,
+    campaign: str,
+    scoring_engine: Engine,
+    other_views: list[tuple[str, str, str | None]],
+    open_keystore: Callable[[], KeyStore],
+    students: list[str],
+    archive_sha256: str,
+    user: str,
+    purged_at: str,
+) -> Purged:
+    """The purge's I/O, once its rules allowed it: the campaign's log keys and dead letters, each service's
+    view rows (`other_views`: (service, database URL, schema) besides scoring's), the students' wrapped keys,
+    then the purge recorded. Every database is reached before anything is deleted."""
+    opened = [(name, make_engine(url, schema or name)) for name, url, schema in other_views]
+    engines = [("scoring", scoring_engine), *opened]
+    try:
+        await asyncio.to_thread(_reachable, [engine for _, engine in engines])
+        keystore = await asyncio.to_thread(open_keystore)
+        purged = Purged()
+        purged.redis_keys = await delete_campaign_keys(redis, keys, campaign)
+        purged.dead_letters = await delete_dead_letters(redis, keys, campaign)
+        for name, engine in engines:
+            purged.rows.update(await asyncio.to_thread(delete_view_rows, engine, name, keys, campaign))
+        try:
+            purged.wrapped_keys = await asyncio.to_thread(keystore.delete_campaign, campaign, students)
+        finally:
+            keystore.close()
+        await asyncio.to_thread(record_purge, scoring_engine, campaign, purged_at, user, archive_sha256, purged.counts())
+    finally:
+        for _, engine in opened:
+            engine.dispose()
+    return purged

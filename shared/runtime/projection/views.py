@@ -159,3 +159,17 @@ def scrub_erased(engine: Engine, tables: Iterable[Table]) -> None:
                 conn.exec_driver_sql(f'VACUUM FULL "{table.name}"')
         else:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def delete_campaign_rows(conn: Connection, metadata: MetaData, campaign: str, streams_prefix: str) -> dict[str, int]:
+    """A view's part of a campaign's purge: in `metadata`'s tables, the rows of the campaign (a `campaign`
+    column) and the read positions or checkpoints of its streams (a `stream` column under `streams_prefix`);
+    rows deleted per table, those with none left out. A table the view adds later is purged with the rest."""
+    deleted: dict[str, int] = {}
+    for table in metadata.sorted_tables:
+        if "campaign" in table.c:
+            deleted[table.name] = conn.execute(delete(table).where(table.c.campaign == campaign)).rowcount
+        elif "stream" in table.c:
+            where = table.c.stream.startswith(streams_prefix, autoescape=True)
+            deleted[table.name] = conn.execute(delete(table).where(where)).rowcount
+    return {name: n for name, n in deleted.items() if n}
