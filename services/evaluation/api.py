@@ -127,10 +127,11 @@ async def list_interviews(
 
 async def interviews_page(
     request: Request, campaign: str | None, lycee_uai: str | None, min_position: str | None,
-    limit: int | None, offset: int,
+    limit: int | None, offset: int, formation_code: str | None = None, status: str | None = None,
 ) -> dict:
-    """A page of the caller's interviews (`limit` from `offset`, all when None) and their total, paged in
-    SQL: only the page's files are read. Unlogged: each caller logs the students it shows."""
+    """A page of the caller's interviews (`limit` from `offset`, all when None; of one formation and status
+    if given) and their total, paged in SQL: only the page's files are read. Unlogged: each caller logs
+    the students it shows."""
     rt, who = runtime(request), principal(request)
     require_role(who, *LYCEE_ROLES, "rectorat")
     if lycee_uai is not None and who.role != "rectorat":  # another lycée is refused, never silently ignored
@@ -141,8 +142,8 @@ async def interviews_page(
 
     def query() -> tuple[list, int]:
         with rt.engine.connect() as conn:
-            rows = queries.lycee_interviews(conn, year, lycee, limit, offset)
-            return rows, queries.count_lycee_interviews(conn, year, lycee)
+            rows = queries.lycee_interviews(conn, year, lycee, limit, offset, formation_code, status)
+            return rows, queries.count_lycee_interviews(conn, year, lycee, formation_code, status)
 
     items = []
     rows, total = await asyncio.to_thread(query)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.evaluation import api, views
+from services.evaluation import api, queries, views
 from shared.domain.errors import NotFound
 from shared.contracts.identifiers import FormationCode
 from shared.domain.rules import visible_to_lycee
@@ -29,6 +29,7 @@ from shared.fr.formats import PARIS, as_datetime, from_paris_input, paris
 from shared.web.forms import Submitted, filled, nest, submit
 from shared.web.install import install_pages
 from shared.web.pages import Web, done, valid_position, web
+from shared.web.paging import PAGE_SIZE, page_number, paging
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -51,31 +52,50 @@ def install(app: FastAPI) -> None:
 
 @router.get("/")
 async def interviews(
-    request: Request, formation: str = "", statut: str = "", fait: str | None = None, position: str | None = None
+    request: Request, formation: str = "", statut: str = "", page: str | None = None,
+    fait: str | None = None, position: str | None = None,
 ) -> Response:
     w = web(request)
     who = w.user(request)
     lycee = runtime(request).reference.lycee(who.uai)
-    items = await api.read_interviews(request, campaign=None, lycee_uai=None, min_position=valid_position(position))
-    counts = {key: sum(1 for i in items if not key or i["status"] == key) for key in STATUS_FILTERS}
-    shown = [
-        i for i in items
-        if (not formation or i["formation_code"] == formation) and (not statut or i["status"] == statut)
-    ]
+    number = page_number(page)
+    # Paged and filtered in SQL: only the page's files are read; the counters are counts of the view's rows.
+    answer = await api.interviews_page(
+        request, None, None, valid_position(position), PAGE_SIZE, (number - 1) * PAGE_SIZE, formation, statut
+    )
+    filters = {"formation": formation, "statut": statut}
+    pages = paging(number, answer["total"], "/", filters, PAGE_SIZE)
+    if pages.number != number:  # past the last page: its last page
+        answer = await api.interviews_page(request, None, None, None, PAGE_SIZE, pages.offset, formation, statut)
+    counts = await _counts(request, who.uai)
+    shown = answer["items"]
     # The API sorts by time, then formation: one group per day in Paris, in that order.
     days = [(day, list(group)) for day, group in groupby(shown, key=lambda i: paris(i["scheduled_at"], "day"))]
     await _log_shown(request, [i["ine"] for i in shown], access_log.INTERVIEW_LIST)
     context = {
         "who": who,
         "days": days,
-        "total": len(shown),
+        "total": answer["total"],
+        "paging": pages,
         "counts": counts,
         "formations": [(f.code, f.label) for f in lycee.formations] if lycee else [],
-        "filters": {"formation": formation, "statut": statut},
+        "filters": filters,
         "status_filters": STATUS_FILTERS,
         "notice": DONE.get(fait or ""),
     }
     return w.render(request, "entretiens.html", context)
+
+
+async def _counts(request: Request, lycee_uai: str) -> dict[str, int]:
+    """The counters by status over all the lycée's interviews, whatever the filters (key "" for all)."""
+    rt = runtime(request)
+
+    def count() -> dict[str, int]:
+        with rt.engine.connect() as conn:
+            return queries.lycee_interview_counts(conn, rt.settings.campaign, lycee_uai)
+
+    by_status = await asyncio.to_thread(count)
+    return {key: by_status.get(key, 0) if key else sum(by_status.values()) for key in STATUS_FILTERS}
 
 
 async def _log_shown(request: Request, ines: list[str], what: str) -> None:

@@ -7,12 +7,13 @@ refusals; reads are the API's list, waited on until it shows the user's write.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from services.registration import api
+from services.registration import api, queries
 from shared.domain.errors import NotFound
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
@@ -21,6 +22,7 @@ from shared.fr.formats import from_paris_input
 from shared.web.forms import Submitted, filled, nest, submit
 from shared.web.install import install_pages
 from shared.web.pages import Web, done, valid_position, web
+from shared.web.paging import PAGE_SIZE, page_number, paging
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -59,9 +61,25 @@ def _voeu_choices(request: Request) -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-async def _students(request: Request, position: str | None) -> list[dict]:
-    """The collège's students, unlogged: the page logs those it shows."""
-    return await api.read_students(request, campaign=None, college_uai=None, min_position=valid_position(position))
+async def _read(request: Request, position: str | None, read):
+    """`read(conn, campaign)` on this service's view, once the view has reached `position`."""
+    rt = runtime(request)
+    await rt.wait_for(valid_position(position))
+
+    def run():
+        with rt.engine.connect() as conn:
+            return read(conn, rt.settings.campaign)
+
+    return await asyncio.to_thread(run)
+
+
+async def _student(request: Request, college_uai: str, ine: str, position: str | None) -> dict | None:
+    """One of the collège's students with their progress (only their file is read), unlogged."""
+    file, points = await _read(
+        request, position,
+        lambda conn, year: (queries.college_student(conn, year, college_uai, ine), queries.bonus_points(conn, year)),
+    )
+    return api.progress(file, points) if file else None
 
 
 async def _log_shown(request: Request, students: list[dict], what: str) -> None:
@@ -88,18 +106,23 @@ async def information_notice(request: Request) -> Response:
 
 
 @router.get("/")
-async def my_students(request: Request, fait: str | None = None, position: str | None = None) -> Response:
+async def my_students(
+    request: Request, page: str | None = None, fait: str | None = None, position: str | None = None
+) -> Response:
     w = web(request)
     who = w.user(request)
-    students = await _students(request, position)
-    active = [s for s in students if s["status"] == "active"]
-    counts = {
-        "active": len(active),
-        "avis_to_give": sum(1 for s in active if s["college_avis"] is None),
-        "upcoming": sum(1 for s in active for i in s["interviews"] if i["status"] == "scheduled"),
-        "with_bonus": sum(1 for s in students if s["total_bonus_points"]),
+    # Paged in SQL: only the page's files are read; the counters are counts of the view's narrow rows.
+    number = page_number(page)
+    answer = await api.students_page(request, None, None, valid_position(position), PAGE_SIZE, (number - 1) * PAGE_SIZE)
+    pages = paging(number, answer["total"], "/", {}, PAGE_SIZE)
+    if pages.number != number:  # past the last page: its last page
+        answer = await api.students_page(request, None, None, None, PAGE_SIZE, pages.offset)
+    counts = await _read(request, None, lambda conn, year: queries.college_counts(conn, year, who.uai))
+    students = answer["items"]
+    context = {
+        "who": who, "students": students, "total": answer["total"], "paging": pages, "counts": counts,
+        "notice": DONE.get(fait or ""),
     }
-    context = {"who": who, "students": students, "counts": counts, "notice": DONE.get(fait or "")}
     await _log_shown(request, students, access_log.STUDENT_LIST)
     return w.render(request, "eleves.html", context)
 
@@ -139,7 +162,7 @@ async def _student_page(
 ) -> Response:
     w = web(request)
     who = w.user(request)
-    student = next((s for s in await _students(request, position) if s["ine"] == ine), None)
+    student = await _student(request, who.uai, ine, position)
     if student is None:
         raise NotFound()  # another collège's student reads as unknown, as in the API
     await _log_shown(request, [student], access_log.STUDENT_PAGE)

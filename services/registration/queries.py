@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 
-from services.registration.views import campaigns, student_files
+from services.registration.views import campaigns, student_files, student_progress
 from shared.domain.student_file import StudentFile
 from shared.runtime.projection.views import campaign_bonus_points
 
@@ -24,8 +24,39 @@ def college_students(
     return [StudentFile.model_validate_json(row.file) for row in conn.execute(query)]
 
 
+def college_student(conn: Connection, campaign: str, college_uai: str, ine: str) -> StudentFile | None:
+    """One of the collège's students; another collège's reads as unknown."""
+    found = conn.execute(
+        select(student_files.c.file).where(*_of_college(campaign, college_uai), student_files.c.ine == ine)
+    ).scalar()
+    return StudentFile.model_validate_json(found) if found else None
+
+
 def count_college_students(conn: Connection, campaign: str, college_uai: str | None) -> int:
     return conn.execute(select(func.count()).select_from(student_files).where(*_of_college(campaign, college_uai))).scalar_one()
+
+
+def college_counts(conn: Connection, campaign: str, college_uai: str) -> dict[str, int]:
+    """« Mes élèves » counters, counted on the narrow progress rows (no file is read): the students followed,
+    the collège avis still to give, the interviews to come (of students followed), the students with a bonus."""
+    p = student_progress.c
+    active = p.withdrawn.is_(False)
+
+    def total(when, then=1) -> object:
+        return func.coalesce(func.sum(case((when, then), else_=0)), 0)
+
+    row = conn.execute(
+        select(
+            total(active).label("active"),
+            total(active & p.college_avis_given.is_(False)).label("avis_to_give"),
+            total(active, p.scheduled_interviews).label("upcoming"),
+            total(active & (p.favorable_voeux > 0)).label("with_bonus"),
+        ).where(p.campaign == campaign, p.college_uai == college_uai)
+    ).one()
+    counts = dict(row._mapping)
+    if not bonus_points(conn, campaign):  # a campaign without points gives no student a bonus
+        counts["with_bonus"] = 0
+    return counts
 
 
 def _of_college(campaign: str, college_uai: str | None) -> list:

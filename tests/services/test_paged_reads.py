@@ -23,7 +23,9 @@ from services.evaluation.app import MIGRATIONS as EVALUATION_MIGRATIONS
 from services.evaluation.views import InterviewsView
 from services.registration import queries as registration_queries
 from services.registration.app import MIGRATIONS as REGISTRATION_MIGRATIONS
+from services.registration.api import progress as student_progress
 from services.registration.views import StudentsView
+from services.registration.views import student_progress as progress_rows
 from services.scoring import queries as scoring_queries
 from services.scoring.app import MIGRATIONS as SCORING_MIGRATIONS
 from services.scoring.pages import MAX_WEEKS, progress
@@ -184,6 +186,81 @@ def test_the_interviews_list_pages_in_sql_and_parses_only_the_page(database, par
                 page = evaluation_queries.lycee_interviews(conn, CAMPAIGN, lycee, 2, offset)
                 assert [r["interview_id"] for r, _ in page] == [r["interview_id"] for r, _ in everyone[offset : offset + 2]]
                 assert parses["files"] == len(page) <= 2
+    engine.dispose()
+
+
+def old_college_counts(students: list[dict]) -> dict[str, int]:
+    """« Mes élèves » counters as the page computed them, from every student's progress (before 0003)."""
+    active = [s for s in students if s["status"] == "active"]
+    return {
+        "active": len(active),
+        "avis_to_give": sum(1 for s in active if s["college_avis"] is None),
+        "upcoming": sum(1 for s in active for i in s["interviews"] if i["status"] == "scheduled"),
+        "with_bonus": sum(1 for s in students if s["total_bonus_points"]),
+    }
+
+
+def test_the_students_counters_are_counts_of_rows_equal_to_what_parsing_every_file_gave(database, parses):
+    engine = view_engine(database, REGISTRATION_MIGRATIONS)
+    events = histories(120, random.Random(5))
+    project(engine, StudentsView(), events)
+    with engine.connect() as conn:
+        points = registration_queries.bonus_points(conn, CAMPAIGN)
+        for college in COLLEGES:
+            everyone = [student_progress(f, points) for f in registration_queries.college_students(conn, CAMPAIGN, college)]
+            expected = old_college_counts(everyone)
+            assert all(expected.values()), expected  # each counter counted something: the comparison means something
+            parses.clear()
+            assert registration_queries.college_counts(conn, CAMPAIGN, college) == expected
+            assert parses["files"] == 0
+        assert registration_queries.college_counts(conn, "2030", COLLEGES[0]) == dict.fromkeys(expected, 0)
+    # A campaign without points gives no bonus, whatever the avis (as the bonus rule computes it).
+    project(engine, StudentsView(), [LoggedEvent(_event(CampaignOpened(bonus_points=0), None, START), "rectorat", "0-2", None)])
+    with engine.connect() as conn:
+        assert registration_queries.college_counts(conn, CAMPAIGN, COLLEGES[0])["with_bonus"] == 0
+    engine.dispose()
+
+
+def test_the_migration_backfills_the_progress_rows_from_the_stored_files(database):
+    """Upgraded over a view projected before the progress rows were kept, the view holds what the projection writes."""
+    engine = view_engine(database, REGISTRATION_MIGRATIONS)
+    project(engine, StudentsView(), histories(80, random.Random(8)))
+
+    def rows() -> list:
+        with engine.connect() as conn:
+            return conn.execute(select(progress_rows).order_by(progress_rows.c.campaign, progress_rows.c.ine)).all()
+
+    projected = rows()
+    assert len(projected) == 80 and any(r.favorable_voeux for r in projected) and any(r.withdrawn for r in projected)
+    config = alembic_config(REGISTRATION_MIGRATIONS, *database)
+    engine.dispose()
+    command.downgrade(config, "0002")
+    with engine.connect() as conn:
+        assert "student_progress" not in inspect(conn).get_table_names()
+    command.upgrade(config, "head")
+    assert rows() == projected
+    engine.dispose()
+
+
+def test_the_interviews_filters_and_counters_are_sql_equal_to_filtering_every_interview(database, parses):
+    engine = view_engine(database, EVALUATION_MIGRATIONS)
+    project(engine, InterviewsView(), histories(80, random.Random(6)))
+    lycee, formation = VOEUX[0]
+    with engine.connect() as conn:
+        everyone = [row for row, _ in evaluation_queries.lycee_interviews(conn, CAMPAIGN, lycee)]
+        parses.clear()
+        assert evaluation_queries.lycee_interview_counts(conn, CAMPAIGN, lycee) == Counter(r["status"] for r in everyone)
+        assert parses["files"] == 0
+        for wanted_formation, status in ((formation, None), (None, "held"), (formation, "scheduled")):
+            expected = [
+                r["interview_id"] for r in everyone
+                if (not wanted_formation or r["formation_code"] == wanted_formation) and (not status or r["status"] == status)
+            ]
+            assert expected
+            assert evaluation_queries.count_lycee_interviews(conn, CAMPAIGN, lycee, wanted_formation, status) == len(expected)
+            parses.clear()
+            page = evaluation_queries.lycee_interviews(conn, CAMPAIGN, lycee, 2, 1, wanted_formation, status)
+            assert [r["interview_id"] for r, _ in page] == expected[1:3] and parses["files"] == len(page)
     engine.dispose()
 
 
