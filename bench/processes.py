@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 
 def passpro_command() -> list[str]:
     """The installed `passpro` command, or the same entry point through this interpreter."""
@@ -62,29 +60,42 @@ class Service:
             self.peak_mb = max(self.peak_mb, now)
         return self.peak_mb
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}\n{self.log()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready after {timeout} s\n{self.log()[-3000:]}")
+    def running(self) -> bool:
+        return self.process.poll() is None
 
-    def stop(self, timeout: float = 5) -> None:
-        """SIGTERM, then SIGKILL after `timeout`: an overloaded service would otherwise drain its backlog
-        of requests the bench has already given up on, for nothing."""
-        if self.process.poll() is None:
+    def wait_ready(self, timeout: float = 60) -> None:
+        from services.cli.up import wait_ready
+
+        last = wait_ready(self.url, self.process, timeout, pause=0.05)
+        if last is None:
+            return
+        if not self.running():
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode} before it was ready\n{self.log()[-3000:]}")
+        raise RuntimeError(f"{self.name} not ready after {timeout} s (last: {last})\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 5) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout` (the bench's 5 s: an overloaded service would otherwise drain
+        its backlog of requests the bench has already given up on, for nothing). Its exit code."""
+        if self.running():
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        return self.process.returncode
+
+
+def start_service(name: str, env: dict[str, str], workdir: Path, port: int | None = None, log_name: str | None = None) -> Service:
+    """`passpro serve NAME --port P` as its own process (its own session), its output in workdir/`log_name`."""
+    port = port or free_port()
+    log_path = workdir / (log_name or f"{name}-{port}.log")
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [*passpro_command(), "serve", name, "--port", str(port)],
+            env=env, cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    return Service(name, port, process, log_path)
 
 
 @dataclass
@@ -95,14 +106,7 @@ class Services:
     running: list[Service] = field(default_factory=list)
 
     def start(self, name: str, env: dict[str, str]) -> Service:
-        port = free_port()
-        log_path = self.workdir / f"{name}-{port}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [*passpro_command(), "serve", name, "--port", str(port)],
-                env=env, cwd=self.workdir, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        service = Service(name, port, process, log_path)
+        service = start_service(name, env, self.workdir)
         self.running.append(service)
         return service
 

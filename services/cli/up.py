@@ -141,21 +141,32 @@ def _port_base(value: str) -> int:
     return base
 
 
-def _wait_ready(name: str, url: str, child: subprocess.Popen, log_file: Path | None, timeout: float = 60.0) -> None:
+def wait_ready(url: str, child: subprocess.Popen, timeout: float, pause: float = 0.2) -> str | None:
+    """Poll `url`/readyz until it answers 200 (None); else the last thing it answered, once `child` has exited
+    (`child.poll()` says so) or `timeout` has passed. `passpro up`, the bench and the e2e tests wait so."""
     import httpx
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            where = f" : voir {log_file}" if log_file else ""
-            raise CliError(f"le service {name} s'est arrêté au démarrage (code {child.returncode}){where}.")
+    last = "aucune réponse"
+    while time.monotonic() < deadline and child.poll() is None:
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise CliError(f"le service {name} n'est pas prêt après {timeout:.0f} s ({url}/readyz){f' : voir {log_file}' if log_file else ''}.")
+            answer = httpx.get(f"{url}/readyz", timeout=2)
+            if answer.status_code == 200:
+                return None
+            last = f"{answer.status_code} {answer.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(pause)
+    return last
+
+
+def _wait_ready(name: str, url: str, child: subprocess.Popen, log_file: Path | None, timeout: float = 60.0) -> None:
+    if wait_ready(url, child, timeout) is None:
+        return
+    where = f" : voir {log_file}" if log_file else ""
+    if child.poll() is not None:
+        raise CliError(f"le service {name} s'est arrêté au démarrage (code {child.returncode}){where}.")
+    raise CliError(f"le service {name} n'est pas prêt après {timeout:.0f} s ({url}/readyz){where}.")
 
 
 # --- up ----------------------------------------------------------------------------------------------------

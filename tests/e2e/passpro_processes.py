@@ -1,35 +1,16 @@
-"""Running `passpro` as real, separate processes for the end-to-end tests."""
+"""Running `passpro` as real, separate processes for the end-to-end tests (one service process: bench/processes.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from bench.processes import Service, passpro_command, start_service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("registration", "evaluation", "scoring")
-
-
-def passpro_command() -> list[str]:
-    """The installed `passpro` command, or the same entry point run from the repository."""
-    installed = shutil.which("passpro")
-    if installed:
-        return [installed]
-    return [sys.executable, "-c", "import sys; from services.cli import main; sys.exit(main())"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -46,42 +27,13 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess
 
 
 @dataclass
-class ServiceProcess:
-    name: str
-    port: int
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout: float = 15) -> int | None:
-        """SIGTERM, as an orchestrator would; SIGKILL if it does not stop in time."""
-        if self.running():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return self.process.returncode
-
-
-@dataclass
 class Passpro:
     """The three services of one test, each its own process, sharing one log and one académie."""
 
     env: dict[str, str]
     workdir: Path
-    services: dict[str, ServiceProcess] = field(default_factory=dict)
-    stopped: list[ServiceProcess] = field(default_factory=list)
+    services: dict[str, Service] = field(default_factory=dict)
+    stopped: list[Service] = field(default_factory=list)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run_cli(self.env, *args)
@@ -94,42 +46,17 @@ class Passpro:
         assert lines, f"passpro token printed nothing for {role}"
         return lines[-1]
 
-    def start(self, name: str, port: int | None = None) -> ServiceProcess:
-        port = port or free_port()
-        log_path = self.workdir / f"{name}-{len(self.stopped)}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [*passpro_command(), "serve", name, "--port", str(port)],
-                env=self.env,
-                cwd=self.workdir,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        service = ServiceProcess(name, port, process, log_path)
+    def start(self, name: str, port: int | None = None) -> Service:
+        service = start_service(name, self.env, self.workdir, port, log_name=f"{name}-{len(self.stopped)}.log")
         self.services[name] = service
         return service
 
     def wait_ready(self, name: str, timeout: float = 30) -> None:
-        service = self.services[name]
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if not service.running():
-                raise AssertionError(f"{name} exited with {service.process.returncode} before it was ready\n{service.log()}")
-            try:
-                answer = httpx.get(f"{service.url}/readyz", timeout=2)
-                if answer.status_code == 200:
-                    return
-                last = f"{answer.status_code} {answer.text}"
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.1)
-        raise AssertionError(f"{name} not ready after {timeout} s (last: {last})\n{service.log()}")
+        self.services[name].wait_ready(timeout)
 
     def stop(self, name: str) -> None:
         service = self.services.pop(name)
-        service.stop()
+        service.stop(timeout=15)  # SIGTERM, as an orchestrator would, with its patience
         self.stopped.append(service)
 
     def stop_all(self) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ import redis as redis_sync
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bench.processes import free_port
 from services.records.audit import Chain
 from shared.contracts.events import Actor, CollegeAvisGiven, Event, InterviewScheduled, Referent, StudentRegistered, event_to_fields
 from shared.contracts.streams import StreamKeys
@@ -48,12 +48,6 @@ PRINCIPAL = Actor(user_id="principal-voltaire", role="principal", uai=COLLEGE)
 STAFF = Actor(user_id="staff-gautier", role="lycee_staff", uai=LYCEE)
 # Only what a container or this machine decides; every durability setting comes from the file as shipped.
 CONTAINER_SPECIFIC = ("dir", "port", "bind", "daemonize", "logfile")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def production_config(data_dir: Path, port: int) -> str:
