@@ -45,9 +45,3 @@ UNAVAILABLE_PAGE = (
     "vérifiez-la avant de la refaire."
 )
 
-
-def label(labels: dict[str, str], code: str | None, missing: str = "—") -> str:
-    """The label of a code, the code itself when the catalogue does not know it, `missing` when there is none."""
-    if code is None or code == "":
-        return missing
-    return labels.get(code, code)

@@ -20,12 +20,6 @@ def test_every_code_of_the_contracts_has_a_label() -> None:
     assert set(labels.ASSESSMENT_LABELS) == set(get_args(events.Assessment))
 
 
-def test_a_label_falls_back_to_the_code_or_the_missing_text() -> None:
-    assert labels.label(labels.MODE_LABELS, "distanciel") == "Distanciel"
-    assert labels.label(labels.MODE_LABELS, "hybride") == "hybride"
-    assert labels.label(labels.MODE_LABELS, None) == "—"
-
-
 def test_the_pages_unavailable_message_speaks_to_a_person() -> None:
     assert "event_id" not in labels.UNAVAILABLE_PAGE
     assert labels.UNAVAILABLE_PAGE.startswith("Le service est momentanément indisponible")
