@@ -173,10 +173,3 @@ async def interviews_page(
             }
         )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
-
-
-async def read_interviews(
-    request: Request, campaign: str | None, lycee_uai: str | None, min_position: str | None
-) -> list[dict]:
-    """Every one of the caller's interviews with the students' files (the lycée's page), unlogged."""
-    return (await interviews_page(request, campaign, lycee_uai, min_position, None, 0))["items"]

@@ -267,13 +267,6 @@ async def students_page(
     return {"items": [progress(f, points) for f in files], "total": total, "limit": limit, "offset": offset}
 
 
-async def read_students(
-    request: Request, campaign: str | None, college_uai: str | None, min_position: str | None
-) -> list[dict]:
-    """Every one of the caller's students with their progress (the collège's page), unlogged."""
-    return (await students_page(request, campaign, college_uai, min_position, None, 0))["items"]
-
-
 @router.get(
     "/students", operation_id="list_students", response_model=None,
     responses=read(Page[StudentProgress], description="Une page des élèves"),

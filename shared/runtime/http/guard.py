@@ -272,10 +272,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return refusal_response(500, "internal_error", "Erreur interne ; l'incident a été journalisé.")
 
 
-def page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
-    return {"items": items[offset : offset + limit], "total": len(items), "limit": limit, "offset": offset}
-
-
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
