@@ -12,17 +12,11 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 from datetime import datetime
 from pathlib import Path
 
-from services.cli.audit import paris, redis_client, unreachable
-from services.cli.common import read_keyring, service_settings
-
-
-def _fail(command: str, message: str) -> int:
-    print(f"passpro {command} : {message}", file=sys.stderr)
-    return 2
+from services.cli.audit import paris, unreachable
+from services.cli.common import audit_client, fail, read_keyring, service_settings
 
 
 def _student(args: argparse.Namespace, settings) -> tuple[str, str] | str:
@@ -71,19 +65,19 @@ def access_log_command(args: argparse.Namespace) -> int:
     settings = service_settings("scoring")
     wanted = _student(args, settings)
     if isinstance(wanted, str):
-        return _fail("access-log", wanted)
+        return fail("access-log", wanted)
     ine, year = wanted
 
     async def run():
-        async with redis_client(settings) as redis:
+        async with audit_client(settings) as redis:
             return await accesses_of(redis, StreamKeys(settings.academie), year, ine)
 
     try:
         known, entries, names = asyncio.run(run())
     except unreachable() as exc:
-        return _fail("access-log", f"journal inaccessible : {exc}")
+        return fail("access-log", f"journal inaccessible : {exc}")
     if not known:
-        return _fail("access-log", f"aucun élève {ine} dans la campagne {year}.")
+        return fail("access-log", f"aucun élève {ine} dans la campagne {year}.")
     if args.json:
         print(json.dumps({"ine": ine, "campaign": year, "items": entries}, ensure_ascii=False, indent=2))
     else:
@@ -114,15 +108,15 @@ def student_file_command(args: argparse.Namespace) -> int:
     settings = service_settings("scoring")
     wanted = _student(args, settings)
     if isinstance(wanted, str):
-        return _fail("student-file", wanted)
+        return fail("student-file", wanted)
     ine, year = wanted
     out = Path(args.out or f"passpro-dossier-{ine}-{year}.html")
     if not out.parent.is_dir():
-        return _fail("student-file", f"le dossier {out.parent} n'existe pas.")
+        return fail("student-file", f"le dossier {out.parent} n'existe pas.")
     user = cli_user(args.user)
 
     async def run():
-        async with redis_client(settings) as redis:
+        async with audit_client(settings) as redis:
             keys = StreamKeys(settings.academie)
             reference = await load_reference(redis, keys)
             names = {e.uai: e.name for e in reference.establishments}
@@ -142,13 +136,13 @@ def student_file_command(args: argparse.Namespace) -> int:
     try:
         content = asyncio.run(run())
     except unreachable() as exc:
-        return _fail("student-file", f"journal ou clés inaccessibles : {exc}")
+        return fail("student-file", f"journal ou clés inaccessibles : {exc}")
     if content is None:
-        return _fail("student-file", f"aucun élève {ine} dans la campagne {year}.")
+        return fail("student-file", f"aucun élève {ine} dans la campagne {year}.")
     try:
         _write_private(out, family_copy.render(content))
     except OSError as exc:
-        return _fail("student-file", f"impossible d'écrire {out} : {exc}")
+        return fail("student-file", f"impossible d'écrire {out} : {exc}")
     erased = " (données personnelles effacées)" if content["erased"] else ""
     print(f"Copie pour la famille de l'élève {ine}{erased}, campagne {year}, écrite dans {out}.")
     print("Sa lecture est enregistrée dans les consultations du dossier (passpro access-log).")

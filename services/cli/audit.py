@@ -11,12 +11,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import sys
 from datetime import datetime
 from pathlib import Path
 
-from services.cli.common import existing_database, read_keyring, service_settings
-from services.cli.common import redis_client as log_client
+from services.cli.common import audit_client, existing_database, fail, read_keyring, service_settings
 
 
 def paris(moment: datetime | str | None) -> str:
@@ -24,11 +22,6 @@ def paris(moment: datetime | str | None) -> str:
     from shared.fr.formats import paris as paris_time  # lazily: Babel costs 0.1 s of every command's start
 
     return paris_time(moment, "seconds", missing="—")
-
-
-def _fail(command: str, message: str) -> int:
-    print(f"passpro {command} : {message}", file=sys.stderr)
-    return 2
 
 
 @contextlib.contextmanager
@@ -40,12 +33,6 @@ def scoring_engine(settings):
         yield engine
     finally:
         engine.dispose()
-
-
-def redis_client(settings):
-    """The log's client for audits: decoded in hiredis, yet keeping any byte Redis holds (so every hash
-    recomputes; services/records/checkpoints.py `audit_client`)."""
-    return log_client(settings, decode_responses=True, encoding_errors="surrogateescape")
 
 
 def unreachable():
@@ -129,10 +116,10 @@ def audit_student(args: argparse.Namespace) -> int:
         ine = check_ine(args.ine.strip().upper())
         year = check_campaign(args.campaign) if args.campaign else settings.campaign
     except ValueError as exc:
-        return _fail("audit student", str(exc))
+        return fail("audit student", str(exc))
 
     async def run():
-        async with redis_client(settings) as redis:
+        async with audit_client(settings) as redis:
             keys = StreamKeys(settings.academie)
             reference = await load_reference(redis, keys)
             names = {e.uai: e.name for e in reference.establishments}
@@ -146,11 +133,11 @@ def audit_student(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(run())
     except InvalidAsOf as exc:
-        return _fail("audit student", str(exc))
+        return fail("audit student", str(exc))
     except unreachable() as exc:
-        return _fail("audit student", f"journal inaccessible : {exc}")
+        return fail("audit student", f"journal inaccessible : {exc}")
     if report is None:
-        return _fail("audit student", f"aucun élève {ine} dans la campagne {year}.")
+        return fail("audit student", f"aucun élève {ine} dans la campagne {year}.")
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -169,7 +156,7 @@ def audit_exports(args: argparse.Namespace) -> int:
         with scoring_engine(settings) as engine:
             items = list_exports(engine, args.campaign)
     except unreachable() as exc:
-        return _fail("audit exports", f"base de scoring inaccessible ou non migrée (passpro migrate) : {exc}")
+        return fail("audit exports", f"base de scoring inaccessible ou non migrée (passpro migrate) : {exc}")
     for item in items:
         item["positions"] = {_short(settings, k): v for k, v in sorted(item["positions"].items())}
     if args.json:
@@ -194,7 +181,7 @@ async def _log_export(settings, year: str, content: str, user: str) -> None:
     from shared.contracts.streams import StreamKeys
     from shared.runtime.access_log import AFFELNET_EXPORT, ines_of_affelnet_file
 
-    async with redis_client(settings) as redis:
+    async with audit_client(settings) as redis:
         await log_cli_read(redis, StreamKeys(settings.academie), year, ines_of_affelnet_file(content), AFFELNET_EXPORT, user)
 
 
@@ -207,17 +194,17 @@ def export_affelnet(args: argparse.Namespace) -> int:
     try:
         year = check_campaign(args.campaign) if args.campaign else settings.campaign
     except ValueError as exc:
-        return _fail("export affelnet", str(exc))
+        return fail("export affelnet", str(exc))
     user = cli_user(args.user)
     try:
         with scoring_engine(settings) as engine:
             done = export(engine, year, user)
     except unreachable() as exc:
-        return _fail("export affelnet", f"base de scoring inaccessible ou non migrée (passpro migrate) : {exc}")
+        return fail("export affelnet", f"base de scoring inaccessible ou non migrée (passpro migrate) : {exc}")
     try:  # each student the file names is logged before the file is written
         asyncio.run(_log_export(settings, year, done.content, user))
     except unreachable() as exc:
-        return _fail("export affelnet", f"journal des consultations inaccessible, fichier non écrit : {exc}")
+        return fail("export affelnet", f"journal des consultations inaccessible, fichier non écrit : {exc}")
     # Bytes as recorded: the SHA-256 in the exports table is the file's, line endings included.
     Path(args.out).write_bytes(done.content.encode("utf-8"))
     covered = ", ".join(f"{_short(settings, s)} {p}" for s, p in sorted(done.positions.items())) or "aucune"
@@ -272,10 +259,10 @@ def audit_verify(args: argparse.Namespace) -> int:
     try:
         campaign = check_campaign(args.campaign) if args.campaign else None
     except ValueError as exc:
-        return _fail("audit verify", str(exc))
+        return fail("audit verify", str(exc))
 
     async def run():
-        async with redis_client(settings) as redis:
+        async with audit_client(settings) as redis:
             with scoring_engine(settings) as engine:
                 return await verify_log(
                     redis, engine, StreamKeys(settings.academie), campaign=campaign,
@@ -285,9 +272,9 @@ def audit_verify(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(run())
     except ProjectionMoving as exc:
-        return _fail("audit verify", f"{exc}; relancez la vérification")
+        return fail("audit verify", f"{exc}; relancez la vérification")
     except unreachable() as exc:
-        return _fail("audit verify", f"journal ou base de scoring inaccessible (passpro migrate ?) : {exc}")
+        return fail("audit verify", f"journal ou base de scoring inaccessible (passpro migrate ?) : {exc}")
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -303,21 +290,21 @@ def audit_checkpoint(args: argparse.Namespace) -> int:
     settings = service_settings("scoring")
     key = settings.checkpoint_key_bytes()
     if key is None:
-        return _fail("audit checkpoint", "PASSPRO_CHECKPOINT_KEY doit être fournie (la clé des points de contrôle).")
+        return fail("audit checkpoint", "PASSPRO_CHECKPOINT_KEY doit être fournie (la clé des points de contrôle).")
     try:
         campaign = check_campaign(args.campaign) if args.campaign else None
     except ValueError as exc:
-        return _fail("audit checkpoint", str(exc))
+        return fail("audit checkpoint", str(exc))
 
     async def run():
-        async with redis_client(settings) as redis:
+        async with audit_client(settings) as redis:
             with scoring_engine(settings) as engine:
                 return await record_checkpoints(redis, engine, StreamKeys(settings.academie), key, campaign=campaign)
 
     try:
         outcomes = asyncio.run(run())
     except unreachable() as exc:
-        return _fail("audit checkpoint", f"journal ou base de scoring inaccessible (passpro migrate ?) : {exc}")
+        return fail("audit checkpoint", f"journal ou base de scoring inaccessible (passpro migrate ?) : {exc}")
     refused = False
     for outcome in outcomes:
         name = _short(settings, outcome.stream)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from services.cli.audit import unreachable
-from services.cli.common import SERVICES, open_campaign, service_settings
+from services.cli.common import SERVICES, audit_client, fail, open_campaign, service_settings
 
 ACADEMIE = re.compile(r"^[a-z0-9-]{1,40}$")
 
@@ -32,11 +32,6 @@ class Refused(Exception):
 def clock() -> datetime:
     """Now, for the purge's delay (the tests set it here rather than wait two months)."""
     return datetime.now(UTC)
-
-
-def _fail(command: str, message: str, code: int = 2) -> int:
-    print(f"passpro campaign {command} : {message}", file=sys.stderr)
-    return code
 
 
 def _os_reason(exc: OSError) -> str:
@@ -119,7 +114,7 @@ def _check_out(out: Path) -> None:
 
 
 def campaign_archive(args: argparse.Namespace) -> int:
-    from services.cli.audit import redis_client, scoring_engine
+    from services.cli.audit import scoring_engine
     from services.records.archive import ArchiveError, collect, seal_archive
     from services.records.retention import record_archive
     from shared.contracts.streams import StreamKeys
@@ -133,12 +128,12 @@ def campaign_archive(args: argparse.Namespace) -> int:
             raise Refused("PASSPRO_CHECKPOINT_KEY doit être fournie : c'est la clé d'audit qui signe l'archive.")
         _check_out(out)
     except (ValueError, Refused) as exc:
-        return _fail("archive", str(exc))
+        return fail("campaign archive", str(exc))
     user = args.user or f"cli:{getpass.getuser()}"
     started = time.monotonic()
 
     async def run():
-        async with redis_client(settings) as redis:
+        async with audit_client(settings) as redis:
             with scoring_engine(settings) as engine:
                 await asyncio.to_thread(_require_migrated, engine)
                 keystore = await asyncio.to_thread(settings.open_keystore)
@@ -164,9 +159,9 @@ def campaign_archive(args: argparse.Namespace) -> int:
     try:
         document, data, digest = asyncio.run(run())
     except (ArchiveError, Refused) as exc:
-        return _fail("archive", str(exc))
+        return fail("campaign archive", str(exc))
     except unreachable() as exc:
-        return _fail("archive", f"journal ou base de scoring inaccessible : {exc}")
+        return fail("campaign archive", f"journal ou base de scoring inaccessible : {exc}")
     counts = document["counts"]
     print(f"Archive de la campagne {year} (académie {settings.academie}) écrite dans {out} : {_size(len(data))}, "
           f"en {time.monotonic() - started:.1f} s.")
@@ -199,13 +194,13 @@ def _other_views() -> list[tuple[str, str, str | None]]:
 
 
 async def _purge(settings, year: str, key: bytes, user: str):
-    from services.cli.audit import redis_client, scoring_engine
+    from services.cli.audit import scoring_engine
     from services.records import retention
     from services.records.archive import live_summary, not_covered, open_archive, students_of
     from shared.contracts.streams import StreamKeys
     from shared.runtime.log.client import EventLog
 
-    async with redis_client(settings) as redis:
+    async with audit_client(settings) as redis:
         keys = StreamKeys(settings.academie)
         with scoring_engine(settings) as engine:
             await asyncio.to_thread(_require_migrated, engine)
@@ -245,14 +240,14 @@ def campaign_purge(args: argparse.Namespace) -> int:
         if key is None:
             raise Refused("PASSPRO_CHECKPOINT_KEY doit être fournie : elle authentifie l'archive avant la purge.")
     except (ValueError, Refused) as exc:
-        return _fail("purge", str(exc))
+        return fail("campaign purge", str(exc))
     user = args.user or f"cli:{getpass.getuser()}"
     try:
         record, purged = asyncio.run(_purge(settings, year, key, user))
     except (Refused, ArchiveError) as exc:
-        return _fail("purge", f"refusée, rien n'a été supprimé : {exc}", 1)
+        return fail("campaign purge", f"refusée, rien n'a été supprimé : {exc}", 1)
     except unreachable() as exc:
-        return _fail("purge", f"journal ou base inaccessible : {exc}")
+        return fail("campaign purge", f"journal ou base inaccessible : {exc}")
     print(f"Campagne {year} purgée de l'académie {settings.academie} (archive {record.path}, SHA-256 {record.sha256}) :")
     print(f"  {purged.redis_keys} clés du journal, {purged.dead_letters} lettres mortes, "
           f"{sum(purged.rows.values())} lignes des vues et points de contrôle, {purged.wrapped_keys} clés d'élèves.")
@@ -266,28 +261,28 @@ def campaign_purge(args: argparse.Namespace) -> int:
 
 
 def campaign_import(args: argparse.Namespace) -> int:
-    from services.cli.audit import redis_client, scoring_engine
+    from services.cli.audit import scoring_engine
     from services.records.archive import ArchiveError, open_archive, restore
     from shared.contracts.streams import StreamKeys
 
     settings = service_settings("scoring")
     key = settings.checkpoint_key_bytes()
     if key is None:
-        return _fail("import", "PASSPRO_CHECKPOINT_KEY doit être fournie : elle authentifie l'archive.")
+        return fail("campaign import", "PASSPRO_CHECKPOINT_KEY doit être fournie : elle authentifie l'archive.")
     if args.academie is not None and not ACADEMIE.match(args.academie):
-        return _fail("import", f"--academie {args.academie!r} : minuscules, chiffres et tirets (40 au plus).")
+        return fail("campaign import", f"--academie {args.academie!r} : minuscules, chiffres et tirets (40 au plus).")
     try:
         data = Path(args.file).expanduser().read_bytes()
     except OSError as exc:
-        return _fail("import", f"impossible de lire {args.file} : {_os_reason(exc)}.")
+        return fail("campaign import", f"impossible de lire {args.file} : {_os_reason(exc)}.")
     try:
         document = open_archive(data, settings.master(), key)
     except ArchiveError as exc:
-        return _fail("import", f"archive refusée : {exc}")
+        return fail("campaign import", f"archive refusée : {exc}")
     target = StreamKeys(args.academie or document["academie"])
 
     async def run():
-        async with redis_client(settings) as redis:
+        async with audit_client(settings) as redis:
             with scoring_engine(settings) as engine:
                 await asyncio.to_thread(_require_migrated, engine)
                 keystore = await asyncio.to_thread(settings.open_keystore)
@@ -299,9 +294,9 @@ def campaign_import(args: argparse.Namespace) -> int:
     try:
         done = asyncio.run(run())
     except (ArchiveError, Refused) as exc:
-        return _fail("import", f"refusé, rien n'a été importé : {exc}", 1)
+        return fail("campaign import", f"refusé, rien n'a été importé : {exc}", 1)
     except unreachable() as exc:
-        return _fail("import", f"journal ou base de scoring inaccessible : {exc}")
+        return fail("campaign import", f"journal ou base de scoring inaccessible : {exc}")
     origin = f"de l'académie {document['academie']}, archivée le {document['created_at'][:10]}"
     print(f"Campagne {done.campaign} ({origin}) importée dans l'académie {done.academie} :")
     print(f"  {done.keys} clés, {done.entries} entrées avec leurs identifiants d'origine, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import sys
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -17,6 +18,12 @@ SERVICES = {"registration": 8101, "evaluation": 8102, "scoring": 8103}  # the de
 
 class CliError(Exception):
     """A command cannot run; the message is one French sentence (`main` prints it, exit 2)."""
+
+
+def fail(command: str, message: str, code: int = 2) -> int:
+    """Say why `passpro <command>` stopped, in one French line on stderr; its exit code."""
+    print(f"passpro {command} : {message}", file=sys.stderr)
+    return code
 
 
 def settings_class(name: str):
@@ -131,6 +138,12 @@ async def redis_client(settings, **options):
         raise unreachable_log(settings, exc) from exc
     finally:
         await client.aclose()
+
+
+def audit_client(settings):
+    """The log's client for audits: decoded in hiredis, yet keeping any byte Redis holds (so every hash
+    recomputes; services/records/checkpoints.py `audit_client`)."""
+    return redis_client(settings, decode_responses=True, encoding_errors="surrogateescape")
 
 
 def migrate_all() -> None:

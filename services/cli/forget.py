@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
-from services.cli.common import redis_client, service_settings
+from services.cli.common import fail, redis_client, service_settings
 
 ERASED_FIELDS = (
     "nom, prénom, classe, référent (nom et courriel), commentaire du collège, "
     "motifs d'annulation, de retrait et de réintégration, conseils du compte rendu d'entretien"
 )
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"passpro forget : {message}", file=sys.stderr)
-    return code
 
 
 def _actor(user: str):
@@ -55,7 +49,7 @@ def forget(args: argparse.Namespace) -> int:
         reason = check_reason(args.reason)
         actor = _actor(args.user)
     except (ValueError, InvalidReason) as exc:
-        return _fail(str(exc))
+        return fail("forget", str(exc))
 
     async def run():
         keystore = await asyncio.to_thread(settings.open_keystore)
@@ -69,17 +63,17 @@ def forget(args: argparse.Namespace) -> int:
     try:
         done = asyncio.run(run())
     except InvalidReason as exc:
-        return _fail(str(exc))
+        return fail("forget", str(exc))
     except UnknownStudent as exc:
         where = "la campagne" if len(exc.campaigns) == 1 else "les campagnes"
         looked = f"rien dans {where} {', '.join(exc.campaigns)}" if exc.campaigns else "aucune campagne ne le connaît"
-        return _fail(f"aucun élève {exc.ine} dans Passpro ({looked}) ; rien n'a été effacé.", 1)
+        return fail("forget", f"aucun élève {exc.ine} dans Passpro ({looked}) ; rien n'a été effacé.", 1)
     except CryptoError:
-        return _fail("la clé maître (PASSPRO_MASTER_KEY) n'ouvre pas les clés des élèves : prenez celle des services.")
+        return fail("forget", "la clé maître (PASSPRO_MASTER_KEY) n'ouvre pas les clés des élèves : prenez celle des services.")
     except UnreadableEntry as exc:
-        return _fail(f"historique de l'élève illisible : {exc}")
+        return fail("forget", f"historique de l'élève illisible : {exc}")
     except (RedisError, SQLAlchemyError, OSError) as exc:
-        return _fail(f"journal ou magasin de clés inaccessible : {exc}")
+        return fail("forget", f"journal ou magasin de clés inaccessible : {exc}")
     print_forgotten(done)
     return 0
 
