@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from services.evaluation import domain, queries
-from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text
-from shared.contracts.identifiers import UAI, FormationCode
+from services.evaluation import handlers, queries
+from services.evaluation.handlers import LYCEE_ROLES, CancelBody, HeldBody, LyceeAvisBody
+from shared.contracts.identifiers import UAI
 from shared.runtime import access_log
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_own_establishment, require_role
-from shared.runtime.http.requests import (
-    CampaignQuery,
-    IneInPath,
-    Limit,
-    MinPositionQuery,
-    Offset,
-    Time,
-    WriteBody,
-    require_formation,
-)
-from shared.runtime.http.openapi import LyceeInterview, LyceeUAI, Page, after_write, read, to_student, write
-from shared.runtime.http.app import runtime
+from shared.runtime.http.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset
+from shared.runtime.http.openapi import LyceeInterview, Page, after_write, read, to_student, write
+from shared.runtime.http.app import answer_of, runtime
 
 router = APIRouter(prefix="/api", tags=["evaluation"], dependencies=API_DEPENDENCIES)
 
@@ -38,43 +27,7 @@ LINKS = {
 }
 STUDENT_WRITE = write((403, 404, 409), LINKS)
 
-LYCEE_ROLES = ("lycee_staff", "proviseur")
-
-
-class HeldBody(WriteBody):
-    lycee_uai: LyceeUAI
-    formation_code: FormationCode
-    held_at: Time
-    mode: InterviewMode | None = None
-    report: Report
-
-
-class CancelBody(WriteBody):
-    lycee_uai: LyceeUAI
-    formation_code: FormationCode
-    reason: Text(500)
-
-
-class LyceeAvisBody(WriteBody):
-    lycee_uai: LyceeUAI
-    formation_code: FormationCode
-    avis: LyceeAvis
-
-
-async def _write(request: Request, action: str, ine: str, campaign: str | None, body, command, roles) -> object:
-    rt, who = runtime(request), principal(request)
-    require_formation(rt.reference, body.lycee_uai, body.formation_code)
-    require_role(who, *roles)
-    require_own_establishment(who, body.lycee_uai, "lycee_uai")
-    return await rt.write(
-        who,
-        action=action,
-        campaign=campaign or rt.settings.campaign,
-        ine=ine,
-        event_id=body.event_id,
-        request=body.request_fields(),
-        decide=lambda file, camp, now: domain.decide(file, camp, now, command, who.uai),
-    )
+# Each write: the body parsed by FastAPI -> the command's handler (the pages call the same) -> its answer.
 
 
 @router.post(
@@ -83,9 +36,7 @@ async def _write(request: Request, action: str, ine: str, campaign: str | None, 
     summary="Entretien tenu et compte rendu (InterviewHeld)",
 )
 async def record_held(ine: IneInPath, body: HeldBody, request: Request, campaign: CampaignQuery = None):
-    domain.check_held_at(body.held_at, datetime.now(UTC))  # a 422: before rights, visibility and rules
-    command = domain.RecordHeld(body.lycee_uai, body.formation_code, body.held_at, body.mode, body.report)
-    return await _write(request, "held", ine, campaign, body, command, LYCEE_ROLES)
+    return await answer_of(handlers.record_held(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.post(
@@ -93,8 +44,7 @@ async def record_held(ine: IneInPath, body: HeldBody, request: Request, campaign
     summary="Annuler un entretien (InterviewCancelled)",
 )
 async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
-    command = domain.CancelInterview(body.lycee_uai, body.formation_code, body.reason)
-    return await _write(request, "cancel", ine, campaign, body, command, LYCEE_ROLES)
+    return await answer_of(handlers.cancel_interview(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.post(
@@ -102,8 +52,7 @@ async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, c
     summary="Avis du lycée (LyceeAvisGiven)",
 )
 async def give_lycee_avis(ine: IneInPath, body: LyceeAvisBody, request: Request, campaign: CampaignQuery = None):
-    command = domain.GiveLyceeAvis(body.lycee_uai, body.formation_code, body.avis)
-    return await _write(request, "lycee-avis", ine, campaign, body, command, ("proviseur",))
+    return await answer_of(handlers.give_lycee_avis(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.get(

@@ -1,8 +1,9 @@
-"""The lycée's pages (« Entretiens », the compte rendu and the proviseur's avis), written through the API's routes.
+"""The lycée's pages (« Entretiens », the compte rendu and the proviseur's avis).
 
-Forms call the API's own route functions, so the checks, their order and the
-refusals are the API's; the interview page reads the student's file from this
-service's view and applies the same visibility rule as the decisions.
+A form builds the command the API takes and runs it through the same handler
+(`handlers`), so the checks, their order and the refusals are the API's; the
+interview page reads the student's file from this service's view and applies
+the same visibility rule as the decisions.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.evaluation import api, queries, views
+from services.evaluation import api, handlers, queries, views
 from shared.domain.errors import NotFound
 from shared.contracts.identifiers import FormationCode
 from shared.domain.rules import visible_to_lycee
 from shared.domain.student_file import Interview, StudentFile, voeu_key
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
-from shared.runtime.http.app import runtime
+from shared.runtime.http.app import answer_of, runtime
 from shared.runtime.projection.views import campaign_bonus_points
 from shared.fr.formats import PARIS, as_datetime, from_paris_input, paris
 from shared.web.forms import Submitted, filled, nest, submit
@@ -44,7 +45,7 @@ STATUS_FILTERS = {"": "Tous", "scheduled": "À venir", "held": "Tenus", "cancell
 
 
 def install(app: FastAPI) -> None:
-    install_pages(app, Web("evaluation", "Espace lycée", api.LYCEE_ROLES, TEMPLATES), router)
+    install_pages(app, Web("evaluation", "Espace lycée", handlers.LYCEE_ROLES, TEMPLATES), router)
 
 
 # --- « Entretiens » -----------------------------------------------------------------------------
@@ -212,7 +213,7 @@ async def record_held(ine: IneInPath, formation_code: FormationCode, request: Re
     if "held_at" in body:
         body["held_at"] = from_paris_input(body["held_at"])
     result = await submit(
-        lambda: api.record_held(ine, api.HeldBody.model_validate(body), request, campaign=None),
+        lambda: answer_of(handlers.record_held(runtime(request), who, ine, handlers.HeldBody.model_validate(body))),
         rule_fields={"no_active_interview": "held_at"},
     )
     return await _answer(request, ine, formation_code, "compte-rendu", result, form)
@@ -223,7 +224,7 @@ async def cancel_interview(ine: IneInPath, formation_code: FormationCode, reques
     who, form = await web(request).post(request)
     body = filled(form, "event_id", "reason") | {"lycee_uai": who.uai, "formation_code": formation_code}
     result = await submit(
-        lambda: api.cancel_interview(ine, api.CancelBody.model_validate(body), request, campaign=None),
+        lambda: answer_of(handlers.cancel_interview(runtime(request), who, ine, handlers.CancelBody.model_validate(body))),
         rule_fields={"no_active_interview": "reason"},
     )
     return await _answer(request, ine, formation_code, "annulation", result, form)
@@ -234,7 +235,7 @@ async def give_lycee_avis(ine: IneInPath, formation_code: FormationCode, request
     who, form = await web(request).post(request)
     body = filled(form, "event_id", "avis") | {"lycee_uai": who.uai, "formation_code": formation_code}
     result = await submit(
-        lambda: api.give_lycee_avis(ine, api.LyceeAvisBody.model_validate(body), request, campaign=None),
+        lambda: answer_of(handlers.give_lycee_avis(runtime(request), who, ine, handlers.LyceeAvisBody.model_validate(body))),
         rule_fields={"no_held_interview": "avis"},
     )
     return await _answer(request, ine, formation_code, "avis", result, form)

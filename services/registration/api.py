@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from services.registration import domain, queries
+from services.registration import domain, handlers, queries
+from services.registration.handlers import (
+    COLLEGE_ROLES,
+    CancelBody,
+    CollegeAvisBody,
+    ReasonBody,
+    ReferentBody,
+    RegisterBody,
+    ScheduleBody,
+)
 from shared.domain.bonus import total_bonus_points, voeu_bonuses
-from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text
-from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
+from shared.contracts.identifiers import UAI
 from shared.domain.student_file import StudentFile
 from shared.runtime import access_log
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_own_establishment, require_role
-from shared.runtime.http.requests import (
-    CampaignQuery,
-    IneInPath,
-    Limit,
-    MinPositionQuery,
-    Offset,
-    Time,
-    WriteBody,
-    require_college,
-    require_formation,
-)
+from shared.runtime.http.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset
 from shared.runtime.http.openapi import (
     EstablishmentsPage,
-    LyceeUAI,
     Page,
     StudentProgress,
     after_write,
@@ -36,7 +32,7 @@ from shared.runtime.http.openapi import (
     to_student,
     write,
 )
-from shared.runtime.http.app import runtime
+from shared.runtime.http.app import answer_of, runtime
 
 router = APIRouter(prefix="/api", tags=["registration"], dependencies=API_DEPENDENCIES)
 
@@ -52,59 +48,7 @@ LINKS = {
 }
 STUDENT_WRITE = write((403, 404, 409), LINKS)
 
-COLLEGE_ROLES = ("principal", "referent")
-
-
-class RegisterBody(WriteBody):
-    student_ine: INE
-    campaign: Campaign | None = None
-    college_uai: UAI
-    last_name: Text(100)
-    first_name: Text(100)
-    class_name: Text(40)
-    referent: Referent
-
-
-class ReferentBody(WriteBody):
-    referent: Referent
-
-
-class ScheduleBody(WriteBody):
-    lycee_uai: LyceeUAI
-    formation_code: FormationCode
-    scheduled_at: Time
-    mode: InterviewMode
-    remote_equipment_ready: bool = False
-
-
-class CancelBody(WriteBody):
-    lycee_uai: LyceeUAI
-    formation_code: FormationCode
-    reason: Text(500)
-
-
-class CollegeAvisBody(WriteBody):
-    college_uai: UAI
-    avis: CollegeAvis
-    comment: Text(600)
-
-
-class ReasonBody(WriteBody):
-    reason: Text(500)
-
-
-async def _write(request: Request, action: str, ine: str, campaign: str | None, body: WriteBody, command) -> object:
-    rt = runtime(request)
-    who = principal(request)
-    return await rt.write(
-        who,
-        action=action,
-        campaign=campaign or rt.settings.campaign,
-        ine=ine,
-        event_id=body.event_id,
-        request=body.request_fields(),
-        decide=lambda file, camp, now: domain.decide(file, camp, now, command, who.uai),
-    )
+# Each write: the body parsed by FastAPI -> the command's handler (the pages call the same) -> its answer.
 
 
 @router.get(
@@ -123,12 +67,7 @@ async def establishments(request: Request) -> dict:
     summary="Inscrire un élève (StudentRegistered)",
 )
 async def register(body: RegisterBody, request: Request):
-    rt, who = runtime(request), principal(request)
-    require_college(rt.reference, body.college_uai)
-    require_role(who, "principal")
-    require_own_establishment(who, body.college_uai, "college_uai")
-    command = domain.Register(body.college_uai, body.last_name, body.first_name, body.class_name, body.referent)
-    return await _write(request, "register", body.student_ine, body.campaign, body, command)
+    return await answer_of(handlers.register(runtime(request), principal(request), body))
 
 
 @router.post(
@@ -136,8 +75,7 @@ async def register(body: RegisterBody, request: Request):
     summary="Changer de référent (ReferentReassigned)",
 )
 async def reassign_referent(ine: IneInPath, body: ReferentBody, request: Request, campaign: CampaignQuery = None):
-    require_role(principal(request), "principal")
-    return await _write(request, "referent", ine, campaign, body, domain.ReassignReferent(body.referent))
+    return await answer_of(handlers.reassign_referent(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.post(
@@ -145,17 +83,7 @@ async def reassign_referent(ine: IneInPath, body: ReferentBody, request: Request
     summary="Inscrire à un entretien (InterviewScheduled)",
 )
 async def schedule_interview(ine: IneInPath, body: ScheduleBody, request: Request, campaign: CampaignQuery = None):
-    require_formation(runtime(request).reference, body.lycee_uai, body.formation_code)
-    require_role(principal(request), *COLLEGE_ROLES)
-    command = domain.ScheduleInterview(
-        interview_id=str(uuid.uuid4()),
-        lycee_uai=body.lycee_uai,
-        formation_code=body.formation_code,
-        scheduled_at=body.scheduled_at,
-        mode=body.mode,
-        remote_equipment_ready=body.remote_equipment_ready,
-    )
-    return await _write(request, "schedule", ine, campaign, body, command)
+    return await answer_of(handlers.schedule_interview(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.post(
@@ -163,10 +91,7 @@ async def schedule_interview(ine: IneInPath, body: ScheduleBody, request: Reques
     summary="Annuler un entretien (InterviewCancelled)",
 )
 async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
-    require_formation(runtime(request).reference, body.lycee_uai, body.formation_code)
-    require_role(principal(request), *COLLEGE_ROLES)
-    command = domain.CancelInterview(body.lycee_uai, body.formation_code, body.reason)
-    return await _write(request, "cancel", ine, campaign, body, command)
+    return await answer_of(handlers.cancel_interview(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.post(
@@ -174,12 +99,7 @@ async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, c
     summary="Avis du collège (CollegeAvisGiven)",
 )
 async def give_college_avis(ine: IneInPath, body: CollegeAvisBody, request: Request, campaign: CampaignQuery = None):
-    rt, who = runtime(request), principal(request)
-    require_college(rt.reference, body.college_uai)
-    require_role(who, "principal")
-    require_own_establishment(who, body.college_uai, "college_uai")
-    command = domain.GiveCollegeAvis(body.college_uai, body.avis, body.comment)
-    return await _write(request, "college-avis", ine, campaign, body, command)
+    return await answer_of(handlers.give_college_avis(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.post(
@@ -187,8 +107,7 @@ async def give_college_avis(ine: IneInPath, body: CollegeAvisBody, request: Requ
     summary="Retrait du dispositif (StudentWithdrawn)",
 )
 async def withdraw(ine: IneInPath, body: ReasonBody, request: Request, campaign: CampaignQuery = None):
-    require_role(principal(request), "principal")
-    return await _write(request, "withdraw", ine, campaign, body, domain.Withdraw(body.reason))
+    return await answer_of(handlers.withdraw(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.post(
@@ -196,8 +115,7 @@ async def withdraw(ine: IneInPath, body: ReasonBody, request: Request, campaign:
     summary="Réintégration (StudentReinstated)",
 )
 async def reinstate(ine: IneInPath, body: ReasonBody, request: Request, campaign: CampaignQuery = None):
-    require_role(principal(request), "principal")
-    return await _write(request, "reinstate", ine, campaign, body, domain.Reinstate(body.reason))
+    return await answer_of(handlers.reinstate(runtime(request), principal(request), ine, body, campaign))
 
 
 def _interview_order(interview) -> tuple[str, str]:

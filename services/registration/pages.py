@@ -1,8 +1,8 @@
-"""The collège's pages (« Mes élèves » and its forms), written through the API's own route functions.
+"""The collège's pages (« Mes élèves » and its forms).
 
-Every form builds the body the API takes and calls the API route with it, so a
-page and a JSON client meet the same checks, in the same order, with the same
-refusals; reads are the API's list, waited on until it shows the user's write.
+Every form builds the command the API takes and runs it through the same handler
+(`handlers`), so a page and a JSON client meet the same checks, in the same order,
+with the same refusals; reads are waited on until they show the user's write.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from services.registration import api, queries
+from services.registration import api, handlers, queries
 from shared.domain.errors import NotFound
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
-from shared.runtime.http.app import runtime
+from shared.runtime.http.app import answer_of, runtime
 from shared.fr.formats import from_paris_input
 from shared.web.forms import Submitted, filled, nest, submit
 from shared.web.install import install_pages
@@ -142,7 +142,8 @@ async def register(request: Request) -> Response:
     body["college_uai"] = who.uai
     _referent_id_defaults_to_email(body)
     result = await submit(
-        lambda: api.register(api.RegisterBody.model_validate(body), request), rule_fields=RULE_FIELDS
+        lambda: answer_of(handlers.register(runtime(request), who, handlers.RegisterBody.model_validate(body))),
+        rule_fields=RULE_FIELDS,
     )
     if result.ok:
         return done(f"/eleves/{result.body['event']['student_ine']}", "inscription", result.position)
@@ -197,18 +198,20 @@ async def _answer(
 
 @router.post("/eleves/{ine}/referent")
 async def reassign_referent(ine: IneInPath, request: Request) -> Response:
-    _, form = await web(request).post(request)
+    who, form = await web(request).post(request)
     body = nest(filled(form, "event_id", "referent.name", "referent.email", "referent.user_id"))
     _referent_id_defaults_to_email(body)
     result = await submit(
-        lambda: api.reassign_referent(ine, api.ReferentBody.model_validate(body), request, campaign=None)
+        lambda: answer_of(
+            handlers.reassign_referent(runtime(request), who, ine, handlers.ReferentBody.model_validate(body))
+        )
     )
     return await _answer(request, ine, "referent", result, form)
 
 
 @router.post("/eleves/{ine}/entretiens")
 async def schedule_interview(ine: IneInPath, request: Request) -> Response:
-    _, form = await web(request).post(request)
+    who, form = await web(request).post(request)
     body = filled(form, "event_id", "scheduled_at", "mode")
     lycee, _, formation = form.get("voeu", "").partition(":")
     body |= filled({"lycee_uai": lycee, "formation_code": formation})
@@ -216,7 +219,9 @@ async def schedule_interview(ine: IneInPath, request: Request) -> Response:
         body["scheduled_at"] = from_paris_input(body["scheduled_at"])
     body["remote_equipment_ready"] = form.get("remote_equipment_ready") == "on"
     result = await submit(
-        lambda: api.schedule_interview(ine, api.ScheduleBody.model_validate(body), request, campaign=None),
+        lambda: answer_of(
+            handlers.schedule_interview(runtime(request), who, ine, handlers.ScheduleBody.model_validate(body))
+        ),
         aliases=VOEU, rule_fields=RULE_FIELDS,
     )
     return await _answer(request, ine, "entretien", result, form)
@@ -224,10 +229,12 @@ async def schedule_interview(ine: IneInPath, request: Request) -> Response:
 
 @router.post("/eleves/{ine}/entretiens/annulation")
 async def cancel_interview(ine: IneInPath, request: Request) -> Response:
-    _, form = await web(request).post(request)
+    who, form = await web(request).post(request)
     body = filled(form, "event_id", "lycee_uai", "formation_code", "reason")
     result = await submit(
-        lambda: api.cancel_interview(ine, api.CancelBody.model_validate(body), request, campaign=None),
+        lambda: answer_of(
+            handlers.cancel_interview(runtime(request), who, ine, handlers.CancelBody.model_validate(body))
+        ),
         rule_fields={"no_active_interview": "reason"},
     )
     posted = f"annulation-{form.get('lycee_uai', '')}-{form.get('formation_code', '')}"
@@ -239,7 +246,9 @@ async def give_college_avis(ine: IneInPath, request: Request) -> Response:
     who, form = await web(request).post(request)
     body = filled(form, "event_id", "avis", "comment") | {"college_uai": who.uai}
     result = await submit(
-        lambda: api.give_college_avis(ine, api.CollegeAvisBody.model_validate(body), request, campaign=None),
+        lambda: answer_of(
+            handlers.give_college_avis(runtime(request), who, ine, handlers.CollegeAvisBody.model_validate(body))
+        ),
         rule_fields=RULE_FIELDS,
     )
     return await _answer(request, ine, "avis", result, form)
@@ -247,15 +256,19 @@ async def give_college_avis(ine: IneInPath, request: Request) -> Response:
 
 @router.post("/eleves/{ine}/retrait")
 async def withdraw(ine: IneInPath, request: Request) -> Response:
-    _, form = await web(request).post(request)
+    who, form = await web(request).post(request)
     body = filled(form, "event_id", "reason")
-    result = await submit(lambda: api.withdraw(ine, api.ReasonBody.model_validate(body), request, campaign=None))
+    result = await submit(
+        lambda: answer_of(handlers.withdraw(runtime(request), who, ine, handlers.ReasonBody.model_validate(body)))
+    )
     return await _answer(request, ine, "retrait", result, form)
 
 
 @router.post("/eleves/{ine}/reintegration")
 async def reinstate(ine: IneInPath, request: Request) -> Response:
-    _, form = await web(request).post(request)
+    who, form = await web(request).post(request)
     body = filled(form, "event_id", "reason")
-    result = await submit(lambda: api.reinstate(ine, api.ReasonBody.model_validate(body), request, campaign=None))
+    result = await submit(
+        lambda: answer_of(handlers.reinstate(runtime(request), who, ine, handlers.ReasonBody.model_validate(body)))
+    )
     return await _answer(request, ine, "reintegration", result, form)

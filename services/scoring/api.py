@@ -9,12 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import Field
 
-from services.scoring import affelnet as exports, domain, queries
+from services.scoring import affelnet as exports, handlers, queries
+from services.scoring.handlers import CampaignBody
 from services.scoring.views import positions as positions_table
 from shared.domain.errors import NotFound
-from shared.contracts.identifiers import UAI, Campaign, FormationCode
+from shared.contracts.identifiers import UAI, FormationCode
 from shared.runtime import access_log
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_role
 from shared.runtime.http.openapi import (
@@ -30,8 +30,8 @@ from shared.runtime.http.openapi import (
     read,
     write,
 )
-from shared.runtime.http.requests import CampaignQuery, IneInPath, Integer, Limit, MinPositionQuery, Offset, Time, WriteBody
-from shared.runtime.http.app import runtime
+from shared.runtime.http.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset
+from shared.runtime.http.app import answer_of, runtime
 from shared.runtime.projection.views import load_positions
 
 router = APIRouter(prefix="/api", tags=["scoring"], dependencies=API_DEPENDENCIES)
@@ -49,29 +49,12 @@ BONUS_LINKS = {
 }
 
 
-class CampaignBody(WriteBody):
-    campaign: Campaign
-    bonus_points: Integer = Field(default=2500, ge=0, le=100_000)
-    closes_at: Time | None = None
-
-
 @router.post(
     "/campaigns", status_code=201, operation_id="open_campaign", responses=write((403, 409), CAMPAIGN_LINKS),
     summary="Ouvrir une campagne (CampaignOpened)",
 )
 async def open_campaign(body: CampaignBody, request: Request):
-    rt, who = runtime(request), principal(request)
-    require_role(who, "rectorat")
-    command = domain.OpenCampaign(body.bonus_points, body.closes_at)
-    return await rt.write(
-        who,
-        action="open-campaign",
-        campaign=body.campaign,
-        ine=None,
-        event_id=body.event_id,
-        request=body.request_fields(),
-        decide=lambda _file, campaign, now: domain.decide(campaign, now, command),
-    )
+    return await answer_of(handlers.open_campaign(runtime(request), principal(request), body))
 
 
 async def _read(request: Request, min_position: str | None, query):

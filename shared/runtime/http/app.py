@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from redis.asyncio import Redis
 from sqlalchemy import Engine, text
 
-from shared.contracts.events import Payload
 from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
-from shared.domain.student_file import CampaignFile, StudentFile
-from shared.runtime.http.auth import Principal, VerifiedTokens
-from shared.runtime.commands import Outcome, execute, fingerprint
+from shared.runtime.http.auth import VerifiedTokens
+from shared.runtime.commands import Outcome
 from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
 from shared.runtime.http.guard import ApiGuard, HttpMethods, ViewBehind, install_error_handlers
@@ -54,34 +51,8 @@ class Runtime:
     reference: ReferenceData
     consumer: Consumer
     view: Any
-    fingerprint_key: bytes  # keys the request digests kept in Redis (commands.fingerprint)
+    fingerprint_key: bytes  # keys the request digests kept in Redis (commands.run)
     verified_tokens: VerifiedTokens  # the app's verified signatures: the guard's and the pages' token reads
-
-    async def write(
-        self,
-        who: Principal,
-        *,
-        action: str,
-        campaign: str,
-        ine: str | None,
-        event_id: Any,
-        request: dict[str, Any],
-        decide: Callable[[StudentFile, CampaignFile, Any], Payload],
-    ) -> JSONResponse:
-        """Decide and append; 201 with the event and its positions, or 200 for a retried request."""
-        outcome: Outcome = await execute(
-            self.log,
-            service=self.name,
-            campaign=campaign,
-            ine=ine,
-            actor=who.actor,
-            event_id=event_id or uuid.uuid4(),
-            request_fingerprint=fingerprint(
-                action, {**request, "ine": ine, "campaign": campaign, "by": who.user_id}, self.fingerprint_key
-            ),
-            decide=decide,
-        )
-        return JSONResponse(outcome.body(), status_code=201 if outcome.created else 200)
 
     async def wait_for(self, min_position: str | None) -> None:
         """Return once the view has read the log up to `min_position`; 503 `view_behind` if it has not
