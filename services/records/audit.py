@@ -62,8 +62,7 @@ from shared.contracts.streams import (
 from shared.domain.student_file import StudentFile, empty_file, evolve
 from shared.fr.labels import ASSESSMENT_LABELS, COLLEGE_AVIS_LABELS, EVENT_LABELS, LYCEE_AVIS_LABELS
 from shared.runtime.log.client import entry_hash  # beside append.lua, whose hash it mirrors
-
-START = "0-0"  # a view's position before it has read anything
+from shared.runtime.projection.consumer import START  # a view's position before it has read anything
 
 
 @dataclass(frozen=True)
@@ -341,7 +340,7 @@ def compare_projection(
 
 
 @dataclass(frozen=True)
-class Appended:
+class ServiceEntry:
     """What a service stream says of one event: where it is and the hash of its fields."""
 
     stream: str
@@ -357,7 +356,7 @@ class CrossCheck:
     same fields, versions 1..n; the event-id index must point at them."""
 
     def __init__(self) -> None:
-        self.by_event: dict[str, Appended] = {}
+        self.by_event: dict[str, ServiceEntry] = {}
         self.student_ids: dict[str, str] = {}  # event_id -> its entry id in the student stream
 
     def service_entry(
@@ -373,7 +372,7 @@ class CrossCheck:
                     f"l'événement {event_id} est déjà dans le journal ({first.stream} {first.entry_id}).",
                 )
             ]
-        self.by_event[event_id] = Appended(
+        self.by_event[event_id] = ServiceEntry(
             stream,
             entry_id,
             fields.get(HASH, ""),

@@ -116,7 +116,7 @@ def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
 
 
 @dataclass
-class Outcome:
+class CheckpointResult:
     stream: str
     status: Literal["recorded", "unchanged", "empty", "refused"]
     checkpoint: Checkpoint | None = None
@@ -133,13 +133,13 @@ async def _follow(redis: Redis, chain: Chain, after: str | None, page_size: int)
 
 async def checkpoint_stream(
     redis: Redis, stream: str, last: Checkpoint | None, key: bytes, now: datetime, page_size: int = PAGE
-) -> Outcome:
+) -> CheckpointResult:
     """Check the stream from `last` (or its start) to its head, then sign the head."""
     if last is not None:
         if not last.is_authentic(key):
             message = "le dernier point de contrôle n'a pas une signature valide."
             problem = Difference("checkpoint_forged", where(stream, last.entry_id), message)
-            return Outcome(stream, "refused", problems=[problem])
+            return CheckpointResult(stream, "refused", problems=[problem])
         found = await redis.xrange(stream, last.entry_id, last.entry_id)
         if not found or entry_fields(found[0][1]).get(HASH) != last.hash:
             problem = Difference(
@@ -147,7 +147,7 @@ async def checkpoint_stream(
                 where(stream, last.entry_id),
                 "l'entrée du dernier point de contrôle a disparu ou changé : l'historique a été réécrit.",
             )
-            return Outcome(stream, "refused", problems=[problem])
+            return CheckpointResult(stream, "refused", problems=[problem])
         chain = Chain(stream, last.hash, last.length, last.entry_id)
     else:
         chain = Chain(stream)
@@ -172,13 +172,13 @@ async def checkpoint_stream(
             break
         problems += await _follow(redis, chain, chain.head_id, page_size)
     if problems:
-        return Outcome(stream, "refused", problems=problems)
+        return CheckpointResult(stream, "refused", problems=problems)
     if chain.head_id is None:
-        return Outcome(stream, "empty")
+        return CheckpointResult(stream, "empty")
     if last is not None and chain.head_id == last.entry_id:
-        return Outcome(stream, "unchanged", checkpoint=last)
+        return CheckpointResult(stream, "unchanged", checkpoint=last)
     checkpoint = Checkpoint(stream, chain.head_id, chain.head_hash, chain.length, now.isoformat()).signed(key)
-    return Outcome(stream, "recorded", checkpoint=checkpoint)
+    return CheckpointResult(stream, "recorded", checkpoint=checkpoint)
 
 
 async def record_checkpoints(
@@ -190,7 +190,7 @@ async def record_checkpoints(
     campaign: str | None = None,
     now: datetime | None = None,
     page_size: int = PAGE,
-) -> list[Outcome]:
+) -> list[CheckpointResult]:
     """Sign the head of the rectorat stream and of each campaign's service streams (one campaign if given)."""
     campaigns = [campaign] if campaign else await opened_campaigns(redis, keys)
     streams = streams_of(keys, campaigns)
