@@ -61,6 +61,13 @@ class Runtime:
             raise ViewBehind()
 
 
+async def answer_of(command: Awaitable[Outcome]) -> JSONResponse:
+    """A command's answer once its handler has run: 201 with the event and its positions, or 200 for a
+    retried request (its original event). The API's routes and the pages' forms answer through it."""
+    outcome = await command
+    return JSONResponse(outcome.body(), status_code=outcome.status)
+
+
 def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
