@@ -27,7 +27,7 @@ import redis as redis_sync
 from redis.asyncio import Redis
 from sqlalchemy import Engine, MetaData, Table, create_engine, delete, inspect, select, text
 
-from conftest import Passpro
+from services_world import Passpro
 from in_process import SERVICES, InProcessServices
 from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
 from services.cli import campaign as campaign_cli

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from services.scoring.app import MIGRATIONS
 from services.records.audit import entry_hash
 from services.records.verify import VerifyReport, verify_log
-from services.records.checkpoints import Outcome, audit_client, record_checkpoints
+from services.records.checkpoints import CheckpointResult, audit_client, record_checkpoints
 from services.scoring.views import BonusProjection
 from shared.contracts.events import CampaignOpened
 from shared.contracts.streams import StreamKeys
@@ -119,7 +119,7 @@ class Audited:
     def catch_up(self) -> int:
         return self.run(lambda r: Consumer(r, self.engine, self.keys, BonusProjection(), keystore=None).catch_up())
 
-    def checkpoint(self) -> list[Outcome]:
+    def checkpoint(self) -> list[CheckpointResult]:
         return self.run(lambda r: record_checkpoints(r, self.engine, self.keys, self.key))
 
     def verify(self, *, key: bytes | None | str = "own", campaign: str | None = None) -> VerifyReport:

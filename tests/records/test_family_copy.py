@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from conftest import CAMPAIGN
+from services_world import CAMPAIGN
 from services.records import family_copy
 from test_access_log import (
     COLLEGE,

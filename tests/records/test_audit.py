@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select, update
 
 from audited import CAMPAIGN, Audited, close, make_audited
-from conftest import Passpro
+from services_world import Passpro
 from services.cli import main
 from services.cli.audit import paris
 from services.records.audit import (
