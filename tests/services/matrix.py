@@ -62,7 +62,9 @@ CALLERS = (
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Answer:
+    """The answer a caller must get: a status, and the error code of a refusal."""
+
     status: int
     error: str | None = None
 
@@ -70,11 +72,11 @@ class Outcome:
         return f"{self.status}" + (f" {self.error}" if self.error else "")
 
 
-OK = Outcome(201)
-READ = Outcome(200)
-ROLE = Outcome(403, "role_forbidden")  # the role may not do this
-OTHER = Outcome(403, "other_establishment")  # the body names another establishment than the caller's
-HIDDEN = Outcome(404, "student_not_found")  # a student the caller may not see
+OK = Answer(201)
+READ = Answer(200)
+ROLE = Answer(403, "role_forbidden")  # the role may not do this
+OTHER = Answer(403, "other_establishment")  # the body names another establishment than the caller's
+HIDDEN = Answer(404, "student_not_found")  # a student the caller may not see
 
 
 # --- the writes --------------------------------------------------------------------------------------------
@@ -158,7 +160,7 @@ WRITES = {
 
 # SPEC §1, write by write, when the body names the student's own collège and lycée.
 #                          principal  (other)  referent  (other)  staff  (other)  proviseur  (other)  rectorat
-WRITE_RIGHTS: dict[str, tuple[Outcome, ...]] = {
+WRITE_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "register":            (OK,       OTHER,   ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "referent":            (OK,       HIDDEN,  ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "schedule":            (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
@@ -181,7 +183,7 @@ _ITS_OWN_LYCEE = _ANOTHER_LYCEE  # for a caller of OTHER_LYCEE, its own lycée (
 # the caller belongs elsewhere (the student stays invisible: 404), or one that is not
 # the caller's (403, before anything is looked up).
 #                  write               caller            body changes       expected
-BODY_VARIANTS: list[tuple[str, Caller, str, dict, Outcome]] = [
+BODY_VARIANTS: list[tuple[str, Caller, str, dict, Answer]] = [
     ("register",        PRINCIPAL,        "another-college",  _ANOTHER_COLLEGE, OTHER),
     ("college-avis",    PRINCIPAL,        "another-college",  _ANOTHER_COLLEGE, OTHER),
     ("college-avis",    OTHER_PRINCIPAL,  "its-own-college",  _ITS_OWN_COLLEGE, HIDDEN),
@@ -205,7 +207,7 @@ class WriteCase:
     caller: Caller
     body_names: str
     body_changes: dict
-    expected: Outcome
+    expected: Answer
 
     @property
     def id(self) -> str:
@@ -230,7 +232,7 @@ def write_cases() -> list[WriteCase]:
 
 # Who may read what: the rectorat reads everything; the collège its students, the lycée its interviews.
 #                          principal  (other)  referent  (other)  staff  (other)  proviseur  (other)  rectorat
-READ_RIGHTS: dict[str, tuple[Outcome, ...]] = {
+READ_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "establishments":      (READ,     READ,    READ,     READ,    READ,  READ,    READ,      READ,    READ),
     "students":            (READ,     READ,    READ,     READ,    ROLE,  ROLE,    ROLE,      ROLE,    READ),
     "interviews":          (ROLE,     ROLE,    ROLE,     ROLE,    READ,  READ,    READ,      READ,    READ),

@@ -29,7 +29,7 @@ from matrix import (
     RECTORAT,
     STAFF,
     Caller,
-    Outcome,
+    Answer,
     World,
     WriteCase,
     college_avis_body,
@@ -204,7 +204,7 @@ def read_cases() -> list:
 
 
 @pytest.mark.parametrize(("name", "caller", "expected"), read_cases())
-def test_a_read_shows_exactly_what_spec_1_lets_the_caller_see(world, scene, name: str, caller: Caller, expected: Outcome):
+def test_a_read_shows_exactly_what_spec_1_lets_the_caller_see(world, scene, name: str, caller: Caller, expected: Answer):
     read = READS[name]
     response = world.get(
         read.service, read.path(scene), caller, params={"min_position": scene.position, "limit": 1000}
