@@ -1,9 +1,9 @@
 """The rectorat's pages: the dashboard with its charts and filters, the Affelnet download and the student search.
 
 A student's page (its timeline) and the family's copy are the records' (services/records/http.py), composed
-in by the CLI. The bonus rows and the export are the API's own route functions; the dashboard's figures and its progress chart are counted, with the
-filters, in SQL over the projection's tables (no stored file is parsed but the
-shown page's names).
+in by the CLI. The Affelnet download is the API's own route function; the dashboard's bonus rows, figures
+and progress chart are read, with the filters, in SQL over the projection's tables (no stored file is
+parsed but the shown page's names).
 """
 
 from __future__ import annotations
@@ -106,13 +106,13 @@ async def dashboard(
         with rt.engine.connect() as conn:
             numbers = queries.dashboard_figures(conn, year, college, lycee, formation)
             weeks, series = progress(queries.weekly_milestones(conn, year, college, lycee, formation))
-            return numbers, weeks, series
+            items, total = queries.bonus_rows(  # the API's list_bonuses query, for the page shown
+                conn, year, lycee_uai=lycee, formation_code=formation, college_uai=college, min_points=None,
+                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+            )
+            return numbers, weeks, series, {"items": items, "total": total}
 
-    numbers, weeks, series = await asyncio.to_thread(read)
-    rows = await api.list_bonuses(
-        request, campaign=None, lycee_uai=lycee, formation_code=formation, college_uai=college, min_points=None,
-        min_position=None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-    )
+    numbers, weeks, series, rows = await asyncio.to_thread(read)
     names = await asyncio.to_thread(_names, rt, year, [r["ine"] for r in rows["items"]])
     await access_log.record_request(request, year, list(names), access_log.DASHBOARD)
     reference = rt.reference
