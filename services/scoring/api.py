@@ -128,12 +128,13 @@ async def summary(request: Request, campaign: CampaignQuery = None, min_position
     summary="Le fichier Affelnet (bonus par vœu)",
 )
 async def affelnet(request: Request, campaign: CampaignQuery = None, min_position: MinPositionQuery = None):
-    rt, who = runtime(request), principal(request)
-    require_role(who, "rectorat")
-    await rt.wait_for(min_position)
-    year = campaign or rt.settings.campaign
-    export = await asyncio.to_thread(exports.export_affelnet, rt.engine, year, who.user_id)
-    # INE and bonus per vœu leave for Affelnet: each student named in the file is logged.
+    year, export = await handlers.export_affelnet(runtime(request), principal(request), campaign, min_position)
+    return await affelnet_file(request, year, export)
+
+
+async def affelnet_file(request: Request, year: str, export: exports.AffelnetExport) -> Response:
+    """The exported file as a download, for the API and the rectorat's page. INE and bonus per vœu leave
+    for Affelnet: each student named in the file is logged (as the API's or the page's read)."""
     named = access_log.ines_of_affelnet_file(export.content)
     await access_log.record_request(request, year, named, access_log.AFFELNET_EXPORT)
     return Response(

@@ -1,15 +1,17 @@
-"""The rectorat's command, shared by the API (and any other entrypoint): opening a campaign.
+"""The rectorat's commands, shared by the API and the pages: opening a campaign, exporting the Affelnet file.
 
-The handler takes the command (the request's validated body), who acts and the service's runtime: it
-checks the caller's role, then runs the domain's decision on the campaign's history and appends at the
-version read (`shared.runtime.commands`). No HTTP request reaches it.
+A handler takes the command, who acts and the service's runtime: it checks the caller's role, then
+runs the domain's decision on the campaign's history and appends at the version read
+(`shared.runtime.commands`), or records the export made. No HTTP request reaches it.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import Field
 
-from services.scoring import domain
+from services.scoring import affelnet as exports, domain
 from shared.contracts.identifiers import Campaign
 from shared.runtime import commands
 from shared.runtime.commands import Outcome
@@ -40,3 +42,14 @@ async def open_campaign(rt: Runtime, who: Principal, body: CampaignBody) -> Outc
         request=body.request_fields(),
         decide=lambda _file, campaign, now: domain.decide(campaign, now, command),
     )
+
+
+async def export_affelnet(
+    rt: Runtime, who: Principal, campaign: str | None, min_position: str | None = None
+) -> tuple[str, exports.AffelnetExport]:
+    """The campaign and its Affelnet file, recorded as an export made by `who` (when, positions, SHA-256),
+    once the view has reached `min_position`."""
+    require_role(who, "rectorat")
+    await rt.wait_for(min_position)
+    year = campaign or rt.settings.campaign
+    return year, await asyncio.to_thread(exports.export_affelnet, rt.engine, year, who.user_id)

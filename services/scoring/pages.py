@@ -1,7 +1,7 @@
 """The rectorat's pages: the dashboard with its charts and filters, the Affelnet download and the student search.
 
 A student's page (its timeline) and the family's copy are the records' (services/records/http.py), composed
-in by the CLI. The Affelnet download is the API's own route function; the dashboard's bonus rows, figures
+in by the CLI. The Affelnet download runs the API's handler; the dashboard's bonus rows, figures
 and progress chart are read, with the filters, in SQL over the projection's tables (no stored file is
 parsed but the shown page's names).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from services.scoring import api, queries
+from services.scoring import api, handlers, queries
 from shared.contracts.identifiers import check_ine
 from shared.runtime import access_log
 from shared.runtime.http.app import runtime
@@ -185,8 +185,8 @@ def _names(rt, campaign: str, ines: list[str]) -> dict[str, str]:
 
 @router.get("/export/affelnet.csv")
 async def affelnet(request: Request) -> Response:
-    web(request).user(request)
-    return await api.affelnet(request, campaign=None, min_position=None)
+    year, export = await handlers.export_affelnet(runtime(request), web(request).user(request), None)
+    return await api.affelnet_file(request, year, export)
 
 
 @router.get("/eleves")
