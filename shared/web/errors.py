@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.domain.errors import Refusal
 from shared.fr.labels import UNAVAILABLE_PAGE
-from shared.runtime.http.guard import UNAVAILABLE
+from shared.runtime.http.guard import UNAVAILABLE_ERRORS
 from shared.web.forms import FormTooLarge
 from shared.web.session import SignInRequired
 
@@ -50,7 +50,7 @@ def install_error_pages(app: FastAPI, pages: Any) -> None:
                 if exc.status_code == 405:
                     return pages.error_page(request, 405, "Cette page ne s'ouvre pas ainsi.", "Méthode non autorisée")
                 return pages.error_page(request, exc.status_code, NO_SUCH_PAGE)
-            if isinstance(exc, UNAVAILABLE):
+            if isinstance(exc, UNAVAILABLE_ERRORS):
                 log.warning("page %s %s: the log or a database is unavailable: %s", request.method,
                             request.url.path, type(exc).__name__)
                 return pages.error_page(request, 503, UNAVAILABLE_PAGE, "Service momentanément indisponible")
@@ -59,7 +59,7 @@ def install_error_pages(app: FastAPI, pages: Any) -> None:
 
         app.add_exception_handler(kind, handle)
 
-    for kind in (Refusal, RequestValidationError, StarletteHTTPException, *UNAVAILABLE, Exception):
+    for kind in (Refusal, RequestValidationError, StarletteHTTPException, *UNAVAILABLE_ERRORS, Exception):
         page_or_api(kind)
 
     @app.exception_handler(SignInRequired)

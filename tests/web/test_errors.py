@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.fr.labels import UNAVAILABLE_PAGE
-from shared.runtime.http.guard import UNAVAILABLE
+from shared.runtime.http.guard import UNAVAILABLE_ERRORS
 from shared.web.errors import NO_SUCH_PAGE, install_error_pages
 
 
@@ -24,7 +24,7 @@ def app_with_pages() -> FastAPI:
     async def api_unavailable(request, exc):
         return JSONResponse({"error": "unavailable"}, status_code=503)
 
-    for kind in UNAVAILABLE:  # as the API's guard installs its 503
+    for kind in UNAVAILABLE_ERRORS:  # as the API's guard installs its 503
         app.add_exception_handler(kind, api_unavailable)
 
     @app.get("/eleves")

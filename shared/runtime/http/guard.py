@@ -211,7 +211,9 @@ def french_message(error: dict) -> str:
 # before the connection broke (its answer lost): the caller is told so, and that a retry with the same
 # event_id is safe (it answers as the first, or stores the write once), never that nothing was stored
 # (UNAVAILABLE_MESSAGE, beside the OpenAPI document that shows it).
-UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    RedisError, OperationalError, InterfaceError, ConnectionError, TimeoutError,
+)
 RETRY_AFTER_SECONDS = "2"
 
 
@@ -263,7 +265,7 @@ def install_error_handlers(app: FastAPI) -> None:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response
 
-    for kind in UNAVAILABLE:
+    for kind in UNAVAILABLE_ERRORS:
         app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(Exception)
