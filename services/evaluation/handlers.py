@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from services.evaluation import domain
 from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text
 from shared.contracts.identifiers import FormationCode
-from shared.runtime import commands
 from shared.runtime.commands import Outcome
 from shared.runtime.http.app import Runtime
 from shared.runtime.http.auth import Principal
@@ -51,17 +50,8 @@ async def _run(
     require_formation(rt.reference, body.lycee_uai, body.formation_code)
     require_role(who, *roles)
     require_own_establishment(who, body.lycee_uai, "lycee_uai")
-    return await commands.run(
-        rt.log,
-        service=rt.name,
-        key=rt.fingerprint_key,
-        actor=who.actor,
-        action=action,
-        campaign=campaign or rt.settings.campaign,
-        ine=ine,
-        event_id=body.event_id,
-        request=body.request_fields(),
-        decide=lambda file, camp, now: domain.decide(file, camp, now, command, who.uai),
+    return await rt.command(
+        who, action, ine, campaign, body, lambda file, camp, now: domain.decide(file, camp, now, command, who.uai)
     )
 
 

@@ -14,7 +14,6 @@ import uuid
 from services.registration import domain
 from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
-from shared.runtime import commands
 from shared.runtime.commands import Outcome
 from shared.runtime.http.app import Runtime
 from shared.runtime.http.auth import Principal
@@ -66,17 +65,8 @@ class ReasonBody(WriteBody):
 async def _run(
     rt: Runtime, who: Principal, action: str, ine: str, campaign: str | None, body: WriteBody, command: domain.Command
 ) -> Outcome:
-    return await commands.run(
-        rt.log,
-        service=rt.name,
-        key=rt.fingerprint_key,
-        actor=who.actor,
-        action=action,
-        campaign=campaign or rt.settings.campaign,
-        ine=ine,
-        event_id=body.event_id,
-        request=body.request_fields(),
-        decide=lambda file, camp, now: domain.decide(file, camp, now, command, who.uai),
+    return await rt.command(
+        who, action, ine, campaign, body, lambda file, camp, now: domain.decide(file, camp, now, command, who.uai)
     )
 
 

@@ -13,7 +13,6 @@ from pydantic import Field
 
 from services.scoring import affelnet as exports, domain
 from shared.contracts.identifiers import Campaign
-from shared.runtime import commands
 from shared.runtime.commands import Outcome
 from shared.runtime.http.app import Runtime
 from shared.runtime.http.auth import Principal
@@ -30,17 +29,8 @@ class CampaignBody(WriteBody):
 async def open_campaign(rt: Runtime, who: Principal, body: CampaignBody) -> Outcome:
     require_role(who, "rectorat")
     command = domain.OpenCampaign(body.bonus_points, body.closes_at)
-    return await commands.run(
-        rt.log,
-        service=rt.name,
-        key=rt.fingerprint_key,
-        actor=who.actor,
-        action="open-campaign",
-        campaign=body.campaign,
-        ine=None,
-        event_id=body.event_id,
-        request=body.request_fields(),
-        decide=lambda _file, campaign, now: domain.decide(campaign, now, command),
+    return await rt.command(
+        who, "open-campaign", None, body.campaign, body, lambda _file, campaign, now: domain.decide(campaign, now, command)
     )
 
 

@@ -21,8 +21,9 @@ from sqlalchemy import Engine, text
 
 from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
-from shared.runtime.http.auth import VerifiedTokens
-from shared.runtime.commands import Outcome
+from shared.runtime import commands
+from shared.runtime.http.auth import Principal, VerifiedTokens
+from shared.runtime.commands import Decide, Outcome
 from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
 from shared.runtime.http.guard import ApiGuard, HttpMethods, ViewBehind, install_error_handlers
@@ -30,6 +31,7 @@ from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import is_up_to_date
 from shared.runtime.http.openapi import API_DESCRIPTION
 from shared.runtime.reference_store import load_reference
+from shared.runtime.http.requests import WriteBody
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.projection.protocol import View
 
@@ -59,6 +61,24 @@ class Runtime:
         within the bounded wait: a read is up to date with the caller's own writes, or refused (SPEC §5.1)."""
         if min_position and not await self.consumer.wait_for(min_position, self.settings.read_wait_seconds):
             raise ViewBehind()
+
+    async def command(
+        self, who: Principal, action: str, ine: str | None, campaign: str | None, body: WriteBody, decide: Decide
+    ) -> Outcome:
+        """A handler's command, appended at the version its decision was read at (commands.run), identified by
+        this service, who asked, the student, the campaign (the one in force by default) and the body."""
+        return await commands.run(
+            self.log,
+            service=self.name,
+            key=self.fingerprint_key,
+            actor=who.actor,
+            action=action,
+            campaign=campaign or self.settings.campaign,
+            ine=ine,
+            event_id=body.event_id,
+            request=body.request_fields(),
+            decide=decide,
+        )
 
 
 async def answer_of(command: Awaitable[Outcome]) -> JSONResponse:
