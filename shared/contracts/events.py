@@ -378,7 +378,9 @@ def event_to_fields(event: Event, keyring: Keyring | None = None) -> dict[str, s
 
 # --- upcasters: one function per (event_type, older version), chained ----------------------
 
-COLLEGE_AVIS_LABELS = {"réservé": "reserve", "assez favorable": "assez_favorable", "favorable": "favorable"}
+# v1's stored avis (the wording the principal read, lower-cased) -> v2's code. Wire values, not labels:
+# the labels shown to people are shared/fr's COLLEGE_AVIS_LABELS.
+COLLEGE_AVIS_V1_CODES = {"réservé": "reserve", "assez favorable": "assez_favorable", "favorable": "favorable"}
 
 
 @upcaster("CollegeAvisGiven", 1)
@@ -387,4 +389,4 @@ def upcast_college_avis_v1(payload: dict[str, Any]) -> dict[str, Any]:
     v2 stores a stable code. A v1 entry that already holds a code keeps it."""
     avis = payload.get("avis")
     label = avis.strip().lower() if isinstance(avis, str) else avis
-    return {**payload, "avis": COLLEGE_AVIS_LABELS.get(label, avis)}
+    return {**payload, "avis": COLLEGE_AVIS_V1_CODES.get(label, avis)}
