@@ -20,7 +20,7 @@ def token(args: argparse.Namespace) -> int:
     if len(settings.jwt_secret) < MIN_SECRET_LENGTH:
         raise CliError(f"PASSPRO_JWT_SECRET est trop courte ({MIN_SECRET_LENGTH} caractères au moins).")
     try:
-        print(make_token(settings, role=args.role, uai=args.uai, user=args.user, ttl=args.ttl))
+        print(make_token(settings, role=args.role, uai=args.uai, user=args.user, ttl=args.ttl, ine=args.ine))
     except InvalidToken as exc:
         print(f"passpro token: {exc}", file=sys.stderr)
         return 2
@@ -52,8 +52,11 @@ def reference_import(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("token", help="print a signed token")
-    p.add_argument("--role", required=True, choices=["principal", "referent", "lycee_staff", "proviseur", "rectorat"])
+    p.add_argument(
+        "--role", required=True, choices=["principal", "referent", "lycee_staff", "proviseur", "rectorat", "eleve"]
+    )
     p.add_argument("--uai")
+    p.add_argument("--ine", help="the student's INE (role eleve only)")
     p.add_argument("--user", required=True)
     p.add_argument("--ttl", type=int, default=8 * 3600)
     p.set_defaults(func=token)

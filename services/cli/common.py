@@ -172,14 +172,14 @@ async def _reference(settings):
         return parse_reference(default_reference_text())
 
 
-def make_token(settings, *, role: str, uai: str | None, user: str, ttl: int) -> str:
+def make_token(settings, *, role: str, uai: str | None, user: str, ttl: int, ine: str | None = None) -> str:
     from shared.runtime.http.auth import issue_token
 
     reference = asyncio.run(_reference(settings))
     uai = uai.strip().upper() if uai else None
     return issue_token(
         settings.jwt_secret, user_id=user, role=role, uai=uai, reference=reference, ttl_seconds=ttl,
-        issuer=settings.jwt_issuer,
+        issuer=settings.jwt_issuer, ine=ine,
     )
 
 

@@ -41,7 +41,7 @@ from shared.contracts.personal import (
     split_personal,
 )
 
-Role = Literal["principal", "referent", "lycee_staff", "proviseur", "rectorat"]
+Role = Literal["principal", "referent", "lycee_staff", "proviseur", "rectorat", "eleve"]
 CollegeAvis = Literal["reserve", "assez_favorable", "favorable"]
 LyceeAvis = Literal["reserve", "favorable"]
 InterviewMode = Literal["presentiel", "distanciel"]

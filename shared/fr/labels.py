@@ -9,6 +9,7 @@ ROLE_LABELS = {
     "lycee_staff": "Équipe du lycée",
     "proviseur": "Proviseur(e)",
     "rectorat": "Rectorat",
+    "eleve": "Élève",
 }
 COLLEGE_AVIS_LABELS = {"reserve": "Réservé", "assez_favorable": "Assez favorable", "favorable": "Favorable"}
 LYCEE_AVIS_LABELS = {"reserve": "Réservé", "favorable": "Favorable"}
@@ -37,6 +38,15 @@ EVENT_LABELS = {
     "InterviewHeld": "Entretien tenu",
     "LyceeAvisGiven": "Avis du lycée",
     "StudentForgotten": "Effacement des données personnelles",
+    "MotivationLetterSaved": "Lettre de motivation enregistrée",
+    "InterviewPreparationUpdated": "Préparation de l'entretien mise à jour",
+}
+# The preparation checklist of an interview (the seed's list; the equipment only for a distanciel one).
+PREPARATION_LABELS = {
+    "itinerary_ready": "J'ai préparé mon itinéraire jusqu'au lycée",
+    "letter_printed": "J'ai imprimé ma lettre de motivation",
+    "materials_ready": "J'ai un stylo et des feuilles pour prendre des notes",
+    "equipment_ready": "La salle et le matériel du collège sont prêts (entretien à distance)",
 }
 
 # A page's 503: the API's own message speaks to programs (it names `event_id`); a person reads this one.

@@ -1,4 +1,5 @@
-"""Tokens (SPEC §5): HS256 JWTs with `sub`, `role`, `uai`, `exp`, `iss`, and who they let act.
+"""Tokens (SPEC §5): HS256 JWTs with `sub`, `role`, `uai`, `exp`, `iss` (and `ine` for a student, SPEC §6), and
+who they let act.
 
 Verified tokens are remembered (a bounded LRU keyed by the token, the secret
 and the issuer) until their `exp`: the same users send the same token for
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import jwt
 
 from shared.contracts.events import Actor, Role
+from shared.contracts.identifiers import check_ine as check_ine_format, normalise
 from shared.contracts.reference import ReferenceData
 
 ROLE_ESTABLISHMENT = {
@@ -26,6 +28,7 @@ ROLE_ESTABLISHMENT = {
     "lycee_staff": "lycee",
     "proviseur": "lycee",
     "rectorat": None,
+    "eleve": "college",
 }
 
 
@@ -38,10 +41,26 @@ class Principal:
     user_id: str
     role: Role
     uai: str | None
+    ine: str | None = None  # a student's own INE (role eleve only)
 
     @property
     def actor(self) -> Actor:
         return Actor(user_id=self.user_id, role=self.role, uai=self.uai)
+
+
+def check_ine(role: str, ine: object) -> str | None:
+    """A student's token names their INE (well formed); no other role's token names one. The INE, normalised."""
+    if role != "eleve":
+        if ine is not None:
+            raise InvalidToken("only an eleve token names an INE")
+        return None
+    value = normalise(ine)
+    try:
+        if not isinstance(value, str):
+            raise ValueError("absent")
+        return check_ine_format(value)
+    except ValueError as exc:
+        raise InvalidToken(f"an eleve token must name a valid INE: {exc}") from None
 
 
 def check_role_matches(role: str, uai: str | None, reference: ReferenceData) -> None:
@@ -59,11 +78,14 @@ def check_role_matches(role: str, uai: str | None, reference: ReferenceData) -> 
 
 def issue_token(
     secret: str, *, user_id: str, role: str, uai: str | None, reference: ReferenceData,
-    ttl_seconds: int = 8 * 3600, issuer: str = "passpro", now: float | None = None,
+    ttl_seconds: int = 8 * 3600, issuer: str = "passpro", now: float | None = None, ine: str | None = None,
 ) -> str:
     check_role_matches(role, uai, reference)
+    ine = check_ine(role, ine)
     issued = int(now if now is not None else time.time())
     claims = {"sub": user_id, "role": role, "uai": uai, "iat": issued, "exp": issued + ttl_seconds, "iss": issuer}
+    if ine is not None:
+        claims["ine"] = ine
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -71,15 +93,15 @@ VERIFIED_CACHE_SIZE = 4096
 
 
 class VerifiedTokens:
-    """(token, secret, issuer) -> (exp, sub, role, uai) of tokens whose signature and claims were verified.
+    """(token, secret, issuer) -> (exp, sub, role, uai, ine) of tokens whose signature and claims were verified.
     One per app (build_app makes it, the API's guard and the pages' sign-in read through it): no module state."""
 
     def __init__(self, size: int = VERIFIED_CACHE_SIZE) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[str, str, str], tuple[float, object, object, object]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str], tuple[object, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, str], now: float) -> tuple[object, object, object] | None:
+    def get(self, key: tuple[str, str, str], now: float) -> tuple[object, ...] | None:
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -90,7 +112,7 @@ class VerifiedTokens:
             self._entries.move_to_end(key)
             return found[1:]
 
-    def put(self, key: tuple[str, str, str], exp: float, claims: tuple[object, object, object]) -> None:
+    def put(self, key: tuple[str, str, str], exp: float, claims: tuple[object, ...]) -> None:
         with self._lock:
             self._entries[key] = (exp, *claims)
             self._entries.move_to_end(key)
@@ -104,7 +126,7 @@ class VerifiedTokens:
 
 def _verified_claims(
     token: str, secret: str, issuer: str, now: float, verified: VerifiedTokens | None
-) -> tuple[object, object, object]:
+) -> tuple[object, ...]:
     key = (token, secret, issuer)
     cached = verified.get(key, now) if verified is not None else None
     if cached is not None:
@@ -123,7 +145,7 @@ def _verified_claims(
         raise InvalidToken("Expiration Time claim (exp) must be an integer.") from None
     if exp <= now:  # as PyJWT: refused once exp <= now
         raise InvalidToken("Signature has expired")
-    found = (claims.get("sub"), claims.get("role"), claims.get("uai"))
+    found = (claims.get("sub"), claims.get("role"), claims.get("uai"), claims.get("ine"))
     if verified is not None:
         verified.put(key, exp, found)
     return found
@@ -135,8 +157,9 @@ def read_token(
 ) -> Principal:
     """`now` (seconds since the epoch) is the clock the token's expiry is held to; the wall clock by default.
     `verified`: the app's cache of verified signatures (without one, every read verifies the signature)."""
-    sub, role, uai = _verified_claims(token, secret, issuer, time.time() if now is None else now, verified)
+    sub, role, uai, ine = _verified_claims(token, secret, issuer, time.time() if now is None else now, verified)
     if not isinstance(sub, str) or not sub or len(sub) > 128:
         raise InvalidToken("invalid sub")
-    check_role_matches(role, uai, reference)
-    return Principal(user_id=sub, role=role, uai=uai)  # type: ignore[arg-type]  (checked just above)
+    check_role_matches(role, uai, reference)  # type: ignore[arg-type]
+    ine = check_ine(role, ine)  # type: ignore[arg-type]
+    return Principal(user_id=sub, role=role, uai=uai, ine=ine)  # type: ignore[arg-type]  (checked just above)

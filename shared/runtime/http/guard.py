@@ -33,6 +33,17 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 
+# API paths that need no token: a student exchanges INE + access code for one there (SPEC §6).
+PUBLIC_API_PATHS = frozenset({"/api/eleve/session"})
+# The only API paths a student's token reaches (SPEC §6): their own file, their sign-in, the formations and the
+# letter's template. Everything else is staff's, refused with 403 before the route reads anything (a student
+# has no staff endpoint at all, whatever the body).
+STUDENT_API_PATHS = ("/api/me", "/api/eleve", "/api/formations", "/api/letter-template")
+
+
+def student_may_reach(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in STUDENT_API_PATHS)
+
 
 def refusal_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **details}, status_code=status)
@@ -56,14 +67,22 @@ class ApiGuard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        try:
-            scope.setdefault("state", {})["principal"] = self._principal(headers.get("authorization", ""))
-        except InvalidToken as exc:
-            log.info("refused token: %s", exc)
-            response = refusal_response(401, "unauthenticated", "Jeton d'authentification absent, invalide ou expiré.")
-            response.headers["WWW-Authenticate"] = "Bearer"
-            await response(scope, receive, send)
-            return
+        if scope["path"] not in PUBLIC_API_PATHS:
+            try:
+                who = self._principal(headers.get("authorization", ""))
+            except InvalidToken as exc:
+                log.info("refused token: %s", exc)
+                response = refusal_response(
+                    401, "unauthenticated", "Jeton d'authentification absent, invalide ou expiré."
+                )
+                response.headers["WWW-Authenticate"] = "Bearer"
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = who
+            if who.role == "eleve" and not student_may_reach(scope["path"]):
+                response = refusal_response(403, "role_forbidden", "Votre rôle ne permet pas cette action.")
+                await response(scope, receive, send)
+                return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             await self._too_large(scope, receive, send)
