@@ -39,8 +39,10 @@ from shared.contracts.events import (
     Event,
     InterviewCancelled,
     InterviewHeld,
+    InterviewPreparationUpdated,
     InterviewScheduled,
     LyceeAvisGiven,
+    MotivationLetterSaved,
     ReferentReassigned,
     StudentRegistered,
     StudentForgotten,
@@ -60,7 +62,13 @@ from shared.contracts.streams import (
     logged_event_from_entry,
 )
 from shared.domain.student_file import StudentFile, empty_file, evolve
-from shared.fr.labels import ASSESSMENT_LABELS, COLLEGE_AVIS_LABELS, EVENT_LABELS, LYCEE_AVIS_LABELS
+from shared.fr.labels import (
+    ASSESSMENT_LABELS,
+    COLLEGE_AVIS_LABELS,
+    EVENT_LABELS,
+    LYCEE_AVIS_LABELS,
+    PREPARATION_LABELS,
+)
 from shared.runtime.log.client import entry_hash  # beside append.lua, whose hash it mirrors
 from shared.runtime.projection.consumer import START  # a view's position before it has read anything
 
@@ -526,6 +534,14 @@ def describe(event: Event, show_time: Callable[[datetime], str] = datetime.isofo
             return [f"bonus : {p.bonus_points} points"]
         case StudentForgotten():
             return [f"motif : {p.reason}"]
+        case MotivationLetterSaved():
+            state = "prête" if p.ready else "brouillon"
+            answers = [f"{question} : {text}" for question, text in sorted(p.answers.items())]
+            return [f"vœu {p.lycee_uai}/{p.formation_code}, lettre {state} (modèle v{p.template_version})", *answers]
+        case InterviewPreparationUpdated():
+            ticked = [name for name in PREPARATION_LABELS if getattr(p, name)]
+            said = ", ".join(PREPARATION_LABELS[name].lower() for name in ticked) or "rien de coché"
+            return [f"entretien {p.interview_id} : {said}"]
     return []
 
 

@@ -207,6 +207,44 @@ class LyceeAvisGiven(Payload):
     avis: LyceeAvis
 
 
+# A question of the guided motivation letter's template (shared/contracts/letter.py): a stable slug.
+QuestionId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+MAX_LETTER_ANSWERS = 20  # the template's questions are fewer; the bound keeps a body small
+LETTER_ANSWER_MAX = 3000  # the template bounds each answer further (its max_length)
+
+
+class MotivationLetterSaved(Payload):
+    """The student saved their guided motivation letter for one vœu (SPEC §6): the answers so far, and
+    whether they are ready to show it. `answers` are personal data (sealed); an erased letter reads {}."""
+
+    EVENT_TYPE = "MotivationLetterSaved"
+    lycee_uai: UAI
+    formation_code: FormationCode
+    template_version: int = Field(default=1, ge=1, le=1000)
+    answers: Annotated[dict[QuestionId, Text(LETTER_ANSWER_MAX)], Field(max_length=MAX_LETTER_ANSWERS)]
+    ready: bool
+
+    @field_validator("answers", mode="wrap")
+    @classmethod
+    def _erased_on_read(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> dict:
+        """Erased answers (the student's key destroyed) are read back as none, never accepted on input."""
+        if value == ERASED and (info.context or {}).get("reading_log"):
+            return {}
+        return handler(value)
+
+
+class InterviewPreparationUpdated(Payload):
+    """The preparation checklist of one interview (the seed's list), ticked by the student or the référent;
+    `equipment_ready` (the room and equipment at the collège) only for a distanciel interview."""
+
+    EVENT_TYPE = "InterviewPreparationUpdated"
+    interview_id: Text(64)
+    itinerary_ready: bool
+    letter_printed: bool
+    materials_ready: bool
+    equipment_ready: bool | None = None
+
+
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     cls.EVENT_TYPE: cls
     for cls in (
@@ -221,6 +259,8 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         InterviewHeld,
         LyceeAvisGiven,
         StudentForgotten,
+        MotivationLetterSaved,
+        InterviewPreparationUpdated,
     )
 }
 

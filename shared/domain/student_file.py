@@ -20,8 +20,10 @@ from shared.contracts.events import (
     Event,
     InterviewCancelled,
     InterviewHeld,
+    InterviewPreparationUpdated,
     InterviewScheduled,
     LyceeAvisGiven,
+    MotivationLetterSaved,
     Referent,
     ReferentReassigned,
     Report,
@@ -66,6 +68,40 @@ class AvisGiven(FileModel):
     user_id: str
 
 
+class Letter(FileModel):
+    """The latest save of the guided motivation letter for one vœu."""
+
+    lycee_uai: str
+    formation_code: str
+    template_version: int = 1
+    answers: dict[str, str] = {}
+    ready: bool = False
+    version: int
+    saved_at: datetime
+
+    @property
+    def voeu(self) -> tuple[str, str]:
+        return (self.lycee_uai, self.formation_code)
+
+
+class Preparation(FileModel):
+    """The latest state of one interview's preparation checklist, and who ticked it last."""
+
+    interview_id: str
+    itinerary_ready: bool = False
+    letter_printed: bool = False
+    materials_ready: bool = False
+    equipment_ready: bool | None = None
+    version: int
+    updated_at: datetime
+    updated_by_role: str
+
+    def ready(self, mode: str | None) -> bool:
+        """Every item ticked (the equipment too for a distanciel interview)."""
+        done = self.itinerary_ready and self.letter_printed and self.materials_ready
+        return done and (mode != "distanciel" or bool(self.equipment_ready))
+
+
 class StudentFile(FileModel):
     ine: str
     campaign: str
@@ -87,6 +123,8 @@ class StudentFile(FileModel):
     interviews: dict[str, Interview] = {}
     lycee_avis: dict[str, tuple[AvisGiven, ...]] = {}  # "UAI:formation" -> every avis, by version
     erased_version: int = 0  # the version of StudentForgotten: personal fields read ERASED for good
+    letters: dict[str, Letter] = {}  # "UAI:formation" -> the letter's latest save
+    preparations: dict[str, Preparation] = {}  # interview id -> the checklist's latest state
 
     @classmethod
     def model_validate_json(cls, json_data, **kwargs):
@@ -127,6 +165,9 @@ class StudentFile(FileModel):
     def latest_lycee_avis(self, lycee_uai: str, formation_code: str) -> AvisGiven | None:
         history = self.lycee_avis.get(voeu_key(lycee_uai, formation_code))
         return history[-1] if history else None
+
+    def letter_for(self, lycee_uai: str, formation_code: str) -> Letter | None:
+        return self.letters.get(voeu_key(lycee_uai, formation_code))
 
     def voeux(self) -> list[tuple[str, str]]:
         """Every vœu the student has had an interview scheduled for, sorted."""
@@ -219,6 +260,34 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
             )
             history = sorted((*file.lycee_avis.get(key, ()), given), key=lambda a: a.version)
             changes = {"lycee_avis": {**file.lycee_avis, key: tuple(history)}}
+        case MotivationLetterSaved():
+            key = voeu_key(p.lycee_uai, p.formation_code)
+            current = file.letters.get(key)
+            if current is None or version > current.version:
+                letter = Letter(
+                    lycee_uai=p.lycee_uai,
+                    formation_code=p.formation_code,
+                    template_version=p.template_version,
+                    answers=dict(p.answers),
+                    ready=p.ready,
+                    version=version,
+                    saved_at=event.occurred_at,
+                )
+                changes = {"letters": {**file.letters, key: letter}}
+        case InterviewPreparationUpdated():
+            current = file.preparations.get(p.interview_id)
+            if current is None or version > current.version:
+                checklist = Preparation(
+                    interview_id=p.interview_id,
+                    itinerary_ready=p.itinerary_ready,
+                    letter_printed=p.letter_printed,
+                    materials_ready=p.materials_ready,
+                    equipment_ready=p.equipment_ready,
+                    version=version,
+                    updated_at=event.occurred_at,
+                    updated_by_role=event.actor.role,
+                )
+                changes = {"preparations": {**file.preparations, p.interview_id: checklist}}
         case StudentForgotten():
             changes = {"erased_version": version}
         case CampaignOpened():
@@ -257,6 +326,10 @@ def without_personal_fields(file: StudentFile) -> StudentFile:
             "status_reason": _erased(file.status_reason),
             "college_comment": _erased(file.college_comment),
             "interviews": interviews,
+            "letters": {
+                key: letter.model_copy(update={"answers": dict.fromkeys(letter.answers, ERASED)})
+                for key, letter in file.letters.items()
+            },
         }
     )
 
