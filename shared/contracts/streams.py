@@ -40,6 +40,11 @@ class StreamKeys:
     def student(self, campaign: str, ine: str) -> str:
         return f"{self.prefix}:{campaign}:student:{ine}"
 
+    def slot(self, campaign: str, slot_id: str) -> str:
+        """A lycée's interview slot (SPEC §7): its opening and closing, and every booking, cancellation and
+        move that takes or frees one of its places, each conditioned on this stream's version."""
+        return f"{self.prefix}:{campaign}:slot:{slot_id}"
+
     def access_log(self, campaign: str, ine: str) -> str:
         """Who read the student's file: append-only, never rewritten; purged with its campaign."""
         return f"{self.prefix}:{campaign}:access:{ine}"

@@ -1,11 +1,15 @@
--- Passpro's one atomic append (SPEC §4).
--- KEYS[1] service stream, KEYS[2] student stream (the same key for campaign events),
--- KEYS[3] the campaign's event-id hash.
--- ARGV[1] expected student version (the stream's length the decision was taken on),
--- ARGV[2] event_id, ARGV[3] request fingerprint, ARGV[4..] the event's field/value pairs.
--- Returns {"ok", service_id, student_id, recorded_at, version}
+-- Passpro's one atomic append (SPEC §4): one entry, written to every stream named, each conditioned on
+-- its expected version, all or nothing.
+-- KEYS[1] service stream (the chain), KEYS[2] the stream whose version the entry records (the student's;
+-- the rectorat's for a campaign event, the slot's for a slot event; KEYS[1] itself is allowed),
+-- KEYS[3] the campaign's event-id hash, KEYS[4..] more streams the entry goes to, each conditioned on its
+-- version as KEYS[2] is (e.g. the slots a booking, a cancellation or a move takes or frees a place in).
+-- ARGV[1] expected version of KEYS[2] (the stream's length the decision was taken on), ARGV[2] event_id,
+-- ARGV[3] request fingerprint, ARGV[4..3+m] expected versions of KEYS[4..3+m] (m = #KEYS - 3, none before
+-- there were more streams: the three-key call is unchanged), then the event's field/value pairs.
+-- Returns {"ok", service_id, student_id, recorded_at, version, more_id...} (one id per KEYS[4..])
 --      or {"duplicate", "<fingerprint>|<service_id>|<student_id>"}
---      or {"conflict", "<actual version>"}.
+--      or {"conflict", "<actual version>", "<key>"} (the first stream found away from its expected version).
 
 local seen = redis.call('HGET', KEYS[3], ARGV[2])
 if seen then
@@ -14,7 +18,14 @@ end
 
 local version = redis.call('XLEN', KEYS[2])
 if version ~= tonumber(ARGV[1]) then
-  return {'conflict', tostring(version)}
+  return {'conflict', tostring(version), KEYS[2]}
+end
+local more = #KEYS - 3
+for i = 1, more do
+  local actual = redis.call('XLEN', KEYS[3 + i])
+  if actual ~= tonumber(ARGV[3 + i]) then
+    return {'conflict', tostring(actual), KEYS[3 + i]}
+  end
 end
 
 -- recorded_at from the log's own clock, as RFC 3339 UTC (no os.date inside Redis).
@@ -48,7 +59,7 @@ if last[1] then
 end
 
 local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 4 + more, #ARGV do fields[#fields + 1] = ARGV[i] end
 fields[#fields + 1] = 'recorded_at'
 fields[#fields + 1] = recorded_at
 fields[#fields + 1] = 'student_version'
@@ -68,5 +79,14 @@ local student_id = service_id
 if KEYS[2] ~= KEYS[1] then
   student_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 end
+local reply = {'ok', service_id, student_id, recorded_at, tostring(version + 1)}
+local written = {[KEYS[1]] = service_id, [KEYS[2]] = student_id}
+for i = 1, more do
+  local key = KEYS[3 + i]
+  if not written[key] then  -- a stream named twice gets the entry once
+    written[key] = redis.call('XADD', key, '*', unpack(fields))
+  end
+  reply[#reply + 1] = written[key]
+end
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3] .. '|' .. service_id .. '|' .. student_id)
-return {'ok', service_id, student_id, recorded_at, tostring(version + 1)}
+return reply

@@ -43,6 +43,7 @@ def entry_hash(fields: Mapping[str, str]) -> str:
 class Positions:
     service: str
     student: str
+    more: tuple[tuple[str, str], ...] = ()  # (stream key, entry id) in each further stream the entry went to
 
     def as_dict(self) -> dict[str, str]:
         return {"service": self.service, "student": self.student}
@@ -107,27 +108,47 @@ class EventLog:
 
     def _target(self, event: Event, service: str) -> tuple[str, str]:
         if event.student_ine is None:
+            slot_id = getattr(event.payload, "SLOT_STREAM", False) and event.payload.slot_id
+            if slot_id:  # a slot's own event: evaluation's stream, and the slot's, whose version it records
+                return self.keys.service(event.campaign, service), self.keys.slot(event.campaign, slot_id)
             return self.keys.rectorat, self.keys.rectorat
         return self.keys.service(event.campaign, service), self.keys.student(event.campaign, event.student_ine)
 
-    async def append(self, event: Event, service: str, expected_version: int, fingerprint: str) -> Appended:
-        """Append `event` to its service stream and the student's stream, if the student is still
-        at `expected_version`; a known event_id answers `duplicate` with the original positions."""
+    def _ids_key(self, event: Event) -> str:
+        home = event.student_ine or getattr(event.payload, "SLOT_STREAM", False)
+        return self.keys.event_ids(event.campaign if home else None)
+
+    async def append(
+        self, event: Event, service: str, expected_version: int, fingerprint: str,
+        more: Mapping[str, int] | None = None,
+    ) -> Appended:
+        """Append `event` to its service stream and the student's stream (a slot event: the slot's), if the
+        student is still at `expected_version` and each stream of `more` (key -> expected version, e.g. the
+        slots a booking takes or frees a place in) at its own; the entry goes to all of them or to none, in
+        the one script. A known event_id answers `duplicate` with the original positions."""
         service_key, student_key = self._target(event, service)
-        ids_key = self.keys.event_ids(event.campaign if event.student_ine else None)
-        args: list[str] = [str(expected_version), str(event.event_id), fingerprint]
+        more = dict(more or {})
+        args: list[str] = [str(expected_version), str(event.event_id), fingerprint, *map(str, more.values())]
         for name, value in event_to_fields(event, await self._keyring_for_writing(event)).items():
             args += [name, value]
-        reply = [_decode(x) for x in await self._append(keys=[service_key, student_key, ids_key], args=args)]
+        keys = [service_key, student_key, self._ids_key(event), *more]
+        reply = [_decode(x) for x in await self._append(keys=keys, args=args)]
         match reply:
-            case ["ok", service_id, student_id, recorded_at, version]:
-                return Appended("ok", Positions(service_id, student_id), recorded_at, int(version))
+            case ["ok", service_id, student_id, recorded_at, version, *more_ids] if len(more_ids) == len(more):
+                positions = Positions(service_id, student_id, tuple(zip(more, more_ids)))
+                return Appended("ok", positions, recorded_at, int(version))
             case ["duplicate", seen]:
                 prior = _prior(seen)
                 return Appended("duplicate", prior.positions, fingerprint=prior.fingerprint)
-            case ["conflict", _]:
+            case ["conflict", *_]:
                 return Appended("conflict")
         raise RuntimeError(f"unexpected reply from the append script: {reply!r}")
+
+    async def read_stream(self, key: str, keyring: Keyring | None = None) -> list[LoggedEvent]:
+        """Every entry of one stream (e.g. a slot's), in order; sealed fields open with `keyring` (a
+        decision passes ErasedKeyring(): it never reads a personal field)."""
+        entries = await self.redis.xrange(key, "-", "+")
+        return [logged_event_from_entry(key, _decode(i), _fields(f), keyring) for i, f in entries]
 
     async def prior_append(self, event_id: str, campaign: str | None) -> PriorAppend | None:
         seen = await self.redis.hget(self.keys.event_ids(campaign), event_id)
