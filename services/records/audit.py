@@ -45,6 +45,7 @@ from shared.contracts.events import (
     MotivationLetterSaved,
     ReferentReassigned,
     StudentRegistered,
+    StudentAccessIssued,
     StudentForgotten,
     StudentReinstated,
     StudentWithdrawn,
@@ -534,6 +535,8 @@ def describe(event: Event, show_time: Callable[[datetime], str] = datetime.isofo
             return [f"bonus : {p.bonus_points} points"]
         case StudentForgotten():
             return [f"motif : {p.reason}"]
+        case StudentAccessIssued():
+            return [f"code d'accès délivré par {p.issued_by}, valable jusqu'au {show_time(p.expires_at)}"]
         case MotivationLetterSaved():
             state = "prête" if p.ready else "brouillon"
             answers = [f"{question} : {text}" for question, text in sorted(p.answers.items())]

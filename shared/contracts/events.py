@@ -199,6 +199,16 @@ class StudentForgotten(Payload):
     reason: Reason  # the request it answers (never personal data: it stays in clear)
 
 
+class StudentAccessIssued(Payload):
+    """The principal or the référent issued the student a personal access code to their space (SPEC §6): who and
+    until when. Never the code: it is kept only as a salted hash, outside the log
+    (services/registration/access_codes.py). A new code revokes the previous one."""
+
+    EVENT_TYPE = "StudentAccessIssued"
+    issued_by: Text(128)  # the user id of who issued it
+    expires_at: UtcDatetime
+
+
 class LyceeAvisGiven(Payload):
     EVENT_TYPE = "LyceeAvisGiven"
     interview_id: Text(64)
@@ -259,6 +269,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         InterviewHeld,
         LyceeAvisGiven,
         StudentForgotten,
+        StudentAccessIssued,
         MotivationLetterSaved,
         InterviewPreparationUpdated,
     )

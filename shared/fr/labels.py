@@ -38,6 +38,7 @@ EVENT_LABELS = {
     "InterviewHeld": "Entretien tenu",
     "LyceeAvisGiven": "Avis du lycée",
     "StudentForgotten": "Effacement des données personnelles",
+    "StudentAccessIssued": "Code d'accès à l'espace élève délivré",
     "MotivationLetterSaved": "Lettre de motivation enregistrée",
     "InterviewPreparationUpdated": "Préparation de l'entretien mise à jour",
 }

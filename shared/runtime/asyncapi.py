@@ -19,6 +19,7 @@ STREAM_EVENTS = {
     "registration": [
         "StudentRegistered", "ReferentReassigned", "InterviewScheduled", "InterviewCancelled",
         "CollegeAvisGiven", "StudentWithdrawn", "StudentReinstated",
+        "StudentAccessIssued",
         "MotivationLetterSaved", "InterviewPreparationUpdated",
     ],
     "evaluation": ["InterviewHeld", "InterviewCancelled", "LyceeAvisGiven"],

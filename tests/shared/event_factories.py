@@ -18,6 +18,7 @@ from shared.contracts.events import (
     Referent,
     ReferentReassigned,
     Report,
+    StudentAccessIssued,
     StudentForgotten,
     StudentRegistered,
     StudentReinstated,
@@ -97,6 +98,7 @@ def sample_payloads() -> dict[str, Payload]:
         held(),
         lycee_avis(),
         StudentForgotten(reason="Demande de la famille du 12 novembre"),
+        StudentAccessIssued(issued_by="referent-dupont", expires_at=datetime(2027, 5, 1, 22, 0, tzinfo=UTC)),
     ]
     return {p.EVENT_TYPE: p for p in payloads}
 
@@ -107,6 +109,7 @@ ACTOR_FOR = {
     "LyceeAvisGiven": PROVISEUR,
     "InterviewScheduled": REFERENT_ACTOR,
     "StudentForgotten": RECTORAT,
+    "StudentAccessIssued": REFERENT_ACTOR,
 }
 
 
