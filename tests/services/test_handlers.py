@@ -23,16 +23,16 @@ from histories import (
     OTHER_LYCEE,
     REFERENT,
     REPORT,
-    _actor,
     college_avis,
     held,
+    make_event,
     registered,
     scheduled,
 )
 from services.evaluation import handlers as evaluation
 from services.registration import handlers as registration
 from services.scoring import handlers as scoring
-from shared.contracts.events import CampaignOpened, Event, Payload
+from shared.contracts.events import CampaignOpened, Payload
 from shared.contracts.reference import default_reference_text, parse_reference
 from shared.contracts.streams import StreamKeys
 from shared.domain.errors import Refusal
@@ -72,12 +72,10 @@ def service(log: EventLog, name: str) -> Runtime:
 
 async def given(log: EventLog, *payloads: Payload) -> None:
     """Campaign 2027 open, then these events of the student, in order."""
-    opened = Event(event_id=uuid4(), occurred_at=datetime.now(UTC), campaign=CAMPAIGN, student_ine=None,
-                   actor=RECTORAT.actor, payload=CampaignOpened(bonus_points=2500))
+    opened = make_event(CampaignOpened(bonus_points=2500), actor=RECTORAT.actor)
     assert (await log.append(opened, "scoring", 0, "given")).status == "ok"
     for version, payload in enumerate(payloads):
-        event = Event(event_id=uuid4(), occurred_at=datetime.now(UTC), campaign=CAMPAIGN, student_ine=INE,
-                      actor=_actor(payload), payload=payload)
+        event = make_event(payload)
         service_name = "evaluation" if payload.EVENT_TYPE in ("InterviewHeld", "LyceeAvisGiven") else "registration"
         assert (await log.append(event, service_name, version, f"given-{version}")).status == "ok"
 

@@ -1,4 +1,6 @@
-"""Realistic events for the shared tests: one sample payload per event type, and an envelope around it."""
+"""The tests' one set of event builders: a realistic payload per event type (every builder's arguments say
+what may vary), an envelope around it (`make_event`), the actors who write each, and one sample of every type.
+The shared and records tests build events with it; tests/services/histories.py folds them into a file."""
 
 from __future__ import annotations
 
@@ -27,17 +29,21 @@ from shared.contracts.events import (
 
 CAMPAIGN = "2027"
 COLLEGE = "0752547L"  # Collège Voltaire
-LYCEE = "0750502N"
-FORMATION = "2473121131"
+LYCEE = "0750502N"  # LP Théophile Gautier
+FORMATION = "2473121131"  # 2nde pro Métiers de la relation client
 INE = "123456789AB"
 
 PRINCIPAL = Actor(user_id="principal-voltaire", role="principal", uai=COLLEGE)
 REFERENT_ACTOR = Actor(user_id="referent-dupont", role="referent", uai=COLLEGE)
-LYCEE_STAFF = Actor(user_id="staff-lycee", role="lycee_staff", uai=LYCEE)
-PROVISEUR = Actor(user_id="proviseur-lycee", role="proviseur", uai=LYCEE)
+LYCEE_STAFF = Actor(user_id="staff-gautier", role="lycee_staff", uai=LYCEE)
+PROVISEUR = Actor(user_id="proviseur-gautier", role="proviseur", uai=LYCEE)
 RECTORAT = Actor(user_id="rectorat-dsden", role="rectorat", uai=None)
 
 REFERENT = Referent(user_id="referent-dupont", name="Claire Dupont", email="claire.dupont@ac-paris.fr")
+NEW_REFERENT = Referent(user_id="referent-bernard", name="Paul Bernard", email="paul.bernard@ac-paris.fr")
+REPORT = Report(
+    motivation="tres_satisfaisante", chances_of_success="satisfaisante", advice="Visiter l'atelier lors des portes ouvertes."
+)
 INTERVIEW_ID = "itw-0001"
 T0 = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -52,34 +58,57 @@ def college_avis(avis: str = "favorable") -> CollegeAvisGiven:
     return CollegeAvisGiven(college_uai=COLLEGE, avis=avis, comment="Élève motivée et impliquée dans son projet.")
 
 
-def scheduled(interview_id: str = INTERVIEW_ID) -> InterviewScheduled:
+def scheduled(
+    interview_id: str = INTERVIEW_ID,
+    lycee: str = LYCEE,
+    formation: str = FORMATION,
+    mode: str = "presentiel",
+    at: datetime = T0 + timedelta(days=10),
+) -> InterviewScheduled:
     return InterviewScheduled(
         interview_id=interview_id,
-        lycee_uai=LYCEE,
-        formation_code=FORMATION,
-        scheduled_at=T0 + timedelta(days=10),
-        mode="presentiel",
+        lycee_uai=lycee,
+        formation_code=formation,
+        scheduled_at=at,
+        mode=mode,
+        remote_equipment_ready=mode == "distanciel",
     )
 
 
-def held(interview_id: str = INTERVIEW_ID, college_avis_present: bool = True) -> InterviewHeld:
+def cancelled(interview_id: str = INTERVIEW_ID, lycee: str = LYCEE, formation: str = FORMATION) -> InterviewCancelled:
+    return InterviewCancelled(interview_id=interview_id, lycee_uai=lycee, formation_code=formation, reason="reporte")
+
+
+def held(
+    interview_id: str = INTERVIEW_ID,
+    lycee: str = LYCEE,
+    formation: str = FORMATION,
+    college_avis_present: bool = True,
+    at: datetime = T0 + timedelta(days=10, hours=1),
+) -> InterviewHeld:
     return InterviewHeld(
         interview_id=interview_id,
-        lycee_uai=LYCEE,
-        formation_code=FORMATION,
-        held_at=T0 + timedelta(days=10, hours=1),
+        lycee_uai=lycee,
+        formation_code=formation,
+        held_at=at,
         mode="presentiel",
         college_avis_present=college_avis_present,
-        report=Report(
-            motivation="tres_satisfaisante",
-            chances_of_success="satisfaisante",
-            advice="Visiter l'atelier lors des portes ouvertes.",
-        ),
+        report=REPORT,
     )
 
 
-def lycee_avis(avis: str = "favorable", interview_id: str = INTERVIEW_ID) -> LyceeAvisGiven:
-    return LyceeAvisGiven(interview_id=interview_id, lycee_uai=LYCEE, formation_code=FORMATION, avis=avis)
+def lycee_avis(
+    avis: str = "favorable", interview_id: str = INTERVIEW_ID, lycee: str = LYCEE, formation: str = FORMATION
+) -> LyceeAvisGiven:
+    return LyceeAvisGiven(interview_id=interview_id, lycee_uai=lycee, formation_code=formation, avis=avis)
+
+
+def withdrawn() -> StudentWithdrawn:
+    return StudentWithdrawn(reason="Déménagement hors académie")
+
+
+def reinstated() -> StudentReinstated:
+    return StudentReinstated(reason="Retour dans l'académie")
 
 
 def sample_payloads() -> dict[str, Payload]:
@@ -87,14 +116,12 @@ def sample_payloads() -> dict[str, Payload]:
     payloads: list[Payload] = [
         CampaignOpened(bonus_points=2500, closes_at=datetime(2027, 6, 1, 22, 0, tzinfo=UTC)),
         registered(),
-        ReferentReassigned(
-            referent=Referent(user_id="referent-bernard", name="Paul Bernard", email="paul.bernard@ac-paris.fr")
-        ),
+        ReferentReassigned(referent=NEW_REFERENT),
         scheduled(),
-        InterviewCancelled(interview_id=INTERVIEW_ID, lycee_uai=LYCEE, formation_code=FORMATION, reason="reporte"),
+        cancelled(),
         college_avis(),
-        StudentWithdrawn(reason="Déménagement hors académie"),
-        StudentReinstated(reason="Retour dans l'académie"),
+        withdrawn(),
+        reinstated(),
         held(),
         lycee_avis(),
         StudentForgotten(reason="Demande de la famille du 12 novembre"),
