@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,18 @@ class ServiceSettings(BaseSettings):
     demo: bool = False  # `passpro up --demo`: the sign-in pages offer the demo users in one click
     master_key: str = ""  # base64 of 32 bytes; unset: the development key under data_dir (never in serve)
     keystore_database_url: str = ""  # the key store's own database; unset: keys.sqlite3 under data_dir
+    # Signing in (SPEC §8): production has no token page nor demo users; staff sign in with the académie's
+    # OpenID Connect provider (discovery at <issuer>/.well-known/openid-configuration), whose access tokens
+    # (JWT for the audience) the API accepts beside the HS256 service tokens.
+    environment: Literal["development", "production"] = "development"
+    token_signin: bool | None = None  # the token-pasting page; unset: everywhere but in production
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_audience: str = ""  # the API's resource indicator: provider access tokens must name it in `aud`
+    oidc_scope: str = "openid profile"
+    oidc_claims_map: str = ""  # a JSON mapping file (shared/runtime/claims_map.py); unset: the ministry-style default
+    oidc_jwks_refresh_seconds: float = 30.0  # at most one JWKS refresh per this many seconds for an unknown key
 
     @field_validator("campaign")
     @classmethod
@@ -54,6 +67,30 @@ class ServiceSettings(BaseSettings):
         if len(self.jwt_secret) < MIN_SECRET_LENGTH:
             raise SystemExit(
                 f"PASSPRO_JWT_SECRET must be set to a random secret of at least {MIN_SECRET_LENGTH} characters"
+            )
+
+    @property
+    def token_page(self) -> bool:
+        """Whether the token-pasting sign-in page is served: in development and demo mode only, by default."""
+        return self.environment != "production" if self.token_signin is None else self.token_signin
+
+    @property
+    def oidc_sign_in(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    def require_sign_in_setup(self) -> None:
+        """`passpro serve` in production: staff sign in through the académie's provider, never by a pasted token
+        nor as a demo user."""
+        if self.environment != "production":
+            return
+        if self.token_page:
+            raise SystemExit("PASSPRO_TOKEN_SIGNIN: the token sign-in page is for development only, never in production")
+        if self.demo:
+            raise SystemExit("PASSPRO_DEMO: the demo users are for development only, never in production")
+        if not (self.oidc_sign_in and self.oidc_client_secret):
+            raise SystemExit(
+                "PASSPRO_OIDC_ISSUER, PASSPRO_OIDC_CLIENT_ID and PASSPRO_OIDC_CLIENT_SECRET must be set in production "
+                "(staff sign in with the académie's identity provider)"
             )
 
     def require_master_key(self) -> None:

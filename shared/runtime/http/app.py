@@ -30,6 +30,7 @@ from shared.runtime.http.guard import ApiGuard, HttpMethods, ViewBehind, install
 from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import is_up_to_date
 from shared.runtime.http.openapi import API_DESCRIPTION
+from shared.runtime.http.provider_tokens import ProviderTokens
 from shared.runtime.reference_store import load_reference
 from shared.runtime.http.requests import WriteBody
 from shared.runtime.settings import ServiceSettings
@@ -149,6 +150,7 @@ def build_app(
         reference=lambda: app.state.runtime.reference,
         issuer=settings.jwt_issuer,
         verified=verified_tokens,
+        provider_tokens=ProviderTokens.from_settings(settings),
     )
     app.add_middleware(HttpMethods)  # outermost: OPTIONS needs no token, HEAD is a GET to everything inside
     install_error_handlers(app)

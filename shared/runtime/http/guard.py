@@ -27,6 +27,7 @@ from shared.domain.errors import Forbidden, Refusal
 from shared.contracts.reference import ReferenceData
 from shared.runtime.http.auth import InvalidToken, Principal, VerifiedTokens, read_token
 from shared.runtime.http.openapi import UNAVAILABLE_MESSAGE
+from shared.runtime.http.provider_tokens import ProviderTokens
 from shared.runtime.http.requests import RFC3339_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,14 @@ class ApiGuard:
 
     def __init__(
         self, app: ASGIApp, secret: Callable[[], str], reference: Callable[[], ReferenceData], issuer: str,
-        verified: VerifiedTokens,
+        verified: VerifiedTokens, provider_tokens: ProviderTokens | None = None,
     ) -> None:
         self.app = app
         self.secret = secret
         self.reference = reference
         self.issuer = issuer
         self.verified = verified
+        self.provider_tokens = provider_tokens  # the académie provider's access tokens, when configured (SPEC §8)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -69,7 +71,7 @@ class ApiGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if scope["path"] not in PUBLIC_API_PATHS:
             try:
-                who = self._principal(headers.get("authorization", ""))
+                who = await self._caller(headers.get("authorization", ""))
             except InvalidToken as exc:
                 log.info("refused token: %s", exc)
                 response = refusal_response(
@@ -112,6 +114,13 @@ class ApiGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _caller(self, authorization: str) -> Principal:
+        """A provider access token (RS256/ES256) when the provider is configured, else a service token."""
+        scheme, _, token = authorization.partition(" ")
+        if self.provider_tokens is not None and scheme.lower() == "bearer" and self.provider_tokens.applies(token.strip()):
+            return await self.provider_tokens.read(token.strip(), self.reference())
+        return self._principal(authorization)
 
     def _principal(self, authorization: str) -> Principal:
         scheme, _, token = authorization.partition(" ")
