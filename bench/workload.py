@@ -114,9 +114,9 @@ def student_history(n: int, places: Places, rng: random.Random, now: datetime, i
     for lycee, formation in voeux:
         counter += 1
         interview = f"{ine}-{counter}"
-        steps.append(Step("registration", "InterviewScheduled", 1, referent, {
+        steps.append(Step("registration", "InterviewScheduled", 2, referent, {
             "interview_id": interview, "lycee_uai": lycee, "formation_code": formation,
-            "scheduled_at": _when(scheduled_at), "mode": "presentiel", "remote_equipment_ready": False,
+            "scheduled_at": _when(scheduled_at), "mode": "presentiel", "remote_equipment_ready": False, "slot_id": None,
         }))
         if rng.random() < 0.1:
             by_lycee = rng.random() < 0.5
@@ -129,9 +129,10 @@ def student_history(n: int, places: Places, rng: random.Random, now: datetime, i
                 continue  # the student gave this vœu up
             counter += 1
             interview = f"{ine}-{counter}"
-            steps.append(Step("registration", "InterviewScheduled", 1, referent, {
+            steps.append(Step("registration", "InterviewScheduled", 2, referent, {
                 "interview_id": interview, "lycee_uai": lycee, "formation_code": formation,
                 "scheduled_at": _when(scheduled_at + timedelta(days=7)), "mode": "distanciel", "remote_equipment_ready": True,
+                "slot_id": None,
             }))
         interviews.append((interview, lycee, formation))
     for interview, lycee, formation in interviews:
