@@ -1,0 +1,23 @@
+"""Fixtures of the sign-in tests: the académie's OpenID Connect provider, started once for the session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from academie_provider import AcademieProvider, running_provider
+
+
+@pytest.fixture(scope="session")
+def academie_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcademieProvider]:
+    """node-oidc-provider on a free port (its npm packages installed once by `npm ci`), stopped at the end."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        reason = "Node.js and npm are needed for the OIDC provider (apt-get install nodejs npm)"
+        if os.environ.get("PASSPRO_TEST_REQUIRE_SERVERS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with running_provider(tmp_path_factory.mktemp("oidc-provider")) as provider:
+        yield provider
