@@ -40,7 +40,11 @@ from shared.contracts.events import (
     InterviewCancelled,
     InterviewHeld,
     InterviewPreparationUpdated,
+    InterviewReportCorrected,
+    InterviewRescheduled,
     InterviewScheduled,
+    InterviewSlotClosed,
+    InterviewSlotOpened,
     LyceeAvisGiven,
     MotivationLetterSaved,
     ReferentReassigned,
@@ -514,7 +518,25 @@ def describe(event: Event, show_time: Callable[[datetime], str] = datetime.isofo
             return [f"nouveau référent : {p.referent.name} <{p.referent.email}>"]
         case InterviewScheduled():
             equipment = ", équipement vérifié" if p.remote_equipment_ready else ""
-            return [f"vœu {p.lycee_uai}/{p.formation_code}, le {show_time(p.scheduled_at)}, {p.mode}{equipment}"]
+            slot = f", créneau {p.slot_id}" if p.slot_id else ""
+            return [f"vœu {p.lycee_uai}/{p.formation_code}, le {show_time(p.scheduled_at)}, {p.mode}{equipment}{slot}"]
+        case InterviewRescheduled():
+            slot = f", créneau {p.slot_id}" if p.slot_id else ", hors créneau"
+            return [f"vœu {p.lycee_uai}/{p.formation_code}, déplacé au {show_time(p.scheduled_at)}, {p.mode}{slot}"]
+        case InterviewReportCorrected():
+            return [
+                f"vœu {p.lycee_uai}/{p.formation_code}, compte rendu corrigé : motivation "
+                f"{_said(ASSESSMENT_LABELS, p.report.motivation)}, "
+                f"chances de réussite {_said(ASSESSMENT_LABELS, p.report.chances_of_success)}",
+                f"conseils : {p.report.advice}",
+            ]
+        case InterviewSlotOpened():
+            return [
+                f"créneau {p.slot_id} : {p.lycee_uai}/{p.formation_code}, le {show_time(p.starts_at)}, "
+                f"{p.duration_minutes} min, {p.capacity} place(s), {p.mode}, {p.place}"
+            ]
+        case InterviewSlotClosed():
+            return [f"créneau {p.slot_id} fermé ({p.lycee_uai}/{p.formation_code})"]
         case InterviewCancelled():
             return [f"vœu {p.lycee_uai}/{p.formation_code}, motif : {p.reason}"]
         case CollegeAvisGiven():

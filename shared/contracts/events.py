@@ -144,14 +144,56 @@ class ReferentReassigned(Payload):
     referent: Referent
 
 
+# A slot's id, made by evaluation; it names the slot's stream, so letters, digits, '-' and '_' only.
+SlotId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
 class InterviewScheduled(Payload):
     EVENT_TYPE = "InterviewScheduled"
+    SCHEMA_VERSION = 2  # v2 names the slot booked (SPEC §7); see upcast_interview_scheduled_v1
     interview_id: Text(64)
     lycee_uai: UAI
     formation_code: FormationCode
     scheduled_at: UtcDatetime
     mode: InterviewMode
     remote_equipment_ready: bool = False
+    slot_id: SlotId | None = None  # None: a free time, as every v1 event
+
+
+class InterviewRescheduled(Payload):
+    """The interview moved to another time or slot (SPEC §7), in one event that frees its old slot's place."""
+
+    EVENT_TYPE = "InterviewRescheduled"
+    interview_id: Text(64)
+    lycee_uai: UAI
+    formation_code: FormationCode
+    scheduled_at: UtcDatetime
+    slot_id: SlotId | None = None
+    mode: InterviewMode
+
+
+class InterviewSlotOpened(Payload):
+    """A lycée receives students for one formation at one time (SPEC §7). Not about a student: it goes to
+    evaluation's stream and the slot's own stream, whose version every booking of it is conditioned on."""
+
+    EVENT_TYPE = "InterviewSlotOpened"
+    SLOT_STREAM: ClassVar[bool] = True
+    slot_id: SlotId
+    lycee_uai: UAI
+    formation_code: FormationCode
+    starts_at: UtcDatetime
+    duration_minutes: int = Field(ge=10, le=120)
+    capacity: int = Field(ge=1, le=50)
+    mode: InterviewMode
+    place: Text(200)  # the room, or how the video link is given
+
+
+class InterviewSlotClosed(Payload):
+    EVENT_TYPE = "InterviewSlotClosed"
+    SLOT_STREAM: ClassVar[bool] = True
+    slot_id: SlotId
+    lycee_uai: UAI
+    formation_code: FormationCode
 
 
 class InterviewCancelled(Payload):
@@ -207,6 +249,16 @@ class StudentAccessIssued(Payload):
     EVENT_TYPE = "StudentAccessIssued"
     issued_by: Text(128)  # the user id of who issued it
     expires_at: UtcDatetime
+
+
+class InterviewReportCorrected(Payload):
+    """The lycée corrected a held interview's report (SPEC §7), until the lycée avis: the latest counts."""
+
+    EVENT_TYPE = "InterviewReportCorrected"
+    interview_id: Text(64)
+    lycee_uai: UAI
+    formation_code: FormationCode
+    report: Report
 
 
 class LyceeAvisGiven(Payload):
@@ -272,6 +324,10 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         StudentAccessIssued,
         MotivationLetterSaved,
         InterviewPreparationUpdated,
+        InterviewRescheduled,
+        InterviewSlotOpened,
+        InterviewSlotClosed,
+        InterviewReportCorrected,
     )
 }
 
@@ -441,3 +497,9 @@ def upcast_college_avis_v1(payload: dict[str, Any]) -> dict[str, Any]:
     avis = payload.get("avis")
     label = avis.strip().lower() if isinstance(avis, str) else avis
     return {**payload, "avis": COLLEGE_AVIS_V1_CODES.get(label, avis)}
+
+
+@upcaster("InterviewScheduled", 1)
+def upcast_interview_scheduled_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 knew no slots: every v1 interview was scheduled at a free time (slot_id None)."""
+    return {**payload, "slot_id": None}

@@ -27,6 +27,7 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "StudentWithdrawn": ("reason",),
     "StudentReinstated": ("reason",),
     "InterviewHeld": ("report.advice",),
+    "InterviewReportCorrected": ("report.advice",),
     "MotivationLetterSaved": ("answers",),
 }
 

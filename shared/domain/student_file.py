@@ -21,6 +21,8 @@ from shared.contracts.events import (
     InterviewCancelled,
     InterviewHeld,
     InterviewPreparationUpdated,
+    InterviewReportCorrected,
+    InterviewRescheduled,
     InterviewScheduled,
     LyceeAvisGiven,
     MotivationLetterSaved,
@@ -47,6 +49,9 @@ class Interview(FileModel):
     formation_code: str
     scheduled_at: datetime | None = None
     mode: str | None = None
+    slot_id: str | None = None  # the slot booked (SPEC §7), None for a free time
+    schedule_version: int = 0  # the version that set scheduled_at, mode and slot_id (booked, then moved)
+    report_version: int = 0  # the version that set the report (held, then corrected)
     remote_equipment_ready: bool = False
     status: InterviewStatus = "scheduled"
     status_version: int = 0
@@ -226,13 +231,16 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
             }
         case InterviewScheduled():
             current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
-            updated = current.model_copy(
-                update={
-                    "scheduled_at": p.scheduled_at,
-                    "mode": p.mode,
-                    "remote_equipment_ready": p.remote_equipment_ready,
-                }
-            )
+            updated = current.model_copy(update={"remote_equipment_ready": p.remote_equipment_ready})
+            if version > current.schedule_version:
+                updated = updated.model_copy(
+                    update={
+                        "scheduled_at": p.scheduled_at,
+                        "mode": p.mode,
+                        "slot_id": p.slot_id,
+                        "schedule_version": version,
+                    }
+                )
             if version > current.status_version:
                 updated = updated.model_copy(update={"status": "scheduled", "status_version": version})
             changes = _with_interview(file, updated)
@@ -243,9 +251,28 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
                     update={"status": "cancelled", "status_version": version, "cancel_reason": p.reason}
                 )
             changes = _with_interview(file, current)
+        case InterviewRescheduled():
+            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
+            if version > current.schedule_version:
+                current = current.model_copy(
+                    update={
+                        "scheduled_at": p.scheduled_at,
+                        "mode": p.mode,
+                        "slot_id": p.slot_id,
+                        "schedule_version": version,
+                    }
+                )
+            changes = _with_interview(file, current)
+        case InterviewReportCorrected():
+            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
+            if version > current.report_version:
+                current = current.model_copy(update={"report": p.report, "report_version": version})
+            changes = _with_interview(file, current)
         case InterviewHeld():
             current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
-            update = {"held_at": p.held_at, "college_avis_present": p.college_avis_present, "report": p.report}
+            update = {"held_at": p.held_at, "college_avis_present": p.college_avis_present}
+            if version > current.report_version:
+                update |= {"report": p.report, "report_version": version}
             if version > current.status_version:
                 update |= {"status": "held", "status_version": version, "mode": current.mode or p.mode}
             changes = _with_interview(file, current.model_copy(update=update))

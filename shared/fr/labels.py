@@ -41,6 +41,10 @@ EVENT_LABELS = {
     "StudentAccessIssued": "Code d'accès à l'espace élève délivré",
     "MotivationLetterSaved": "Lettre de motivation enregistrée",
     "InterviewPreparationUpdated": "Préparation de l'entretien mise à jour",
+    "InterviewRescheduled": "Entretien déplacé",
+    "InterviewSlotOpened": "Créneau d'entretien ouvert",
+    "InterviewSlotClosed": "Créneau d'entretien fermé",
+    "InterviewReportCorrected": "Compte rendu d'entretien corrigé",
 }
 # The preparation checklist of an interview (the seed's list; the equipment only for a distanciel one).
 PREPARATION_LABELS = {

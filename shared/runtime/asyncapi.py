@@ -17,12 +17,15 @@ from shared.contracts.streams import StreamKeys
 
 STREAM_EVENTS = {
     "registration": [
-        "StudentRegistered", "ReferentReassigned", "InterviewScheduled", "InterviewCancelled",
+        "StudentRegistered", "ReferentReassigned", "InterviewScheduled", "InterviewCancelled", "InterviewRescheduled",
         "CollegeAvisGiven", "StudentWithdrawn", "StudentReinstated",
         "StudentAccessIssued",
         "MotivationLetterSaved", "InterviewPreparationUpdated",
     ],
-    "evaluation": ["InterviewHeld", "InterviewCancelled", "LyceeAvisGiven"],
+    "evaluation": [
+        "InterviewHeld", "InterviewCancelled", "LyceeAvisGiven",
+        "InterviewSlotOpened", "InterviewSlotClosed", "InterviewReportCorrected",
+    ],
     "scoring": ["StudentForgotten"],
     "rectorat": ["CampaignOpened"],
 }

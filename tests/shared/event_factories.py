@@ -14,6 +14,10 @@ from shared.contracts.events import (
     Event,
     InterviewCancelled,
     InterviewHeld,
+    InterviewReportCorrected,
+    InterviewRescheduled,
+    InterviewSlotClosed,
+    InterviewSlotOpened,
     InterviewScheduled,
     LyceeAvisGiven,
     Payload,
@@ -111,6 +115,16 @@ def reinstated() -> StudentReinstated:
     return StudentReinstated(reason="Retour dans l'académie")
 
 
+SLOT_ID = "slot-0001"
+
+
+def slot_opened(slot_id: str = SLOT_ID, capacity: int = 5) -> InterviewSlotOpened:
+    return InterviewSlotOpened(
+        slot_id=slot_id, lycee_uai=LYCEE, formation_code=FORMATION, starts_at=datetime(2027, 3, 10, 13, 0, tzinfo=UTC),
+        duration_minutes=30, capacity=capacity, mode="presentiel", place="Salle B12",
+    )
+
+
 def sample_payloads() -> dict[str, Payload]:
     """One valid payload of every event type of SPEC §3, keyed by wire name."""
     payloads: list[Payload] = [
@@ -126,6 +140,13 @@ def sample_payloads() -> dict[str, Payload]:
         lycee_avis(),
         StudentForgotten(reason="Demande de la famille du 12 novembre"),
         StudentAccessIssued(issued_by="referent-dupont", expires_at=datetime(2027, 5, 1, 22, 0, tzinfo=UTC)),
+        InterviewRescheduled(
+            interview_id=INTERVIEW_ID, lycee_uai=LYCEE, formation_code=FORMATION,
+            scheduled_at=datetime(2027, 3, 12, 14, 0, tzinfo=UTC), slot_id=None, mode="presentiel",
+        ),
+        slot_opened(),
+        InterviewSlotClosed(slot_id=SLOT_ID, lycee_uai=LYCEE, formation_code=FORMATION),
+        InterviewReportCorrected(interview_id=INTERVIEW_ID, lycee_uai=LYCEE, formation_code=FORMATION, report=REPORT),
     ]
     return {p.EVENT_TYPE: p for p in payloads}
 
