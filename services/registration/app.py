@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.registration import api, pages
+from services.registration import api, educonnect, letters_api, pages
 from services.registration.settings import RegistrationSettings
 from services.registration.views import StudentsView
 from shared.runtime.http.app import build_app
@@ -22,7 +22,8 @@ def create_app(settings: RegistrationSettings) -> FastAPI:
         database_url=settings.resolved_database_url(),
         migrations_dir=MIGRATIONS,
         make_view=StudentsView,
-        routers=[api.router],
+        routers=[api.router, letters_api.router],
     )
     pages.install(app)
+    educonnect.install(app, settings)
     return app

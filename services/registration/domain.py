@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain.errors import RuleViolation
+from shared.domain.errors import InvalidInput, NotFound, RuleViolation
 from shared.contracts.events import (
     CollegeAvisGiven,
+    InterviewPreparationUpdated,
     InterviewScheduled,
+    MotivationLetterSaved,
     Payload,
     Referent,
     ReferentReassigned,
@@ -23,6 +25,7 @@ from shared.domain.rules import (
     require_not_withdrawn,
     visible_to_college,
 )
+from shared.contracts.letter import LetterTemplate
 from shared.domain.student_file import CampaignFile, StudentFile
 
 
@@ -74,7 +77,59 @@ class Reinstate:
     reason: str
 
 
-Command = Register | ReassignReferent | ScheduleInterview | CancelInterview | GiveCollegeAvis | Withdraw | Reinstate
+@dataclass(frozen=True)
+class SaveLetter:
+    """The student's guided motivation letter for one vœu, checked against its template (check_letter)."""
+
+    lycee_uai: str
+    formation_code: str
+    template_version: int
+    answers: dict[str, str]
+    ready: bool
+
+
+@dataclass(frozen=True)
+class UpdatePreparation:
+    interview_id: str
+    itinerary_ready: bool
+    letter_printed: bool
+    materials_ready: bool
+    equipment_ready: bool | None
+
+
+Command = (
+    Register | ReassignReferent | ScheduleInterview | CancelInterview | GiveCollegeAvis | Withdraw | Reinstate
+    | SaveLetter | UpdatePreparation
+)
+
+
+class InterviewNotFound(NotFound):
+    """404: an interview the student's file does not have (another student's reads the same)."""
+
+    def __init__(self) -> None:
+        super(NotFound, self).__init__("interview_not_found", "Entretien introuvable.")
+
+
+def check_letter(template: LetterTemplate, answers: dict[str, str], ready: bool) -> None:
+    """422 unless every answer is to a question of the template, within its length; a letter marked ready
+    answers every question."""
+    for question_id, text in answers.items():
+        question = template.question(question_id)
+        if question is None:
+            raise InvalidInput("unknown_question", "Cette question ne fait pas partie de la lettre.", f"answers.{question_id}")
+        if len(text) > question.max_length:
+            raise InvalidInput(
+                "answer_too_long",
+                f"Réponse trop longue : {question.max_length} caractères au plus.",
+                f"answers.{question_id}",
+            )
+    missing = [q.id for q in template.questions if not answers.get(q.id)]
+    if ready and missing:
+        raise InvalidInput(
+            "letter_incomplete",
+            "Pour marquer la lettre comme prête, réponds à toutes les questions.",
+            f"answers.{missing[0]}",
+        )
 
 
 def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Command, caller_uai: str) -> Payload:
@@ -137,7 +192,52 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
             return CollegeAvisGiven(college_uai=command.college_uai, avis=command.avis, comment=command.comment)
         case Withdraw(reason=reason):
             return StudentWithdrawn(reason=reason)
+        case SaveLetter():
+            return _save_letter(file, command)
+        case UpdatePreparation():
+            return _update_preparation(file, command)
     raise TypeError(f"unknown command {command!r}")
+
+
+def _save_letter(file: StudentFile, command: SaveLetter) -> MotivationLetterSaved:
+    """SPEC §6: a letter needs the vœu's interview, and is frozen once that interview is held."""
+    if file.held_interview(command.lycee_uai, command.formation_code):
+        raise RuleViolation(
+            "letter_after_interview",
+            "L'entretien pour ce vœu a eu lieu : la lettre de motivation ne peut plus être modifiée.",
+        )
+    if file.active_interview(command.lycee_uai, command.formation_code) is None:
+        raise RuleViolation(
+            "no_interview_for_voeu",
+            "Aucun entretien n'est prévu pour ce vœu : la lettre de motivation accompagne un entretien.",
+        )
+    return MotivationLetterSaved(
+        lycee_uai=command.lycee_uai,
+        formation_code=command.formation_code,
+        template_version=command.template_version,
+        answers=command.answers,
+        ready=command.ready,
+    )
+
+
+def _update_preparation(file: StudentFile, command: UpdatePreparation) -> InterviewPreparationUpdated:
+    """The checklist of one of the student's interviews, while it is still to come; the equipment is a
+    distanciel interview's item only (absent for a présentiel one)."""
+    interview = file.interviews.get(command.interview_id)
+    if interview is None:
+        raise InterviewNotFound()
+    if interview.status != "scheduled":
+        raise RuleViolation(
+            "interview_not_scheduled", "Cet entretien n'est plus à venir : sa préparation ne peut plus changer."
+        )
+    remote = interview.mode == "distanciel"
+    return InterviewPreparationUpdated(
+        interview_id=command.interview_id,
+        itinerary_ready=command.itinerary_ready,
+        letter_printed=command.letter_printed,
+        materials_ready=command.materials_ready,
+        equipment_ready=bool(command.equipment_ready) if remote else None,
+    )
 
 
 def next_step(file: StudentFile) -> str:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import uuid
 
 from services.registration import domain
-from shared.contracts.events import CollegeAvis, InterviewMode, Referent, Text
+from pydantic import Field
+
+from shared.contracts.events import LETTER_ANSWER_MAX, MAX_LETTER_ANSWERS, CollegeAvis, InterviewMode, QuestionId, Referent, Text
+from shared.contracts.letter import default_letter_template
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.runtime.commands import Outcome
 from shared.runtime.http.app import Runtime
@@ -60,6 +63,20 @@ class CollegeAvisBody(WriteBody):
 
 class ReasonBody(WriteBody):
     reason: Text(500)
+
+
+class LetterBody(WriteBody):
+    lycee_uai: LyceeUAI
+    formation_code: FormationCode
+    answers: dict[QuestionId, Text(LETTER_ANSWER_MAX)] = Field(default_factory=dict, max_length=MAX_LETTER_ANSWERS)
+    ready: bool = False
+
+
+class PreparationBody(WriteBody):
+    itinerary_ready: bool
+    letter_printed: bool
+    materials_ready: bool
+    equipment_ready: bool | None = None  # the room and equipment at the collège: a distanciel interview's only
 
 
 async def _run(
@@ -128,3 +145,26 @@ async def withdraw(rt: Runtime, who: Principal, ine: str, body: ReasonBody, camp
 async def reinstate(rt: Runtime, who: Principal, ine: str, body: ReasonBody, campaign: str | None = None) -> Outcome:
     require_role(who, "principal")
     return await _run(rt, who, "reinstate", ine, campaign, body, domain.Reinstate(body.reason))
+
+
+async def save_letter(rt: Runtime, who: Principal, body: LetterBody, campaign: str | None = None) -> Outcome:
+    """The student saves their own letter for one vœu (SPEC §6): the actor is the student, the file theirs."""
+    require_formation(rt.reference, body.lycee_uai, body.formation_code)
+    template = default_letter_template()
+    domain.check_letter(template, body.answers, body.ready)
+    require_role(who, "eleve")
+    command = domain.SaveLetter(body.lycee_uai, body.formation_code, template.version, dict(body.answers), body.ready)
+    return await _run(rt, who, "letter", who.ine, campaign, body, command)
+
+
+async def update_preparation(
+    rt: Runtime, who: Principal, ine: str | None, interview_id: str, body: PreparationBody, campaign: str | None = None
+) -> Outcome:
+    """The preparation checklist of one interview: ticked by the student (their own file: `ine` is theirs,
+    whatever was asked) or by the collège's référent or principal."""
+    require_role(who, "eleve", *COLLEGE_ROLES)
+    student = who.ine if who.role == "eleve" else ine
+    command = domain.UpdatePreparation(
+        interview_id, body.itinerary_ready, body.letter_printed, body.materials_ready, body.equipment_ready
+    )
+    return await _run(rt, who, f"preparation:{interview_id}", student, campaign, body, command)

@@ -6,6 +6,7 @@ The template ships beside the establishments (`reference/letter-template.json`);
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 
 from pydantic import Field, model_validator
@@ -37,7 +38,8 @@ class LetterTemplate(Contract):
         return next((q for q in self.questions if q.id == question_id), None)
 
 
+@cache
 def default_letter_template() -> LetterTemplate:
-    """The template shipped with the code (read when asked, never at import)."""
+    """The template shipped with the code (read once, when first asked; never at import)."""
     text = files("shared.contracts").joinpath("reference/letter-template.json").read_text(encoding="utf-8")
     return LetterTemplate.model_validate_json(text)
