@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Connection, Index, Integer, String, Table
+from sqlalchemy import Boolean, Column, Connection, DateTime, Index, Integer, String, Table, delete
 
+from shared.contracts.events import StudentForgotten
 from shared.contracts.streams import LoggedEvent
 from shared.domain.student_file import StudentFile
 from shared.runtime.db import new_metadata
@@ -36,16 +37,60 @@ student_progress = Table(
     Index("ix_student_progress_campaign_college", "campaign", "college_uai"),
 )
 
+# The students' access codes (SPEC §6), outside the log: a salted hash per student and campaign, never the code
+# (services/registration/access_codes.py keeps them). Not rebuilt from the log, purged with the campaign,
+# erased with the student (StudentForgotten, below). Migration 0004.
+access_codes = Table(
+    "student_access_codes",
+    metadata,
+    Column("campaign", String(4), primary_key=True),
+    Column("ine", String(11), primary_key=True),
+    Column("college_uai", String(8), nullable=False),
+    Column("code_hash", String(200), nullable=False),
+    Column("issued_by", String(128), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_student_access_codes_ine", "ine"),
+)
+# Wrong codes per INE, counted in the database so the limit holds across processes; a row lives only while it
+# matters (access_codes.FAILURES_KEPT_SECONDS after its last failure, or its lock). Migration 0004.
+sign_in_failures = Table(
+    "student_sign_in_failures",
+    metadata,
+    Column("ine", String(11), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+    Index("ix_student_sign_in_failures_last_failure_at", "last_failure_at"),
+)
+# EduConnect identities linked to a student's INE (SPEC §8, services/registration/educonnect.py), outside the log:
+# `subject` is an HMAC of the IdP and its identifier, never the identifier. Purged with the campaign; a student's
+# rows deleted when the view applies their erasure (StudentForgotten), so `passpro forget` erases the link.
+educonnect_links = Table(
+    "educonnect_links",
+    metadata,
+    Column("campaign", String(4), primary_key=True),
+    Column("subject", String(64), primary_key=True),
+    Column("ine", String(11), nullable=False),
+    Column("linked_at", String(32), nullable=False),
+    Index("ix_educonnect_links_campaign_ine", "campaign", "ine"),
+)
+
 
 class StudentsView:
     name = "registration-students"
     positions = positions
-    personal_tables = (student_files,)
+    personal_tables = (student_files, educonnect_links)
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)
         files = fold_batch(conn, student_files, events)
         upsert(conn, student_progress, [progress_row(f) for f in files], ["campaign", "ine"])
+        forget_links(conn, events)
+        forgotten = sorted({e.event.student_ine for e in events if isinstance(e.event.payload, StudentForgotten)})
+        if forgotten:  # the student's way in goes with their data (passpro forget)
+            conn.execute(delete(access_codes).where(access_codes.c.ine.in_(forgotten)))
+            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.ine.in_(forgotten)))
 
 
 def progress_row(file: StudentFile) -> dict:
@@ -60,6 +105,15 @@ def progress_row(file: StudentFile) -> dict:
         # count adds: a student has a bonus when not withdrawn, with a favorable vœu, in a campaign with points
         "favorable_voeux": sum(1 for voeu in file.voeux() if _favorable(file.latest_lycee_avis(*voeu))),
     }
+
+
+def forget_links(conn: Connection, events: list[LoggedEvent]) -> None:
+    for logged in events:
+        if isinstance(logged.event.payload, StudentForgotten):
+            event = logged.event
+            conn.execute(delete(educonnect_links).where(
+                educonnect_links.c.campaign == event.campaign, educonnect_links.c.ine == event.student_ine
+            ))
 
 
 def _favorable(avis) -> bool:
