@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,22 @@ BACKOFF_BASE_SECONDS = 0.005
 BACKOFF_CAP_SECONDS = 0.2
 
 Decide = Callable[[StudentFile, CampaignFile, datetime], Payload]
+# A decision that also reads other streams: their events, by stream key (see Related).
+DecideWith = Callable[[StudentFile, CampaignFile, datetime, Mapping[str, list[Event]]], Payload]
+
+
+@dataclass(frozen=True)
+class Related:
+    """Streams besides the student's that a decision reads (SPEC §7 rule 9). `conditioned` ones also receive
+    the event, in the same append, each conditioned on the version read (e.g. the slots a booking, a
+    cancellation or a move takes or frees a place in); `read` ones only inform it and must be streams whose
+    part the decision reads never changes (e.g. a slot's length)."""
+
+    conditioned: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+
+
+RelatedOf = Callable[[StudentFile], Related]
 Pause = Callable[[int], Awaitable[None]]  # the pause after the n-th conflict (1, 2, …)
 
 
@@ -98,17 +114,21 @@ async def execute(
     actor: Actor,
     event_id: UUID,
     request_fingerprint: str,
-    decide: Decide,
+    decide: Decide | DecideWith,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     pause: Pause = backoff,
+    related: RelatedOf | None = None,
 ) -> Outcome:
+    """Decide on the student's history (and, with `related`, on the streams it names, `decide` then taking
+    their events as a 4th argument) and append at the versions read, again on a conflict."""
     prior = await log.prior_append(str(event_id), campaign if ine else None)
     if prior is not None:
         if prior.fingerprint != request_fingerprint:
             raise EventIdReused()
         return await _original(log, campaign, ine, prior.positions)
 
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    # Each conflict on a related stream is another writer's success there: allow as many more attempts.
+    for attempt in range(1, MAX_ATTEMPTS * (2 if related else 1) + 1):
         if attempt > 1:
             await pause(attempt - 1)
         now = clock()
@@ -122,8 +142,15 @@ async def execute(
             history = await log.read_student(campaign, ine, ErasedKeyring())
             version = len(history)
             file = fold(campaign, ine, [(h.event, h.student_version or n + 1) for n, h in enumerate(history)])
+        histories: dict[str, list[Event]] = {}
+        more: dict[str, int] = {}
+        if related is not None:
+            wanted = related(file)
+            for key in dict.fromkeys((*wanted.conditioned, *wanted.read)):
+                histories[key] = [e.event for e in await log.read_stream(key, ErasedKeyring())]
+            more = {key: len(histories[key]) for key in wanted.conditioned}
         try:
-            payload = decide(file, campaign_file, now)
+            payload = decide(file, campaign_file, now, histories) if related else decide(file, campaign_file, now)
         except Refusal:
             # The same request may have been stored a moment ago by a simultaneous copy of it:
             # that one answers for both (a retry is never refused by its own first success).
@@ -137,7 +164,7 @@ async def execute(
             event_id=event_id, occurred_at=now, campaign=campaign, student_ine=ine, actor=actor, payload=payload
         )
         try:
-            appended = await log.append(event, service, version, request_fingerprint)
+            appended = await log.append(event, service, version, request_fingerprint, more)
         except StudentErased:
             # The student was erased (their key destroyed) after their history was read: the same
             # refusal as the rule's, and nothing is appended.
@@ -163,8 +190,9 @@ async def run(
     ine: str | None,
     event_id: UUID | None,
     request: dict[str, Any],
-    decide: Decide,
+    decide: Decide | DecideWith,
     key: bytes | None = None,
+    related: RelatedOf | None = None,
 ) -> Outcome:
     """A service's command, as its handlers run it: what was asked (`request`, without its event id), the
     student, the campaign and who asked identify the request, so a retry is told from another request."""
@@ -179,4 +207,5 @@ async def run(
             action, {**request, "ine": ine, "campaign": campaign, "by": actor.user_id}, key
         ),
         decide=decide,
+        related=related,
     )

@@ -23,7 +23,7 @@ from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
 from shared.runtime import commands
 from shared.runtime.http.auth import Principal, VerifiedTokens
-from shared.runtime.commands import Decide, Outcome
+from shared.runtime.commands import Decide, DecideWith, Outcome, RelatedOf
 from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
 from shared.runtime.http.guard import ApiGuard, HttpMethods, ViewBehind, install_error_handlers
@@ -64,10 +64,12 @@ class Runtime:
             raise ViewBehind()
 
     async def command(
-        self, who: Principal, action: str, ine: str | None, campaign: str | None, body: WriteBody, decide: Decide
+        self, who: Principal, action: str, ine: str | None, campaign: str | None, body: WriteBody,
+        decide: Decide | DecideWith, related: RelatedOf | None = None,
     ) -> Outcome:
         """A handler's command, appended at the version its decision was read at (commands.run), identified by
-        this service, who asked, the student, the campaign (the one in force by default) and the body."""
+        this service, who asked, the student, the campaign (the one in force by default) and the body; with
+        `related`, also at the versions of the other streams it reads (e.g. a slot's, SPEC §7 rule 9)."""
         return await commands.run(
             self.log,
             service=self.name,
@@ -79,6 +81,7 @@ class Runtime:
             event_id=body.event_id,
             request=body.request_fields(),
             decide=decide,
+            related=related,
         )
 
 
