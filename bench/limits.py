@@ -3,8 +3,8 @@
 - the log server: XADD from one client, and the project's append (`EventLog.append`, sealing the
   personal fields with keys from the key store) from one and from 16 clients, and from one client
   without sealing (the cost of encryption on append);
-- the projection's reading limit: XRANGE plus opening and parsing each entry into its event, nothing
-  else; and, on the very same pages, the parse with sealing ignored (the cost of encryption on reading)
+- the projection's reading limit: XRANGE plus opening and parsing each entry into its event as the consumer
+  does (`shared/runtime/projection/wire.py`), nothing else; and, on the very same pages, the parse with sealing ignored (the cost of encryption on reading)
   and the bare read (XRANGE of the same pages, bytes only: what reading costs before any parsing);
 - its writing limit: bare batched upserts of its rows, on SQLite and on PostgreSQL.
 
@@ -34,13 +34,14 @@ from bench.workload import Places, entry_fields, seal_fields, student_history
 from shared.domain.bonus import voeu_bonuses
 from shared.contracts.events import Event, event_from_fields
 from shared.contracts.personal import ErasedKeyring
-from shared.contracts.streams import StreamKeys, logged_event_from_entry, sealed_student
+from shared.contracts.streams import StreamKeys, sealed_student
 from shared.domain.student_file import fold
 from shared.runtime.keys.crypto import MasterKey, StudentKeys, new_key, parse_master_key
 from shared.runtime.db import make_engine
 from shared.runtime.keys.store import KeyStore
 from shared.runtime.log.client import EventLog
 from shared.runtime.projection.views import upsert
+from shared.runtime.projection.wire import read_entry
 
 
 @dataclass
@@ -197,10 +198,10 @@ async def read_parse_rate(redis_url: str, keys: StreamKeys, campaign: str, keyst
                 keyring = await keystore.keyring_async(filter(None, (sealed_student(f) for _, f in entries)))
                 t2 = time.perf_counter()
                 for entry_id, fields in entries:
-                    logged_event_from_entry(stream, entry_id, fields, keyring)
+                    read_entry(stream, entry_id, fields, keyring)
                 t3 = time.perf_counter()
                 for entry_id, fields in entries:
-                    logged_event_from_entry(stream, entry_id, fields, erased)
+                    read_entry(stream, entry_id, fields, erased)
                 t4 = time.perf_counter()
                 result.entries += len(entries)
                 result.read_seconds += t1 - t0

@@ -56,11 +56,12 @@ from sqlalchemy import Connection, Engine
 
 from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
 from shared.contracts.personal import Keyring
-from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, logged_event_from_entry, sealed_student
+from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, sealed_student
 from shared.runtime.projection.dead_letters import DeadLetters, student_of, version_of
 from shared.runtime.keys.store import KeyStore
 from shared.runtime.projection.protocol import DATABASE_UNREACHABLE, View, ViewTransaction
 from shared.runtime.projection.views import load_positions
+from shared.runtime.projection.wire import read_entry
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class Consumer:
         readable, unreadable = [], []
         for entry in entries:
             try:
-                entry.logged = logged_event_from_entry(entry.key, entry.entry_id, entry.fields, keyring)
+                entry.logged = read_entry(entry.key, entry.entry_id, entry.fields, keyring)  # as logged_event_from_entry
                 readable.append(entry)
             except UnknownEventType as exc:
                 log.warning("view %s skips %s %s: unknown event type %s", self.view.name, entry.key, entry.entry_id, exc)

@@ -1,0 +1,327 @@
+"""Reading log entries fast: one schema per event type, compiled once for the wire format.
+
+`shared.contracts.events.event_from_fields` (the reference) parses an entry's JSON fields in Python,
+validates the payload, then the envelope around it, calling Python for every identifier (normalised,
+then checked), every text (no control character) and every date (to UTC). This module derives from
+the same contract models, once per event type, a pydantic-core schema that validates the whole
+entry in one call: the envelope, the actor and the payload JSON parsed in Rust, each text and
+identifier checked by a native pattern, and builds the very same model instances. Python is called
+only for what no native check says: a UAI's control letter and a date's conversion to UTC.
+
+It accepts only entries in the form the services write (canonical: identifiers already normalised,
+texts already trimmed, booleans and numbers as JSON booleans and numbers, the current schema
+version). Anything else — an older version to upcast, a field it does not know how to check, a value
+the reference would normalise or reject — goes to the reference, which reads it or raises exactly as
+before, so what is refused and why (the dead letters' reasons) is unchanged: the fast path only ever
+returns what the reference returns (tests/shared/test_wire.py compares them, also on mutated entries).
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import threading
+import typing
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import annotated_types
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, StringConstraints
+from pydantic_core import SchemaValidator, core_schema as cs
+
+from shared.contracts import events as contract
+from shared.contracts.identifiers import (
+    UAI_CHECK_LETTERS,
+    check_campaign,
+    check_formation_code,
+    check_ine,
+    check_uai,
+    normalise,
+)
+from shared.contracts.personal import ERASED, SEALED, Keyring, associated_data, merge_personal
+from shared.contracts.streams import HASH, STUDENT_VERSION, LoggedEvent
+
+# A canonical text: no control character, and neither starting nor ending with a space (so trimming it
+# changes nothing). Rust's `\s` is Unicode's White_Space, what Python's str.strip() removes but for the
+# control characters \x1c-\x1f, excluded anyway.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+CANONICAL_TEXT = rf"^[^\s{_CONTROL}](?:[^{_CONTROL}]*[^\s{_CONTROL}])?$"
+# Identifiers as normalise() leaves them (no space, upper case): the reference's own patterns.
+IDENTIFIER_PATTERNS = {
+    check_ine: r"^(?:[0-9]{9}[A-Z]{2}|[0-9]{10}[A-Z]|[0-9]{4}A[0-9]{5}[A-Z])$",
+    check_uai: r"^[0-9]{7}[A-Z]$",
+    check_formation_code: r"^[0-9]{10,11}$",
+    check_campaign: r"^[0-9]{4}$",
+}
+
+
+class NotDerivable(Exception):
+    """A field whose checks this module does not know: its event type is read by the reference only."""
+
+
+def _uai_letter(value: str) -> str:
+    """The UAI's control letter (its pattern already checked natively)."""
+    if UAI_CHECK_LETTERS[int(value[:7]) % 23] != value[7]:
+        raise ValueError("UAI control letter")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    return contract._utc(value)  # the reference's own conversion
+
+
+def _erasable_email(schema: cs.CoreSchema) -> cs.CoreSchema:
+    """Referent.email as the log is read: an address, or ERASED (its student's key destroyed)."""
+    return cs.union_schema([cs.literal_schema([ERASED]), schema], mode="left_to_right")
+
+
+# Field validators of the contract models the fast path knows, by (model, field): how it checks the same.
+KNOWN_FIELD_VALIDATORS = {(contract.Referent, "email"): _erasable_email}
+
+
+def _string(metadata: list[Any]) -> cs.CoreSchema:
+    """A str field: a contract Text, an identifier, or a constrained string, checked in canonical form."""
+    constraints = [m for m in metadata if isinstance(m, StringConstraints)]
+    befores = [m.func for m in metadata if isinstance(m, BeforeValidator)]
+    afters = [m.func for m in metadata if isinstance(m, AfterValidator)]
+    checks = [f for f in afters if f in IDENTIFIER_PATTERNS]
+    if checks:  # an identifier: normalise, a str, then its check
+        if befores != [normalise] or len(checks) != 1 or len(afters) != 2 or constraints:
+            raise NotDerivable("identifier")
+        schema = cs.str_schema(strict=True, pattern=IDENTIFIER_PATTERNS[checks[0]])
+        return cs.no_info_after_validator_function(_uai_letter, schema) if checks[0] is check_uai else schema
+    if befores or len(constraints) != 1:
+        raise NotDerivable("string")
+    c = constraints[0]
+    if c.to_upper or c.to_lower or c.strict is False or c.ascii_only:
+        raise NotDerivable("string constraints")
+    if not c.strip_whitespace:  # nothing changes the value: the same constraints, natively
+        if afters:
+            raise NotDerivable("string validators")
+        return cs.str_schema(strict=True, pattern=c.pattern, min_length=c.min_length, max_length=c.max_length)
+    if afters == [contract._no_control_characters] and c.pattern is None and c.min_length == 1:
+        return cs.str_schema(strict=True, max_length=c.max_length, pattern=CANONICAL_TEXT)  # a Text
+    if not afters and c.pattern is not None and c.min_length is None and c.pattern.startswith("^[^@\\s]+"):
+        # a pattern that admits no space at either end: trimming changes nothing in what it accepts
+        return cs.str_schema(strict=True, max_length=c.max_length, pattern=c.pattern)
+    raise NotDerivable("string validators")
+
+
+def _field(annotation: Any, metadata: list[Any]) -> cs.CoreSchema:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *more = typing.get_args(annotation)
+        return _field(base, [*more, *metadata])
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if len(args) == 2 and type(None) in args:
+            (inner,) = [a for a in args if a is not type(None)]
+            return cs.nullable_schema(_field(inner, metadata))
+        raise NotDerivable("union")
+    if origin is Literal:
+        return cs.literal_schema(list(typing.get_args(annotation)))
+    if annotation is str:
+        return _string(metadata)
+    if annotation is bool and not metadata:
+        return cs.bool_schema(strict=True)
+    if annotation is int:
+        bounds = {}
+        for m in metadata:
+            if isinstance(m, annotated_types.Ge):
+                bounds["ge"] = m.ge
+            elif isinstance(m, annotated_types.Le):
+                bounds["le"] = m.le
+            else:
+                raise NotDerivable("int constraint")
+        return cs.int_schema(strict=True, **bounds)
+    if annotation is AwareDatetime:
+        afters = [m.func for m in metadata if isinstance(m, AfterValidator)]
+        if afters != [contract._utc] or len(metadata) != 1:
+            raise NotDerivable("datetime")
+        return cs.no_info_after_validator_function(_utc, cs.datetime_schema(tz_constraint="aware"))
+    if annotation is UUID and not metadata:
+        return cs.uuid_schema()
+    if isinstance(annotation, type) and issubclass(annotation, contract.Contract) and not metadata:
+        return _model(annotation)
+    raise NotDerivable(repr(annotation))
+
+
+def _model(cls: type[BaseModel]) -> cs.CoreSchema:
+    """The model's own class built from natively checked fields (frozen, unknown fields refused)."""
+    decorators = cls.__pydantic_decorators__
+    if decorators.model_validators or decorators.root_validators or decorators.validators:
+        raise NotDerivable(f"{cls.__name__} has model validators")
+    validated = {name for v in decorators.field_validators.values() for name in v.info.fields}
+    fields = {}
+    for name, info in cls.model_fields.items():
+        schema = _field(info.annotation, list(info.metadata))
+        wrapped = [how for (model, field), how in KNOWN_FIELD_VALIDATORS.items() if field == name and issubclass(cls, model)]
+        if name in validated:
+            if len(wrapped) != 1:
+                raise NotDerivable(f"{cls.__name__}.{name} has a field validator")
+            schema = wrapped[0](schema)
+        if not info.is_required():
+            if info.default_factory is not None:
+                raise NotDerivable("default factory")
+            schema = cs.with_default_schema(schema, default=info.default)
+        fields[name] = cs.model_field(schema)
+    return cs.model_schema(
+        cls, cs.model_fields_schema(fields, extra_behavior="forbid", model_name=cls.__name__),
+        config=cs.CoreConfig(title=cls.__name__, extra_fields_behavior="forbid"),
+    )
+
+
+@contextmanager
+def _not_prebuilt(classes: list[type[BaseModel]]):
+    """pydantic-core reuses a complete model class's own validator for a `model` schema naming it (its
+    "prebuilt" validator, the reference's checks in Python); while the schema is compiled, each class says
+    it is not complete, so the schema given is the one compiled. Read at compile time only."""
+    flags = {cls: cls.__dict__.get("__pydantic_complete__") for cls in classes}
+    try:
+        for cls in classes:
+            type.__setattr__(cls, "__pydantic_complete__", False)
+        yield
+    finally:
+        for cls, flag in flags.items():
+            type.__setattr__(cls, "__pydantic_complete__", flag)
+
+
+def _contract_classes() -> list[type[BaseModel]]:
+    found, todo = [], [contract.Event, *contract.PAYLOAD_TYPES.values()]
+    while todo:
+        cls = todo.pop()
+        if cls in found:
+            continue
+        found.append(cls)
+        for info in cls.model_fields.values():
+            for arg in [info.annotation, *typing.get_args(info.annotation)]:
+                for inner in [arg, *typing.get_args(arg)]:
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        todo.append(inner)
+    return found
+
+
+def _envelope(payload_type: type[contract.Payload], payload_as_json: bool) -> SchemaValidator:
+    """The whole entry as an `Event` of this payload type: the actor's JSON and (unsealed) the payload's
+    parsed natively; the envelope's type and version are this payload's, set by the caller."""
+    env = contract.Event.model_fields
+    payload = _model(payload_type)
+    actor = _model(contract.Actor)
+    fields = {
+        "event_id": cs.model_field(_field(env["event_id"].annotation, list(env["event_id"].metadata))),
+        "event_type": cs.model_field(cs.literal_schema([payload_type.EVENT_TYPE])),
+        "schema_version": cs.model_field(cs.literal_schema([payload_type.SCHEMA_VERSION])),
+        "occurred_at": cs.model_field(_field(env["occurred_at"].annotation, list(env["occurred_at"].metadata))),
+        "recorded_at": cs.model_field(_field(env["recorded_at"].annotation, list(env["recorded_at"].metadata))),
+        "campaign": cs.model_field(_field(env["campaign"].annotation, list(env["campaign"].metadata))),
+        "student_ine": cs.model_field(_field(env["student_ine"].annotation, list(env["student_ine"].metadata))),
+        "actor": cs.model_field(cs.json_schema(actor)),
+        "payload": cs.model_field(cs.json_schema(payload) if payload_as_json else payload),
+    }
+    if set(fields) != set(env):
+        raise NotDerivable("the envelope's fields changed")
+    with _not_prebuilt(_contract_classes()):
+        validator = SchemaValidator(cs.model_schema(
+            contract.Event, cs.model_fields_schema(fields, extra_behavior="forbid", model_name="Event"),
+            config=cs.CoreConfig(title="Event", extra_fields_behavior="forbid"),
+        ))
+    if "Prebuilt" in repr(validator):
+        raise NotDerivable("pydantic-core reused a model's own validator")
+    return validator
+
+
+_COMPILING = threading.Lock()
+
+
+class WireReader:
+    """The compiled schemas, made at first use of each event type (None: read by the reference only)."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[str, tuple[str, SchemaValidator, SchemaValidator] | None] = {}
+        self.fast = 0  # entries read through a compiled schema
+        self.reference = 0  # entries handed to the reference
+
+    def _schemas_of(self, event_type: str) -> tuple[str, SchemaValidator, SchemaValidator] | None:
+        try:
+            return self._schemas[event_type]
+        except KeyError:
+            pass
+        with _COMPILING:
+            return self._compile(event_type)
+
+    def _compile(self, event_type: str) -> tuple[str, SchemaValidator, SchemaValidator] | None:
+        if event_type in self._schemas:
+            return self._schemas[event_type]
+        payload_type = contract.PAYLOAD_TYPES.get(event_type)
+        compiled = None
+        if payload_type is not None:
+            try:
+                compiled = (str(payload_type.SCHEMA_VERSION), _envelope(payload_type, True), _envelope(payload_type, False))
+            except NotDerivable:
+                compiled = None
+        self._schemas[event_type] = compiled
+        return compiled
+
+    def event(self, fields: dict[str, str], keyring: Keyring | None) -> contract.Event:
+        """The entry's event, as `event_from_fields(fields, keyring)` reads it (and raising as it does)."""
+        try:
+            event = self._fast(fields, keyring)
+        except Exception:  # noqa: BLE001 - not canonical, or not readable: the reference says which, and why
+            event = None
+        if event is None:
+            self.reference += 1
+            return contract.event_from_fields(fields, keyring)
+        self.fast += 1
+        return event
+
+    def _fast(self, fields: dict[str, str], keyring: Keyring | None) -> contract.Event | None:
+        event_type = fields["event_type"]
+        compiled = self._schemas_of(event_type)
+        if compiled is None:
+            return None
+        version, from_json, from_dict = compiled
+        if fields["schema_version"] != version:
+            return None  # an older version to upcast, or a version written oddly: the reference
+        entry = {
+            "event_id": fields["event_id"],
+            "event_type": event_type,
+            "schema_version": int(version),
+            "occurred_at": fields["occurred_at"],
+            "recorded_at": fields.get("recorded_at") or None,
+            "campaign": fields["campaign"],
+            "student_ine": fields.get("student_ine") or None,
+            "actor": fields["actor"],
+            "payload": fields["payload"],
+        }
+        sealed = fields.get(SEALED)
+        if not sealed:
+            return from_json.validate_python(entry)
+        if keyring is None:
+            return None  # the reference raises SealedWithoutKeys
+        plain = keyring.open(fields["campaign"], fields.get("student_ine", ""), associated_data(fields["event_id"], event_type), sealed)
+        entry["payload"] = merge_personal(event_type, json.loads(entry["payload"]), None if plain is None else json.loads(plain))
+        return from_dict.validate_python(entry)
+
+    def logged(self, stream: str, entry_id: str, fields: dict[str, str], keyring: Keyring | None = None) -> LoggedEvent:
+        """What `shared.contracts.streams.logged_event_from_entry` returns for this entry."""
+        version = fields.get(STUDENT_VERSION)
+        return LoggedEvent(
+            event=self.event(fields, keyring),
+            stream=stream,
+            entry_id=entry_id,
+            student_version=int(version) if version else None,
+            hash=fields.get(HASH),
+        )
+
+
+WIRE = WireReader()
+
+
+def read_entry(stream: str, entry_id: str, fields: dict[str, str], keyring: Keyring | None = None) -> LoggedEvent:
+    """`logged_event_from_entry`, through the compiled schemas."""
+    return WIRE.logged(stream, entry_id, fields, keyring)
+
+
+__all__ = ["WIRE", "WireReader", "read_entry"]
