@@ -164,7 +164,8 @@ async def execute(
             event_id=event_id, occurred_at=now, campaign=campaign, student_ine=ine, actor=actor, payload=payload
         )
         try:
-            appended = await log.append(event, service, version, request_fingerprint, more)
+            extra = {"more": more} if more else {}  # the three-stream call stays the one it was
+            appended = await log.append(event, service, version, request_fingerprint, **extra)
         except StudentErased:
             # The student was erased (their key destroyed) after their history was read: the same
             # refusal as the rule's, and nothing is appended.
