@@ -1,0 +1,71 @@
+"""A student signs in with EduConnect through a real SAML IdP: the first time they type their access code once
+and their EduConnect identity is linked to their INE; the second time they get straight in (SPEC §8)."""
+
+from __future__ import annotations
+
+from conftest import OTHER_STUDENT, STUDENT
+from educonnect_world import EduConnectWorld
+from pages_world import CAMPAIGN, COLLEGE, text_of
+
+INE = "123456789EC"
+
+
+def test_sp_metadata_names_the_acs_the_key_and_the_attributes_requested(world: EduConnectWorld) -> None:
+    with world.registration() as visitor:
+        answer = visitor.client.get("/saml/metadata")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/samlmetadata+xml")
+    text = answer.text
+    assert 'entityID="http://testserver/saml/metadata"' in text
+    assert 'Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="http://testserver/saml/acs"' in text
+    assert 'WantAssertionsSigned="true"' in text and 'AuthnRequestsSigned="true"' in text
+    assert text.count("X509Certificate>") == 4  # signing and encryption keys
+    for oid in ("1.7", "1.57", "1.64", "1.67", "1.72"):  # type, identifier, INE hash, birth date, UAI
+        assert f'RequestedAttribute Name="urn:oid:1.3.6.1.4.1.20326.10.999.{oid}"' in text
+
+
+def test_first_time_the_access_code_links_the_identity_then_straight_in(world: EduConnectWorld) -> None:
+    with world.registration() as visitor:
+        world.register(visitor, INE)
+        code = world.issue_code(INE)
+
+        fields = world.through_idp(visitor, STUDENT.login)
+        answer = world.post_acs(visitor, fields["SAMLResponse"], fields["RelayState"])
+        assert answer.status_code == 303 and answer.headers["location"] == "/eleve/educonnect"
+        assert world.session_of(visitor) is None and world.links() == []
+
+        page = visitor.get("/eleve/educonnect")
+        assert page.status_code == 200
+        assert "Première connexion avec ÉduConnect" in text_of(page.text)
+        linked = visitor.post("/eleve/educonnect", {"ine": INE.lower(), "code": code.replace("-", " ")}, follow=False)
+        assert linked.status_code == 303 and linked.headers["location"] == "/eleve"
+        who = world.session_of(visitor)
+        assert (who.role, who.ine, who.uai) == ("eleve", INE, COLLEGE)
+        [(campaign, subject, ine)] = world.links()
+        assert (campaign, ine) == (CAMPAIGN, INE)
+        assert STUDENT.educonnect_id not in subject and len(subject) == 64  # an HMAC, never the identifier
+        assert world.pending_identities() == []
+
+    with world.registration() as second_visit:  # another day, another browser: no code asked
+        fields = world.through_idp(second_visit, STUDENT.login)
+        answer = world.post_acs(second_visit, fields["SAMLResponse"], fields["RelayState"])
+        assert answer.status_code == 303 and answer.headers["location"] == "/eleve"
+        who = world.session_of(second_visit)
+        assert (who.role, who.ine, who.uai) == ("eleve", INE, COLLEGE)
+        assert len(world.links()) == 1
+
+
+def test_another_student_is_not_let_in_by_someone_elses_link(world: EduConnectWorld) -> None:
+    with world.registration() as visitor:
+        world.register(visitor, INE)
+        code = world.issue_code(INE)
+        fields = world.through_idp(visitor, STUDENT.login)
+        world.post_acs(visitor, fields["SAMLResponse"], fields["RelayState"])
+        visitor.get("/eleve/educonnect")
+        assert visitor.post("/eleve/educonnect", {"ine": INE, "code": code}, follow=False).status_code == 303
+
+    with world.registration() as other:
+        fields = world.through_idp(other, OTHER_STUDENT.login)
+        answer = world.post_acs(other, fields["SAMLResponse"], fields["RelayState"])
+        assert answer.status_code == 303 and answer.headers["location"] == "/eleve/educonnect"
+        assert world.session_of(other) is None
