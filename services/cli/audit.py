@@ -14,7 +14,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from services.cli.common import audit_client, existing_database, fail, read_keyring, service_settings
+from services.cli.common import Refused, audit_client, existing_database, fail, read_keyring, service_settings
 
 
 def paris(moment: datetime | str | None) -> str:
@@ -33,6 +33,31 @@ def scoring_engine(settings):
         yield engine
     finally:
         engine.dispose()
+
+
+def require_migrated(engine) -> None:
+    from services.scoring.app import MIGRATIONS
+    from shared.runtime.migrations import is_up_to_date
+
+    if not is_up_to_date(MIGRATIONS, engine):
+        raise Refused("la base de scoring n'est pas à jour : lancez d'abord passpro migrate.")
+
+
+@contextlib.asynccontextmanager
+async def scoring_records(settings, *, up_to_date: bool = False, keystore: bool = False):
+    """What the rectorat's record commands (audit verify and checkpoint, campaign archive, purge and import)
+    work on, opened and closed in one place: the audit's log client, scoring's engine (Refused unless its
+    migrations are all applied, when `up_to_date`) and, when `keystore`, the key store (else None)."""
+    async with audit_client(settings) as redis:
+        with scoring_engine(settings) as engine:
+            if up_to_date:
+                await asyncio.to_thread(require_migrated, engine)
+            store = await asyncio.to_thread(settings.open_keystore) if keystore else None
+            try:
+                yield redis, engine, store
+            finally:
+                if store is not None:
+                    store.close()
 
 
 def unreachable():
@@ -262,12 +287,11 @@ def audit_verify(args: argparse.Namespace) -> int:
         return fail("audit verify", str(exc))
 
     async def run():
-        async with audit_client(settings) as redis:
-            with scoring_engine(settings) as engine:
-                return await verify_log(
-                    redis, engine, StreamKeys(settings.academie), campaign=campaign,
-                    checkpoint_key=settings.checkpoint_key_bytes(),
-                )
+        async with scoring_records(settings) as (redis, engine, _):
+            return await verify_log(
+                redis, engine, StreamKeys(settings.academie), campaign=campaign,
+                checkpoint_key=settings.checkpoint_key_bytes(),
+            )
 
     try:
         report = asyncio.run(run())
@@ -297,9 +321,8 @@ def audit_checkpoint(args: argparse.Namespace) -> int:
         return fail("audit checkpoint", str(exc))
 
     async def run():
-        async with audit_client(settings) as redis:
-            with scoring_engine(settings) as engine:
-                return await record_checkpoints(redis, engine, StreamKeys(settings.academie), key, campaign=campaign)
+        async with scoring_records(settings) as (redis, engine, _):
+            return await record_checkpoints(redis, engine, StreamKeys(settings.academie), key, campaign=campaign)
 
     try:
         outcomes = asyncio.run(run())

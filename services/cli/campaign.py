@@ -19,14 +19,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.cli.audit import unreachable
-from services.cli.common import SERVICES, audit_client, fail, open_campaign, service_settings
+from services.cli.audit import scoring_records, unreachable
+from services.cli.common import SERVICES, Refused, fail, open_campaign, service_settings
 
 ACADEMIE = re.compile(r"^[a-z0-9-]{1,40}$")
-
-
-class Refused(Exception):
-    """A rule forbids the command; the message is French."""
 
 
 def clock() -> datetime:
@@ -57,14 +53,6 @@ def _size(n: int) -> str:
             return f"{n} {unit}" if unit == "octets" else f"{n:.1f} {unit}".replace(".", ",")
         n /= 1024
     return f"{n} octets"
-
-
-def _require_migrated(engine) -> None:
-    from services.scoring.app import MIGRATIONS
-    from shared.runtime.migrations import is_up_to_date
-
-    if not is_up_to_date(MIGRATIONS, engine):
-        raise Refused("la base de scoring n'est pas à jour : lancez d'abord passpro migrate.")
 
 
 # --- open -------------------------------------------------------------------------------------------
@@ -114,7 +102,6 @@ def _check_out(out: Path) -> None:
 
 
 def campaign_archive(args: argparse.Namespace) -> int:
-    from services.cli.audit import scoring_engine
     from services.records.archive import ArchiveError, collect, seal_archive
     from services.records.retention import record_archive
     from shared.contracts.streams import StreamKeys
@@ -133,28 +120,22 @@ def campaign_archive(args: argparse.Namespace) -> int:
     started = time.monotonic()
 
     async def run():
-        async with audit_client(settings) as redis:
-            with scoring_engine(settings) as engine:
-                await asyncio.to_thread(_require_migrated, engine)
-                keystore = await asyncio.to_thread(settings.open_keystore)
-                try:
-                    document = await collect(redis, StreamKeys(settings.academie), engine, keystore, year,
-                                             created_by=user, now=clock())
-                finally:
-                    keystore.close()
-                data = seal_archive(document, settings.master(), key)
-                try:
-                    _write_new(out, data)
-                except OSError as exc:
-                    raise Refused(f"impossible d'écrire {out} : {_os_reason(exc)}.") from None
-                digest = hashlib.sha256(data).hexdigest()
-                try:
-                    await asyncio.to_thread(record_archive, engine, year, out.resolve(), digest, len(data),
-                                            document["created_at"], user)
-                except BaseException:
-                    out.unlink(missing_ok=True)  # an archive the purge does not know of is not kept
-                    raise
-                return document, data, digest
+        async with scoring_records(settings, up_to_date=True, keystore=True) as (redis, engine, keystore):
+            document = await collect(redis, StreamKeys(settings.academie), engine, keystore, year,
+                                     created_by=user, now=clock())
+            data = seal_archive(document, settings.master(), key)
+            try:
+                _write_new(out, data)
+            except OSError as exc:
+                raise Refused(f"impossible d'écrire {out} : {_os_reason(exc)}.") from None
+            digest = hashlib.sha256(data).hexdigest()
+            try:
+                await asyncio.to_thread(record_archive, engine, year, out.resolve(), digest, len(data),
+                                        document["created_at"], user)
+            except BaseException:
+                out.unlink(missing_ok=True)  # an archive the purge does not know of is not kept
+                raise
+            return document, data, digest
 
     try:
         document, data, digest = asyncio.run(run())
@@ -194,40 +175,37 @@ def _other_views() -> list[tuple[str, str, str | None]]:
 
 
 async def _purge(settings, year: str, key: bytes, user: str):
-    from services.cli.audit import scoring_engine
     from services.records import retention
     from services.records.archive import live_summary, not_covered, open_archive, students_of
     from shared.contracts.streams import StreamKeys
     from shared.runtime.log.client import EventLog
 
-    async with audit_client(settings) as redis:
-        keys = StreamKeys(settings.academie)
-        with scoring_engine(settings) as engine:
-            await asyncio.to_thread(_require_migrated, engine)
-            campaign = await EventLog(redis, keys).read_campaign(year)
-            refusal = retention.closing_refusal(campaign, clock(), timedelta(days=settings.purge_delay_days))
-            if refusal:
-                raise Refused(refusal)
-            records = await asyncio.to_thread(retention.archives_of, engine, year)
-            record, problems = await asyncio.to_thread(retention.intact_archive, records)
-            if record is None:
-                found = f" ({' ; '.join(problems)})" if problems else ""
-                raise Refused(f"aucune archive intacte de la campagne {year}{found} : faites d'abord "
-                              f"passpro campaign archive {year} --out FICHIER.")
-            document = open_archive(Path(record.path).read_bytes(), settings.master(), key)
-            if (document["academie"], document["campaign"]) != (settings.academie, year):
-                raise Refused(f"l'archive {record.path} n'est pas celle de la campagne {year} de l'académie "
-                              f"{settings.academie}.")
-            missing = not_covered(document, await live_summary(redis, keys, year))
-            if missing:
-                raise Refused(f"l'archive du {record.created_at[:10]} ne contient pas tout ce que la campagne a "
-                              f"maintenant ({len(missing)} clés ont changé depuis, dont {missing[0]}) : refaites "
-                              f"passpro campaign archive {year} --out FICHIER.")
-            purged = await retention.purge(
-                redis, keys, year, engine, _other_views(), settings.open_keystore, students_of(document),
-                record.sha256, user, clock().isoformat(),
-            )
-            return record, purged
+    keys = StreamKeys(settings.academie)
+    async with scoring_records(settings, up_to_date=True) as (redis, engine, _):
+        campaign = await EventLog(redis, keys).read_campaign(year)
+        refusal = retention.closing_refusal(campaign, clock(), timedelta(days=settings.purge_delay_days))
+        if refusal:
+            raise Refused(refusal)
+        records = await asyncio.to_thread(retention.archives_of, engine, year)
+        record, problems = await asyncio.to_thread(retention.intact_archive, records)
+        if record is None:
+            found = f" ({' ; '.join(problems)})" if problems else ""
+            raise Refused(f"aucune archive intacte de la campagne {year}{found} : faites d'abord "
+                          f"passpro campaign archive {year} --out FICHIER.")
+        document = open_archive(Path(record.path).read_bytes(), settings.master(), key)
+        if (document["academie"], document["campaign"]) != (settings.academie, year):
+            raise Refused(f"l'archive {record.path} n'est pas celle de la campagne {year} de l'académie "
+                          f"{settings.academie}.")
+        missing = not_covered(document, await live_summary(redis, keys, year))
+        if missing:
+            raise Refused(f"l'archive du {record.created_at[:10]} ne contient pas tout ce que la campagne a "
+                          f"maintenant ({len(missing)} clés ont changé depuis, dont {missing[0]}) : refaites "
+                          f"passpro campaign archive {year} --out FICHIER.")
+        purged = await retention.purge(
+            redis, keys, year, engine, _other_views(), settings.open_keystore, students_of(document),
+            record.sha256, user, clock().isoformat(),
+        )
+        return record, purged
 
 
 def campaign_purge(args: argparse.Namespace) -> int:
@@ -261,7 +239,6 @@ def campaign_purge(args: argparse.Namespace) -> int:
 
 
 def campaign_import(args: argparse.Namespace) -> int:
-    from services.cli.audit import scoring_engine
     from services.records.archive import ArchiveError, open_archive, restore
     from shared.contracts.streams import StreamKeys
 
@@ -282,14 +259,8 @@ def campaign_import(args: argparse.Namespace) -> int:
     target = StreamKeys(args.academie or document["academie"])
 
     async def run():
-        async with audit_client(settings) as redis:
-            with scoring_engine(settings) as engine:
-                await asyncio.to_thread(_require_migrated, engine)
-                keystore = await asyncio.to_thread(settings.open_keystore)
-                try:
-                    return await restore(redis, target, engine, keystore, document, key)
-                finally:
-                    keystore.close()
+        async with scoring_records(settings, up_to_date=True, keystore=True) as (redis, engine, keystore):
+            return await restore(redis, target, engine, keystore, document, key)
 
     try:
         done = asyncio.run(run())

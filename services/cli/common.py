@@ -20,6 +20,10 @@ class CliError(Exception):
     """A command cannot run; the message is one French sentence (`main` prints it, exit 2)."""
 
 
+class Refused(Exception):
+    """A rule forbids the command; the message is French."""
+
+
 def fail(command: str, message: str, code: int = 2) -> int:
     """Say why `passpro <command>` stopped, in one French line on stderr; its exit code."""
     print(f"passpro {command} : {message}", file=sys.stderr)
