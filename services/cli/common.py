@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import sys
-import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -188,26 +187,36 @@ def make_token(settings, *, role: str, uai: str | None, user: str, ttl: int, ine
 
 
 async def open_campaign(settings, year: str, bonus: int, closes_at: datetime | None, *, quiet_if_open: bool = False):
-    from services.scoring import domain
-    from shared.domain.errors import RuleViolation
-    from shared.contracts.events import Actor
+    """CampaignOpened, by the CLI as the rectorat, through scoring's handler (the one `POST /api/campaigns`
+    runs): the same role check, decision and append. A bonus out of the API's bounds is a ValueError in French."""
+    from pydantic import ValidationError
+
+    from services.scoring.handlers import CampaignBody
+    from services.scoring.handlers import open_campaign as open_campaign_handler
     from shared.contracts.streams import StreamKeys
-    from shared.runtime.commands import execute, fingerprint
+    from shared.domain.errors import RuleViolation
+    from shared.runtime.http.app import Runtime
+    from shared.runtime.http.auth import Principal
     from shared.runtime.log.client import EventLog
 
+    try:
+        body = CampaignBody(campaign=year, bonus_points=bonus, closes_at=closes_at)
+    except ValidationError as exc:
+        fields = ", ".join(str(error["loc"][0]) for error in exc.errors())
+        raise ValueError(f"campagne refusée ({fields}) : le bonus est un entier de 0 à 100 000 points, "
+                         "la fermeture une date avec fuseau.") from None
+    rectorat = Principal(user_id="passpro-cli", role="rectorat", uai=None)
     async with redis_client(settings) as redis:
-        log = EventLog(redis, StreamKeys(settings.academie))
-        command = domain.OpenCampaign(bonus, closes_at)
+        keys = StreamKeys(settings.academie)
+        # A command reads and appends to the log only (no view, no reference); a campaign's body names no
+        # person, so its request digest needs no key (commands.fingerprint).
+        rt = Runtime(
+            name="scoring", settings=settings, keys=keys, redis=redis, engine=None, log=EventLog(redis, keys),
+            reference=None, consumer=None, view=None, fingerprint_key=None, verified_tokens=None,
+        )
         try:
-            outcome = await execute(
-                log, service="rectorat", campaign=year, ine=None,
-                actor=Actor(user_id="passpro-cli", role="rectorat", uai=None),
-                event_id=uuid.uuid4(),
-                request_fingerprint=fingerprint("open-campaign", {"year": year, "bonus": bonus}),
-                decide=lambda _f, campaign, now: domain.decide(campaign, now, command),
-            )
+            return await open_campaign_handler(rt, rectorat, body)
         except RuleViolation as exc:
             if quiet_if_open and exc.code == "campaign_already_open":
                 return None
             raise
-        return outcome

@@ -1,0 +1,75 @@
+"""`passpro campaign open` runs scoring's handler, the one `POST /api/campaigns` runs (one handler per command):
+the same decision, the same refusals, nothing stored when refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.scoring import handlers
+from shared.contracts.streams import StreamKeys
+
+
+@pytest.fixture
+def cli(passpro, monkeypatch, capsys):
+    """`passpro …` against the test's académie (campaign 2027 is open); the handler's calls are counted."""
+    from services.cli import main
+
+    for name, value in {
+        "PASSPRO_REDIS_URL": passpro.redis_url, "PASSPRO_ACADEMIE": passpro.academie,
+        "PASSPRO_DATA_DIR": str(passpro.data_dir), "PASSPRO_CAMPAIGN": "2027",
+    }.items():
+        monkeypatch.setenv(name, value)
+    calls = []
+    handler = handlers.open_campaign
+
+    async def counted(rt, who, body):  # noqa: ANN001, ANN202
+        calls.append((rt.name, who.role, body.campaign, body.bonus_points))
+        return await handler(rt, who, body)
+
+    monkeypatch.setattr(handlers, "open_campaign", counted)
+    capsys.readouterr()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.calls = calls
+    return run
+
+
+def rectorat_entries(passpro) -> list[dict]:
+    stream = StreamKeys(passpro.academie).rectorat
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in passpro.redis.xrange(stream)]
+
+
+def test_campaign_open_appends_through_the_scoring_handler(passpro, cli):
+    before = len(rectorat_entries(passpro))
+    code, out, err = cli("campaign", "open", "2028", "--bonus", "3000")
+    assert code == 0, err
+    assert "Campagne 2028 ouverte (bonus 3000 points)" in out
+    assert cli.calls == [("scoring", "rectorat", "2028", 3000)]
+    entries = rectorat_entries(passpro)
+    assert len(entries) == before + 1
+    opened = entries[-1]
+    assert (opened["event_type"], opened["campaign"]) == ("CampaignOpened", "2028")
+    assert json.loads(opened["actor"])["user_id"] == "passpro-cli"
+    assert json.loads(opened["payload"])["bonus_points"] == 3000
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("2027",), "La campagne 2027 est déjà ouverte."),
+        (("2028", "--bonus", "100001"), "le bonus est un entier de 0 à 100 000 points"),
+        (("2028", "--bonus", "-1"), "le bonus est un entier de 0 à 100 000 points"),
+    ],
+)
+def test_a_refused_campaign_open_says_why_and_stores_nothing(passpro, cli, args, said):
+    before = passpro.snapshot()
+    code, _, err = cli("campaign", "open", *args)
+    assert code == 1
+    assert said in err, err
+    assert passpro.snapshot() == before
