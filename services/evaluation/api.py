@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from services.evaluation import handlers, queries
 from services.evaluation.handlers import LYCEE_ROLES, CancelBody, HeldBody, LyceeAvisBody
 from shared.contracts.identifiers import UAI
+from shared.domain.student_file import ready_letter
 from shared.runtime import access_log
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_own_establishment, require_role
 from shared.runtime.http.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset
@@ -45,6 +46,14 @@ async def record_held(ine: IneInPath, body: HeldBody, request: Request, campaign
 )
 async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, campaign: CampaignQuery = None):
     return await answer_of(handlers.cancel_interview(runtime(request), principal(request), ine, body, campaign))
+
+
+@router.post(
+    "/students/{ine}/interviews/report", status_code=201, operation_id="correct_interview_report",
+    responses=STUDENT_WRITE, summary="Corriger le compte rendu d'un entretien tenu (InterviewReportCorrected)",
+)
+async def correct_report(ine: IneInPath, body: handlers.ReportBody, request: Request, campaign: CampaignQuery = None):
+    return await answer_of(handlers.correct_report(runtime(request), principal(request), ine, body, campaign))
 
 
 @router.post(
@@ -119,6 +128,7 @@ async def interviews_page(
                 "report": interview.report.model_dump(mode="json") if interview.report else None,
                 "lycee_avis": latest.avis if latest else None,
                 "student_withdrawn": file.withdrawn,
+                "letter": ready_letter(file, interview.lycee_uai, interview.formation_code),
             }
         )
     return {"items": items, "total": total, "limit": limit, "offset": offset}

@@ -21,7 +21,8 @@ from services.evaluation import api, handlers, queries, views
 from shared.domain.errors import NotFound
 from shared.contracts.identifiers import FormationCode
 from shared.domain.rules import visible_to_lycee
-from shared.domain.student_file import Interview, StudentFile, voeu_key
+from shared.contracts.letter import default_letter_template
+from shared.domain.student_file import Interview, StudentFile, ready_letter, voeu_key
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
 from shared.runtime.http.app import answer_of, runtime
@@ -146,6 +147,7 @@ async def _interview_context(request: Request, ine: str, formation_code: str, po
     return {
         "who": who, "file": file, "interview": interview, "history": list(reversed(history)),
         "formation_code": formation_code, "bonus": bonus,
+        "letter": ready_letter(file, who.uai, formation_code), "letter_template": default_letter_template(),
     }
 
 

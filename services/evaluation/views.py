@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Connection, Index, String, Table
 
 from shared.contracts.streams import LoggedEvent
+from shared.domain.student_file import without_draft_letters
 from shared.runtime.db import new_metadata
 from shared.runtime.projection.views import apply_campaigns, campaigns_table, delete_students, fold_batch, positions_table, student_files_table
 
@@ -34,7 +35,7 @@ class InterviewsView:
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)
-        files = fold_batch(conn, student_files, events)
+        files = fold_batch(conn, student_files, events, keep=without_draft_letters)  # a draft letter stays the student's
         if not files:
             return
         delete_students(conn, interviews, files)

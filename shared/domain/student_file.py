@@ -361,6 +361,22 @@ def without_personal_fields(file: StudentFile) -> StudentFile:
     )
 
 
+def without_draft_letters(file: StudentFile) -> StudentFile:
+    """The file as a lycée may hold it: a letter's answers only once the student marked it ready (SPEC §6).
+    Each letter keeps its version, so a later save still replaces it in whatever order it comes."""
+    letters = {
+        key: letter if letter.ready else letter.model_copy(update={"answers": {}})
+        for key, letter in file.letters.items()
+    }
+    return file.model_copy(update={"letters": letters})
+
+
+def ready_letter(file: StudentFile, lycee_uai: str, formation_code: str) -> dict[str, str] | None:
+    """The answers of the vœu's letter once marked ready (what the lycée reads), else None."""
+    letter = file.letter_for(lycee_uai, formation_code)
+    return dict(letter.answers) if letter is not None and letter.ready else None
+
+
 def fold(campaign: str, ine: str, events: list[tuple[Event, int]]) -> StudentFile:
     file = empty_file(campaign, ine)
     for event, version in events:

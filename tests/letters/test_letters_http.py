@@ -6,9 +6,11 @@ One world (three services in process, one académie) for the module; each test h
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from matrix import (  # noqa: F401  (world: the module's fixture)
     COLLEGE,
@@ -336,3 +338,47 @@ def test_the_colleges_staff_read_the_letters_and_the_read_is_logged(world: World
 
     for caller, status in ((OTHER_REFERENT, 404), (STAFF, 403)):
         assert world.get("registration", f"/api/students/{ine}/letters", caller).status_code == status
+
+
+# --- the lycée reads a ready letter, never a draft ------------------------------------------------------------
+
+
+def lycee_interview(w: World, ine: str, position: str) -> dict:
+    answer = w.get("evaluation", "/api/interviews", STAFF, params={"min_position": position, "limit": 1000})
+    assert answer.status_code == 200, answer.text
+    return next(i for i in answer.json()["items"] if i["ine"] == ine)
+
+
+def lycee_page(w: World, ine: str) -> str:
+    cookie = f"passpro_evaluation={w.passpro.token(STAFF.role, STAFF.uai)}"
+    answer = w.clients["evaluation"].get(f"/eleves/{ine}/{FORMATION}", headers={"Cookie": cookie})
+    assert answer.status_code == 200, answer.text
+    return html.unescape(answer.text)
+
+
+def evaluation_rows(w: World, ine: str) -> str:
+    engine = create_engine(w.passpro.database_url("evaluation"))
+    try:
+        with engine.connect() as conn:
+            return " ".join(row[0] for row in conn.execute(text("SELECT file FROM student_files WHERE ine = :ine"),
+                                                           {"ine": ine}))
+    finally:
+        engine.dispose()
+
+
+def test_the_lycee_sees_the_letter_once_ready_and_never_holds_a_draft(world: World):
+    ine, _ = scheduled_student(world)
+    draft = as_student(world, ine, "POST", "/api/me/letters", {**VOEU, "answers": {"pourquoi": "Brouillon zanzibar."}})
+    assert lycee_interview(world, ine, draft.json()["positions"]["service"])["letter"] is None
+    assert "pas encore marqué sa lettre" in lycee_page(world, ine) and "zanzibar" not in lycee_page(world, ine)
+    assert "zanzibar" not in evaluation_rows(world, ine).lower()  # the lycée's view keeps no draft
+
+    ready = as_student(world, ine, "POST", "/api/me/letters", {**VOEU, "answers": FULL, "ready": True})
+    assert lycee_interview(world, ine, ready.json()["positions"]["service"])["letter"] == FULL
+    page = lycee_page(world, ine)
+    assert "Lettre de motivation de l'élève" in page
+    assert all(q.prompt in page and FULL[q.id] in page for q in TEMPLATE.questions)
+
+    # Back to a draft: the lycée no longer sees it.
+    again = as_student(world, ine, "POST", "/api/me/letters", {**VOEU, "answers": FULL, "ready": False})
+    assert lycee_interview(world, ine, again.json()["positions"]["service"])["letter"] is None

@@ -175,6 +175,10 @@ class LyceeInterview(Answer):
     report: ReportOut | None
     lycee_avis: LyceeAvis | None
     student_withdrawn: bool
+    letter: dict[str, str] | None = Field(
+        description="La lettre de motivation guidée du vœu une fois marquée prête par l'élève (réponses par "
+        "question de GET /api/letter-template du service d'inscription), sinon null"
+    )
 
 
 # --- scoring ------------------------------------------------------------------------------------------
