@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.registration import api, educonnect, letters_api, pages
+from services.registration import student_api
 from services.registration import formations
 from services.registration.settings import RegistrationSettings
 from services.registration.views import StudentsView
@@ -23,7 +24,7 @@ def create_app(settings: RegistrationSettings) -> FastAPI:
         database_url=settings.resolved_database_url(),
         migrations_dir=MIGRATIONS,
         make_view=StudentsView,
-        routers=[api.router, letters_api.router],
+        routers=[api.router, letters_api.router, student_api.router],
     )
     pages.install(app)
     formations.install(app)

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.domain.errors import InvalidInput, NotFound, RuleViolation
 from shared.contracts.events import (
     CollegeAvisGiven,
     InterviewPreparationUpdated,
+    InterviewRescheduled,
     InterviewScheduled,
     MotivationLetterSaved,
     Payload,
     Referent,
     ReferentReassigned,
+    StudentAccessIssued,
     StudentRegistered,
     StudentReinstated,
     StudentWithdrawn,
 )
+from shared.domain.slots import FREE_TIME_MINUTES, SlotFile, require_no_overlap, require_place, require_slot
 from shared.domain.rules import (
     cancel_interview,
+    require_active_interview,
     require_campaign_open,
     require_not_erased,
     require_not_withdrawn,
@@ -46,11 +51,21 @@ class ReassignReferent:
 @dataclass(frozen=True)
 class ScheduleInterview:
     interview_id: str  # made by the service, outside the domain
+    lycee_uai: str | None  # with a slot: None, or the slot's own
+    formation_code: str | None
+    scheduled_at: datetime | None
+    mode: str | None
+    remote_equipment_ready: bool
+    slot_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RescheduleInterview:
     lycee_uai: str
     formation_code: str
-    scheduled_at: datetime
-    mode: str
-    remote_equipment_ready: bool
+    slot_id: str | None  # a slot, or a free time:
+    scheduled_at: datetime | None
+    mode: str | None
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,14 @@ class Reinstate:
 
 
 @dataclass(frozen=True)
+class IssueAccess:
+    """A personal access code for the student's space (SPEC §6): the code itself never reaches the domain."""
+
+    issued_by: str
+    valid_for: timedelta
+
+
+@dataclass(frozen=True)
 class SaveLetter:
     """The student's guided motivation letter for one vœu, checked against its template (check_letter)."""
 
@@ -98,8 +121,8 @@ class UpdatePreparation:
 
 
 Command = (
-    Register | ReassignReferent | ScheduleInterview | CancelInterview | GiveCollegeAvis | Withdraw | Reinstate
-    | SaveLetter | UpdatePreparation
+    Register | ReassignReferent | ScheduleInterview | RescheduleInterview | CancelInterview | GiveCollegeAvis | Withdraw | Reinstate
+    | SaveLetter | UpdatePreparation | IssueAccess
 )
 
 
@@ -132,8 +155,12 @@ def check_letter(template: LetterTemplate, answers: dict[str, str], ready: bool)
         )
 
 
-def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Command, caller_uai: str) -> Payload:
-    """The event the command records, or a Refusal (404 for a student the collège may not see, 409 for a rule)."""
+def decide(
+    file: StudentFile, campaign: CampaignFile, now: datetime, command: Command, caller_uai: str,
+    slots: Mapping[str, SlotFile] | None = None,
+) -> Payload:
+    """The event the command records, or a Refusal (404 for a student the collège may not see, 409 for a rule).
+    `slots`: the slots the command names or the student's interviews are in, folded from their streams."""
     if isinstance(command, Register):
         require_campaign_open(campaign, now)
         if file.registered:
@@ -160,27 +187,14 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
     match command:
         case ReassignReferent(referent=referent):
             return ReferentReassigned(referent=referent)
+        case ScheduleInterview() if command.slot_id is not None:
+            return _book_slot(file, command, slots or {})
+        case RescheduleInterview():
+            return _reschedule(file, command, slots or {})
         case ScheduleInterview():
-            if file.active_interview(command.lycee_uai, command.formation_code):
-                raise RuleViolation(
-                    "interview_already_scheduled",
-                    "Un entretien est déjà prévu pour ce vœu (même lycée, même formation).",
-                )
-            if file.held_interview(command.lycee_uai, command.formation_code):
-                raise RuleViolation("interview_already_held", "L'entretien pour ce vœu a déjà eu lieu.")
-            if command.mode == "distanciel" and not command.remote_equipment_ready:
-                raise RuleViolation(
-                    "remote_equipment_missing",
-                    "Un entretien en distanciel exige que le collège ait vérifié l'équipement de l'élève.",
-                )
-            return InterviewScheduled(
-                interview_id=command.interview_id,
-                lycee_uai=command.lycee_uai,
-                formation_code=command.formation_code,
-                scheduled_at=command.scheduled_at,
-                mode=command.mode,
-                remote_equipment_ready=command.remote_equipment_ready,
-            )
+            scheduled = _schedule_rules(file, command)
+            require_no_overlap(file, command.scheduled_at, FREE_TIME_MINUTES, slots or {})
+            return scheduled
         case CancelInterview():
             return cancel_interview(file, command.lycee_uai, command.formation_code, command.reason)
         case GiveCollegeAvis():
@@ -192,11 +206,87 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
             return CollegeAvisGiven(college_uai=command.college_uai, avis=command.avis, comment=command.comment)
         case Withdraw(reason=reason):
             return StudentWithdrawn(reason=reason)
+        case IssueAccess():
+            return StudentAccessIssued(issued_by=command.issued_by, expires_at=now + command.valid_for)
         case SaveLetter():
             return _save_letter(file, command)
         case UpdatePreparation():
             return _update_preparation(file, command)
     raise TypeError(f"unknown command {command!r}")
+
+
+def _book_slot(file: StudentFile, command: ScheduleInterview, slots: Mapping[str, SlotFile]) -> InterviewScheduled:
+    """SPEC §7: the lycée, formation, time and mode come from the slot (a body naming others is a 422); rule 10,
+    the vœu's own rules, then rule 9 on the slot's history."""
+    slot = require_slot(slots.get(command.slot_id))
+    for field, asked, actual in (
+        ("lycee_uai", command.lycee_uai, slot.lycee_uai),
+        ("formation_code", command.formation_code, slot.formation_code),
+        ("scheduled_at", command.scheduled_at, slot.starts_at),
+        ("mode", command.mode, slot.mode),
+    ):
+        if asked is not None and asked != actual:
+            raise InvalidInput("slot_mismatch", "Le créneau choisi fixe le lycée, la formation, l'heure et le mode.", field)
+    booked = ScheduleInterview(
+        command.interview_id, slot.lycee_uai, slot.formation_code, slot.starts_at, slot.mode,
+        command.remote_equipment_ready,
+    )
+    file_rules = _schedule_rules(file, booked)
+    require_no_overlap(file, slot.starts_at, slot.duration_minutes, slots)
+    require_place(slot)
+    return file_rules.model_copy(update={"slot_id": slot.slot_id})
+
+
+def _schedule_rules(file: StudentFile, command: ScheduleInterview) -> InterviewScheduled:
+    if file.active_interview(command.lycee_uai, command.formation_code):
+        raise RuleViolation(
+            "interview_already_scheduled", "Un entretien est déjà prévu pour ce vœu (même lycée, même formation)."
+        )
+    if file.held_interview(command.lycee_uai, command.formation_code):
+        raise RuleViolation("interview_already_held", "L'entretien pour ce vœu a déjà eu lieu.")
+    if command.mode == "distanciel" and not command.remote_equipment_ready:
+        raise RuleViolation(
+            "remote_equipment_missing",
+            "Un entretien en distanciel exige que le collège ait vérifié l'équipement de l'élève.",
+        )
+    return InterviewScheduled(
+        interview_id=command.interview_id,
+        lycee_uai=command.lycee_uai,
+        formation_code=command.formation_code,
+        scheduled_at=command.scheduled_at,
+        mode=command.mode,
+        remote_equipment_ready=command.remote_equipment_ready,
+    )
+
+
+def _reschedule(file: StudentFile, command: RescheduleInterview, slots: Mapping[str, SlotFile]) -> InterviewRescheduled:
+    """SPEC §7: one event moves the vœu's scheduled interview to a slot or a free time; the old slot's place is
+    freed in the same append (the handler conditions it on the student's, the old and the new slot's streams)."""
+    interview = require_active_interview(file, command.lycee_uai, command.formation_code)
+    if command.slot_id is not None:
+        slot = require_slot(slots.get(command.slot_id))
+        if (slot.lycee_uai, slot.formation_code) != interview.voeu:
+            raise InvalidInput("slot_mismatch", "Ce créneau est celui d'un autre lycée ou d'une autre formation.", "slot_id")
+        if interview.slot_id == slot.slot_id:
+            raise RuleViolation("already_in_slot", "L'entretien est déjà dans ce créneau.")
+        require_place(slot)
+        starts_at, minutes, mode = slot.starts_at, slot.duration_minutes, slot.mode
+    else:
+        starts_at, minutes, mode = command.scheduled_at, FREE_TIME_MINUTES, command.mode
+    if mode == "distanciel" and not interview.remote_equipment_ready:
+        raise RuleViolation(
+            "remote_equipment_missing",
+            "Un entretien en distanciel exige que le collège ait vérifié l'équipement de l'élève.",
+        )
+    require_no_overlap(file, starts_at, minutes, slots, moving=interview.interview_id)
+    return InterviewRescheduled(
+        interview_id=interview.interview_id,
+        lycee_uai=command.lycee_uai,
+        formation_code=command.formation_code,
+        scheduled_at=starts_at,
+        slot_id=command.slot_id,
+        mode=mode,
+    )
 
 
 def _save_letter(file: StudentFile, command: SaveLetter) -> MotivationLetterSaved:

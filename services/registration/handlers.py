@@ -9,9 +9,18 @@ then the rules on the student's history (404, 409).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 
-from services.registration import domain
+from pydantic import model_validator
+from pydantic_core import PydanticCustomError
+
+from shared.contracts.events import SlotId
+from shared.domain.student_file import StudentFile
+from shared.runtime.slots import related_slots, slot_files
+from services.registration import access_codes, domain
 from pydantic import Field
 
 from shared.contracts.events import LETTER_ANSWER_MAX, MAX_LETTER_ANSWERS, CollegeAvis, InterviewMode, QuestionId, Referent, Text
@@ -42,11 +51,46 @@ class ReferentBody(WriteBody):
 
 
 class ScheduleBody(WriteBody):
+    """A slot (SPEC §7: its lycée, formation, time and mode), or a free time with all four."""
+
+    slot_id: SlotId | None = None
+    lycee_uai: LyceeUAI | None = None
+    formation_code: FormationCode | None = None
+    scheduled_at: Time | None = None
+    mode: InterviewMode | None = None
+    remote_equipment_ready: bool = False
+
+    @model_validator(mode="after")
+    def _a_slot_or_a_free_time(self) -> "ScheduleBody":
+        if self.slot_id is None:
+            _require(self, "lycee_uai", "formation_code", "scheduled_at", "mode")
+        return self
+
+
+class RescheduleBody(WriteBody):
+    """The vœu whose interview moves, and where to: a slot, or a free time and its mode (SPEC §7)."""
+
     lycee_uai: LyceeUAI
     formation_code: FormationCode
-    scheduled_at: Time
-    mode: InterviewMode
-    remote_equipment_ready: bool = False
+    slot_id: SlotId | None = None
+    scheduled_at: Time | None = None
+    mode: InterviewMode | None = None
+
+    @model_validator(mode="after")
+    def _a_slot_or_a_free_time(self) -> "RescheduleBody":
+        if self.slot_id is None:
+            _require(self, "scheduled_at", "mode")
+        elif self.scheduled_at is not None or self.mode is not None:
+            raise PydanticCustomError("slot_or_time", "Un créneau, ou une date et un mode : pas les deux.")
+        return self
+
+
+def _require(body: WriteBody, *names: str) -> None:
+    missing = [name for name in names if getattr(body, name) is None]
+    if missing:
+        raise PydanticCustomError(
+            "slot_or_time", "Sans créneau (slot_id), il faut : {missing}.", {"missing": ", ".join(missing)}
+        )
 
 
 class CancelBody(WriteBody):
@@ -80,11 +124,25 @@ class PreparationBody(WriteBody):
 
 
 async def _run(
-    rt: Runtime, who: Principal, action: str, ine: str, campaign: str | None, body: WriteBody, command: domain.Command
+    rt: Runtime, who: Principal, action: str, ine: str, campaign: str | None, body: WriteBody, command: domain.Command,
+    slots_of: Callable[[StudentFile], Iterable[str | None]] | None = None,
 ) -> Outcome:
+    if slots_of is None:
+        return await rt.command(
+            who, action, ine, campaign, body, lambda file, camp, now: domain.decide(file, camp, now, command, who.uai)
+        )
+    # SPEC §7 rule 9: the slots whose places the command takes or frees are read with the student's history
+    # and the append is conditioned on their versions too (one script); the others give their lengths.
     return await rt.command(
-        who, action, ine, campaign, body, lambda file, camp, now: domain.decide(file, camp, now, command, who.uai)
+        who, action, ine, campaign, body,
+        lambda file, camp, now, streams: domain.decide(file, camp, now, command, who.uai, slot_files(streams)),
+        related_slots(rt.keys, campaign or rt.settings.campaign, slots_of),
     )
+
+
+def _slot_of(lycee_uai: str, formation_code: str) -> Callable[[StudentFile], list[str | None]]:
+    """The slot of the vœu's scheduled interview, if it is in one: the place a cancellation or a move frees."""
+    return lambda file: [i.slot_id for i in [file.active_interview(lycee_uai, formation_code)] if i]
 
 
 async def register(rt: Runtime, who: Principal, body: RegisterBody) -> Outcome:
@@ -105,7 +163,8 @@ async def reassign_referent(
 async def schedule_interview(
     rt: Runtime, who: Principal, ine: str, body: ScheduleBody, campaign: str | None = None
 ) -> Outcome:
-    require_formation(rt.reference, body.lycee_uai, body.formation_code)
+    if body.lycee_uai is not None and body.formation_code is not None:
+        require_formation(rt.reference, body.lycee_uai, body.formation_code)
     require_role(who, *COLLEGE_ROLES)
     command = domain.ScheduleInterview(
         interview_id=str(uuid.uuid4()),  # made here: the domain stays pure
@@ -114,8 +173,22 @@ async def schedule_interview(
         scheduled_at=body.scheduled_at,
         mode=body.mode,
         remote_equipment_ready=body.remote_equipment_ready,
+        slot_id=body.slot_id,
     )
-    return await _run(rt, who, "schedule", ine, campaign, body, command)
+    return await _run(rt, who, "schedule", ine, campaign, body, command, lambda file: [body.slot_id])
+
+
+async def reschedule_interview(
+    rt: Runtime, who: Principal, ine: str, body: RescheduleBody, campaign: str | None = None
+) -> Outcome:
+    """SPEC §7: one InterviewRescheduled, appended on the student's, the old slot's and the new slot's streams."""
+    require_formation(rt.reference, body.lycee_uai, body.formation_code)
+    require_role(who, *COLLEGE_ROLES)
+    command = domain.RescheduleInterview(body.lycee_uai, body.formation_code, body.slot_id, body.scheduled_at, body.mode)
+    old_slot = _slot_of(body.lycee_uai, body.formation_code)
+    return await _run(
+        rt, who, "reschedule", ine, campaign, body, command, lambda file: [*old_slot(file), body.slot_id]
+    )
 
 
 async def cancel_interview(
@@ -124,7 +197,7 @@ async def cancel_interview(
     require_formation(rt.reference, body.lycee_uai, body.formation_code)
     require_role(who, *COLLEGE_ROLES)
     command = domain.CancelInterview(body.lycee_uai, body.formation_code, body.reason)
-    return await _run(rt, who, "cancel", ine, campaign, body, command)
+    return await _run(rt, who, "cancel", ine, campaign, body, command, _slot_of(body.lycee_uai, body.formation_code))
 
 
 async def give_college_avis(
@@ -168,3 +241,20 @@ async def update_preparation(
         interview_id, body.itinerary_ready, body.letter_printed, body.materials_ready, body.equipment_ready
     )
     return await _run(rt, who, f"preparation:{interview_id}", student, campaign, body, command)
+
+
+async def issue_access_code(rt: Runtime, who: Principal, ine: str, campaign: str | None = None) -> tuple[Outcome, str]:
+    """A new personal access code for a student of the caller's collège (SPEC §6): StudentAccessIssued in the
+    log (who, until when), then the code's hash outside it, replacing (so revoking) the previous one. The code
+    is returned once, to be handed to the student; nothing keeps it. Every call is a new code (no event_id:
+    a retry could not give back a code nobody kept)."""
+    require_role(who, *COLLEGE_ROLES)
+    command = domain.IssueAccess(who.user_id, timedelta(days=access_codes.CODE_DAYS))
+    code = access_codes.new_code()
+    outcome = await _run(rt, who, "access-code", ine, campaign, WriteBody(), command)
+    event = outcome.event
+    await asyncio.to_thread(
+        access_codes.store_code, rt.engine, campaign=event.campaign, ine=ine, college_uai=who.uai, code=code,
+        issued_by=who.user_id, issued_at=event.occurred_at, expires_at=event.payload.expires_at,
+    )
+    return outcome, code
