@@ -179,7 +179,7 @@ def audit_exports(args: argparse.Namespace) -> int:
     settings = service_settings("scoring")
     try:
         with scoring_engine(settings) as engine:
-            items = list_exports(engine, args.campaign)
+            items, _ = list_exports(engine, args.campaign)
     except unreachable() as exc:
         return fail("audit exports", f"base de scoring inaccessible ou non migrée (passpro migrate) : {exc}")
     for item in items:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from services.scoring import queries
 from services.scoring.views import exports
@@ -54,11 +54,14 @@ def export_affelnet(engine: Engine, campaign: str, user_id: str) -> AffelnetExpo
     return AffelnetExport(campaign, content, rows, digest, positions)
 
 
-def list_exports(engine: Engine, campaign: str | None = None) -> list[dict[str, Any]]:
-    query = select(exports).order_by(exports.c.id)
-    if campaign:
-        query = query.where(exports.c.campaign == campaign)
+def list_exports(
+    engine: Engine, campaign: str | None = None, *, limit: int | None = None, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """The exports made (oldest first), a page of them chosen in SQL (`limit` None: all), and how many there are."""
+    where = [exports.c.campaign == campaign] if campaign else []
     with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(exports).where(*where)).scalar_one()
+        rows = conn.execute(select(exports).where(*where).order_by(exports.c.id).limit(limit).offset(offset or None))
         return [
             {
                 "id": row.id,
@@ -69,5 +72,5 @@ def list_exports(engine: Engine, campaign: str | None = None) -> list[dict[str, 
                 "rows": row.rows,
                 "sha256": row.sha256,
             }
-            for row in conn.execute(query)
-        ]
+            for row in rows
+        ], total

@@ -151,13 +151,13 @@ async def affelnet_file(request: Request, year: str, export: exports.AffelnetExp
     "/audit/exports", operation_id="list_exports", responses=read(Page[ExportRecord]),
     summary="Les exports Affelnet faits : qui, quand, positions couvertes, SHA-256",
 )
-async def audit_exports(request: Request, campaign: CampaignQuery = None):
+async def audit_exports(request: Request, campaign: CampaignQuery = None, limit: Limit = 100, offset: Offset = 0):
     rt, who = runtime(request), principal(request)
     require_role(who, "rectorat")
-    items = await asyncio.to_thread(exports.list_exports, rt.engine, campaign)
+    items, total = await asyncio.to_thread(exports.list_exports, rt.engine, campaign, limit=limit, offset=offset)
     for item in items:
         item["positions"] = _short(rt, item["positions"])
-    return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get(

@@ -533,3 +533,38 @@ def test_an_export_over_http_is_listed_like_one_from_the_command_line(passpro, r
     assert export["sha256"] == csv.headers["X-Content-SHA256"] == hashlib.sha256(csv.content).hexdigest()
     assert export["positions"][f"{CAMPAIGN}:evaluation"] == written[-1]["positions"]["service"]
     assert scoring.get("/api/audit/exports", headers=passpro.auth("principal", COLLEGE)).status_code == 403
+
+
+def test_the_exports_made_are_paged_in_sql(passpro, scoring):
+    """`GET /api/audit/exports` pages as the other lists do: `limit`/`offset` in the SELECT, `total` counted."""
+    from sqlalchemy import event
+
+    from services.scoring import affelnet, queries
+
+    rectorat = passpro.auth("rectorat", None, "dsden-durand")
+    engine = scoring.app.state.runtime.engine
+    with engine.connect() as conn:
+        for n in range(5):
+            queries.record_export(conn, CAMPAIGN, f"dsden-{n}", {}, f"INE;UAI_ACCUEIL;CODE_MEF;BONUS\n{n}", 0)
+        queries.record_export(conn, "2028", "dsden-autre", {}, "autre campagne", 0)
+        conn.commit()
+
+    selects: list[str] = []
+
+    def seen(conn, cursor, statement, *_):  # noqa: ANN001, ANN202
+        if "exports" in statement:
+            selects.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        page = scoring.get("/api/audit/exports", params={"campaign": CAMPAIGN, "limit": 2, "offset": 3}, headers=rectorat)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert (body["total"], body["limit"], body["offset"]) == (5, 2, 3)
+    assert [item["user_id"] for item in body["items"]] == ["dsden-3", "dsden-4"]
+    assert any("LIMIT" in sql.upper() and "OFFSET" in sql.upper() for sql in selects), selects
+
+    everything, total = affelnet.list_exports(engine)
+    assert total == 6 and [item["user_id"] for item in everything][-1] == "dsden-autre"
