@@ -14,6 +14,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = env_settings(args.name)  # a service is configured by its environment only
     settings.require_secret()
     settings.require_master_key()
+    settings.require_sign_in_setup()  # production: the académie's provider, no token page nor demo users
     create_app, _ = app_factory(args.name)
     if args.fd is not None:  # a socket `passpro up` bound (and so checked) before starting anything
         uvicorn.run(create_app(settings), fd=args.fd, log_level="info", access_log=False)

@@ -13,6 +13,7 @@ from shared.fr.labels import ROLE_LABELS
 from shared.runtime.demo_users import demo_users
 from shared.runtime.http.app import runtime
 from shared.runtime.http.auth import InvalidToken, Principal, issue_token, read_token
+from shared.web.oidc import academie, academie_sign_out
 from shared.web.pages import Web, next_path, web
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ def _signin_page(request: Request, status: int = 200, **context: Any) -> HTMLRes
         {
             "who": web(request).visitor(request),
             "demo": _demo_choices(request),
+            "token_page": runtime(request).settings.token_page,
+            "academie": academie(request) is not None,
             "suite": next_path(request.query_params.get("suite")),
             **context,
         },
@@ -62,6 +65,8 @@ def _wrong_space(w: Web, who: Principal) -> str | None:
 @signin.post("/connexion")
 async def signin_with_token(request: Request) -> Response:
     w, rt = web(request), runtime(request)
+    if not rt.settings.token_page:  # production: staff sign in with the académie's provider only (SPEC §8)
+        return w.error_page(request, 404, "La connexion par jeton n'existe qu'en développement et en démonstration.")
     form = await w.form(request)
     token = "".join(form.get("jeton", "").split())
     suite = next_path(form.get("suite"))
@@ -109,6 +114,6 @@ async def accessibility_statement(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     w = web(request)
     await w.form(request)
-    response = RedirectResponse("/connexion?fait=deconnexion", status_code=303)
+    response = await academie_sign_out(request) or RedirectResponse("/connexion?fait=deconnexion", status_code=303)
     response.delete_cookie(w.session_cookie, path="/")
     return response

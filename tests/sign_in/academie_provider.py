@@ -78,10 +78,22 @@ def matrix_sub(role: str, uai: str | None) -> str:
     return f"{role}-{uai or 'rectorat'}"
 
 
+# The callers of the rights matrix (tests/services/matrix.py), each in the directory as its role would be.
+MATRIX_PEOPLE: dict[str, dict[str, object]] = {
+    matrix_sub(role, uai): ministry_claims(role, uai)
+    for role, uais in {
+        "principal": (COLLEGE, OTHER_COLLEGE), "referent": (COLLEGE, OTHER_COLLEGE),
+        "lycee_staff": (LYCEE, OTHER_LYCEE), "proviseur": (LYCEE, OTHER_LYCEE), "rectorat": (None,),
+    }.items()
+    for uai in uais
+}
+
+
 def new_key(kid: str) -> dict[str, object]:
     """A private RSA JWK for the provider to sign with."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     data = RSAAlgorithm.to_jwk(private, as_dict=True)
+    data.pop("key_ops", None)  # PyJWT writes ["sign"], which the provider would publish in its JWKS as is
     return {**data, "kid": kid, "alg": "RS256", "use": "sig"}
 
 
@@ -117,7 +129,7 @@ class AcademieProvider:
         self.audience = AUDIENCE
         self.keys = [new_key("cle-1")]
         self.bases = [TEST_BASE]  # the origins of the services that sign in through it
-        self.users: dict[str, dict[str, object]] = dict(PEOPLE)
+        self.users: dict[str, dict[str, object]] = {**PEOPLE, **MATRIX_PEOPLE}
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "provider.log"
 

@@ -1,0 +1,228 @@
+"""Staff sign in with the académie's OpenID Connect provider (SPEC §8): `/auth/login?next=`, `/auth/callback`.
+
+The protocol is Authlib's (its Starlette client over httpx): discovery, authorization code with PKCE (S256),
+state and nonce, the ID token's signature checked against the provider's JWKS (fetched again for an unknown
+key) and its `iss`, `aud`, `exp`, `iat`, `nonce` and `at_hash`. What is ours is configuration and mapping:
+
+- the flow's state (Authlib's state, nonce, PKCE verifier and redirect URI, and where to go next) waits in a
+  short-lived cookie signed with the service's secret, so that the callback is answered only in the browser
+  that started the sign-in, and once (the cookie is dropped; the provider refuses a code used twice);
+- only asymmetric signatures are accepted for the ID token (never `none`, nor HS256 with the client secret);
+- the claims (ID token, and userinfo when the provider has one, for the same `sub`) go through the claims
+  mapping (shared/runtime/claims_map.py); a person it gives no role, or several establishments, gets a French
+  403 page and no session;
+- then the session is today's: a Passpro HS256 token in the service's session cookie (shared/web/session.py).
+  The ID token is kept in its own cookie as the hint for the provider's end-session endpoint at sign-out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import httpx
+import jwt
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.starlette_client import OAuth
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from joserfc.errors import JoseError
+
+from shared.fr.labels import ROLE_LABELS
+from shared.runtime.claims_map import ClaimsMap, Mapped, load_claims_map, map_claims
+from shared.runtime.http.app import runtime
+from shared.runtime.http.auth import Principal, issue_token
+from shared.runtime.settings import ServiceSettings
+from shared.web.pages import next_path, secure_page, web
+from shared.web.session import set_cookie
+
+log = logging.getLogger(__name__)
+
+SESSION_SECONDS = 8 * 3600  # as the demo users' sessions
+FLOW_SECONDS = 600  # time to sign in at the provider
+FLOW_AUDIENCE = "passpro-oidc-flow"
+ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+HTTP_TIMEOUT = 10.0
+
+FAILED = ("La connexion par votre compte académique n'a pas abouti (réponse du fournisseur d'identité invalide ou "
+          "expirée). Recommencez depuis la page de connexion.")
+UNREACHABLE = "Le fournisseur d'identité académique ne répond pas ; réessayez dans un instant."
+NOT_CONFIGURED = "La connexion par le compte académique n'est pas configurée sur ce service."
+
+oidc = APIRouter(include_in_schema=False)
+
+
+class AcademieSignIn:
+    """One service's client of the académie's provider (built on the first request that needs it)."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.issuer = settings.oidc_issuer.rstrip("/")
+        self.claims_map: ClaimsMap = load_claims_map(settings.oidc_claims_map)
+        self.client = OAuth().register(
+            "academie",
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret,
+            server_metadata_url=f"{self.issuer}/.well-known/openid-configuration",
+            client_kwargs={"scope": settings.oidc_scope, "code_challenge_method": "S256", "timeout": HTTP_TIMEOUT},
+        )
+
+    async def metadata(self) -> dict[str, Any]:
+        """The provider's discovery document (fetched once), held to the configured issuer, with only the
+        asymmetric ID-token algorithms left for Authlib to accept."""
+        metadata = await self.client.load_server_metadata()
+        if str(metadata.get("issuer", "")).rstrip("/") != self.issuer:
+            raise SignInFailed(f"the discovery document names issuer {metadata.get('issuer')!r}")
+        offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+        metadata["id_token_signing_alg_values_supported"] = [a for a in offered if a in ID_TOKEN_ALGORITHMS]
+        return metadata
+
+    async def claims(self, request: Request) -> tuple[dict[str, Any], str]:
+        """The verified claims of the person the provider sends back, and their ID token."""
+        metadata = await self.metadata()
+        token = await self.client.authorize_access_token(request)
+        if "id_token" not in token or not token.get("userinfo"):
+            raise SignInFailed("the token response has no ID token")
+        claims = dict(token["userinfo"])
+        if metadata.get("userinfo_endpoint"):
+            more = dict(await self.client.userinfo(token=token))
+            if more.get("sub") != claims.get("sub"):
+                raise SignInFailed("userinfo is about another subject than the ID token")
+            claims = {**claims, **more}
+        return claims, token["id_token"]
+
+    async def end_session(self, request: Request, id_token: str | None) -> str | None:
+        """The provider's end-session URL back to this service's sign-in page, when the provider offers one."""
+        try:
+            metadata = await self.metadata()
+        except (AuthlibBaseError, httpx.HTTPError, SignInFailed, ValueError) as exc:
+            log.warning("provider unreachable at sign-out, local sign-out only: %s", exc)
+            return None
+        if not metadata.get("end_session_endpoint"):
+            return None
+        back = str(request.url_for("signin_page")) + "?fait=deconnexion"
+        params = {"client_id": self.client.client_id, "post_logout_redirect_uri": back}
+        if id_token:
+            params["id_token_hint"] = id_token
+        return str(httpx.URL(metadata["end_session_endpoint"], params=params))
+
+
+class SignInFailed(Exception):
+    """The provider's answer cannot be trusted (no ID token, another subject, another issuer)."""
+
+
+def academie(request: Request) -> AcademieSignIn | None:
+    """The service's client of the académie's provider; None when no provider is configured."""
+    state = request.app.state
+    if not hasattr(state, "academie_sign_in"):
+        settings = runtime(request).settings
+        state.academie_sign_in = AcademieSignIn(settings) if settings.oidc_sign_in else None
+    return state.academie_sign_in
+
+
+def flow_cookie(request: Request) -> str:
+    return f"{web(request).session_cookie}_oidc"
+
+
+def id_token_cookie(request: Request) -> str:
+    return f"{web(request).session_cookie}_idp"
+
+
+def local_path(value: str | None) -> str:
+    """Where to go after signing in: a path of this service, never another site (no scheme, no `//`, no
+    backslash, no control character or space that a browser would drop)."""
+    if value and any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
+        return "/"
+    return next_path(value)
+
+
+def _page(request: Request, status: int, message: str) -> Response:
+    response = web(request).error_page(request, status, message)
+    response.delete_cookie(flow_cookie(request), path="/")
+    return response
+
+
+@oidc.get("/auth/login", name="academie_login")
+async def academie_login(request: Request) -> Response:
+    sign_in = academie(request)
+    if sign_in is None:
+        return web(request).error_page(request, 404, NOT_CONFIGURED)
+    flow: dict[str, Any] = {}
+    request.scope["session"] = flow  # where Authlib keeps the state, nonce and PKCE verifier
+    try:
+        await sign_in.metadata()
+        response = await sign_in.client.authorize_redirect(request, str(request.url_for("academie_callback")))
+    except (AuthlibBaseError, httpx.HTTPError, SignInFailed, ValueError) as exc:
+        log.warning("the provider's discovery failed: %s", exc)
+        return _page(request, 503, UNREACHABLE)
+    secret = runtime(request).settings.jwt_secret
+    sealed = jwt.encode(
+        {"aud": FLOW_AUDIENCE, "exp": int(time.time()) + FLOW_SECONDS, "flow": flow,
+         "next": local_path(request.query_params.get("next"))},
+        secret, algorithm="HS256",
+    )
+    set_cookie(response, request, flow_cookie(request), sealed, max_age=FLOW_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _read_flow(request: Request) -> dict[str, Any]:
+    sealed = request.cookies.get(flow_cookie(request))
+    if not sealed:
+        return {}
+    try:
+        found = jwt.decode(sealed, runtime(request).settings.jwt_secret, algorithms=["HS256"], audience=FLOW_AUDIENCE)
+    except jwt.PyJWTError:
+        return {}
+    return found if isinstance(found.get("flow"), dict) else {}
+
+
+@oidc.get("/auth/callback", name="academie_callback")
+async def academie_callback(request: Request) -> Response:
+    w, rt, sign_in = web(request), runtime(request), academie(request)
+    if sign_in is None:
+        return w.error_page(request, 404, NOT_CONFIGURED)
+    found = _read_flow(request)
+    request.scope["session"] = found.get("flow", {})
+    try:
+        claims, id_token = await sign_in.claims(request)
+    except httpx.HTTPError as exc:
+        log.warning("the provider is out of reach at the callback: %s", exc)
+        return _page(request, 503, UNREACHABLE)
+    except (AuthlibBaseError, JoseError, SignInFailed, ValueError, KeyError, TypeError) as exc:
+        log.info("academic sign-in refused: %s: %s", type(exc).__name__, exc)
+        return _page(request, 401, FAILED)
+    mapped = map_claims(sign_in.claims_map, claims, rt.reference)
+    if not isinstance(mapped, Mapped):
+        log.info("academic sign-in of %r gives no role: %s", claims.get("sub"), mapped.reason)
+        return _page(request, 403, mapped.message)
+    if mapped.role not in w.roles:
+        return _page(
+            request, 403,
+            f"Votre compte académique est celui d'un utilisateur « {ROLE_LABELS[mapped.role]} », qui n'a pas accès à "
+            f"l'{w.space.lower()}.",
+        )
+    token = issue_token(
+        rt.settings.jwt_secret, user_id=mapped.user_id, role=mapped.role, uai=mapped.uai, reference=rt.reference,
+        ttl_seconds=SESSION_SECONDS, issuer=rt.settings.jwt_issuer,
+    )
+    response = w.sign_in(request, token, Principal(mapped.user_id, mapped.role, mapped.uai), local_path(found.get("next")))  # type: ignore[arg-type]
+    response.delete_cookie(flow_cookie(request), path="/")
+    set_cookie(response, request, id_token_cookie(request), id_token, max_age=SESSION_SECONDS)
+    secure_page(response)
+    return response
+
+
+async def academie_sign_out(request: Request) -> RedirectResponse | None:
+    """At sign-out of a session opened by the provider: the redirect that ends the provider's session too
+    (RP-initiated logout), when it offers one; None otherwise (local sign-out only)."""
+    sign_in = academie(request)
+    id_token = request.cookies.get(id_token_cookie(request))
+    if sign_in is None or not id_token:
+        return None
+    url = await sign_in.end_session(request, id_token)
+    if url is None:
+        return None
+    response = RedirectResponse(url, status_code=303)
+    response.delete_cookie(id_token_cookie(request), path="/")
+    return response
