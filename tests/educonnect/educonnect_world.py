@@ -112,3 +112,36 @@ class EduConnectWorld(World):
     def session_of(self, visitor: Visitor) -> Principal | None:
         token = visitor.client.cookies.get("passpro_registration")
         return read_token(token, self.secret, self.reference) if token else None
+
+
+def forget_student(world: EduConnectWorld, visitor: Visitor, ine: str) -> None:
+    """`passpro forget`'s erasure (records.erasure.forget, as the rectorat), then registration's view caught up
+    with it (a read at the erasure's position)."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from services.records.erasure import forget
+    from shared.contracts.events import Actor
+    from shared.contracts.streams import StreamKeys
+    from shared.runtime.log.client import EventLog
+
+    async def run() -> str:
+        settings = world.settings("scoring")
+        keystore = settings.open_keystore()
+        redis = Redis.from_url(world.redis_url, decode_responses=True)
+        try:
+            done = await forget(
+                EventLog(redis, StreamKeys(world.academie), keystore), keystore, None, ine,
+                "Demande de la famille (RGPD)", Actor(user_id="rectorat.test", role="rectorat", uai=None),
+            )
+            return done.erasures[0].position
+        finally:
+            await redis.aclose()
+            keystore.close()
+
+    position = asyncio.run(run())
+    read = visitor.client.get(
+        f"/api/students?min_position={position}", headers={"Authorization": f"Bearer {world.token('principal', COLLEGE)}"},
+    )
+    assert read.status_code == 200, read.text
