@@ -129,7 +129,7 @@ def print_student(report: dict) -> None:
 
 def audit_student(args: argparse.Namespace) -> int:
     from services.records.access import log_cli_read
-    from services.records.audit import InvalidAsOf
+    from services.records.timeline import InvalidAsOf
     from services.records.timeline import student_audit
     from shared.contracts.identifiers import check_campaign, check_ine
     from shared.contracts.streams import StreamKeys

@@ -1,4 +1,5 @@
-"""The audit's logic, without I/O: chain and checkpoint checks, a replay of the projection, a student's timeline.
+"""The audit's logic, without I/O: chain and checkpoint checks, a replay of the projection, cross-checks of the
+streams (a student's timeline is timeline.py).
 
 Why a SHA-1 chain *and* HMAC checkpoints. The chain (`prev_hash`, `hash`) is
 computed inside the append script, in the same atomic step as the XADD, so no
@@ -29,33 +30,10 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from services.scoring.domain import StudentBonus, bonus_of
-from shared.contracts.events import (
-    CampaignOpened,
-    CollegeAvisGiven,
-    Event,
-    InterviewCancelled,
-    InterviewHeld,
-    InterviewPreparationUpdated,
-    InterviewReportCorrected,
-    InterviewRescheduled,
-    InterviewScheduled,
-    InterviewSlotClosed,
-    InterviewSlotOpened,
-    LyceeAvisGiven,
-    MotivationLetterSaved,
-    ReferentReassigned,
-    StudentRegistered,
-    StudentAccessIssued,
-    StudentForgotten,
-    StudentReinstated,
-    StudentWithdrawn,
-    UnknownEventType,
-    UnreadableEntry,
-)
+from services.scoring.domain import bonus_of
+from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
 from shared.contracts.personal import Keyring
 from shared.contracts.streams import (
     GENESIS_HASH,
@@ -67,13 +45,6 @@ from shared.contracts.streams import (
     logged_event_from_entry,
 )
 from shared.domain.student_file import StudentFile, empty_file, evolve
-from shared.fr.labels import (
-    ASSESSMENT_LABELS,
-    COLLEGE_AVIS_LABELS,
-    EVENT_LABELS,
-    LYCEE_AVIS_LABELS,
-    PREPARATION_LABELS,
-)
 from shared.runtime.log.client import entry_hash  # beside append.lua, whose hash it mirrors
 from shared.runtime.projection.consumer import START  # a view's position before it has read anything
 
@@ -496,194 +467,3 @@ def read_logged(stream: str, entry_id: str, fields: Mapping[str, str], keyring: 
         return None
     except UnreadableEntry as exc:
         return str(exc)
-
-
-# --- a student's timeline -------------------------------------------------------------
-
-def _said(labels: dict[str, str], code: str) -> str:
-    """A catalogue label inside a sentence (« avis : assez favorable »); an unknown code as it is."""
-    return labels[code].lower() if code in labels else code
-
-
-def describe(event: Event, show_time: Callable[[datetime], str] = datetime.isoformat) -> list[str]:
-    """What the event says, in French, one line per fact; `show_time` writes its dates (people read Paris time)."""
-    p = event.payload
-    match p:
-        case StudentRegistered():
-            return [
-                f"{p.last_name} {p.first_name}, classe {p.class_name}, collège {p.college_uai}",
-                f"référent : {p.referent.name} <{p.referent.email}>",
-            ]
-        case ReferentReassigned():
-            return [f"nouveau référent : {p.referent.name} <{p.referent.email}>"]
-        case InterviewScheduled():
-            equipment = ", équipement vérifié" if p.remote_equipment_ready else ""
-            slot = f", créneau {p.slot_id}" if p.slot_id else ""
-            return [f"vœu {p.lycee_uai}/{p.formation_code}, le {show_time(p.scheduled_at)}, {p.mode}{equipment}{slot}"]
-        case InterviewRescheduled():
-            slot = f", créneau {p.slot_id}" if p.slot_id else ", hors créneau"
-            return [f"vœu {p.lycee_uai}/{p.formation_code}, déplacé au {show_time(p.scheduled_at)}, {p.mode}{slot}"]
-        case InterviewReportCorrected():
-            return [
-                f"vœu {p.lycee_uai}/{p.formation_code}, compte rendu corrigé : motivation "
-                f"{_said(ASSESSMENT_LABELS, p.report.motivation)}, "
-                f"chances de réussite {_said(ASSESSMENT_LABELS, p.report.chances_of_success)}",
-                f"conseils : {p.report.advice}",
-            ]
-        case InterviewSlotOpened():
-            return [
-                f"créneau {p.slot_id} : {p.lycee_uai}/{p.formation_code}, le {show_time(p.starts_at)}, "
-                f"{p.duration_minutes} min, {p.capacity} place(s), {p.mode}, {p.place}"
-            ]
-        case InterviewSlotClosed():
-            return [f"créneau {p.slot_id} fermé ({p.lycee_uai}/{p.formation_code})"]
-        case InterviewCancelled():
-            return [f"vœu {p.lycee_uai}/{p.formation_code}, motif : {p.reason}"]
-        case CollegeAvisGiven():
-            return [f"avis : {_said(COLLEGE_AVIS_LABELS, p.avis)}", f"commentaire : {p.comment}"]
-        case StudentWithdrawn() | StudentReinstated():
-            return [f"motif : {p.reason}"]
-        case InterviewHeld():
-            missing = "" if p.college_avis_present else " — avis du collège manquant"
-            return [
-                f"vœu {p.lycee_uai}/{p.formation_code}, tenu le {show_time(p.held_at)}, {p.mode}{missing}",
-                f"compte rendu : motivation {_said(ASSESSMENT_LABELS, p.report.motivation)}, "
-                f"chances de réussite {_said(ASSESSMENT_LABELS, p.report.chances_of_success)}",
-                f"conseils : {p.report.advice}",
-            ]
-        case LyceeAvisGiven():
-            return [f"vœu {p.lycee_uai}/{p.formation_code}, avis : {_said(LYCEE_AVIS_LABELS, p.avis)}"]
-        case CampaignOpened():
-            return [f"bonus : {p.bonus_points} points"]
-        case StudentForgotten():
-            return [f"motif : {p.reason}"]
-        case StudentAccessIssued():
-            return [f"code d'accès délivré par {p.issued_by}, valable jusqu'au {show_time(p.expires_at)}"]
-        case MotivationLetterSaved():
-            state = "prête" if p.ready else "brouillon"
-            answers = [f"{question} : {text}" for question, text in sorted(p.answers.items())]
-            return [f"vœu {p.lycee_uai}/{p.formation_code}, lettre {state} (modèle v{p.template_version})", *answers]
-        case InterviewPreparationUpdated():
-            ticked = [name for name in PREPARATION_LABELS if getattr(p, name)]
-            said = ", ".join(PREPARATION_LABELS[name].lower() for name in ticked) or "rien de coché"
-            return [f"entretien {p.interview_id} : {said}"]
-    return []
-
-
-@dataclass(frozen=True)
-class AsOf:
-    """What `as_of` asked for: a moment (RFC 3339 with offset) or a log position (`ms-seq`)."""
-
-    raw: str
-    moment: datetime | None = None
-    position: str | None = None
-
-
-class InvalidAsOf(ValueError):
-    pass
-
-
-def parse_as_of(value: str | None) -> AsOf | None:
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    ms, dash, seq = value.partition("-")
-    if dash and ms.isdigit() and seq.isdigit() and len(ms) <= 20 and len(seq) <= 20:
-        return AsOf(value, position=value)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InvalidAsOf(
-            "as_of : une date RFC 3339 avec fuseau (2027-03-15T12:00:00+01:00) "
-            "ou une position du journal (1789000000000-0)."
-        )
-    return AsOf(value, moment=moment)
-
-
-@dataclass(frozen=True)
-class Cut:
-    """Where the history stops: up to an entry of the student's own stream, else up to a recording time.
-    A position from another stream (a service stream, the rectorat) becomes that entry's recording time,
-    so the `service` and `student` positions of one append give the same answer."""
-
-    until: datetime | None = None
-    student_position: str | None = None
-
-    def keeps(self, logged: LoggedEvent) -> bool:
-        if self.student_position is not None and not is_within(logged.entry_id, self.student_position):
-            return False
-        if self.until is not None and (logged.event.recorded_at is None or logged.event.recorded_at > self.until):
-            return False
-        return True
-
-    def keeps_event(self, event: Event) -> bool:
-        return self.until is None or (event.recorded_at is not None and event.recorded_at <= self.until)
-
-
-def bonus_as_dict(bonus: StudentBonus) -> dict[str, Any]:
-    return {
-        "total_bonus_points": bonus.total_bonus_points,
-        "withdrawn": bonus.withdrawn,
-        "voeux": [v.__dict__ for v in bonus.voeux],
-    }
-
-
-def student_report(
-    *,
-    ine: str,
-    campaign: str,
-    as_of: AsOf | None,
-    cut: Cut,
-    history: list[LoggedEvent],
-    rectorat: list[Event],
-    establishments: Mapping[str, str],
-    show_time: Callable[[datetime], str] = datetime.isoformat,
-) -> dict[str, Any]:
-    """The student's timeline up to the cut, each step with who, when, from where, what it said and the
-    bonus right after it; then the bonus as it stood at the cut."""
-    bonus_points = 0
-    for event in rectorat:
-        if event.campaign == campaign and isinstance(event.payload, CampaignOpened) and cut.keeps_event(event):
-            bonus_points = event.payload.bonus_points
-    file = empty_file(campaign, ine)
-    timeline = []
-    for logged in history:
-        if not cut.keeps(logged):
-            continue
-        event = logged.event
-        file = evolve(file, event, logged.student_version or len(file.versions) + 1)
-        uai = event.actor.uai
-        dumped = event.model_dump(mode="json")  # times written as every other answer writes them
-        timeline.append(
-            {
-                "position": logged.entry_id,
-                "student_version": logged.student_version,
-                "event_id": str(event.event_id),
-                "event_type": event.event_type,
-                "label": EVENT_LABELS.get(event.event_type, event.event_type),
-                "occurred_at": dumped["occurred_at"],
-                "recorded_at": dumped["recorded_at"],
-                "actor": dumped["actor"],
-                "establishment": {"uai": uai, "name": establishments.get(uai)} if uai else None,
-                "details": describe(event, show_time),
-                "payload": dumped["payload"],
-                "bonus_after": bonus_as_dict(bonus_of(file, bonus_points)),
-            }
-        )
-    bonus = bonus_of(file, bonus_points)
-    return {
-        "ine": ine,
-        "campaign": campaign,
-        "as_of": as_of.raw if as_of else None,
-        "cut": {
-            "recorded_until": cut.until.isoformat() if cut.until else None,
-            "student_position": cut.student_position,
-        },
-        "campaign_bonus_points": bonus_points,
-        "college_uai": file.college_uai,
-        "college_avis": file.college_avis,
-        "timeline": timeline,
-        **bonus_as_dict(bonus),
-    }

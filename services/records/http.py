@@ -11,8 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.records import checkpoints, family_copy
-from services.records.audit import InvalidAsOf
-from services.records.timeline import student_audit
+from services.records.timeline import InvalidAsOf, student_audit
 from shared.domain.errors import InvalidInput, NotFound, Refusal
 from shared.runtime import access_log
 from shared.runtime.http.app import runtime

@@ -23,14 +23,8 @@ from audited import CAMPAIGN, Audited, close, make_audited
 from services_world import Passpro
 from services.cli import main
 from services.cli.audit import paris
-from services.records.audit import (
-    Chain,
-    Checkpoint,
-    InvalidAsOf,
-    compare_projection,
-    entry_hash,
-    parse_as_of,
-)
+from services.records.audit import Chain, Checkpoint, compare_projection, entry_hash
+from services.records.timeline import InvalidAsOf, parse_as_of
 from services.scoring.views import checkpoints, student_totals, voeux
 from shared.contracts.events import event_to_fields
 from shared.runtime.log.client import EventLog

@@ -196,7 +196,7 @@ def test_the_content_folds_the_timeline_as_every_service_does_and_masks_a_forgot
     from event_factories import (
         INE, RECTORAT, T0, college_avis, held, lycee_avis, make_event, registered, sample_payloads, scheduled,
     )
-    from services.records.audit import Cut, student_report
+    from services.records.timeline import Cut, student_report
     from shared.contracts.reference import default_reference_text, parse_reference
     from shared.contracts.streams import LoggedEvent
 

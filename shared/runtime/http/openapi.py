@@ -36,7 +36,7 @@ def _at_most(limit: int) -> str:
 # A Redis stream entry id `ms-seq`, each part an unsigned 64-bit number (what requests.check_position checks).
 _U64 = _at_most(2**64 - 1)
 POSITION_PATTERN = rf"^{_U64}-{_U64}$"
-# `as_of` of the audit timeline: what audit.parse_as_of reads (empty: now).
+# `as_of` of the audit timeline: what records.timeline.parse_as_of reads (empty: now).
 AS_OF_SCHEMA = {"anyOf": [
     {"type": "string", "format": "date-time", "maxLength": 64},
     {"type": "string", "pattern": r"^[0-9]{1,20}-[0-9]{1,20}$"},
