@@ -9,6 +9,11 @@
   (tests/reliability/test_crash_recovery.py). It follows the rectorat stream,
   and each campaign's service streams from their start once it sees the
   campaign opened.
+- **Reading ahead.** While a full page commits (in a worker thread), the next
+  page is read and parsed (`shared/runtime/projection/wire.py`) from the
+  positions that commit stores; it is taken only if the consumer stands at
+  those positions when its turn comes, else dropped and read again: reading
+  is pure, and the positions still move only with the rows they go with.
 - **Redis restarts.** There is no consumer group, so none for Redis to lose and
   no pending list to recover: after a restart the loop reconnects and reads on
   from the positions in its own database (tests/reliability/test_redis_restart.py).
@@ -79,7 +84,10 @@ class Entry:
     fields: dict[str, str]
     student: str  # "campaign:ine", or "" (a campaign event, or no student version: it parks nobody)
     version: int  # the student version it made
-    logged: LoggedEvent | None = None  # once read
+    read: bool = False  # opened and parsed (once: reading is pure)
+    logged: LoggedEvent | None = None  # once read, if readable
+    unreadable: str | None = None  # once read: why it cannot be
+    unknown_type: str | None = None  # once read: its event type, if this code does not know it
 
     def parked_by(self, parked: dict[str, int]) -> bool:
         """True if its student has an open dead letter at or before its version: it waits behind it."""
@@ -97,6 +105,20 @@ class PositionsMoved(Exception):
 
 def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class ReadAhead:
+    """The next page, read and parsed while the current one commits (a queue of one page): valid only if
+    the consumer's positions are still those it was read from when it is taken."""
+
+    after: dict[str, str]  # the positions it was read from
+    task: asyncio.Task  # -> list[Entry], read and parsed
+
+    def discard(self) -> None:
+        self.task.cancel()
+        # a read that failed meanwhile is nobody's concern once discarded
+        self.task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 class Consumer:
@@ -128,6 +150,8 @@ class Consumer:
         # stream -> (from, until): entry id keys between which the stream was found empty (see `reached`)
         self._clear: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
         self._applied: asyncio.Event | None = None  # set at the next committed page, made by the first waiter
+        self._ahead: ReadAhead | None = None  # the next page, read while the last one committed
+        self.read_ahead_used = 0  # pages taken from the read-ahead (tests, the bench)
 
     # --- positions ------------------------------------------------------------------
 
@@ -166,20 +190,63 @@ class Consumer:
 
     # --- one page -------------------------------------------------------------------
 
-    async def read_page(self, block_ms: int | None) -> list[Entry]:
-        reply = await self.redis.xread(self.positions, count=self.page_size, block=block_ms)
+    async def read_page(self, block_ms: int | None, after: dict[str, str] | None = None) -> list[Entry]:
+        """The entries after `after` (the consumer's positions by default), up to `page_size` per stream."""
+        reply = await self.redis.xread(self.positions if after is None else after, count=self.page_size, block=block_ms)
         page = []
         for key, entries in reply or []:
+            key = _decode(key)
             for entry_id, raw in entries:
-                fields = {_decode(k): _decode(v) for k, v in raw.items()}
-                page.append(Entry(_decode(key), _decode(entry_id), fields, student_of(fields), version_of(fields) or 0))
+                # a client that decodes replies gives fresh dicts of str already: taken as they are
+                fields = raw if all(type(k) is str and type(v) is str for k, v in raw.items()) else {
+                    _decode(k): _decode(v) for k, v in raw.items()
+                }
+                page.append(Entry(key, _decode(entry_id), fields, student_of(fields), version_of(fields) or 0))
         return page
 
+    async def _read_ahead(self, after: dict[str, str]) -> list[Entry]:
+        page = await self.read_page(None, after)
+        await self._read(page)
+        return page
+
+    def _start_read_ahead(self, after: dict[str, str]) -> None:
+        self._drop_read_ahead()
+        self._ahead = ReadAhead(dict(after), asyncio.ensure_future(self._read_ahead(dict(after))))
+
+    def _drop_read_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.discard()
+            self._ahead = None
+
+    async def _next_page(self, block_ms: int | None) -> list[Entry]:
+        """The page after the positions: the one read ahead if it was read from them, else read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            if ahead.after == self.positions:
+                page = await ahead.task
+                if page:
+                    self.read_ahead_used += 1
+                    return page
+            else:
+                ahead.discard()
+        return await self.read_page(block_ms)
+
     async def poll(self, block_ms: int | None = None) -> int:
-        """Read one page (waiting up to `block_ms` for one), apply it and store the positions."""
+        """Read one page (waiting up to `block_ms` for one), apply it and store the positions. While a full
+        page commits, the next one is read and parsed (reading is pure); it is used only if the positions it
+        was read from are still the consumer's when its turn comes (after a failed commit, a reload, or a
+        rebuild's swap, it is dropped and the page read again)."""
+        try:
+            return await self._poll(block_ms)
+        except BaseException:  # a read or a commit failed, or the loop is stopping: read again from the positions
+            self._drop_read_ahead()
+            raise
+
+    async def _poll(self, block_ms: int | None) -> int:
         if not self._loaded or await asyncio.to_thread(self._positions_moved):
+            self._drop_read_ahead()
             await asyncio.to_thread(self._load)
-        page = await self.read_page(block_ms)
+        page = await self._next_page(block_ms)
         if not page:
             return 0
         while True:
@@ -190,6 +257,7 @@ class Consumer:
                 log.info("view %s: a retry freed a student while a page was planned; planning it again", self.view.name)
             except PositionsMoved:
                 log.warning("view %s: its stored positions moved (a rebuild?); reading on from them", self.view.name)
+                self._drop_read_ahead()
                 await asyncio.to_thread(self._load)
                 page = await self.read_page(None)
                 if not page:
@@ -200,7 +268,7 @@ class Consumer:
         known = await self.dead.known(name, [(e.key, e.entry_id) for e in page])
         parked = await self.dead.parked_students(name)
         unread = [e for e in page if (e.key, e.entry_id) not in known]
-        readable, unreadable = self._read_all(unread, await self._keyring(unread))
+        readable, unreadable = await self._read_all(unread)
         dead, waiting, to_apply = [], [], []
         # An unreadable entry parks its student from its version on, in whatever order the streams deliver.
         for entry, reason in sorted(unreadable, key=lambda u: u[0].version):
@@ -216,10 +284,13 @@ class Consumer:
 
         positions = dict(self.positions) | {e.key: e.entry_id for e in page}
         self._follow([e.logged for e in to_apply], positions)
+        if len(page) >= self.page_size:  # likely more behind it: read the next page while this one commits
+            self._start_read_ahead(positions)
         try:
             await asyncio.to_thread(self._commit, [e.logged for e in to_apply], positions)
             applied = len(to_apply)
         except DATABASE_UNREACHABLE:
+            self._drop_read_ahead()
             raise  # the database is down, not the events at fault: the page is read again later
         except Exception:  # noqa: BLE001 - isolate the entry at fault, then go on
             log.exception("view %s failed on a page of %d events; applying them one by one", name, len(to_apply))
@@ -235,19 +306,34 @@ class Consumer:
             return None
         return await self.keystore.keyring_async(filter(None, (sealed_student(e.fields) for e in entries)))
 
-    def _read_all(
-        self, entries: list[Entry], keyring: Keyring | None
-    ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
-        """Read each entry once: reading is pure, so an unreadable entry would fail the same way again."""
-        readable, unreadable = [], []
-        for entry in entries:
+    async def _read(self, entries: list[Entry]) -> None:
+        """Open and parse the entries not read yet, with their page's keys. Each entry is read once:
+        reading is pure, so an unreadable entry would fail the same way again."""
+        todo = [e for e in entries if not e.read]
+        if not todo:
+            return
+        keyring = await self._keyring(todo)
+        for entry in todo:
             try:
                 entry.logged = read_entry(entry.key, entry.entry_id, entry.fields, keyring)  # as logged_event_from_entry
-                readable.append(entry)
             except UnknownEventType as exc:
-                log.warning("view %s skips %s %s: unknown event type %s", self.view.name, entry.key, entry.entry_id, exc)
+                entry.unknown_type = str(exc)
             except UnreadableEntry as exc:
-                unreadable.append((entry, str(exc)))
+                entry.unreadable = str(exc)
+            entry.read = True
+
+    async def _read_all(self, entries: list[Entry]) -> tuple[list[Entry], list[tuple[Entry, str]]]:
+        """The entries read (now, or ahead while the page before committed), and those that cannot be, with why."""
+        await self._read(entries)
+        readable, unreadable = [], []
+        for entry in entries:
+            if entry.unknown_type is not None:
+                log.warning("view %s skips %s %s: unknown event type %s", self.view.name, entry.key, entry.entry_id,
+                            entry.unknown_type)
+            elif entry.unreadable is not None:
+                unreadable.append((entry, entry.unreadable))
+            else:
+                readable.append(entry)
         return readable, unreadable
 
     async def _apply_isolating(self, entries: list[Entry], positions: dict[str, str], parked: dict[str, int]) -> int:
