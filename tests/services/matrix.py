@@ -234,6 +234,7 @@ def write_cases() -> list[WriteCase]:
 #                          principal  (other)  referent  (other)  staff  (other)  proviseur  (other)  rectorat
 READ_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "establishments":      (READ,     READ,    READ,     READ,    READ,  READ,    READ,      READ,    READ),
+    "formations":          (READ,     READ,    READ,     READ,    READ,  READ,    READ,      READ,    READ),
     "students":            (READ,     READ,    READ,     READ,    ROLE,  ROLE,    ROLE,      ROLE,    READ),
     "interviews":          (ROLE,     ROLE,    ROLE,     ROLE,    READ,  READ,    READ,      READ,    READ),
     "student-bonus":       (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    READ),

@@ -400,6 +400,7 @@ def test_no_generated_request_to_a_write_gets_a_5xx_or_stores_a_refused_event(wo
 
 READ_PATHS = [
     ("registration", "/api/establishments"),
+    ("registration", "/api/formations"),
     ("registration", "/api/students"),
     ("evaluation", "/api/interviews"),
     ("scoring", "/api/bonuses"),

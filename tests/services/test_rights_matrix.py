@@ -41,6 +41,7 @@ from matrix import (
     world,  # noqa: F401 - the module-scoped fixture
     write_cases,
 )
+from shared.contracts.reference import default_reference_text, parse_reference
 from shared.contracts.streams import entry_id_key
 
 # --- writes ----------------------------------------------------------------------------------------------
@@ -146,6 +147,12 @@ READS: dict[str, Read] = {
         lambda s: "/api/establishments",
         lambda body, s: {e["uai"] for e in body["items"]} & SCENE_ESTABLISHMENTS,
         lambda caller, s: SCENE_ESTABLISHMENTS,
+    ),
+    "formations": Read(
+        "registration",
+        lambda s: "/api/formations",
+        lambda body, s: {f["code"] for f in body["items"]},
+        lambda caller, s: {f.code for f in parse_reference(default_reference_text()).formations},
     ),
     "students": Read(
         "registration",
