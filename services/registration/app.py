@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.registration import api, educonnect, letters_api, pages
-from services.registration import student_api
+from services.registration import student_api, student_pages
 from services.registration import formations
 from services.registration.settings import RegistrationSettings
 from services.registration.views import StudentsView
@@ -28,5 +28,6 @@ def create_app(settings: RegistrationSettings) -> FastAPI:
     )
     pages.install(app)
     formations.install(app)
+    student_pages.install(app)
     educonnect.install(app, settings)
     return app
