@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from academie_provider import AcademieProvider, running_provider
+from sign_in_world import Passpro  # noqa: F401 - what tests/services/matrix.py takes from `conftest`
 
 
 @pytest.fixture(scope="session")
