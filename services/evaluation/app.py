@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.evaluation import api, pages
+from services.evaluation import api, pages, slots
 from services.evaluation.settings import EvaluationSettings
 from services.evaluation.views import InterviewsView
 from shared.runtime.http.app import build_app
@@ -22,7 +22,7 @@ def create_app(settings: EvaluationSettings) -> FastAPI:
         database_url=settings.resolved_database_url(),
         migrations_dir=MIGRATIONS,
         make_view=InterviewsView,
-        routers=[api.router],
+        routers=[api.router, slots.router],
     )
     pages.install(app)
     return app

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.domain.errors import InvalidInput, RuleViolation
-from shared.contracts.events import InterviewHeld, LyceeAvisGiven, Payload, Report
+from shared.contracts.events import InterviewHeld, InterviewReportCorrected, LyceeAvisGiven, Payload, Report
 from shared.domain.rules import (
     cancel_interview,
     require_active_interview,
@@ -41,7 +41,14 @@ class GiveLyceeAvis:
     avis: str
 
 
-Command = RecordHeld | CancelInterview | GiveLyceeAvis
+@dataclass(frozen=True)
+class CorrectReport:
+    lycee_uai: str
+    formation_code: str
+    report: Report
+
+
+Command = RecordHeld | CancelInterview | GiveLyceeAvis | CorrectReport
 
 
 def check_held_at(held_at: datetime, now: datetime) -> None:
@@ -72,6 +79,20 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
             )
         case CancelInterview():
             return cancel_interview(file, command.lycee_uai, command.formation_code, command.reason)
+        case CorrectReport():
+            interview = file.held_interview(command.lycee_uai, command.formation_code)
+            if interview is None:
+                raise RuleViolation("no_held_interview", "Seul le compte rendu d'un entretien tenu peut être corrigé.")
+            if file.latest_lycee_avis(command.lycee_uai, command.formation_code):
+                raise RuleViolation(
+                    "lycee_avis_given", "L'avis du lycée est donné : le compte rendu ne peut plus être corrigé."
+                )
+            return InterviewReportCorrected(
+                interview_id=interview.interview_id,
+                lycee_uai=command.lycee_uai,
+                formation_code=command.formation_code,
+                report=command.report,
+            )
         case GiveLyceeAvis():
             interview = file.held_interview(command.lycee_uai, command.formation_code)
             if interview is None:

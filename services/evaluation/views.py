@@ -6,6 +6,7 @@ from sqlalchemy import Column, Connection, Index, String, Table
 
 from shared.contracts.streams import LoggedEvent
 from shared.domain.student_file import without_draft_letters
+from services.evaluation.slots import apply_slots, slot_tables
 from shared.runtime.db import new_metadata
 from shared.runtime.projection.views import apply_campaigns, campaigns_table, delete_students, fold_batch, positions_table, student_files_table
 
@@ -27,15 +28,19 @@ interviews = Table(
     Index("ix_interviews_lycee_order", "campaign", "lycee_uai", "scheduled_at", "formation_code", "ine", "interview_id"),
 )
 
+slots, slot_bookings = slot_tables(metadata)  # SPEC §7: the slots and the places their bookings take
+
 
 class InterviewsView:
     name = "evaluation-interviews"
     positions = positions
     personal_tables = (student_files,)
+    slot_tables = (slots, slot_bookings)
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)
         files = fold_batch(conn, student_files, events, keep=without_draft_letters)  # a draft letter stays the student's
+        apply_slots(conn, slots, slot_bookings, events, files)
         if not files:
             return
         delete_students(conn, interviews, files)

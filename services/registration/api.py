@@ -95,6 +95,16 @@ async def cancel_interview(ine: IneInPath, body: CancelBody, request: Request, c
 
 
 @router.post(
+    "/students/{ine}/interviews/reschedule", status_code=201, operation_id="reschedule_interview",
+    responses=STUDENT_WRITE, summary="Déplacer un entretien vers un créneau ou une heure libre (InterviewRescheduled)",
+)
+async def reschedule_interview(
+    ine: IneInPath, body: handlers.RescheduleBody, request: Request, campaign: CampaignQuery = None
+):
+    return await answer_of(handlers.reschedule_interview(runtime(request), principal(request), ine, body, campaign))
+
+
+@router.post(
     "/students/{ine}/college-avis", status_code=201, operation_id="give_college_avis", responses=STUDENT_WRITE,
     summary="Avis du collège (CollegeAvisGiven)",
 )

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from pydantic import model_validator
-from pydantic_core import PydanticCustomError
 
 from shared.contracts.events import SlotId
 from shared.domain.student_file import StudentFile
@@ -81,16 +80,14 @@ class RescheduleBody(WriteBody):
         if self.slot_id is None:
             _require(self, "scheduled_at", "mode")
         elif self.scheduled_at is not None or self.mode is not None:
-            raise PydanticCustomError("slot_or_time", "Un créneau, ou une date et un mode : pas les deux.")
+            raise ValueError("Un créneau, ou une date et un mode : pas les deux.")
         return self
 
 
 def _require(body: WriteBody, *names: str) -> None:
     missing = [name for name in names if getattr(body, name) is None]
     if missing:
-        raise PydanticCustomError(
-            "slot_or_time", "Sans créneau (slot_id), il faut : {missing}.", {"missing": ", ".join(missing)}
-        )
+        raise ValueError(f"Sans créneau (slot_id), il faut : {', '.join(missing)}.")
 
 
 class CancelBody(WriteBody):
