@@ -4,11 +4,14 @@ checkpointing task. Scoring never imports records; records reads the app's runti
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, Template
 
 from services.records import checkpoints, family_copy
 from services.records.timeline import InvalidAsOf, student_audit
@@ -27,6 +30,18 @@ if TYPE_CHECKING:
 
 api = APIRouter(prefix="/api", tags=["scoring"], dependencies=API_DEPENDENCIES)
 pages = APIRouter(include_in_schema=False)
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@functools.cache
+def _with_records(env: Environment) -> Environment:
+    """The app's environment (its filters, globals and layout) that finds the records' templates first."""
+    return env.overlay(loader=ChoiceLoader([FileSystemLoader(TEMPLATES), env.loader]))
+
+
+def template(request: Request, name: str) -> Template:
+    """A records page's template (services/records/templates), laid out as the app's other pages."""
+    return _with_records(web(request).env).get_template(name)
 
 
 def routers() -> list[APIRouter]:
@@ -92,7 +107,7 @@ async def student(ine: IneInPath, request: Request, etat_au: str = "") -> Respon
         "errors": errors,
         "as_of": as_datetime(as_of) if as_of else None,
     }
-    return w.render(request, "eleve.html", context, status=422 if errors else 200)
+    return w.render(request, template(request, "eleve.html"), context, status=422 if errors else 200)
 
 
 @pages.get("/eleves/{ine}/dossier")
