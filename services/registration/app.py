@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.registration import api, educonnect, letters_api, pages
 from services.registration import student_api, student_pages
 from services.registration import formations
+from services.registration import letters
 from services.registration.settings import RegistrationSettings
 from services.registration.views import StudentsView
 from shared.runtime.http.app import build_app
@@ -29,5 +30,6 @@ def create_app(settings: RegistrationSettings) -> FastAPI:
     pages.install(app)
     formations.install(app)
     student_pages.install(app)
+    letters.install(app)
     educonnect.install(app, settings)
     return app
