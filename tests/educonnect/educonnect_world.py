@@ -26,6 +26,7 @@ class EduConnectWorld(World):
     idp: TestIdP | None = None
     sp_keys: tuple[Path, Path] | None = None
     attribute_map: Path | None = None
+    sp_base_url: str = SP_BASE_URL
     codes: dict[str, str] = field(default_factory=dict)
 
     def settings(self, service: str, demo: bool = True):
@@ -33,7 +34,7 @@ class EduConnectWorld(World):
         if service != "registration":
             return settings
         return settings.model_copy(update={
-            "saml_idp_metadata": f"{self.idp.base_url}/metadata", "saml_sp_base_url": SP_BASE_URL,
+            "saml_idp_metadata": f"{self.idp.base_url}/metadata", "saml_sp_base_url": self.sp_base_url,
             "saml_sp_key": self.sp_keys[0], "saml_sp_cert": self.sp_keys[1], "saml_attribute_map": self.attribute_map,
         })
 
@@ -43,7 +44,7 @@ class EduConnectWorld(World):
         with self.client("registration", demo=False) as client:
             metadata = client.get("/saml/metadata")
             assert metadata.status_code == 200, metadata.text
-            self.idp.trust(f"{SP_BASE_URL}/saml/metadata", metadata.text)
+            self.idp.trust(f"{self.sp_base_url}/saml/metadata", metadata.text)
             yield Visitor(client)
 
     # --- the scene -----------------------------------------------------------------------------------------
