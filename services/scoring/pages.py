@@ -20,6 +20,7 @@ from services.scoring import api, handlers, queries
 from shared.contracts.identifiers import check_ine
 from shared.runtime import access_log
 from shared.runtime.http.app import runtime
+from shared.fr.formats import day_month
 from shared.fr.labels import COLLEGE_AVIS_LABELS
 from shared.web.charts import bar_chart, line_chart
 from shared.web.install import install_pages
@@ -56,7 +57,7 @@ def progress(weekly: dict[str, Counter[date]]) -> tuple[list[str], Series]:
         before = sum(n for w, n in counts.items() if w < weeks[0])
         return list(accumulate((counts.get(w, 0) for w in weeks), initial=before))[1:]
 
-    return [w.strftime("%d/%m") for w in weeks], [
+    return [day_month(w) for w in weeks], [
         ("Avis du collège saisis", cumulative(weekly["avis"]), ""),
         ("Entretiens tenus", cumulative(weekly["held"]), "warn"),
         ("Avis favorables du lycée", cumulative(weekly["favorable"]), "good"),

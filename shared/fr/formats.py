@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from shared.contracts.identifiers import PARIS
@@ -43,6 +43,11 @@ def paris(value: datetime | str | None, style: str = "datetime", missing: str = 
         # CLDR writes « 1 mai »; French writes the first of the month as an ordinal.
         text = text.replace("1 ", "1er ", 1) if style != "day" else text.replace(" 1 ", " 1er ", 1)
     return text
+
+
+def day_month(day: date) -> str:
+    """A day by its day and month, « 06/10 » (a chart's week, named by its Monday)."""
+    return format_date(day, "dd/MM", locale=FR)
 
 
 def paris_input(value: datetime | str | None) -> str:

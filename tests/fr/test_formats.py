@@ -1,10 +1,20 @@
 """The French formatters: Paris time across the DST changes, numbers as Babel's fr writes them, plurals."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from shared.fr.formats import PARIS, as_datetime, from_paris_input, number, paris, paris_input, plural, points
+from shared.fr.formats import (
+    PARIS,
+    as_datetime,
+    day_month,
+    from_paris_input,
+    number,
+    paris,
+    paris_input,
+    plural,
+    points,
+)
 
 NNBSP = "\u202f"  # narrow no-break space: CLDR fr's group separator
 NBSP = "\u00a0"
@@ -60,6 +70,11 @@ def test_datetime_local_inputs_are_paris_time() -> None:
     assert read.astimezone(UTC) == datetime(2027, 10, 31, 11, 0, tzinfo=UTC)  # winter time again
     assert from_paris_input("demain") == "demain"  # the model refuses it, in French
     assert paris_input(None) == ""
+
+
+def test_a_week_is_named_by_its_monday_day_and_month() -> None:
+    assert day_month(date(2025, 10, 6)) == "06/10"
+    assert day_month(date(2027, 1, 4)) == "04/01"
 
 
 def test_numbers_and_points_group_by_three_with_a_narrow_no_break_space() -> None:
