@@ -26,7 +26,7 @@ import jwt
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.starlette_client import OAuth
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from joserfc.errors import JoseError
 
 from shared.fr.labels import ROLE_LABELS
@@ -213,9 +213,11 @@ async def academie_callback(request: Request) -> Response:
     return response
 
 
-async def academie_sign_out(request: Request) -> RedirectResponse | None:
-    """At sign-out of a session opened by the provider: the redirect that ends the provider's session too
-    (RP-initiated logout), when it offers one; None otherwise (local sign-out only)."""
+async def academie_sign_out(request: Request) -> Response | None:
+    """At sign-out of a session opened by the provider: the page that sends the browser on to the provider's
+    end-session endpoint (RP-initiated logout), when it offers one; None otherwise (local sign-out only).
+    A page, not a redirect: the pages' Content-Security-Policy (form-action 'self') would block a form's
+    redirect to another site."""
     sign_in = academie(request)
     id_token = request.cookies.get(id_token_cookie(request))
     if sign_in is None or not id_token:
@@ -223,6 +225,6 @@ async def academie_sign_out(request: Request) -> RedirectResponse | None:
     url = await sign_in.end_session(request, id_token)
     if url is None:
         return None
-    response = RedirectResponse(url, status_code=303)
+    response = web(request).render(request, "fin-de-session.html", {"who": None, "end_session": url})
     response.delete_cookie(id_token_cookie(request), path="/")
     return response

@@ -1,0 +1,140 @@
+"""Staff sign in in a real browser (Debian's Chromium, headless, driven by Playwright) through the real
+académie provider: a principal, a proviseur, a référent and a rectorat officer each reach their own space
+with the role and establishment their directory claims give. The three services run as `passpro serve`
+processes in production mode (no token page, no demo users). Screenshots go to tests/sign_in/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+
+from academie_provider import AcademieProvider, free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from passpro_processes import SERVICES, Passpro, base_env  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = os.environ.get("PASSPRO_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+WAIT_MS = 15_000
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("PASSPRO_TEST_REQUIRE_SERVERS") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def passpro(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, academie_provider: AcademieProvider
+) -> Iterator[Passpro]:
+    """The three services, each `passpro serve` in production mode, signing staff in through the provider."""
+    academie = "t" + uuid.uuid4().hex[:10]
+    workdir = tmp_path_factory.mktemp("sign-in-browser")
+    ports = {name: free_port() for name in SERVICES}
+    academie_provider.bases = [*academie_provider.bases, *(f"http://127.0.0.1:{port}" for port in ports.values())]
+    academie_provider.restart()  # with these services' redirect and post-logout URIs registered
+    env = base_env(redis_url, academie, secrets.token_hex(32), workdir) | {
+        "PASSPRO_ENVIRONMENT": "production",
+        "PASSPRO_OIDC_ISSUER": academie_provider.issuer,
+        "PASSPRO_OIDC_CLIENT_ID": academie_provider.client_id,
+        "PASSPRO_OIDC_CLIENT_SECRET": academie_provider.client_secret,
+        "PASSPRO_OIDC_AUDIENCE": academie_provider.audience,
+    }
+    system = Passpro(env=env, workdir=workdir)
+    try:
+        system.cli("migrate")
+        system.cli("campaign", "open", "2027")
+        for name in SERVICES:
+            system.start(name, ports[name])
+        for name in SERVICES:
+            system.wait_ready(name)
+        yield system
+    finally:
+        system.stop_all()
+        print(system.logs())  # shown by pytest only when a test failed
+        with redis_sync.Redis.from_url(redis_url) as client:
+            keys = list(client.scan_iter(match=f"passpro:{{{academie}}}*", count=1000))
+            if keys:
+                client.delete(*keys)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def sign_in(browser, service_url: str, sub: str, shot: str):
+    """A new browser window (no session anywhere): the service's sign-in page, the academic account's button,
+    the provider's login form as `sub`, back on the service."""
+    context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(f"{service_url}/connexion")
+    assert page.get_by_label("Jeton de connexion").count() == 0  # production: no token page
+    page.get_by_role("link", name="Se connecter avec mon compte académique").click()
+    page.locator("input[name=login]").fill(sub)
+    page.locator("input[name=password]").fill("mot-de-passe")
+    page.get_by_role("button", name="Sign-in").click()
+    page.wait_for_url(f"{service_url}/**")
+    page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
+    return context, page
+
+
+@pytest.mark.parametrize(("service", "sub", "role", "place"), [
+    ("registration", "anne.principale", "Principal(e)", "Collège Voltaire"),
+    ("evaluation", "paul.proviseur", "Proviseur(e)", "Lycée professionnel Théophile Gautier"),
+    ("registration", "claire.referente", "Référent(e)", "Collège Voltaire"),
+    ("scoring", "rita.rectorat", "Rectorat", "Tableau de bord"),
+])
+def test_each_staff_member_signs_in_through_the_academic_provider(passpro, browser, service, sub, role, place):
+    url = passpro.services[service].url
+    context, page = sign_in(browser, url, sub, f"{service}-{sub}")
+    try:
+        text = page.locator("body").inner_text()
+        assert role in text and place in text, text[:800]
+        assert not page.url.startswith(f"{url}/connexion")
+    finally:
+        context.close()
+
+
+def test_signing_out_ends_the_session_here_and_at_the_provider(passpro, browser):
+    url = passpro.services["registration"].url
+    context, page = sign_in(browser, url, "anne.principale", "deconnexion-avant")
+    try:
+        page.get_by_role("button", name="Se déconnecter").click()
+        page.get_by_role("button", name="Yes, sign me out").click()  # the provider's own confirmation
+        page.wait_for_url(f"{url}/connexion?fait=deconnexion")
+        assert "Vous êtes déconnecté(e)" in page.locator("body").inner_text()
+        # The provider's session is over too: signing in again asks for the login form.
+        page.get_by_role("link", name="Se connecter avec mon compte académique").click()
+        page.locator("input[name=login]").wait_for()
+        page.screenshot(path=str(SCREENSHOTS / "deconnexion-apres.png"), full_page=True)
+    finally:
+        context.close()
