@@ -31,8 +31,10 @@ from shared.fr.labels import (
     INTERVIEW_STATUS_LABELS,
     LYCEE_AVIS_LABELS,
     MODE_PROSE,
+    PREPARATION_LABELS,
     ROLE_LABELS,
 )
+from shared.contracts.letter import default_letter_template
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -128,6 +130,37 @@ def _interviews(file: StudentFile, report: Mapping[str, Any], reference: Referen
                 "lycee_avis_at": paris_time(latest.occurred_at) if latest else "",
                 "lycee_avis_by": latest.user_id if latest else "",
                 "bonus_points": bonus.get(key, 0) if interview.status == "held" else None,
+                "preparation": _preparation(file, interview),
+            }
+        )
+    return found
+
+
+def _preparation(file: StudentFile, interview) -> list[tuple[str, bool]] | None:
+    """The interview's checklist as last ticked: each item and whether it is ticked; None if never ticked."""
+    checklist = file.preparations.get(interview.interview_id)
+    if checklist is None:
+        return None
+    names = [n for n in PREPARATION_LABELS if n != "equipment_ready" or interview.mode == "distanciel"]
+    return [(PREPARATION_LABELS[n], bool(getattr(checklist, n))) for n in names]
+
+
+def _letters(file: StudentFile, reference: ReferenceData, erased: bool) -> list[dict]:
+    """Each vœu's guided motivation letter as last saved: its questions (the template's prompts) and answers."""
+    template = default_letter_template()
+    prompts = {q.id: q.prompt for q in template.questions}
+    order = {q.id: n for n, q in enumerate(template.questions)}
+    found = []
+    for _, letter in sorted(file.letters.items()):
+        answers = sorted(letter.answers.items(), key=lambda qa: (order.get(qa[0], len(order)), qa[0]))
+        found.append(
+            {
+                "lycee": f"{_name(reference, letter.lycee_uai)} ({letter.lycee_uai})",
+                "formation": _formation(reference, letter.lycee_uai, letter.formation_code),
+                "state": "prête (lisible par le référent et le lycée)" if letter.ready else "brouillon",
+                "saved_at": paris_time(letter.saved_at),
+                "answers": [(prompts.get(q, q), text) for q, text in answers],
+                "erased": erased,
             }
         )
     return found
@@ -195,6 +228,7 @@ def build(
         "identity": _identity(file, reference),
         "college_avis": _college_avis(file, report["timeline"], reference),
         "interviews": _interviews(file, report, reference),
+        "letters": _letters(file, reference, erased),
         "voeux": voeux,
         "withdrawn": report["withdrawn"],
         "total_bonus_points": report["total_bonus_points"],
