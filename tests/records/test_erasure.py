@@ -18,7 +18,6 @@ import secrets
 import sqlite3
 import sys
 import uuid
-from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ import redis as redis_sync
 from redis.asyncio import Redis
 from sqlalchemy import MetaData, Table, create_engine, delete, inspect, select, text
 
+from cli_world import databases_of, set_environment
 from services_world import Passpro
 from in_process import SERVICES, InProcessServices
 from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
@@ -104,34 +104,10 @@ class World(InProcessServices):
 @pytest.fixture(params=["sqlite", "postgres"])
 def world(request, redis_url: str, academie: str, tmp_path: Path, monkeypatch, caplog) -> Iterator[World]:
     caplog.set_level(logging.DEBUG)  # from the very start: every record of the test is searched
-    if request.param == "sqlite":
-        files = {**{name: name for name in SERVICES}, "keystore": "keys"}
-        databases = {name: (f"sqlite:///{tmp_path / f'{file}.sqlite3'}", None) for name, file in files.items()}
-    else:
-        url, prefix = request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema")
-        databases = {name: (url, f"{prefix}_{name[:4]}") for name in SERVICES}
-        databases["keystore"] = (url, KEYSTORE_SCHEMA)  # the key store's own schema (shared by every test)
+    databases = databases_of(request, tmp_path, request.param)
     redis = redis_sync.Redis.from_url(redis_url)
     passpro = Passpro(redis_url=redis_url, academie=academie, data_dir=tmp_path, redis=redis)
-    env = {
-        "PASSPRO_REDIS_URL": redis_url,
-        "PASSPRO_ACADEMIE": academie,
-        "PASSPRO_CAMPAIGN": CAMPAIGN,
-        "PASSPRO_JWT_SECRET": passpro.secret,
-        "PASSPRO_DATA_DIR": str(tmp_path),
-        "PASSPRO_MASTER_KEY": b64encode(new_key()).decode(),
-        "PASSPRO_KEYSTORE_DATABASE_URL": databases["keystore"][0],
-        "PASSPRO_READ_WAIT_SECONDS": "10",
-    }
-    for name in SERVICES:
-        url, schema = databases[name]
-        env[f"PASSPRO_{name.upper()}_DATABASE_URL"] = url
-        if schema:
-            env[f"PASSPRO_{name.upper()}_DATABASE_SCHEMA"] = schema
-    for name in ("PASSPRO_DATABASE_URL", "PASSPRO_CHECKPOINT_KEY", "PASSPRO_CONSUMER_PAGE_SIZE"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)  # the services and the `passpro` command read the same settings
+    set_environment(monkeypatch, passpro, databases, tmp_path, CAMPAIGN)
 
     migrate_all()
     asyncio.run(open_campaign(service_settings("scoring"), CAMPAIGN, 2500, None))

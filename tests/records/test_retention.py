@@ -27,6 +27,7 @@ import redis as redis_sync
 from redis.asyncio import Redis
 from sqlalchemy import Engine, MetaData, Table, create_engine, delete, inspect, select, text
 
+from cli_world import databases_of, set_environment
 from services_world import Passpro
 from in_process import SERVICES, InProcessServices
 from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
@@ -145,37 +146,14 @@ def sqlite_world(request, redis_url: str, academie: str, tmp_path: Path, monkeyp
 def make_world(request, redis_url: str, academie: str, tmp_path: Path, monkeypatch, kind: str) -> Iterator[World]:
     live = tmp_path / "live"
     live.mkdir()
-    if kind == "sqlite":
-        databases = {name: (f"sqlite:///{live / f'{name}.sqlite3'}", None) for name in SERVICES}
-        databases["keystore"] = (f"sqlite:///{live / 'keys.sqlite3'}", None)
-    else:
-        url, prefix = request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema")
-        databases = {name: (url, f"{prefix}_{name[:4]}") for name in SERVICES}
-        databases["keystore"] = (url, KEYSTORE_SCHEMA)  # shared by every test: the purge must take only ours
+    databases = databases_of(request, live, kind)
     passpro = Passpro(redis_url=redis_url, academie=academie, data_dir=live,
                       redis=redis_sync.Redis.from_url(redis_url))
-    env = {
-        "PASSPRO_REDIS_URL": redis_url,
-        "PASSPRO_ACADEMIE": academie,
-        "PASSPRO_CAMPAIGN": CAMPAIGN,
-        "PASSPRO_JWT_SECRET": passpro.secret,
-        "PASSPRO_DATA_DIR": str(live),
-        "PASSPRO_MASTER_KEY": b64encode(new_key()).decode(),
-        "PASSPRO_KEYSTORE_DATABASE_URL": databases["keystore"][0],
-        "PASSPRO_CHECKPOINT_KEY": secrets.token_urlsafe(40),
-        "PASSPRO_CHECKPOINT_INTERVAL_SECONDS": "0",  # checkpoints when the test says so
-        "PASSPRO_READ_WAIT_SECONDS": "10",
-    }
-    for name in SERVICES:
-        url, schema = databases[name]
-        env[f"PASSPRO_{name.upper()}_DATABASE_URL"] = url
-        if schema:
-            env[f"PASSPRO_{name.upper()}_DATABASE_SCHEMA"] = schema
-    for name in ("PASSPRO_DATABASE_URL", "PASSPRO_CONSUMER_PAGE_SIZE", "PASSPRO_PURGE_DELAY_DAYS",
-                 *(f"PASSPRO_{s.upper()}_DATABASE_SCHEMA" for s in SERVICES)):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    env = set_environment(
+        monkeypatch, passpro, databases, live, CAMPAIGN,
+        PASSPRO_CHECKPOINT_KEY=secrets.token_urlsafe(40),
+        PASSPRO_CHECKPOINT_INTERVAL_SECONDS="0",  # checkpoints when the test says so
+    )
     migrate_all()
     w = World(passpro=passpro, tmp=tmp_path, databases=databases, env=env)
     try:
