@@ -123,6 +123,18 @@ def held_body(lycee: str = LYCEE, formation: str = FORMATION) -> dict:
     }
 
 
+def reschedule_body(lycee: str = LYCEE, formation: str = FORMATION) -> dict:
+    """A move of the vœu's interview to a free time (SPEC §7); a day after schedule_body's time."""
+    moved_to = datetime.now(UTC) + timedelta(days=8)
+    return {"lycee_uai": lycee, "formation_code": formation, "scheduled_at": moved_to.isoformat(), "mode": "presentiel"}
+
+
+def report_body(lycee: str = LYCEE, formation: str = FORMATION) -> dict:
+    """A held interview's report corrected (SPEC §7)."""
+    report = {"motivation": "tres_satisfaisante", "chances_of_success": "satisfaisante", "advice": "Persévérer."}
+    return {"lycee_uai": lycee, "formation_code": formation, "report": report}
+
+
 def lycee_avis_body(lycee: str = LYCEE, formation: str = FORMATION, avis: str = "favorable") -> dict:
     return {"lycee_uai": lycee, "formation_code": formation, "avis": avis}
 
@@ -154,6 +166,8 @@ WRITES = {
         Write("held", "evaluation", "/api/students/{ine}/interviews/held", "scheduled", lambda _: held_body()),
         Write("cancel-by-lycee", "evaluation", "/api/students/{ine}/interviews/cancel", "scheduled", lambda _: cancel_body()),
         Write("lycee-avis", "evaluation", "/api/students/{ine}/lycee-avis", "held", lambda _: lycee_avis_body()),
+        Write("reschedule", "registration", "/api/students/{ine}/interviews/reschedule", "scheduled", lambda _: reschedule_body()),
+        Write("report", "evaluation", "/api/students/{ine}/interviews/report", "held", lambda _: report_body()),
         Write("open-campaign", "scoring", "/api/campaigns", "campaign", lambda year: {"campaign": year}),
     )
 }
@@ -171,6 +185,8 @@ WRITE_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "held":                (ROLE,     ROLE,    ROLE,     ROLE,    OK,    OTHER,   OK,        OTHER,   ROLE),
     "cancel-by-lycee":     (ROLE,     ROLE,    ROLE,     ROLE,    OK,    OTHER,   OK,        OTHER,   ROLE),
     "lycee-avis":          (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    OK,        OTHER,   ROLE),
+    "reschedule":          (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
+    "report":              (ROLE,     ROLE,    ROLE,     ROLE,    OK,    OTHER,   OK,        OTHER,   ROLE),
     "open-campaign":       (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    OK),
 }  # fmt: skip
 
@@ -198,6 +214,8 @@ BODY_VARIANTS: list[tuple[str, Caller, str, dict, Answer]] = [
     ("lycee-avis",      PROVISEUR,        "another-lycee",    _ANOTHER_LYCEE,   OTHER),
     ("lycee-avis",      OTHER_PROVISEUR,  "its-own-lycee",    _ITS_OWN_LYCEE,   HIDDEN),
     ("lycee-avis",      OTHER_STAFF,      "its-own-lycee",    _ITS_OWN_LYCEE,   ROLE),
+    ("report",          STAFF,            "another-lycee",    _ANOTHER_LYCEE,   OTHER),
+    ("report",          OTHER_STAFF,      "its-own-lycee",    _ITS_OWN_LYCEE,   HIDDEN),
 ]  # fmt: skip
 
 
