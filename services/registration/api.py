@@ -132,6 +132,12 @@ def _interview_order(interview) -> tuple[str, str]:
     return (interview.scheduled_at.isoformat() if interview.scheduled_at else "", interview.interview_id)
 
 
+def _lycee_avis(file: StudentFile, interview) -> str | None:
+    """The latest lycée avis of a held interview's vœu (None before it is given, or for an interview not held)."""
+    latest = file.latest_lycee_avis(*interview.voeu) if interview.status == "held" else None
+    return latest.avis if latest else None
+
+
 def progress(file: StudentFile, bonus_points: int) -> dict:
     """One student's row in "Mes élèves"."""
     bonuses = voeu_bonuses(file, bonus_points)
@@ -154,6 +160,9 @@ def progress(file: StudentFile, bonus_points: int) -> dict:
                 "mode": i.mode,
                 "status": i.status,
                 "college_avis_present": i.college_avis_present,
+                # once held, what the lycée wrote "to advise the student" reaches the collège too (SPEC §6)
+                "report": i.report.model_dump(mode="json") if i.status == "held" and i.report else None,
+                "lycee_avis": _lycee_avis(file, i),
             }
             for i in sorted(file.interviews.values(), key=_interview_order)
         ],

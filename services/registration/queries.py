@@ -48,7 +48,8 @@ def college_counts(conn: Connection, campaign: str, college_uai: str) -> dict[st
     row = conn.execute(
         select(
             total(active).label("active"),
-            total(active & p.college_avis_given.is_(False)).label("avis_to_give"),
+            # an avis that can no longer be given (an interview was held without it) is not to do any more
+            total(active & p.college_avis_given.is_(False) & p.interview_held.is_(False)).label("avis_to_give"),
             total(active, p.scheduled_interviews).label("upcoming"),
             total(active & (p.favorable_voeux > 0)).label("with_bonus"),
         ).where(p.campaign == campaign, p.college_uai == college_uai)

@@ -35,7 +35,8 @@ from shared.runtime.http.requests import CampaignQuery, IneInPath, MinPositionQu
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api", tags=["élève"], dependencies=API_DEPENDENCIES)
+# The bearer token is documented route by route: the sign-in needs none (ApiGuard's PUBLIC_API_PATHS).
+router = APIRouter(prefix="/api", tags=["élève"])
 
 SESSION_SECONDS = 12 * 3600  # a student's session: a school day, and never past their code's expiry
 MAX_CODE_LENGTH = 40
@@ -186,13 +187,16 @@ class WrongCode(Refusal):
 
     def __init__(self) -> None:
         super().__init__("wrong_access_code", "INE ou code d'accès incorrect. Vérifie-les, ou demande un nouveau code à ton référent.")
+        self.headers = {"WWW-Authenticate": ACCESS_CODE_CHALLENGE}  # RFC 9110 §15.5.2: a 401 names its scheme
 
 
+ACCESS_CODE_CHALLENGE = 'AccessCode realm="passpro-eleve"'
 _RETRY = {"Retry-After": {"description": "Secondes à attendre avant de réessayer", "schema": {"type": "integer", "minimum": 1}}}
 SESSION_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": SessionAnswer, "description": "Le jeton de l'élève"},
     401: _refusal("INE ou code faux, expiré ou remplacé par un nouveau", "wrong_access_code",
-                  "INE ou code d'accès incorrect. Vérifie-les, ou demande un nouveau code à ton référent."),
+                  "INE ou code d'accès incorrect. Vérifie-les, ou demande un nouveau code à ton référent.",
+                  {"WWW-Authenticate": {"description": "`AccessCode` : un INE et un code d'accès", "schema": {"type": "string"}}}),
     413: refusals(413)[413],
     422: refusals(422)[422],
     429: _refusal("Cinq codes faux pour cet INE : attendre `Retry-After` secondes, même avec le bon code",
@@ -207,6 +211,7 @@ SESSION_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/students/{ine}/access-code", status_code=201, operation_id="issue_access_code", response_model=None,
+    dependencies=API_DEPENDENCIES,
     responses={201: {"model": AccessCodeAnswer, "description": "Le nouveau code (l'ancien ne marche plus)"},
                **refusals(403, 404, 409, 413, 422)},
     summary="Donner à l'élève un code d'accès à son espace (StudentAccessIssued ; le code n'est gardé que haché)",
@@ -243,7 +248,7 @@ async def open_student_session(rt: Runtime, ine: str, code: str) -> tuple[str, P
 
 @router.post(
     "/eleve/session", status_code=201, operation_id="open_student_session", response_model=None,
-    responses=SESSION_RESPONSES, openapi_extra={"security": []},
+    responses=SESSION_RESPONSES, openapi_extra={"security": []},  # no token: INE + code are the credentials
     summary="L'élève échange son INE et son code d'accès contre un jeton (sans jeton)",
 )
 async def student_session(body: SessionBody, request: Request) -> JSONResponse:
@@ -268,7 +273,7 @@ async def my_file(rt: Runtime, who: Principal, campaign: str | None) -> tuple[St
 
 
 @router.get(
-    "/me", operation_id="read_my_file", response_model=None,
+    "/me", operation_id="read_my_file", response_model=None, dependencies=API_DEPENDENCIES,
     responses=read(MySpace, refused=(403, 404, 422), description="Mon dossier Passpro"),
     summary="L'élève lit son dossier : référent, avis du collège, étapes, entretiens, comptes rendus, bonus",
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Connection, DateTime, Index, Integer, String, Table, delete
+from sqlalchemy import Boolean, Column, Connection, DateTime, Index, Integer, String, Table, delete, false
 
 from shared.contracts.events import StudentForgotten
 from shared.contracts.streams import LoggedEvent
@@ -32,6 +32,8 @@ student_progress = Table(
     Column("college_uai", String(8)),
     Column("withdrawn", Boolean, nullable=False),
     Column("college_avis_given", Boolean, nullable=False),
+    # an interview held: the collège avis can no longer be given, so it is no longer to do (migration 0006)
+    Column("interview_held", Boolean, nullable=False, server_default=false()),
     Column("scheduled_interviews", Integer, nullable=False),
     Column("favorable_voeux", Integer, nullable=False),  # vœux whose latest lycée avis is favorable
     Index("ix_student_progress_campaign_college", "campaign", "college_uai"),
@@ -100,6 +102,7 @@ def progress_row(file: StudentFile) -> dict:
         "college_uai": file.college_uai,
         "withdrawn": file.withdrawn,
         "college_avis_given": file.college_avis is not None,
+        "interview_held": file.any_interview_held,
         "scheduled_interviews": sum(1 for i in file.interviews.values() if i.status == "scheduled"),
         # the bonus rule's condition (shared/domain/bonus.py), without the withdrawal and the points that the
         # count adds: a student has a bonus when not withdrawn, with a favorable vœu, in a campaign with points

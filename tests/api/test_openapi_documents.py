@@ -58,10 +58,32 @@ def test_every_success_has_a_schema_and_every_refusal_its_headers(service: str):
         assert "422" not in responses or operation.get("parameters") or operation.get("requestBody"), label
 
 
+# POSTs that store no event answer (SPEC §6): a student's sign-in (a token for INE + access code) and a new access
+# code (shown once, never stored; each call a new code, so no retry answer). Their answers are checked below.
+NOT_EVENT_WRITES = {
+    "POST /api/eleve/session": {"token", "expires_at"},
+    "POST /api/students/{ine}/access-code": {"code", "expires_at", "positions"},
+}
+
+
+def test_the_posts_that_are_no_event_write_document_their_own_answer():
+    doc = document("registration")
+    found = {label: op for label, op in operations(doc) if label in NOT_EVENT_WRITES}
+    assert set(found) == set(NOT_EVENT_WRITES)
+    for label, operation in found.items():
+        responses = operation["responses"]
+        assert "200" not in responses, label
+        schema = resolve(doc, responses["201"]["content"]["application/json"]["schema"])
+        assert set(schema["required"]) == NOT_EVENT_WRITES[label], label
+    session = found["POST /api/eleve/session"]["responses"]
+    assert "Retry-After" in session["429"]["headers"]
+    assert found["POST /api/eleve/session"]["security"] == []  # no token needed to get one
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_write_documents_its_event_answer_for_201_and_for_the_retry_200_with_links(service: str):
     doc = document(service)
-    writes = [(label, op) for label, op in operations(doc) if label.startswith("POST")]
+    writes = [(label, op) for label, op in operations(doc) if label.startswith("POST") and label not in NOT_EVENT_WRITES]
     assert writes
     for label, operation in writes:
         responses = operation["responses"]

@@ -97,6 +97,7 @@ def test_a_wrong_code_is_a_401_and_stores_nothing_in_the_log(passpro, registrati
     answer = sign_in(registration, INE, "AAAA-BBBB-CCCC")
     assert answer.status_code == 401
     assert answer.json()["error"] == "wrong_access_code"
+    assert answer.headers["WWW-Authenticate"].startswith("AccessCode")
     assert passpro.snapshot() == before
 
 

@@ -120,6 +120,8 @@ class ProgressInterview(Answer):
     mode: InterviewMode | None
     status: InterviewStatus
     college_avis_present: bool | None
+    report: ReportOut | None = Field(description="Le compte rendu, une fois l'entretien tenu")
+    lycee_avis: LyceeAvis | None = Field(description="Le dernier avis du lycée sur ce vœu, une fois donné")
 
 
 class ProgressVoeu(Answer):
