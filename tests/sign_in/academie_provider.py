@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import httpx
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "provider"
 CLIENT_ID = "passpro"
@@ -97,6 +97,13 @@ def new_key(kid: str) -> dict[str, object]:
     return {**data, "kid": kid, "alg": "RS256", "use": "sig"}
 
 
+def new_ec_key(kid: str) -> dict[str, object]:
+    """A private P-256 JWK (ES256): the provider publishes it beside its RSA keys."""
+    data = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()), as_dict=True)
+    data.pop("key_ops", None)
+    return {**data, "kid": kid, "alg": "ES256", "use": "sig"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -127,7 +134,7 @@ class AcademieProvider:
         self.client_id = CLIENT_ID
         self.client_secret = secrets.token_urlsafe(32)
         self.audience = AUDIENCE
-        self.keys = [new_key("cle-1")]
+        self.keys = [new_key("cle-1"), new_ec_key("cle-ec-1")]  # the first signs what the provider issues
         self.bases = [TEST_BASE]  # the origins of the services that sign in through it
         self.users: dict[str, dict[str, object]] = {**PEOPLE, **MATRIX_PEOPLE}
         self.process: subprocess.Popen | None = None
@@ -205,8 +212,9 @@ class AcademieProvider:
     def sign(self, claims: dict[str, object], *, key: dict[str, object] | None = None, kid: str | None = None) -> str:
         """A JWT signed RS256 with the provider's current key (or `key`), as the provider would sign one."""
         key = key or self.keys[0]
-        private = RSAAlgorithm.from_jwk(json.dumps(key))
-        return jwt.encode(claims, private, algorithm="RS256", headers={"kid": kid or str(key["kid"])})
+        algorithm = str(key.get("alg", "RS256"))
+        private = (ECAlgorithm if algorithm == "ES256" else RSAAlgorithm).from_jwk(json.dumps(key))
+        return jwt.encode(claims, private, algorithm=algorithm, headers={"kid": kid or str(key["kid"])})
 
     def token_claims(self, sub: str, **changes: object) -> dict[str, object]:
         now = int(time.time())

@@ -97,6 +97,16 @@ def test_the_proviseur_the_lycee_staff_and_the_rectorat_get_their_own_roles(pass
             assert label in text_of(client.get("/").text), sub
 
 
+def test_an_id_token_signed_by_the_providers_new_key_is_accepted_after_a_rotation(passpro, academie_provider):
+    with passpro.client("registration") as first:
+        assert sign_in(first, academie_provider, "anne.principale").status_code == 303
+        academie_provider.rotate_keys()  # the same app: its JWKS, fetched before, lacks the new key
+        with passpro.client("registration") as second:  # another browser, on a new app: fresh discovery
+            assert sign_in(second, academie_provider, "anne.principale").status_code == 303
+        first.cookies.clear()
+        assert sign_in(first, academie_provider, "anne.principale").status_code == 303
+
+
 def test_sign_out_ends_the_providers_session_too(registration, academie_provider):
     sign_in(registration, academie_provider, "anne.principale")
     registration.get("/")

@@ -60,6 +60,17 @@ def test_a_principals_provider_token_registers_a_student_as_that_principal(regis
     assert answer.json()["event"]["actor"] == {"user_id": "anne.principale", "role": "principal", "uai": COLLEGE}
 
 
+def test_a_token_signed_es256_by_the_providers_ec_key_is_accepted(registration, academie_provider):
+    ec_key = next(key for key in academie_provider.keys if key["alg"] == "ES256")
+    token = academie_provider.sign(academie_provider.token_claims("anne.principale"), key=ec_key)
+    assert jwt.get_unverified_header(token)["alg"] == "ES256"
+
+    answer = register(registration, token)
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["event"]["actor"]["role"] == "principal"
+
+
 def test_the_service_tokens_still_work_beside_the_providers(passpro, registration):
     assert register(registration, passpro.token("principal", COLLEGE)).status_code == 201
 
