@@ -45,6 +45,12 @@ def student_bonus(conn: Connection, campaign: str, ine: str) -> dict | None:
     }
 
 
+def of_voeux(college: str | None, lycee: str | None, formation: str | None) -> list:
+    """The dashboard's and the list's filters on the vœux rows: a collège, a lycée, a formation (None: any)."""
+    chosen = [(voeux.c.college_uai, college), (voeux.c.lycee_uai, lycee), (voeux.c.formation_code, formation)]
+    return [column == value for column, value in chosen if value]
+
+
 def bonus_rows(
     conn: Connection,
     campaign: str,
@@ -56,13 +62,7 @@ def bonus_rows(
     limit: int,
     offset: int,
 ) -> tuple[list[dict], int]:
-    where = [voeux.c.campaign == campaign]
-    if lycee_uai:
-        where.append(voeux.c.lycee_uai == lycee_uai)
-    if formation_code:
-        where.append(voeux.c.formation_code == formation_code)
-    if college_uai:
-        where.append(voeux.c.college_uai == college_uai)
+    where = [voeux.c.campaign == campaign, *of_voeux(college_uai, lycee_uai, formation_code)]
     if min_points is not None:
         where.append(voeux.c.bonus_points >= min_points)
     total = conn.execute(select(func.count()).select_from(voeux).where(*where)).scalar_one()
@@ -136,13 +136,7 @@ def dashboard_figures(
 ) -> dict:
     """Counts for the rectorat's dashboard, restricted to a collège, a lycée and/or a formation."""
     v, t = voeux, student_totals
-    voeu_where = [v.c.campaign == campaign]
-    if college:
-        voeu_where.append(v.c.college_uai == college)
-    if lycee:
-        voeu_where.append(v.c.lycee_uai == lycee)
-    if formation:
-        voeu_where.append(v.c.formation_code == formation)
+    voeu_where = [v.c.campaign == campaign, *of_voeux(college, lycee, formation)]
     student_where = [t.c.campaign == campaign]
     if college:
         student_where.append(t.c.college_uai == college)
@@ -194,9 +188,7 @@ def weekly_milestones(
     active = [t.c.campaign == campaign, t.c.withdrawn.is_(False)]
     if college:
         active.append(t.c.college_uai == college)
-    of_voeu = [v.c.lycee_uai == lycee] if lycee else []
-    if formation:
-        of_voeu.append(v.c.formation_code == formation)
+    of_voeu = of_voeux(None, lycee, formation)
     with_students = v.join(t, (t.c.campaign == v.c.campaign) & (t.c.ine == v.c.ine))
 
     def by_week(week, source, *where) -> Counter[date]:
