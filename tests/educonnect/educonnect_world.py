@@ -27,12 +27,11 @@ class EduConnectWorld(World):
     sp_keys: tuple[Path, Path] | None = None
     attribute_map: Path | None = None
     sp_base_url: str = SP_BASE_URL
-    idp_off: bool = False  # registration without EduConnect
     codes: dict[str, str] = field(default_factory=dict)
 
     def settings(self, service: str, demo: bool = True):
         settings = super().settings(service, demo)
-        if service != "registration" or self.idp_off:
+        if service != "registration":
             return settings
         return settings.model_copy(update={
             "saml_idp_metadata": f"{self.idp.base_url}/metadata", "saml_sp_base_url": self.sp_base_url,

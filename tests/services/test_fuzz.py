@@ -45,7 +45,7 @@ from matrix import (
     world,  # noqa: F401 - the module-scoped fixture
 )
 
-EXAMPLES_PER_WRITE = 185  # × 11 write endpoints = 2,035: the issue asks for at least 2,000 generated requests
+EXAMPLES_PER_WRITE = 185  # × 13 write endpoints = 2,405: the issue asks for at least 2,000 generated requests
 EXAMPLES_OF_READS = 100
 SPEC_STATUSES = {200, 201, 401, 403, 404, 405, 409, 413, 422}  # SPEC §5's table, and 405 for a path that lands on a read
 
@@ -165,6 +165,9 @@ LYCEES = st.sampled_from([LYCEE, OTHER_LYCEE, COLLEGE, UNKNOWN_UAI, " 0750502n "
 FORMATIONS = st.sampled_from([FORMATION, OTHER_LYCEE_FORMATION, "2473121332", "2400000000", f" {FORMATION} "])
 CAMPAIGNS = st.sampled_from(["2027", "2031"]) | st.integers(min_value=1000, max_value=9999).map(str)
 
+# A slot named in a booking or a move (SPEC §7): none exists in this world, or a malformed id.
+SLOT_IDS = st.sampled_from(["0" * 32, "inconnu", "", "a" * 65, "../slot", "a:b", " 1 "]) | st.uuids().map(lambda u: u.hex)
+
 # Each write's body fields, with values a real client might send (valid or plausibly wrong).
 FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
     "register": {
@@ -175,6 +178,7 @@ FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
     "schedule": {
         "lycee_uai": LYCEES, "formation_code": FORMATIONS, "scheduled_at": _dates("future"),
         "mode": st.sampled_from(["presentiel", "distanciel"]), "remote_equipment_ready": st.booleans(), "event_id": EVENT_ID,
+        "slot_id": SLOT_IDS,
     },
     "cancel-by-college": {"lycee_uai": LYCEES, "formation_code": FORMATIONS, "reason": TEXTS, "event_id": EVENT_ID},
     "college-avis": {
@@ -191,13 +195,18 @@ FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
     "lycee-avis": {
         "lycee_uai": LYCEES, "formation_code": FORMATIONS, "avis": st.sampled_from(["reserve", "favorable"]), "event_id": EVENT_ID,
     },
+    "reschedule": {
+        "lycee_uai": LYCEES, "formation_code": FORMATIONS, "slot_id": SLOT_IDS, "scheduled_at": _dates("future"),
+        "mode": st.sampled_from(["presentiel", "distanciel"]), "event_id": EVENT_ID,
+    },
+    "report": {"lycee_uai": LYCEES, "formation_code": FORMATIONS, "report": REPORT, "event_id": EVENT_ID},
     "open-campaign": {
         "campaign": CAMPAIGNS, "bonus_points": st.integers(min_value=-10, max_value=200_000), "closes_at": _dates("future"),
         "event_id": EVENT_ID,
     },
 }
 assert set(FIELDS) == set(WRITES)
-OPTIONAL = {"event_id", "campaign", "remote_equipment_ready", "mode", "bonus_points", "closes_at"}
+OPTIONAL = {"event_id", "campaign", "remote_equipment_ready", "mode", "bonus_points", "closes_at", "slot_id"}
 
 
 # Hypothesis draws the ends of an integer range more often than the middle, so the rarer
@@ -403,6 +412,7 @@ READ_PATHS = [
     ("registration", "/api/formations"),
     ("registration", "/api/students"),
     ("evaluation", "/api/interviews"),
+    ("evaluation", "/api/slots"),
     ("scoring", "/api/bonuses"),
     ("scoring", "/api/bonuses/{ine}"),
     ("scoring", "/api/reports/summary"),
@@ -425,6 +435,8 @@ QUERY_VALUES = {
     "formation_code": FORMATIONS | HOSTILE_STRINGS,
     "min_points": st.integers(-5, 200_000).map(str) | HOSTILE_STRINGS,
     "as_of": POSITIONS | _dates("past") | HOSTILE_STRINGS,
+    "from": _dates("future") | HOSTILE_STRINGS,
+    "to": _dates("future") | HOSTILE_STRINGS,
 }
 
 
