@@ -13,33 +13,32 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from shared.contracts.reference import ReferenceData, default_reference_text, parse_reference
-from shared.runtime.demo_users import demo_establishments, demo_users
+from shared.runtime.demo_users import DEMO_STUDENTS as STUDENTS
+from shared.runtime.demo_users import demo_establishments, demo_ine, demo_users
 
 DEMO_NAMESPACE = uuid.UUID("6f1b0a52-6d1e-4d0b-9a53-2f3c1e0d7a11")
 
-STUDENTS = [
-    # (last name, first name, class, the steps it goes through)
-    ("Martin", "Léa", "3e A", ["register"]),
-    ("Bernard", "Hugo", "3e A", ["register", "college_avis"]),
-    ("Thomas", "Inès", "3e B", ["register", "college_avis", "schedule"]),
-    ("Petit", "Lucas", "3e B", ["register", "college_avis", "schedule", "held"]),
-    ("Robert", "Chloé", "3e C", ["register", "schedule", "held"]),  # held without the collège avis
-    ("Richard", "Adam", "3e C", ["register", "college_avis", "schedule", "held", "favorable"]),
-    ("Durand", "Jade", "3e D", ["register", "college_avis", "schedule", "held", "reserve"]),
-    ("Dubois", "Nathan", "3e D", ["register", "college_avis", "schedule", "held", "favorable", "reserve"]),
-    ("Moreau", "Louise", "3e E", ["register", "college_avis", "withdraw"]),
-    ("Laurent", "Yanis", "3e E", ["register", "college_avis", "schedule_remote"]),
-    ("Simon", "Manon", "3e F", ["register", "college_avis", "schedule", "cancel"]),
-    ("Michel", "Rayan", "3e F", ["register", "college_avis", "schedule", "held", "favorable", "second_voeu"]),
-]
-
-
-def demo_ine(n: int) -> str:
-    return f"{270000100 + n:09d}DM"
-
+# A guided motivation letter as a student of 3e might write it (the template's questions, shared/contracts/letter.py).
+LETTER_ANSWERS = {
+    "pourquoi": "J'aime le contact avec les gens et j'aimerais travailler dans un magasin ou à l'accueil d'une entreprise.",
+    "recherches": "Je suis allé(e) au CDI, j'ai lu la fiche de l'ONISEP et j'ai visité le lycée aux portes ouvertes.",
+    "metier": "On conseille les clients, on s'occupe de la caisse et des rayons. Après, on peut faire un BTS.",
+    "qualites": "Je suis souriant(e), patient(e) et j'aime rendre service.",
+    "trajet": "Je prends le métro, environ 30 minutes depuis chez moi.",
+    "questions": "Est-ce qu'il y a beaucoup de stages ? Dans quels magasins ?",
+}
 
 def _event_id(ine: str, step: str) -> str:
     return str(uuid.uuid5(DEMO_NAMESPACE, f"{ine}:{step}"))
+
+
+def _interview_id(client: httpx.Client, urls: dict[str, str], token: str, position: str | None) -> str:
+    """The student's scheduled interview, read from their own space once it shows the scheduling (the id is
+    made by the service)."""
+    params = {"min_position": position} if position else {}
+    me = client.get(urls["registration"] + "/api/me", params=params, headers={"Authorization": f"Bearer {token}"})
+    me.raise_for_status()
+    return next(i["interview_id"] for i in me.json()["interviews"] if i["status"] == "scheduled")
 
 
 def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = None) -> dict[str, str]:
@@ -52,15 +51,24 @@ def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = 
         f"{role} {uai or ''}".strip(): make_token(settings, role=role, uai=uai, user=user, ttl=7 * 86400)
         for user, role, uai in demo_users(reference)
     }
+    students = {}  # the students' own writes (their letter, their checklist); not printed: one click away
+    for n in range(len(STUDENTS)):
+        college = colleges[n % len(colleges)]
+        students[f"eleve {demo_ine(n)}"] = make_token(
+            settings, role="eleve", uai=college.uai, user=f"eleve.{demo_ine(n)}", ttl=7 * 86400, ine=demo_ine(n)
+        )
     now = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
     with httpx.Client(timeout=30) as client:
 
-        def post(service: str, path: str, who: str, body: dict, ine: str, step: str) -> None:
+        def post(service: str, path: str, who: str, body: dict, ine: str, step: str) -> str | None:
+            """The write's position in its service's stream (None when an earlier run stored it)."""
             body = {**body, "event_id": _event_id(ine, step)}
-            r = client.post(urls[service] + path, json=body, headers={"Authorization": f"Bearer {tokens[who]}"})
+            token = tokens.get(who) or students[who]
+            r = client.post(urls[service] + path, json=body, headers={"Authorization": f"Bearer {token}"})
             already_loaded = r.status_code == 409 and r.json().get("error") == "event_id_reused"
             if r.status_code not in (200, 201) and not already_loaded:
                 raise RuntimeError(f"demo step {step} for {ine} refused: {r.status_code} {r.text}")
+            return None if already_loaded else r.json()["positions"]["service"]
 
         for n, (last, first, klass, steps) in enumerate(STUDENTS):
             ine = demo_ine(n)
@@ -68,9 +76,11 @@ def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = 
             lycee = lycees[n % len(lycees)]
             formation = lycee.formations[0]
             principal, referent = f"principal {college.uai}", f"referent {college.uai}"
+            student = f"eleve {ine}"
             staff, proviseur = f"lycee_staff {lycee.uai}", f"proviseur {lycee.uai}"
             voeu = {"lycee_uai": lycee.uai, "formation_code": formation.code}
             held_date = now - timedelta(days=3 + n)
+            position = None
             for step in steps:
                 match step:
                     case "register":
@@ -88,7 +98,7 @@ def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = 
                         }, ine, step)
                     case "schedule" | "schedule_remote":
                         remote = step == "schedule_remote"
-                        post("registration", f"/api/students/{ine}/interviews", referent, {
+                        position = post("registration", f"/api/students/{ine}/interviews", referent, {
                             **voeu, "scheduled_at": (held_date if "held" in steps else now + timedelta(days=10 + n)).isoformat(),
                             "mode": "distanciel" if remote else "presentiel", "remote_equipment_ready": remote,
                         }, ine, step)
@@ -107,6 +117,15 @@ def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = 
                     case "withdraw":
                         post("registration", f"/api/students/{ine}/withdrawal", principal,
                              {"reason": "Projet d'orientation en voie générale"}, ine, step)
+                    case "letter_draft" | "letter_ready":
+                        ready = step == "letter_ready"
+                        answers = LETTER_ANSWERS if ready else {k: LETTER_ANSWERS[k] for k in ("pourquoi", "recherches")}
+                        post("registration", "/api/me/letters", student,
+                             {**voeu, "answers": answers, "ready": ready}, ine, step)
+                    case "prepared":
+                        post("registration", f"/api/me/interviews/{_interview_id(client, urls, students[student], position)}/preparation",
+                             student, {"itinerary_ready": True, "letter_printed": True, "materials_ready": True},
+                             ine, step)
                     case "second_voeu":
                         second = {"lycee_uai": lycee.uai, "formation_code": lycee.formations[1].code}
                         post("registration", f"/api/students/{ine}/interviews", referent, {

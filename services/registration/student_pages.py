@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Match, Mount
 
 from services.registration.student_api import TooManyTries, WrongCode, my_file, open_student_session
 from services.registration.student_space import student_space
@@ -150,11 +151,18 @@ INTERVIEW_LINKS = (
 )
 
 
+def _served(request: Request, path: str) -> bool:
+    """Does a page of the app answer GET `path` (asked of the routes' own matching, as guard.allowed_methods)?"""
+    scope = {**request.scope, "method": "GET", "path": path, "path_params": {}}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes
+               if not isinstance(route, Mount))
+
+
 def interview_links(request: Request, interview: dict) -> list[dict[str, str]]:
-    served = {getattr(route, "path", None) for route in request.app.routes}
     values = {"interview_id": interview["interview_id"], "lycee_uai": interview["lycee"]["uai"],
               "formation_code": interview["formation"]["code"]}
-    return [{"href": path.format(**values), "label": label} for path, label in INTERVIEW_LINKS if path in served]
+    links = [{"href": path.format(**values), "label": label} for path, label in INTERVIEW_LINKS]
+    return [link for link in links if _served(request, link["href"])]
 
 
 # --- the space ------------------------------------------------------------------------------------------------

@@ -137,6 +137,10 @@ def test_the_interview_page_shows_where_the_lycee_is_and_how_to_get_there(passpr
     assert lycee.access[0].stop in text(page)
     assert "https://www.openstreetmap.org/directions?to=" in text(page)
     assert "ne te demande jamais ton adresse" in text(page)
+    # the letter's, the checklist's and the convocation's pages (services/registration/letters.py), linked
+    assert f'href="/eleve/lettres/{LYCEE}/{FORMATION}"' in page.text
+    assert f'href="/eleve/entretiens/{interview_id}/preparation"' in page.text
+    assert f'href="/eleve/entretiens/{interview_id}/convocation"' in page.text
 
 
 def test_a_distanciel_interview_says_it_is_followed_from_the_college(passpro, registration):
