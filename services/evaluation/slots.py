@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import Field
 from sqlalchemy import (
     Boolean,
@@ -268,9 +268,10 @@ async def post_slot(body: SlotBody, request: Request, campaign: CampaignQuery = 
     "/slots/{slot_id}/close", status_code=201, operation_id="close_slot", responses=write((403, 404, 409), LINKS),
     summary="Fermer un créneau (InterviewSlotClosed)",
 )
-async def post_close_slot(slot_id: SlotIdInPath, request: Request, body: CloseSlotBody | None = None,
-                          campaign: CampaignQuery = None):
-    return await answer_of(close_slot(runtime(request), principal(request), slot_id, body or CloseSlotBody(), campaign))
+async def post_close_slot(slot_id: SlotIdInPath, request: Request,
+                          body: Annotated[CloseSlotBody, Body()] = CloseSlotBody(), campaign: CampaignQuery = None):
+    """The body may be left out, or carry the `event_id` of a retried request."""
+    return await answer_of(close_slot(runtime(request), principal(request), slot_id, body, campaign))
 
 
 @router.get(
