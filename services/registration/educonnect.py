@@ -46,11 +46,11 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from saml2.time_util import str_to_time
 from sqlalchemy import delete, insert, select
 
-from services.registration.access_codes import verify_access_code
+from services.registration import student_api
 from services.registration.views import educonnect_links, student_files
 from shared.contracts.identifiers import check_ine, normalise
 from shared.runtime.http.app import Runtime, runtime
-from shared.runtime.http.auth import Principal, issue_token
+from shared.runtime.http.auth import InvalidToken, Principal, issue_token
 from shared.web.forms import read_form
 from shared.web.pages import next_path, web
 from shared.web.session import set_cookie
@@ -85,8 +85,12 @@ WEAK_ALGORITHMS = frozenset({
 SUBJECT_KEY_INFO = b"passpro-educonnect-subject-v1"
 PENDING_COOKIE = "passpro_registration_educonnect"
 
-NOT_CONFIGURED = "La connexion avec ÉduConnect n'est pas ouverte ici : connectez-vous avec le code d'accès remis par votre collège."
-REFUSED = "ÉduConnect n'a pas pu confirmer votre identité. Recommencez la connexion depuis le début."
+NOT_CONFIGURED = "La connexion avec ÉduConnect n'est pas ouverte ici : connecte-toi avec le code d'accès que ton référent t'a donné."
+REFUSED = "ÉduConnect n'a pas pu confirmer ton identité. Recommence la connexion depuis le début."
+NOT_A_STUDENT = (
+    "Cet espace est celui des élèves : ce compte ÉduConnect n'est pas un compte d'élève. "
+    "Les parents suivent le dossier avec leur enfant et son collège."
+)
 
 
 class SignInRefused(Exception):
@@ -201,6 +205,13 @@ class ServiceProvider:
         self._client: Saml2Client | None = None
         self._built_at = 0.0
         self.attributes = AttributeMap.load(self.settings.saml_attribute_map)
+        if self.configured:  # what can be checked without the network, before the service starts
+            files = (self.settings.saml_sp_key, self.settings.saml_sp_cert)
+            if not self.settings.saml_sp_base_url or not all(path and Path(path).is_file() for path in files):
+                raise ValueError(
+                    "EduConnect: PASSPRO_SAML_IDP_METADATA needs PASSPRO_SAML_SP_BASE_URL and the SP's key and "
+                    "certificate files (PASSPRO_SAML_SP_KEY, PASSPRO_SAML_SP_CERT)"
+                )
 
     @property
     def configured(self) -> bool:
@@ -410,7 +421,7 @@ async def login(request: Request) -> Response:
     sp, rt = provider(request), runtime(request)
     if not sp.configured:
         return refusal_page(request, 404, NOT_CONFIGURED)
-    suite = next_path(request.query_params.get("suite") or "/eleve")
+    suite = student_path(request.query_params.get("suite") or request.query_params.get("next"))
     relay_state = secrets.token_urlsafe(16)
     request_id, location = await asyncio.to_thread(sp.authn_request, relay_state)
     state = json.dumps({"suite": suite, "relay_state": relay_state})
@@ -438,12 +449,7 @@ async def assertion_consumer(request: Request) -> Response:
         if form.get("RelayState") != outstanding["relay_state"]:
             raise SignInRefused("relay_state")
         if not identity.is_student(sp.attributes):
-            raise SignInRefused(
-                "not_a_student",
-                "Cet espace est celui des élèves : votre compte ÉduConnect n'est pas un compte d'élève. "
-                "Les parents suivent le dossier avec leur enfant et son collège.",
-                status=403,
-            )
+            raise SignInRefused("not_a_student", NOT_A_STUDENT, status=403)
         if not await _first_use_of_assertion(rt, assertion_id, expires):
             raise SignInRefused("replayed")
     except SignInRefused as refused:
@@ -467,7 +473,7 @@ STUDENT_SESSION_SECONDS = 8 * 3600
 
 def student_token(rt: Runtime, ine: str, college_uai: str) -> tuple[str, Principal]:
     """A session of role eleve for the student, as the access code's sign-in gives (SPEC §6)."""
-    user_id = f"educonnect.{ine}"
+    user_id = f"eleve.{ine}"  # as the access code's session names the student
     token = issue_token(
         rt.settings.jwt_secret, user_id=user_id, role="eleve", uai=college_uai, ine=ine, reference=rt.reference,
         ttl_seconds=STUDENT_SESSION_SECONDS, issuer=rt.settings.jwt_issuer,
@@ -475,9 +481,21 @@ def student_token(rt: Runtime, ine: str, college_uai: str) -> tuple[str, Princip
     return token, Principal(user_id=user_id, role="eleve", uai=college_uai, ine=ine)
 
 
+def student_path(value: str | None) -> str:
+    """Where a student goes once signed in: a page of theirs (the student space, the formations), else /eleve."""
+    path = next_path(value)
+    page = path.split("?", 1)[0]
+    mine = any(page == space or page.startswith(space + "/") for space in ("/eleve", "/formations"))
+    return path if mine and not page.startswith("/eleve/connexion") else "/eleve"
+
+
 def open_student_session(request: Request, ine: str, college_uai: str, suite: str) -> Response:
     rt, w = runtime(request), web(request)
-    token, who = student_token(rt, ine, college_uai)
+    try:
+        token, who = student_token(rt, ine, college_uai)
+    except InvalidToken:  # the collège left the reference data since the student was registered
+        log.warning("EduConnect sign-in: collège %s no longer in the reference data", college_uai)
+        return refusal_page(request, 401, REFUSED)
     response = w.sign_in(request, token, who, suite)
     response.delete_cookie(PENDING_COOKIE, path="/")
     return response
@@ -492,12 +510,13 @@ async def _pending(request: Request) -> tuple[str, dict] | None:
     return (handle, json.loads(found)) if found else None
 
 
-EXPIRED = "Votre connexion ÉduConnect a expiré ou n'a pas eu lieu : recommencez avec ÉduConnect."
-WRONG_CODE = "INE ou code d'accès incorrect. Vérifiez-les, ou demandez un nouveau code à votre collège."
+EXPIRED = "Ta connexion avec ÉduConnect a expiré ou n'a pas eu lieu : recommence avec ÉduConnect."
 
 
 def _link_page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
-    return web(request).render(request, "educonnect/lien.html", {"who": None, **context}, status=status)
+    return web(request).render(
+        request, "educonnect/lien.html", {"who": None, "current": "connexion", **context}, status=status
+    )
 
 
 @router.get("/eleve/educonnect")
@@ -526,32 +545,33 @@ async def link_with_access_code(request: Request) -> Response:
     code = form.get("code", "")
     errors = {}
     if not isinstance(ine, str) or not ine:
-        errors["ine"] = "Champ obligatoire."
+        errors["ine"] = "Écris ton INE : il est sur ton carnet de correspondance ou ton bulletin."
     else:
         try:
             check_ine(ine)
-        except ValueError as exc:
-            errors["ine"] = str(exc) + "."
+        except ValueError:
+            errors["ine"] = "Cet INE n'a pas la bonne forme : 11 caractères, par exemple 123456789AB."
     if not code.strip():
-        errors["code"] = "Champ obligatoire."
+        errors["code"] = "Écris le code d'accès que ton référent t'a donné."
+    elif len(code) > 40:
+        errors["code"] = "Ce code est trop long : il a 12 caractères, par exemple ABCD-EFGH-JKMN."
     if errors:
         return _link_page(request, 422, values=values, errors=errors)
-    outcome = await asyncio.to_thread(verify_access_code, rt.engine, ine, code, datetime.now(UTC))
-    if outcome.locked:
-        minutes = max(1, -(-outcome.retry_after // 60))
-        response = _link_page(
-            request, 429, values=values,
-            message=f"Trop d'essais incorrects pour cet INE : réessayez dans {minutes} minute{'s' if minutes > 1 else ''}.",
-        )
-        response.headers["Retry-After"] = str(outcome.retry_after)
+    try:  # the access code's own check, rules and answers (student_api: the API's and /eleve/connexion's)
+        token, who, _ = await student_api.open_student_session(rt, ine, code)
+    except student_api.TooManyTries as refused:
+        response = _link_page(request, 429, values=values, message=refused.message)
+        response.headers.update(refused.headers)
         return response
-    if not outcome.accepted or outcome.campaign != rt.settings.campaign or not outcome.college_uai:
+    except student_api.WrongCode as refused:
         log.info("EduConnect link refused: wrong access code")
-        return _link_page(request, 401, values=values, message=WRONG_CODE)
+        return _link_page(request, 401, values=values, message=refused.message)
     await asyncio.to_thread(save_link, rt, pending["subject"], ine, datetime.now(UTC))
     await rt.redis.delete(_key(rt, "pending", handle))
     log.info("EduConnect identity linked to a student's INE")
-    return open_student_session(request, ine, outcome.college_uai, next_path(pending.get("suite")))
+    response = w.sign_in(request, token, who, student_path(pending.get("suite")))
+    response.delete_cookie(PENDING_COOKIE, path="/")
+    return response
 
 
 def install(app: FastAPI, settings: Any) -> None:

@@ -27,14 +27,16 @@ class EduConnectWorld(World):
     sp_keys: tuple[Path, Path] | None = None
     attribute_map: Path | None = None
     sp_base_url: str = SP_BASE_URL
+    idp_off: bool = False  # registration without EduConnect
+    idp_metadata: str | None = None  # default: the IdP's metadata URL
     codes: dict[str, str] = field(default_factory=dict)
 
     def settings(self, service: str, demo: bool = True):
         settings = super().settings(service, demo)
-        if service != "registration":
+        if service != "registration" or self.idp_off:
             return settings
         return settings.model_copy(update={
-            "saml_idp_metadata": f"{self.idp.base_url}/metadata", "saml_sp_base_url": self.sp_base_url,
+            "saml_idp_metadata": self.idp_metadata or f"{self.idp.base_url}/metadata", "saml_sp_base_url": self.sp_base_url,
             "saml_sp_key": self.sp_keys[0], "saml_sp_cert": self.sp_keys[1], "saml_attribute_map": self.attribute_map,
         })
 

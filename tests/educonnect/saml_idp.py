@@ -24,7 +24,7 @@ from saml2.assertion import Policy
 from saml2.attribute_converter import AttributeConverter
 from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
-from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_TRANSIENT, NameID
+from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.server import Server
 from saml2.sigver import get_xmlsec_binary
 from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
@@ -187,6 +187,7 @@ class TestIdP:
         destination: str | None = None,
         forged_key: tuple[Path, Path] | None = None,
         weak_signature: bool = False,
+        persistent_name_id: bool = False,
     ) -> str:
         """The SAMLResponse (base64) answering `pending` for the user `login`. The keywords make it hostile:
         unsigned, for another audience, expired (a negative lifetime), answering another request, sent to
@@ -199,7 +200,8 @@ class TestIdP:
             in_response_to=pending.request_id if in_response_to is ... else in_response_to,
             destination=destination or pending.acs_url,
             sp_entity_id=sp,
-            name_id=NameID(format=NAMEID_FORMAT_TRANSIENT, text=secrets.token_hex(16), sp_name_qualifier=sp),
+            name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=f"persistent-{user.educonnect_id}", sp_name_qualifier=sp)
+            if persistent_name_id else NameID(format=NAMEID_FORMAT_TRANSIENT, text=secrets.token_hex(16), sp_name_qualifier=sp),
             authn={"class_ref": PASSWORD_CONTEXT, "authn_auth": self.entity_id},
             sign_assertion=sign_assertion,
             sign_response=False,

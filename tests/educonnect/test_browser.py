@@ -102,8 +102,8 @@ def test_a_student_signs_in_with_educonnect_first_with_the_code_then_straight_in
     assert "Première connexion avec ÉduConnect" in text_of(page.content())
     assert _session(world, first) is None
     page.screenshot(path=str(SCREENSHOTS / "01-premiere-connexion.png"), full_page=True)
-    page.get_by_label("Votre INE").fill(INE)
-    page.get_by_label("Votre code d'accès").fill(code.lower())
+    page.get_by_label("Mon INE").fill(INE)
+    page.get_by_label("Mon code d'accès").fill(code.lower())
     page.get_by_role("button", name="Retrouver mon dossier").click()
     page.wait_for_url(f"{served}/eleve**")
     page.screenshot(path=str(SCREENSHOTS / "02-espace-eleve.png"), full_page=True)

@@ -11,7 +11,7 @@ from pages_world import Visitor, text_of
 from saml_idp import decode, encode
 
 INE = "123456789EC"
-REFUSED = "ÉduConnect n'a pas pu confirmer votre identité. Recommencez la connexion depuis le début."
+REFUSED = "ÉduConnect n'a pas pu confirmer ton identité. Recommence la connexion depuis le début."
 
 
 def assert_refused(world: EduConnectWorld, visitor: Visitor, answer, status: int = 401, message: str = REFUSED) -> None:
@@ -109,7 +109,7 @@ def test_a_parent_is_not_let_in(world: EduConnectWorld) -> None:
     with world.registration() as visitor:
         fields = world.through_idp(visitor, PARENT.login)
         answer = world.post_acs(visitor, fields["SAMLResponse"], fields["RelayState"])
-        assert_refused(world, visitor, answer, 403, "votre compte ÉduConnect n'est pas un compte d'élève")
+        assert_refused(world, visitor, answer, 403, "ce compte ÉduConnect n'est pas un compte d'élève")
 
 
 @pytest.mark.parametrize("saml_response", ["", "pas du base64 !", encode("<html>rien</html>"), encode("<not xml")])
@@ -146,7 +146,7 @@ def test_a_wrong_code_is_a_401_and_the_sixth_try_a_429_even_with_the_right_code(
             assert "INE ou code d'accès incorrect" in text_of(wrong.text)
         locked = visitor.post("/eleve/educonnect", {"ine": INE, "code": code})
         assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
-        assert "Trop d'essais incorrects" in text_of(locked.text)
+        assert "Trop d'essais avec un code faux" in text_of(locked.text)
         assert world.links() == [] and world.session_of(visitor) is None
 
 

@@ -69,3 +69,49 @@ def test_another_student_is_not_let_in_by_someone_elses_link(world: EduConnectWo
         answer = world.post_acs(other, fields["SAMLResponse"], fields["RelayState"])
         assert answer.status_code == 303 and answer.headers["location"] == "/eleve/educonnect"
         assert world.session_of(other) is None
+
+
+def test_after_signing_in_the_student_goes_to_a_student_page_only(world: EduConnectWorld) -> None:
+    with world.registration() as visitor:
+        world.register(visitor, INE)
+        code = world.issue_code(INE)
+        for asked, landing in [("/formations", "/formations"), ("https://evil.example/", "/eleve"),
+                               ("//evil.example", "/eleve"), ("/eleves/123456789EC", "/eleve")]:
+            answer = visitor.client.get(f"/saml/login?next={asked}", follow_redirects=False)
+            _, pending = world.idp.receive_url(answer.headers["location"])
+            done = world.post_acs(visitor, world.idp.response(pending, STUDENT.login), pending.relay_state)
+            if done.headers["location"] == "/eleve/educonnect":
+                visitor.get("/eleve/educonnect")
+                done = visitor.post("/eleve/educonnect", {"ine": INE, "code": code}, follow=False)
+            assert done.status_code == 303 and done.headers["location"] == landing, asked
+
+
+def test_without_educonnect_configured_its_pages_say_so_in_french(world: EduConnectWorld) -> None:
+    world.idp_off = True
+    with world.client("registration", demo=False) as client:
+        for path in ("/saml/metadata", "/saml/login", "/eleve/educonnect"):
+            answer = client.get(path, follow_redirects=False)
+            assert answer.status_code == 404, path
+            assert "La connexion avec ÉduConnect n'est pas ouverte ici" in text_of(answer.text)
+        assert client.post("/saml/acs", data={"SAMLResponse": "x"}).status_code == 404
+        assert "Avec ÉduConnect" not in text_of(client.get("/eleve/connexion").text)
+
+
+def test_the_campaigns_purge_takes_the_links(world: EduConnectWorld) -> None:
+    from sqlalchemy import create_engine
+
+    from services.registration.purge import purge_campaign
+
+    with world.registration() as visitor:
+        world.register(visitor, INE)
+        code = world.issue_code(INE)
+        fields = world.through_idp(visitor, STUDENT.login)
+        world.post_acs(visitor, fields["SAMLResponse"], fields["RelayState"])
+        visitor.get("/eleve/educonnect")
+        visitor.post("/eleve/educonnect", {"ine": INE, "code": code}, follow=False)
+    assert len(world.links()) == 1
+    engine = create_engine(f"sqlite:///{world.data_dir / 'registration.sqlite3'}")
+    with engine.begin() as conn:
+        deleted = purge_campaign(conn, CAMPAIGN, f"passpro:{{{world.academie}}}:{CAMPAIGN}:")
+    engine.dispose()
+    assert deleted["educonnect_links"] == 1 and world.links() == []
