@@ -233,6 +233,67 @@ async def open_redis(url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
+def log_server(redis_url: str) -> str:
+    """The server the `redis` and `log` fixtures talk to: Redis; a module that tests the log on every server
+    overrides it with `log_url` (Redis 7, then Valkey)."""
+    return redis_url
+
+
+@pytest.fixture
+async def redis(log_server: str) -> AsyncIterator[Redis]:
+    """An asyncio client as the services make it (bytes replies), closed after the test."""
+    async with open_redis(log_server) as client:
+        yield client
+
+
+@pytest.fixture
+def keys(academie: str):  # noqa: ANN201
+    """The stream keys of the test's own académie."""
+    from shared.contracts.streams import StreamKeys
+
+    return StreamKeys(academie)
+
+
+@pytest.fixture
+def log(redis: Redis, keys):  # noqa: ANN001, ANN201
+    """The académie's event log, as a service opens it."""
+    from shared.runtime.log.client import EventLog
+
+    return EventLog(redis, keys)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def view_database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
+    """A fresh database for views, (URL, schema): a SQLite file, then a PostgreSQL schema of the test's own."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'views.sqlite3'}", None
+    from shared.runtime.db import ensure_schema
+
+    url, schema = request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema")
+    ensure_schema(url, schema)
+    return url, schema
+
+
+@pytest.fixture
+def new_engine(view_database: tuple[str, str | None], view_metadata) -> Iterator[Callable[[], object]]:  # noqa: ANN001
+    """Makes engines on one fresh database, as restarted processes would (each call a new engine), with the
+    tables of the module's `view_metadata` fixture created; all disposed after the test."""
+    from shared.runtime.db import make_engine
+
+    engines = []
+
+    def make():  # noqa: ANN202
+        engine = make_engine(*view_database)
+        view_metadata.create_all(engine)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
 async def redis_client() -> AsyncIterator[Callable[[str], Redis]]:
     """A factory of asyncio Redis clients, each closed after the test: `r = redis_client(url)`."""
     clients: list[Redis] = []

@@ -16,11 +16,9 @@ import json
 import os
 import random
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy import Engine, select
 
@@ -69,13 +67,6 @@ class Database:
 
     def server_args(self) -> list[str]:
         return [self.url, *([self.schema] if self.schema else [])]
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 class ProjectionProcesses:

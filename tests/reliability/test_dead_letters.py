@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.streams import LoggedEvent, StreamKeys
 from shared.runtime.projection.consumer import Consumer
-from shared.runtime.db import ensure_schema, make_engine
+from shared.runtime.db import make_engine
 from shared.runtime.projection.dead_letters import DeadLetter, DeadLetters, retry
 from shared.runtime.migrations import upgrade
 from shared.runtime.settings import sqlite_url
@@ -46,37 +46,10 @@ MAX_ATTEMPTS = 3
 POISONED = 1  # the student whose entry the view cannot take
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def new_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Engine]]:
-    """Engines on one fresh database, as restarted processes would make them."""
-    if request.param == "sqlite":
-        url, schema = f"sqlite:///{tmp_path / 'view.sqlite3'}", None
-    else:
-        url, schema = request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema")
-        ensure_schema(url, schema)
-    engines: list[Engine] = []
-
-    def make() -> Engine:
-        engine = make_engine(url, schema)
-        EntriesApplied().metadata.create_all(engine)
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        engine.dispose()
-
-
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def keys(academie: str) -> StreamKeys:
-    return StreamKeys(academie)
+def view_metadata():  # noqa: ANN201
+    """The view's tables, on each database `new_engine` makes (tests/conftest.py)."""
+    return EntriesApplied().metadata
 
 
 def registered():

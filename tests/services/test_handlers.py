@@ -6,7 +6,6 @@ Real Redis; no HTTP request is built: a handler takes the command, who acts and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from uuid import uuid4
@@ -34,7 +33,6 @@ from services.registration import handlers as registration
 from services.scoring import handlers as scoring
 from shared.contracts.events import CampaignOpened, Payload
 from shared.contracts.reference import default_reference_text, parse_reference
-from shared.contracts.streams import StreamKeys
 from shared.domain.errors import Refusal
 from shared.runtime.http.app import Runtime
 from shared.runtime.http.auth import Principal
@@ -46,18 +44,6 @@ STAFF = Principal(user_id="staff-gautier", role="lycee_staff", uai=LYCEE)
 PROVISEUR = Principal(user_id="proviseur-gautier", role="proviseur", uai=LYCEE)
 OTHER_STAFF = Principal(user_id="staff-deprez", role="lycee_staff", uai=OTHER_LYCEE)
 RECTORAT = Principal(user_id="rectorat-dsden", role="rectorat", uai=None)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def log(redis: Redis, academie: str) -> EventLog:
-    return EventLog(redis, StreamKeys(academie))
 
 
 def service(log: EventLog, name: str) -> Runtime:

@@ -4,7 +4,6 @@ the pause is injected, so nothing here sleeps."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import uuid4
 
@@ -41,15 +40,9 @@ class RivalledLog(EventLog):
 
 
 @pytest.fixture
-async def redis(log_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(log_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def keys(academie: str) -> StreamKeys:
-    return StreamKeys(academie)
+def log_server(log_url: str) -> str:
+    """The `redis` fixture (tests/conftest.py) on Redis 7, then on Valkey."""
+    return log_url
 
 
 def give_avis(file: StudentFile, campaign: CampaignFile, now: datetime):  # noqa: ANN201

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -18,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from shared.contracts.events import CampaignOpened, Event, event_to_fields
 from shared.contracts.streams import LoggedEvent, StreamKeys
 from shared.runtime.projection.consumer import Consumer
-from shared.runtime.db import ensure_schema, make_engine, new_metadata
+from shared.runtime.db import new_metadata
 from shared.runtime.log.client import EventLog
 from shared.runtime.projection.views import positions_table
 
@@ -62,42 +61,10 @@ class CountingView:
 # --- the two databases ----------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def new_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Engine]]:
-    """Makes engines on one fresh database, as a restarted process would: each call is a new engine."""
-    if request.param == "sqlite":
-        url, schema = f"sqlite:///{tmp_path / 'views.sqlite3'}", None
-    else:
-        url, schema = request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema")
-        ensure_schema(url, schema)
-    engines: list[Engine] = []
-
-    def make() -> Engine:
-        engine = make_engine(url, schema)
-        CountingView().metadata.create_all(engine)
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        engine.dispose()
-
-
 @pytest.fixture
-def keys(academie: str) -> StreamKeys:
-    return StreamKeys(academie)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def log(redis: Redis, keys: StreamKeys) -> EventLog:
-    return EventLog(redis, keys)
+def view_metadata():  # noqa: ANN201
+    """The counting view's tables, on each database `new_engine` makes (tests/conftest.py)."""
+    return CountingView().metadata
 
 
 class Writer:

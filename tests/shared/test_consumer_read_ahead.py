@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from shared.contracts.streams import LoggedEvent, StreamKeys
 
 from event_factories import ine_number
-from test_consumer import CountingView, Writer, consumer, keys, log, new_engine, redis, writer  # noqa: F401 - fixtures
+from test_consumer import CountingView, Writer, consumer, view_metadata, writer  # noqa: F401 - fixtures
 
 STUDENTS = 10  # 3 events each in one stream: with pages of 4, eight pages to catch up on
 

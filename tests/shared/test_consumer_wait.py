@@ -10,7 +10,7 @@ import asyncio
 
 from shared.runtime.projection import consumer as consumer_module
 from shared.runtime.projection.consumer import Consumer
-from test_consumer import CountingView, Writer, consumer, keys, log, new_engine, redis, writer  # noqa: F401 (fixtures)
+from test_consumer import CountingView, Writer, consumer, view_metadata, writer  # noqa: F401 (fixtures)
 
 from event_factories import college_avis, ine_number, make_event
 

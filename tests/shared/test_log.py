@@ -50,16 +50,9 @@ ENTRY_FIELDS = {
 
 
 @pytest.fixture
-def keys(academie: str) -> StreamKeys:
-    return StreamKeys(academie)
-
-
-@pytest.fixture
-async def redis(log_url: str) -> AsyncIterator[Redis]:
-    """A client as the services make it (bytes replies)."""
-    client = Redis.from_url(log_url)
-    yield client
-    await client.aclose()
+def log_server(log_url: str) -> str:
+    """The `redis` and `log` fixtures (tests/conftest.py) on Redis 7, then on Valkey."""
+    return log_url
 
 
 @pytest.fixture
@@ -68,11 +61,6 @@ async def raw(log_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(log_url, decode_responses=True)
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-def log(redis: Redis, keys: StreamKeys) -> EventLog:
-    return EventLog(redis, keys)
 
 
 def fp(event: Event) -> str:
