@@ -19,6 +19,7 @@ from shared.contracts.reference import (
     Stop,
     journey_url,
 )
+from shared.contracts.identifiers import UAI, FormationCode
 from shared.domain.errors import Refusal
 from shared.fr.transit import stop_label
 from shared.runtime.http.app import runtime
@@ -43,7 +44,7 @@ def install(app: FastAPI) -> None:
 class LyceeOffer(Answer):
     """A lycée offering the formation: where it is and how to get there."""
 
-    uai: str
+    uai: UAI
     name: str
     places: int = Field(ge=0)
     address: str
@@ -54,8 +55,8 @@ class LyceeOffer(Answer):
     )
 
 
-class FormationOut(Answer):
-    code: str
+class FormationSheetOut(Answer):
+    code: FormationCode
     label: str
     description: str = Field(description="Le métier : ce qu'on y fait, où l'on travaille")
     after: list[str] = Field(description="Après la formation : études possibles, métiers")
@@ -63,7 +64,7 @@ class FormationOut(Answer):
     lycees: list[LyceeOffer]
 
 
-class FormationsPage(Page[FormationOut]):
+class FormationsPage(Page[FormationSheetOut]):
     version: str = Field(description="Version du référentiel")
 
 

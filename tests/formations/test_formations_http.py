@@ -92,6 +92,13 @@ def test_a_formation_has_its_sheet_and_every_lycee_offering_it(passpro, registra
     assert list(parse_qs(journey.query)) == ["to"]
 
 
+def test_the_establishments_carry_where_each_lycee_is_and_its_stops(passpro, registration):
+    page = registration.get("/api/establishments", headers=passpro.auth("referent", COLLEGE)).json()
+    gautier = next(e for e in page["items"] if e["uai"] == LYCEE)
+    assert gautier["access"][0] == {"mode": "metro", "stop": "Ledru-Rollin", "lines": ["8"]}
+    assert 48.8 < gautier["coordinates"]["lat"] < 48.9 and 2.2 < gautier["coordinates"]["lon"] < 2.5
+
+
 def test_formations_are_sorted_by_label_and_each_lycee_by_name(passpro, registration):
     items = registration.get("/api/formations", headers=passpro.auth("rectorat", None)).json()["items"]
     assert [f["label"] for f in items] == sorted(f["label"] for f in items)
