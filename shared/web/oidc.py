@@ -2,7 +2,8 @@
 
 The protocol is Authlib's (its Starlette client over httpx): discovery, authorization code with PKCE (S256),
 state and nonce, the ID token's signature checked against the provider's JWKS (fetched again for an unknown
-key) and its `iss`, `aud`, `exp`, `iat`, `nonce` and `at_hash`. What is ours is configuration and mapping:
+key) and its `iss`, `aud` (asked for: Authlib checks it only through `azp` otherwise), `exp`, `iat`,
+`nonce` and `at_hash`. What is ours is configuration and mapping:
 
 - the flow's state (Authlib's state, nonce, PKCE verifier and redirect URI, and where to go next) waits in a
   short-lived cookie signed with the service's secret, so that the callback is answered only in the browser
@@ -80,7 +81,12 @@ class AcademieSignIn:
     async def claims(self, request: Request) -> tuple[dict[str, Any], str]:
         """The verified claims of the person the provider sends back, and their ID token."""
         metadata = await self.metadata()
-        token = await self.client.authorize_access_token(request)
+        # Authlib checks only `iss` by default, and `aud` only through `azp`: the ID token must name this client.
+        required = {
+            "iss": {"essential": True, "values": [metadata["issuer"]]},
+            "aud": {"essential": True, "values": [self.client.client_id]},
+        }
+        token = await self.client.authorize_access_token(request, claims_options=required)
         if "id_token" not in token or not token.get("userinfo"):
             raise SignInFailed("the token response has no ID token")
         claims = dict(token["userinfo"])

@@ -151,7 +151,9 @@ def test_a_principal_at_the_lycees_space_gets_a_french_403_and_no_session(passpr
 # --- hostile ID tokens: the provider's answer rewritten before it reaches Passpro ---------------------------
 
 
-@pytest.mark.parametrize("mode", ["alg_none", "foreign_key", "wrong_audience", "wrong_issuer", "expired", "wrong_nonce"])
+@pytest.mark.parametrize("mode", [
+    "alg_none", "foreign_key", "wrong_audience", "wrong_audience_with_azp", "wrong_issuer", "expired", "wrong_nonce",
+])
 def test_a_forged_or_wrong_id_token_is_refused_with_a_french_401_and_no_session(passpro, registration, academie_provider, mode):
     before = passpro.snapshot()
     callback = provider_callback(academie_provider, start_sign_in(registration), "anne.principale")

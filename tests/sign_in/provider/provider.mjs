@@ -1,5 +1,5 @@
 // The académie's OpenID Connect provider as the tests start it: node-oidc-provider (OpenID Certified),
-// configured from the JSON file named by the first argument (written by tests/sign_in/provider.py):
+// configured from the JSON file named by the first argument (written by tests/sign_in/academie_provider.py):
 //   { port, issuer, audience, keys: [private JWK, ...] (the first signs), clients: [client metadata],
 //     users: { sub: { FrEduRne: [...], FrEduFonctAdm, FrEduRneResp, groups: [...], ... } } }
 // Users sign in through the development login form (any password); Passpro's client is first party, so its
@@ -7,8 +7,8 @@
 // are JWTs (RS256) carrying the user's directory claims. Key rotation: restart with another key first.
 //
 // For the hostile tests only: POST /__test/tamper {"mode": ...} rewrites the ID token of the NEXT token
-// response (alg_none, foreign_key, wrong_audience, wrong_issuer, expired, wrong_nonce), as a network attacker
-// or a broken provider would, so the relying party's own checks are what is tested.
+// response (alg_none, foreign_key, wrong_audience, wrong_audience_with_azp, wrong_issuer, expired, wrong_nonce),
+// as a network attacker or a broken provider would, so the relying party's own checks are what is tested.
 
 import { readFileSync } from 'node:fs';
 
@@ -81,6 +81,7 @@ async function tampered(idToken, mode) {
   if (mode === 'alg_none') return `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`;
   const changed = {
     wrong_audience: { aud: 'another-application' },
+    wrong_audience_with_azp: { aud: 'another-application', azp: claims.aud },  // azp alone must not do
     wrong_issuer: { iss: 'https://faux-fournisseur.example' },
     expired: { iat: now - 7200, exp: now - 3600 },
     wrong_nonce: { nonce: 'pas-le-bon-nonce' },
