@@ -220,3 +220,15 @@ def test_the_students_menu_leads_back_to_their_space(passpro, registration):
     page = registration.get(f"/formations/{FORMATION}").text
     nav = page.split('aria-label="Menu principal"', 1)[1].split("</nav>", 1)[0]
     assert 'href="/eleve"' in nav and "Mes élèves" not in nav
+
+
+@pytest.mark.parametrize("path", ["/formations", f"/formations/{FORMATION}", f"/formations/{CAP}"])
+def test_the_headings_outline_the_page_without_skipping_a_level(passpro, registration, path):
+    registration.cookies.set(SESSION, passpro.token("eleve", COLLEGE, ine=INE))
+    page = registration.get(path).text
+    main = page.split('<main id="contenu"', 1)[1].split("</main>", 1)[0]
+    levels = [int(level) for level in re.findall(r"<h([1-6])[ >]", main)]
+    assert levels[0] == 1 and levels.count(1) == 1, levels
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:])), levels
+    texts = [text_of(t) for t in re.findall(r"<a [^>]*>(.*?)</a>", main, flags=re.S)]
+    assert all(len(t) >= 8 for t in texts), texts  # no « ici », « lien », « voir »: each link says where it goes
