@@ -165,6 +165,7 @@ async def update_my_preparation(
     interview_id: InterviewIdInPath, body: PreparationBody, request: Request, campaign: CampaignQuery = None
 ):
     who = principal(request)
+    require_role(who, "eleve")  # the student's own checklist: the collège's staff tick it under /api/students
     return await answer_of(handlers.update_preparation(runtime(request), who, who.ine, interview_id, body, campaign))
 
 

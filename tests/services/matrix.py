@@ -135,6 +135,17 @@ def report_body(lycee: str = LYCEE, formation: str = FORMATION) -> dict:
     return {"lycee_uai": lycee, "formation_code": formation, "report": report}
 
 
+def letter_body(lycee: str = LYCEE, formation: str = FORMATION) -> dict:
+    """The student's guided motivation letter for the vœu (SPEC §6), a draft of two answers."""
+    answers = {"pourquoi": "J'aime conseiller les gens.", "trajet": "Métro ligne 8 puis à pied."}
+    return {"lycee_uai": lycee, "formation_code": formation, "answers": answers, "ready": False}
+
+
+def preparation_body() -> dict:
+    """An interview's preparation checklist (SPEC §6)."""
+    return {"itinerary_ready": True, "letter_printed": False, "materials_ready": True}
+
+
 def lycee_avis_body(lycee: str = LYCEE, formation: str = FORMATION, avis: str = "favorable") -> dict:
     return {"lycee_uai": lycee, "formation_code": formation, "avis": avis}
 
@@ -145,12 +156,13 @@ class Write:
 
     name: str
     service: str
-    path: str  # `{ine}` is the student's INE
+    path: str  # `{ine}` is the student's INE, `{interview_id}` their interview's id
     situation: str  # see World.prepare
     body: Callable[[str], dict]  # the INE (or campaign year) -> a body naming the student's establishments
+    by_student: bool = False  # the student's own write (/api/me): only a student token of that INE may
 
-    def url(self, ine: str) -> str:
-        return self.path.format(ine=ine)
+    def url(self, ine: str, interview_id: str = "") -> str:
+        return self.path.format(ine=ine, interview_id=interview_id or "no-interview")
 
 
 WRITES = {
@@ -169,6 +181,11 @@ WRITES = {
         Write("reschedule", "registration", "/api/students/{ine}/interviews/reschedule", "scheduled", lambda _: reschedule_body()),
         Write("report", "evaluation", "/api/students/{ine}/interviews/report", "held", lambda _: report_body()),
         Write("open-campaign", "scoring", "/api/campaigns", "campaign", lambda year: {"campaign": year}),
+        Write("letter", "registration", "/api/me/letters", "scheduled", lambda _: letter_body(), by_student=True),
+        Write("my-preparation", "registration", "/api/me/interviews/{interview_id}/preparation", "scheduled",
+              lambda _: preparation_body(), by_student=True),
+        Write("preparation", "registration", "/api/students/{ine}/interviews/{interview_id}/preparation", "scheduled",
+              lambda _: preparation_body()),
     )
 }
 
@@ -188,7 +205,13 @@ WRITE_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "reschedule":          (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "report":              (ROLE,     ROLE,    ROLE,     ROLE,    OK,    OTHER,   OK,        OTHER,   ROLE),
     "open-campaign":       (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    OK),
+    "letter":              (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
+    "my-preparation":      (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
+    "preparation":         (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
 }  # fmt: skip
+# The student's own writes (SPEC §6), by the student of the case's INE: what they may do, and never another's.
+STUDENT = Caller("student", "eleve", COLLEGE)
+STUDENT_RIGHTS: dict[str, Answer] = {"letter": OK, "my-preparation": OK, "preparation": ROLE}
 
 _ANOTHER_COLLEGE = {"college_uai": OTHER_COLLEGE}
 _ANOTHER_LYCEE = {"lycee_uai": OTHER_LYCEE, "formation_code": OTHER_LYCEE_FORMATION}
@@ -327,6 +350,7 @@ class World:
     passpro: Passpro
     clients: dict[str, TestClient]
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    interviews: dict[str, str] = field(default_factory=dict)  # INE -> the interview prepare() scheduled
 
     def fresh_ine(self) -> str:
         return f"{next(self._numbers):09d}MX"
@@ -334,7 +358,10 @@ class World:
     def fresh_campaign(self) -> str:
         return str(3000 + next(self._numbers))
 
-    def headers(self, caller: Caller) -> dict[str, str]:
+    def headers(self, caller: Caller, ine: str | None = None) -> dict[str, str]:
+        """The caller's token; a student's (role eleve) names `ine`, the student they are."""
+        if caller.role == "eleve":
+            return {"Authorization": f"Bearer {self.passpro.token(caller.role, caller.uai, f'eleve-{ine}', ine=ine)}"}
         return self.passpro.auth(caller.role, caller.uai)
 
     def post(self, service: str, path: str, body: dict, caller: Caller, **kwargs):
@@ -359,7 +386,8 @@ class World:
         if situation == "withdrawn":
             self.ok("registration", f"/api/students/{ine}/withdrawal", {"reason": "Abandon"}, PRINCIPAL)
         if situation in ("scheduled", "held"):
-            self.ok("registration", f"/api/students/{ine}/interviews", schedule_body(), PRINCIPAL)
+            scheduled = self.ok("registration", f"/api/students/{ine}/interviews", schedule_body(), PRINCIPAL)
+            self.interviews[ine] = scheduled["event"]["payload"]["interview_id"]
         if situation == "held":
             self.ok("evaluation", f"/api/students/{ine}/interviews/held", held_body(), STAFF)
         return ine

@@ -36,6 +36,7 @@ from matrix import (
     PRINCIPAL,
     RECTORAT,
     STAFF,
+    STUDENT,
     WRITE_RIGHTS,
     WRITES,
     World,
@@ -169,6 +170,16 @@ CAMPAIGNS = st.sampled_from(["2027", "2031"]) | st.integers(min_value=1000, max_
 SLOT_IDS = st.sampled_from(["0" * 32, "inconnu", "", "a" * 65, "../slot", "a:b", " 1 "]) | st.uuids().map(lambda u: u.hex)
 
 # Each write's body fields, with values a real client might send (valid or plausibly wrong).
+# The guided letter's answers (SPEC §6): the template's questions and others, plausible and hostile texts.
+ANSWERS = st.dictionaries(
+    st.sampled_from(["pourquoi", "recherches", "metier", "qualites", "trajet", "questions", "inconnue", "Pourquoi"])
+    | st.text(max_size=8),
+    TEXTS | st.text(min_size=290, max_size=320),
+    max_size=8,
+)
+CHECKLIST = {"itinerary_ready": st.booleans(), "letter_printed": st.booleans(), "materials_ready": st.booleans(),
+             "equipment_ready": st.booleans() | st.none(), "event_id": EVENT_ID}
+
 FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
     "register": {
         "student_ine": INE_LIKE, "college_uai": COLLEGES, "last_name": TEXTS, "first_name": TEXTS,
@@ -204,9 +215,14 @@ FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
         "campaign": CAMPAIGNS, "bonus_points": st.integers(min_value=-10, max_value=200_000), "closes_at": _dates("future"),
         "event_id": EVENT_ID,
     },
+    "letter": {"lycee_uai": LYCEES, "formation_code": FORMATIONS, "answers": ANSWERS, "ready": st.booleans(),
+               "event_id": EVENT_ID},
+    "my-preparation": CHECKLIST,
+    "preparation": CHECKLIST,
 }
 assert set(FIELDS) == set(WRITES)
-OPTIONAL = {"event_id", "campaign", "remote_equipment_ready", "mode", "bonus_points", "closes_at", "slot_id"}
+OPTIONAL = {"event_id", "campaign", "remote_equipment_ready", "mode", "bonus_points", "closes_at", "slot_id", "ready",
+            "equipment_ready"}
 
 
 # Hypothesis draws the ends of an integer range more often than the middle, so the rarer
@@ -301,10 +317,15 @@ def path_ines(known: list[str]) -> st.SearchStrategy[str]:
     return choose()
 
 
-def write_requests(write: str, secret: str, tokens: dict[str, str], known: list[str]) -> st.SearchStrategy[Request]:
+def write_requests(
+    write: str, secret: str, tokens: dict[str, str], known: list[str], interviews: list[str]
+) -> st.SearchStrategy[Request]:
     spec = WRITES[write]
     entitled = [caller.label for caller, outcome in zip(CALLERS, WRITE_RIGHTS[write], strict=True) if outcome.status == 201]
+    if spec.by_student:
+        entitled = [STUDENT.label]  # the token of the known scheduled student (see _tokens)
     authorization_values, ines, body_values = authorizations(secret, tokens, entitled), path_ines(known), bodies(write)
+    interview_ids = st.sampled_from(interviews) | RAW_SEGMENTS | st.text(max_size=12).map(lambda s: quote(s, safe=""))
 
     @st.composite
     def build(draw) -> Request:
@@ -313,7 +334,8 @@ def write_requests(write: str, secret: str, tokens: dict[str, str], known: list[
         if authorization is not None:
             headers["Authorization"] = authorization
         headers["Content-Type"] = draw(content_types())
-        url = spec.path.format(ine=draw(ines)) if "{ine}" in spec.path else spec.path
+        url = spec.path.format(ine=draw(ines) if "{ine}" in spec.path else "",
+                               interview_id=draw(interview_ids) if "{interview_id}" in spec.path else "")
         params = {"campaign": draw(CAMPAIGNS | HOSTILE_STRINGS)} if draw(st.integers(0, 9)) == 5 else {}
         return Request("POST", spec.service, url, headers, draw(body_values), params)
 
@@ -387,16 +409,20 @@ def known_students(world: World) -> list[str]:
     return [world.prepare("scheduled"), world.prepare("held"), world.prepare("withdrawn"), other]
 
 
-def _tokens(world: World) -> dict[str, str]:
-    return {c.label: world.passpro.token(c.role, c.uai) for c in CALLERS}
+def _tokens(world: World, student: str) -> dict[str, str]:
+    """Every caller's token, and the student's own (`student`, the known scheduled one) for /api/me."""
+    tokens = {c.label: world.passpro.token(c.role, c.uai) for c in CALLERS}
+    return tokens | {STUDENT.label: world.passpro.token(STUDENT.role, STUDENT.uai, ine=student)}
 
 
 @pytest.mark.parametrize("write", list(WRITES))
 def test_no_generated_request_to_a_write_gets_a_5xx_or_stores_a_refused_event(world, known_students, write):
     ledger = Ledger(world)
+    interviews = [world.interviews[ine] for ine in known_students if ine in world.interviews]
 
     @FUZZ
-    @given(request=write_requests(write, world.passpro.secret, _tokens(world), known_students))
+    @given(request=write_requests(write, world.passpro.secret, _tokens(world, known_students[0]), known_students,
+                                  interviews))
     def send(request: Request) -> None:
         ledger.send(request)
 
@@ -460,7 +486,7 @@ def test_no_generated_read_gets_a_5xx_or_stores_anything(world, known_students):
     ledger = Ledger(world)
 
     @settings(FUZZ, max_examples=EXAMPLES_OF_READS)
-    @given(request=read_requests(world.passpro.secret, _tokens(world), known_students))
+    @given(request=read_requests(world.passpro.secret, _tokens(world, known_students[0]), known_students))
     def send(request: Request) -> None:
         ledger.send(request)
 

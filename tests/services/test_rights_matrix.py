@@ -67,7 +67,7 @@ def test_a_write_is_accepted_or_refused_exactly_as_spec_1_says(world, case: Writ
     body = {**case.write.body(subject), **case.body_changes}
     before = world.stream_lengths(student)
 
-    response = world.post(case.write.service, case.write.url(subject), body, case.caller)
+    response = world.post(case.write.service, case.write.url(subject, world.interviews.get(subject, "")), body, case.caller)
 
     after = world.stream_lengths(student)
     appended = {key: after[key] - before[key] for key in after if after[key] != before[key]}
