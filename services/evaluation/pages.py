@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.evaluation import api, handlers, queries, views
+from services.evaluation import api, handlers, queries, slot_pages, views
 from shared.domain.errors import NotFound
 from shared.contracts.identifiers import FormationCode
 from shared.domain.rules import visible_to_lycee
@@ -47,6 +47,7 @@ STATUS_FILTERS = {"": "Tous", "scheduled": "À venir", "held": "Tenus", "cancell
 
 def install(app: FastAPI) -> None:
     install_pages(app, Web("evaluation", "Espace lycée", handlers.LYCEE_ROLES, TEMPLATES), router)
+    app.include_router(slot_pages.router)  # « Créneaux » (SPEC §7)
 
 
 # --- « Entretiens » -----------------------------------------------------------------------------
