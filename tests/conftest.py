@@ -34,6 +34,9 @@ from redis.asyncio import Redis
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # before `pip install -e .`, make `shared` and `services` importable
     sys.path.insert(0, str(REPO_ROOT))
+# The tests' one set of event builders (tests/shared/event_factories.py), importable from every test folder.
+if str(REPO_ROOT / "tests" / "shared") not in sys.path:
+    sys.path.append(str(REPO_ROOT / "tests" / "shared"))
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +29,7 @@ from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "shared"))
-from event_factories import (  # noqa: E402
+from event_factories import (
     LYCEE_STAFF,
     PRINCIPAL,
     PROVISEUR,

@@ -16,7 +16,6 @@ import json
 import logging
 import secrets
 import sqlite3
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,10 +43,9 @@ from shared.runtime.keys.store import SCHEMA as KEYSTORE_SCHEMA
 from shared.runtime.keys.store import KeyStore
 from shared.runtime.log.client import EventLog
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "shared"))
-from event_factories import PRINCIPAL as PRINCIPAL_ACTOR  # noqa: E402
-from event_factories import RECTORAT as RECTORAT_ACTOR  # noqa: E402
-from event_factories import college_avis, registered  # noqa: E402
+from event_factories import PRINCIPAL as PRINCIPAL_ACTOR
+from event_factories import RECTORAT as RECTORAT_ACTOR
+from event_factories import college_avis, registered
 
 CAMPAIGN = "2027"
 REASON = "Demande de la famille, courrier RGPD-2027-014"  # kept in clear in the log: never personal data

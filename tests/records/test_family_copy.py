@@ -11,8 +11,6 @@ import base64
 import hashlib
 import html
 import re
-import sys
-from pathlib import Path
 
 from services_world import CAMPAIGN
 from services.records import family_copy
@@ -29,7 +27,6 @@ from test_access_log import (
     wait_for_scoring,
 )
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "shared"))  # the event factories, as audited.py does
 EXTERNAL = re.compile(r'(src|href)="(https?:)?//|@import|url\(')
 
 

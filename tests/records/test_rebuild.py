@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select, text, update
@@ -20,8 +17,7 @@ from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "shared"))
-from event_factories import (  # noqa: E402
+from event_factories import (
     LYCEE_STAFF,
     PRINCIPAL,
     PROVISEUR,

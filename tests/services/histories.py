@@ -3,15 +3,12 @@ The events are the tests' one set of builders (tests/shared/event_factories.py),
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from shared.contracts.events import Payload
 from shared.domain.student_file import CampaignFile, StudentFile, fold
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "shared"))
-from event_factories import (  # noqa: E402, F401  (re-exported for the domain tests)
+from event_factories import (  # noqa: F401  (re-exported for the domain tests)
     CAMPAIGN,
     COLLEGE,
     FORMATION,
