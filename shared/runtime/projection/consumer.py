@@ -65,7 +65,7 @@ from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, seal
 from shared.runtime.projection.dead_letters import DeadLetters, student_of, version_of
 from shared.runtime.keys.store import KeyStore
 from shared.runtime.projection.protocol import DATABASE_UNREACHABLE, View, ViewTransaction
-from shared.runtime.projection.views import load_positions
+from shared.runtime.projection.views import FileCache, load_positions
 from shared.runtime.projection.wire import read_entry
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,7 @@ class Consumer:
         self._clear: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
         self._applied: asyncio.Event | None = None  # set at the next committed page, made by the first waiter
         self._ahead: ReadAhead | None = None  # the next page, read while the last one committed
+        self.files = FileCache()  # the student files of the last pages committed
         self.read_ahead_used = 0  # pages taken from the read-ahead (tests, the bench)
 
     # --- positions ------------------------------------------------------------------
@@ -160,6 +161,7 @@ class Consumer:
             stored = load_positions(conn, self.view.positions)
         self._stored = stored
         self.positions = {self.keys.rectorat: START, **stored}
+        self.files.clear()  # a swap may have brought other files in
         self._loaded = True
 
     def _positions_moved(self) -> bool:
@@ -181,7 +183,7 @@ class Consumer:
                     into.setdefault(key, START)
 
     def _commit(self, events: list[LoggedEvent], positions: dict[str, str]) -> None:
-        with ViewTransaction(self.engine, self.view) as tx:
+        with ViewTransaction(self.engine, self.view, self.files) as tx:
             self._claim(tx.conn)
             tx.apply(events)
             tx.save_positions(positions)
@@ -345,7 +347,7 @@ class Consumer:
         transaction commits."""
         attempt = 1
         while True:
-            tx = await asyncio.to_thread(ViewTransaction, self.engine, self.view)
+            tx = await asyncio.to_thread(ViewTransaction, self.engine, self.view, self.files)
             try:
                 applied, failed, waiting = await asyncio.to_thread(self._apply_each, tx, entries, positions, parked, attempt)
                 if not failed or attempt >= self.max_attempts:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.contracts.events import StudentForgotten
 from shared.contracts.streams import LoggedEvent
-from shared.runtime.projection.views import save_positions, scrub_erased
+from shared.runtime.projection.views import FILES, FileCache, save_positions, scrub_erased
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +40,35 @@ class ViewTransaction:
     to, then the commit, and after it, if an erasure was applied, the scrub of the database's files.
     Blocking: call it from a thread. `close` rolls back whatever was not committed."""
 
-    def __init__(self, engine: Engine, view: View) -> None:
+    def __init__(self, engine: Engine, view: View, files: FileCache | None = None) -> None:
         self.engine = engine
         self.view = view
+        self.files = files  # the consumer's student files kept across pages (views.FileCache), if any
         self.conn = engine.connect()
         self._erasure = False
 
+    def _apply(self, events: list[LoggedEvent]) -> None:
+        token = FILES.set(self.files)
+        try:
+            self.view.apply(self.conn, events)
+        finally:
+            FILES.reset(token)
+
     def apply(self, events: list[LoggedEvent]) -> None:
-        self.view.apply(self.conn, events)
+        self._apply(events)
         self._erasure = self._erasure or any(isinstance(e.event.payload, StudentForgotten) for e in events)
 
     def apply_alone(self, event: LoggedEvent) -> None:
         """Apply one event in a savepoint of its own: if the view fails on it, only it is undone.
         (SQLite's savepoints nest only in a transaction a write has begun: save the positions first.)"""
-        with self.conn.begin_nested():
-            self.view.apply(self.conn, [event])
+        saved = self.files.savepoint() if self.files is not None else None
+        try:
+            with self.conn.begin_nested():
+                self._apply([event])
+        except BaseException:
+            if self.files is not None:
+                self.files.undo_to(saved)
+            raise
         self._erasure = self._erasure or isinstance(event.event.payload, StudentForgotten)
 
     def save_positions(self, positions: dict[str, str]) -> None:
@@ -62,6 +76,8 @@ class ViewTransaction:
 
     def commit(self) -> None:
         self.conn.commit()
+        if self.files is not None:
+            self.files.committed()
         if self._erasure:
             self._erasure = False
             try:  # after the commit, and best effort: the events are applied whatever happens here
@@ -70,6 +86,8 @@ class ViewTransaction:
                 log.exception("view %s: could not scrub the database's files after an erasure", self.view.name)
 
     def close(self) -> None:
+        if self.files is not None:
+            self.files.rolled_back()  # nothing if it committed
         self.conn.close()
 
     def __enter__(self) -> ViewTransaction:

@@ -6,7 +6,9 @@ positions, so a crash leaves either all of the batch or none of it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, Text, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -60,12 +62,75 @@ def save_positions(conn: Connection, table: Table, positions: dict[str, str]) ->
     upsert(conn, table, [{"stream": s, "position": p} for s, p in positions.items()], ["stream"])
 
 
+class FileCache:
+    """The student files a consumer last committed, kept in memory across pages (the least recently used
+    dropped beyond `size`) with the JSON text stored for each, so a student met again is not parsed from
+    its JSON again.
+
+    A kept file is used only if the database still holds the very text it was stored as, read in the same
+    transaction: a `dlq retry` run elsewhere may change a file without changing its version (an entry of a
+    lower version applied late), a purge deletes it; then the row is parsed as before. The files a
+    transaction folds are staged, and kept only once it commits: a rollback, or a savepoint undone, drops
+    them. The consumer empties it when its positions are reloaded (a rebuild's swap)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._files: OrderedDict[tuple[str, str], tuple[str, StudentFile]] = OrderedDict()
+        self._pending: dict[tuple[str, str], tuple[str, StudentFile]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, campaign: str, ine: str, stored: str) -> StudentFile | None:
+        """The file kept for this student if `stored` (the row's text) is the text it was stored as."""
+        key = (campaign, ine)
+        kept = self._pending.get(key) or self._files.get(key)
+        if kept is None or kept[0] != stored:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return kept[1]
+
+    def stage(self, file: StudentFile, text: str) -> None:
+        self._pending[(file.campaign, file.ine)] = (text, file)
+
+    def savepoint(self) -> dict[tuple[str, str], tuple[str, StudentFile]]:
+        return dict(self._pending)
+
+    def undo_to(self, savepoint: dict[tuple[str, str], tuple[str, StudentFile]]) -> None:
+        self._pending = savepoint
+
+    def committed(self) -> None:
+        files = self._files
+        for key, kept in self._pending.items():
+            files[key] = kept
+            files.move_to_end(key)
+        self._pending = {}
+        while len(files) > self.size:
+            files.popitem(last=False)
+
+    def rolled_back(self) -> None:
+        self._pending = {}
+
+    def clear(self) -> None:
+        self._files.clear()
+        self._pending = {}
+
+
+# The cache of the transaction applying events now (ViewTransaction sets it around the view's apply).
+FILES: ContextVar[FileCache | None] = ContextVar("passpro_file_cache", default=None)
+
+
 def load_files(conn: Connection, table: Table, campaign: str, ines: list[str]) -> dict[str, StudentFile]:
+    """The stored files of these students; those the applying transaction's cache (FILES) kept as stored
+    are not parsed again."""
+    cache = FILES.get()
     found: dict[str, StudentFile] = {}
     for start in range(0, len(ines), MAX_IN):
         chunk = ines[start : start + MAX_IN]
         rows = conn.execute(select(table.c.ine, table.c.file).where(table.c.campaign == campaign, table.c.ine.in_(chunk)))
-        found.update({row.ine: StudentFile.model_validate_json(row.file) for row in rows})
+        for ine, text in rows:
+            file = cache.get(campaign, ine, text) if cache is not None else None
+            found[ine] = file if file is not None else StudentFile.model_validate_json(text)
     return found
 
 
@@ -87,21 +152,15 @@ def fold_batch(
             for logged in student_events:
                 file = evolve(file, logged.event, logged.student_version)
             changed.append(keep(file) if keep else file)
-    upsert(
-        conn,
-        table,
-        [
-            {
-                "campaign": f.campaign,
-                "ine": f.ine,
-                "college_uai": f.college_uai,
-                "version": f.version,
-                "file": f.model_dump_json(),
-            }
-            for f in changed
-        ],
-        ["campaign", "ine"],
-    )
+    rows = [
+        {"campaign": f.campaign, "ine": f.ine, "college_uai": f.college_uai, "version": f.version, "file": f.model_dump_json()}
+        for f in changed
+    ]
+    upsert(conn, table, rows, ["campaign", "ine"])
+    cache = FILES.get()
+    if cache is not None:
+        for file, row in zip(changed, rows, strict=True):
+            cache.stage(file, row["file"])
     return changed
 
 
