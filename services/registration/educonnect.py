@@ -39,7 +39,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.cache import Cache
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
-from saml2.metadata import create_metadata_string
+from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_URI
 from saml2.sigver import get_xmlsec_binary
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
@@ -82,6 +82,12 @@ WEAK_ALGORITHMS = frozenset({
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1", "http://www.w3.org/2001/04/xmldsig-more#rsa-md5",
     "http://www.w3.org/2000/09/xmldsig#sha1", "http://www.w3.org/2001/04/xmldsig-more#md5",
 })
+
+
+def _weak(algorithm: str) -> bool:
+    return algorithm in WEAK_ALGORITHMS or any(name in algorithm for name in ("md5", "sha1", "ripemd160"))
+
+
 SUBJECT_KEY_INFO = b"passpro-educonnect-subject-v1"
 PENDING_COOKIE = "passpro_registration_educonnect"
 
@@ -281,8 +287,14 @@ class ServiceProvider:
         return idps[0]
 
     def metadata(self) -> str:
-        text = create_metadata_string(None, config=self.config(), sign=False, valid=None)
-        return text.decode() if isinstance(text, bytes) else text
+        """The SP's metadata; of the algorithms xmlsec1 supports, only those Passpro accepts are advertised."""
+        descriptor = entity_descriptor(self.config())
+        if descriptor.extensions is not None:
+            descriptor.extensions.extension_elements = [
+                element for element in descriptor.extensions.extension_elements
+                if not _weak(element.attributes.get("Algorithm", ""))
+            ]
+        return descriptor.to_string().decode()
 
     def authn_request(self, relay_state: str) -> tuple[str, str]:
         """(request id, the IdP's address carrying the signed AuthnRequest)."""

@@ -20,6 +20,8 @@ def test_sp_metadata_names_the_acs_the_key_and_the_attributes_requested(world: E
     assert 'Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="http://testserver/saml/acs"' in text
     assert 'WantAssertionsSigned="true"' in text and 'AuthnRequestsSigned="true"' in text
     assert text.count("X509Certificate>") == 4  # signing and encryption keys
+    assert "sha1" not in text and "md5" not in text  # only the algorithms Passpro accepts are advertised
+    assert "rsa-sha256" in text
     for oid in ("1.7", "1.57", "1.64", "1.67", "1.72"):  # type, identifier, INE hash, birth date, UAI
         assert f'RequestedAttribute Name="urn:oid:1.3.6.1.4.1.20326.10.999.{oid}"' in text
 
