@@ -30,7 +30,7 @@ from shared.domain.student_file import StudentFile
 from shared.runtime.http.app import Runtime, runtime
 from shared.runtime.http.auth import InvalidToken, Principal, issue_token
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_role
-from shared.runtime.http.openapi import Answer, InterviewStatus, Positions, _refusal, read, refusals
+from shared.runtime.http.openapi import Answer, EventOut, InterviewStatus, Positions, _refusal, read, refusals
 from shared.runtime.http.requests import CampaignQuery, IneInPath, MinPositionQuery
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,13 @@ MAX_CODE_LENGTH = 40
 
 
 class AccessCodeAnswer(Answer):
-    """201: the new code, shown once (only its hash is kept), and where its StudentAccessIssued was stored."""
+    """201: the new code, shown once (only its hash is kept), and its StudentAccessIssued event (never the code)
+    with where it was stored."""
 
     code: str = Field(description="Le code à remettre à l'élève (12 caractères, par groupes de 4)",
                       pattern=r"^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$")
     expires_at: datetime
+    event: EventOut
     positions: Positions
 
 
@@ -218,8 +220,7 @@ SESSION_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def issue_access_code(ine: IneInPath, request: Request, campaign: CampaignQuery = None) -> JSONResponse:
     outcome, code = await handlers.issue_access_code(runtime(request), principal(request), ine, campaign)
-    body = {"code": code, "expires_at": outcome.event.payload.expires_at.isoformat(),
-            "positions": outcome.positions.as_dict()}
+    body = {"code": code, "expires_at": outcome.event.payload.expires_at.isoformat(), **outcome.body()}
     return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
 
 

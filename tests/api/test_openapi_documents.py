@@ -62,7 +62,7 @@ def test_every_success_has_a_schema_and_every_refusal_its_headers(service: str):
 # code (shown once, never stored; each call a new code, so no retry answer). Their answers are checked below.
 NOT_EVENT_WRITES = {
     "POST /api/eleve/session": {"token", "expires_at"},
-    "POST /api/students/{ine}/access-code": {"code", "expires_at", "positions"},
+    "POST /api/students/{ine}/access-code": {"code", "expires_at", "event", "positions"},
 }
 
 

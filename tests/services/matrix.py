@@ -181,6 +181,7 @@ WRITES = {
         Write("reschedule", "registration", "/api/students/{ine}/interviews/reschedule", "scheduled", lambda _: reschedule_body()),
         Write("report", "evaluation", "/api/students/{ine}/interviews/report", "held", lambda _: report_body()),
         Write("open-campaign", "scoring", "/api/campaigns", "campaign", lambda year: {"campaign": year}),
+        Write("access-code", "registration", "/api/students/{ine}/access-code", "registered", lambda _: {}),
         Write("letter", "registration", "/api/me/letters", "scheduled", lambda _: letter_body(), by_student=True),
         Write("my-preparation", "registration", "/api/me/interviews/{interview_id}/preparation", "scheduled",
               lambda _: preparation_body(), by_student=True),
@@ -205,6 +206,7 @@ WRITE_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "reschedule":          (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "report":              (ROLE,     ROLE,    ROLE,     ROLE,    OK,    OTHER,   OK,        OTHER,   ROLE),
     "open-campaign":       (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    OK),
+    "access-code":         (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "letter":              (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "my-preparation":      (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "preparation":         (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
@@ -283,7 +285,13 @@ READ_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "summary":             (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    READ),
     "affelnet-export":     (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    READ),
     "audit":               (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    READ),
+    "me":                  (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
 }  # fmt: skip
+# The eleve column (SPEC §6): a student of COLLEGE reads their own file and the formations; every staff read is 403.
+STUDENT_READ_RIGHTS: dict[str, Answer] = {
+    "establishments": ROLE, "formations": READ, "students": ROLE, "interviews": ROLE, "student-bonus": ROLE,
+    "bonuses": ROLE, "summary": ROLE, "affelnet-export": ROLE, "audit": ROLE, "me": READ,
+}
 
 
 # --- shared checks -----------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from matrix import (
     PRINCIPAL,
     PROVISEUR,
     READ_RIGHTS,
+    STUDENT_READ_RIGHTS,
     RECTORAT,
     STAFF,
     Caller,
@@ -193,6 +194,12 @@ READS: dict[str, Read] = {
         lambda text, s: _csv_rows(text, s),
         lambda caller, s: {f"{s.a}=2500"},  # B has no bonus, so no row
     ),
+    "me": Read(
+        "registration",
+        lambda s: "/api/me",
+        lambda body, s: {f"{body['ine']}: {len(body['interviews'])} interview, {body['total_bonus_points']} points"},
+        lambda caller, s: {f"{s.a}: 1 interview, 2500 points"},  # the student is A (see the eleve column below)
+    ),
     "audit": Read(
         "scoring",
         lambda s: f"/api/audit/students/{s.a}",
@@ -223,6 +230,37 @@ def test_a_read_shows_exactly_what_spec_1_lets_the_caller_see(world, scene, name
         answer = (response.status_code, response.json().get("error"), None)
     wanted = (expected.status, expected.error, read.visible(caller, scene) if expected.status == 200 else None)
     assert answer == wanted, response.text[:500]
+
+
+@pytest.mark.parametrize(("name", "expected"), list(STUDENT_READ_RIGHTS.items()), ids=list(STUDENT_READ_RIGHTS))
+def test_a_student_reads_their_own_file_and_the_formations_only(world, scene, name: str, expected: Answer):
+    """The eleve column (SPEC §6): student A, signed in with their own INE, reads what is theirs; any staff read
+    is refused with 403 before anything is looked up."""
+    read = READS[name]
+    token = world.passpro.token("eleve", COLLEGE, f"eleve-{scene.a}", ine=scene.a)
+    response = world.clients[read.service].get(
+        read.path(scene), headers={"Authorization": f"Bearer {token}"},
+        params={"min_position": scene.position, "limit": 1000},
+    )
+    if response.status_code == 200:
+        answer = (200, None, read.seen(response.json(), scene))
+    else:
+        answer = (response.status_code, response.json().get("error"), None)
+    wanted = (expected.status, expected.error, read.visible(Caller("student", "eleve", COLLEGE), scene)
+              if expected.status == 200 else None)
+    assert answer == wanted, response.text[:500]
+
+
+def test_a_student_of_another_ine_never_reads_as_student_a(world, scene):
+    """Student B's token reads B's file (at OTHER_COLLEGE), never A's; an INE nobody registered is a 404."""
+    token = world.passpro.token("eleve", OTHER_COLLEGE, f"eleve-{scene.b}", ine=scene.b)
+    mine = world.clients["registration"].get(
+        "/api/me", headers={"Authorization": f"Bearer {token}"}, params={"min_position": scene.position}
+    )
+    assert mine.status_code == 200 and mine.json()["ine"] == scene.b
+    nobody = world.passpro.token("eleve", COLLEGE, "eleve-nobody", ine=world.fresh_ine())
+    missing = world.clients["registration"].get("/api/me", headers={"Authorization": f"Bearer {nobody}"})
+    assert (missing.status_code, missing.json().get("error")) == (404, "student_not_found")
 
 
 @pytest.mark.parametrize("path", ["/api/bonuses/{ine}", "/api/audit/students/{ine}"])

@@ -61,6 +61,9 @@ def test_the_principal_or_referent_issues_a_code_and_the_log_says_who_and_until_
     code = body["code"]
     assert len(code) == 14 and code.count("-") == 2
     assert answer.headers["Cache-Control"] == "no-store"
+    assert body["event"]["event_type"] == "StudentAccessIssued"
+    assert datetime.fromisoformat(body["event"]["payload"]["expires_at"]) == datetime.fromisoformat(body["expires_at"])
+    assert code not in str(body["event"])
     expires = datetime.fromisoformat(body["expires_at"])
     assert timedelta(days=ac.CODE_DAYS - 1) < expires - datetime.now(UTC) <= timedelta(days=ac.CODE_DAYS)
     entries = passpro.redis.xrange(passpro.student_stream(INE))
