@@ -77,7 +77,11 @@ def test_a_map_may_take_a_persistent_nameid_as_the_identity(world: EduConnectWor
         assert answer.status_code == 303 and answer.headers["location"] == "/eleve/educonnect"
 
 
-def test_the_default_map_is_what_the_docs_show() -> None:
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "educonnect.md").read_text(encoding="utf-8")
+def test_the_default_map_is_what_the_docs_show_and_the_deployments_file() -> None:
+    root = Path(__file__).resolve().parents[2]
+    docs = (root / "docs" / "educonnect.md").read_text(encoding="utf-8")
     shown = json.loads(docs.split("```json", 1)[1].split("```", 1)[0])
     assert shown == DEFAULT_ATTRIBUTE_MAP
+    deployed = root / "deploy" / "educonnect-attribute-map.json"
+    assert json.loads(deployed.read_text(encoding="utf-8")) == DEFAULT_ATTRIBUTE_MAP
+    assert AttributeMap.load(deployed) == AttributeMap.load(None)
