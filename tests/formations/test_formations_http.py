@@ -169,6 +169,7 @@ def test_a_formation_page_shows_the_job_what_comes_after_and_the_lycees(passpro,
         assert lycee.name in text and lycee.address in text and f"{offer.places} places" in text
     assert "Métro Ledru-Rollin (ligne 8)" in text and "Métro Bastille (lignes 1, 5 et 8)" in text
     assert "Passpro ne te demande jamais ton adresse" in text
+    assert "Cette formation t'intéresse ? Parles-en à ton référent" in text  # the next step, for a student
     found = links(answer.text)
     assert found["Chercher « 2nde professionnelle Métiers de la relation client » sur le site de l'ONISEP"] == sheet.onisep_url
 
@@ -191,6 +192,7 @@ def test_the_journey_link_names_only_the_lycee(passpro, registration):
         "https://www.onisep.fr/ressources/univers-formation/formations/lycees/"
     )
     assert "<form" not in answer.text.split("</header>", 1)[1]  # nothing to fill in: no address asked for
+    assert "Cette formation t'intéresse" not in answer.text  # the student's next step is not the staff's
 
 
 @pytest.mark.parametrize("code", ["9999999999", "abc", "2473121131x"])
