@@ -217,6 +217,7 @@ FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
     },
     "letter": {"lycee_uai": LYCEES, "formation_code": FORMATIONS, "answers": ANSWERS, "ready": st.booleans(),
                "event_id": EVENT_ID},
+    "access-code": {"event_id": EVENT_ID},  # no body: each call a new code (the generated fields are extra)
     "my-preparation": CHECKLIST,
     "preparation": CHECKLIST,
 }
@@ -437,6 +438,7 @@ READ_PATHS = [
     ("registration", "/api/establishments"),
     ("registration", "/api/formations"),
     ("registration", "/api/students"),
+    ("registration", "/api/me"),
     ("evaluation", "/api/interviews"),
     ("evaluation", "/api/slots"),
     ("scoring", "/api/bonuses"),
@@ -493,6 +495,53 @@ def test_no_generated_read_gets_a_5xx_or_stores_anything(world, known_students):
     send()
     print(f"reads: {sum(ledger.statuses.values())} requests, statuses {dict(sorted(ledger.statuses.items()))}")
     assert sum(ledger.statuses.values()) >= EXAMPLES_OF_READS
+
+
+# --- the student's sign-in: INE + access code for a token (SPEC §6) ---------------------------------------------
+
+SIGN_IN_STATUSES = {201, 401, 413, 422, 429}  # 429: five wrong codes for an INE, the wait not over
+CODES = st.sampled_from(["ABCD-EFGH-JKMN", "abcd efgh jkmn", "", " ", "0" * 40, "0" * 41]) | TEXTS | HOSTILE_STRINGS
+
+
+@st.composite
+def sign_in_bodies(draw, known: list[str]) -> bytes:
+    if draw(st.integers(0, 9)) == 7:
+        return draw(RAW_BODIES)
+    body = {}
+    for name, valid in (("ine", st.sampled_from(known) | INE_LIKE), ("code", CODES)):
+        roll = draw(st.integers(0, 9))
+        if roll in (4, 7):
+            body[name] = draw(HOSTILE)
+        elif roll != 5:
+            body[name] = draw(valid)
+    if draw(st.integers(0, 9)) == 6:
+        body[draw(HOSTILE_KEYS)] = draw(HOSTILE)
+    return json.dumps(body, allow_nan=True).encode("utf-8", errors="surrogatepass")
+
+
+def test_no_generated_sign_in_gets_a_5xx_or_stores_anything(world, known_students):
+    """POST /api/eleve/session needs no token: whatever is sent, never a 5xx, a French refusal, no token for a
+    wrong code, and nothing in the log (the wrong tries are counted in registration's database only)."""
+    statuses: Counter = Counter()
+    state = world.log_state()
+
+    @settings(FUZZ, max_examples=EXAMPLES_OF_READS)
+    @given(body=sign_in_bodies(known_students), content_type=content_types(), headers=EXTRA_HEADERS)
+    def send(body: bytes, content_type: str, headers: dict) -> None:
+        response = world.clients["registration"].post(
+            "/api/eleve/session", content=body, headers={**headers, "Content-Type": content_type}
+        )
+        statuses[response.status_code] += 1
+        assert response.status_code in SIGN_IN_STATUSES, response.text
+        assert response.status_code != 201, "no generated code is anyone's"
+        assert refusal_problems(response.status_code, response.json()) == [], response.text[:500]
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) > 0
+
+    send()
+    print(f"sign-in: {sum(statuses.values())} requests, statuses {dict(sorted(statuses.items()))}")
+    assert world.log_state() == state
+    assert sum(statuses.values()) >= EXAMPLES_OF_READS
 
 
 # --- what the fuzzing found, kept as plain examples -----------------------------------------------------------
