@@ -11,7 +11,8 @@ Without a file the ministry-style default below applies:
   establishment), `FrEduFonctAdm` = `DIR` → the head of the establishment (`chef_etablissement`: principal of
   a collège, proviseur of a lycée), group `passpro-referents` → référent, group `passpro-lycee` → lycée staff.
 
-No rule, no establishment of the right kind, or several of them: no role (`Unmapped`, with the French reason).
+No rule, no establishment of the right kind, or several of them: no role (`Unmapped`, with the French reason;
+for several establishments, the role each would give, which the pages offer to choose from).
 Pure: no I/O but `load_claims_map`, which reads the file once at start-up.
 """
 
@@ -79,6 +80,7 @@ class Mapped:
 class Unmapped:
     reason: Literal["no_user_id", "no_role", "no_establishment", "several_establishments"]
     message: str  # French, for the 403 page
+    choices: tuple[Mapped, ...] = ()  # several establishments: one Mapped each, for a choice page to offer
 
 
 def load_claims_map(path: str | Path | None) -> ClaimsMap:
@@ -126,13 +128,15 @@ def map_claims(rules: ClaimsMap, claims: dict[str, object], reference: Reference
             "no_establishment",
             "Votre compte académique ne désigne aucun établissement participant à Passpro pour votre fonction. " + SUPPORT,
         )
-    if len(found) > 1:
+    each = tuple(
+        Mapped(user_id, HEAD_ROLES[reference.get(uai).type] if rule.role == HEAD else rule.role, uai) for uai in found
+    )
+    if len(each) > 1:
         names = ", ".join(reference.get(uai).name for uai in found)
         return Unmapped(
             "several_establishments",
             f"Votre compte académique désigne plusieurs établissements participant à Passpro ({names}) : "
             "Passpro ne peut pas choisir pour vous au nom duquel vous agissez. " + SUPPORT,
+            each,
         )
-    uai = found[0]
-    role = HEAD_ROLES[reference.get(uai).type] if rule.role == HEAD else rule.role
-    return Mapped(user_id, role, uai)
+    return each[0]

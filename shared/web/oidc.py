@@ -10,8 +10,8 @@ key) and its `iss`, `aud` (asked for: Authlib checks it only through `azp` other
   that started the sign-in, and once (the cookie is dropped; the provider refuses a code used twice);
 - only asymmetric signatures are accepted for the ID token (never `none`, nor HS256 with the client secret);
 - the claims (ID token, and userinfo when the provider has one, for the same `sub`) go through the claims
-  mapping (shared/runtime/claims_map.py); a person it gives no role, or several establishments, gets a French
-  403 page and no session;
+  mapping (shared/runtime/claims_map.py); a person it gives no role gets a French 403 page and no session;
+  one it gives several establishments chooses one on a page (`/auth/choix`) among those, before any session;
 - then the session is today's: a Passpro HS256 token in the service's session cookie (shared/web/session.py).
   The ID token is kept in its own cookie as the hint for the provider's end-session endpoint at sign-out.
 """
@@ -31,7 +31,7 @@ from fastapi.responses import Response
 from joserfc.errors import JoseError
 
 from shared.fr.labels import ROLE_LABELS
-from shared.runtime.claims_map import ClaimsMap, Mapped, load_claims_map, map_claims
+from shared.runtime.claims_map import ClaimsMap, Mapped, Unmapped, load_claims_map, map_claims
 from shared.runtime.http.app import runtime
 from shared.runtime.http.auth import Principal, issue_token
 from shared.runtime.settings import ServiceSettings
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 SESSION_SECONDS = 8 * 3600  # as the demo users' sessions
 FLOW_SECONDS = 600  # time to sign in at the provider
 FLOW_AUDIENCE = "passpro-oidc-flow"
+CHOICE_AUDIENCE = "passpro-oidc-choice"
 ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 HTTP_TIMEOUT = 10.0
 
@@ -130,6 +131,10 @@ def flow_cookie(request: Request) -> str:
     return f"{web(request).session_cookie}_oidc"
 
 
+def choice_cookie(request: Request) -> str:
+    return f"{web(request).session_cookie}_choix"
+
+
 def id_token_cookie(request: Request) -> str:
     return f"{web(request).session_cookie}_idp"
 
@@ -199,6 +204,8 @@ async def academie_callback(request: Request) -> Response:
         log.info("academic sign-in refused: %s: %s", type(exc).__name__, exc)
         return _page(request, 401, FAILED)
     mapped = map_claims(sign_in.claims_map, claims, rt.reference)
+    if isinstance(mapped, Unmapped) and (choices := [c for c in mapped.choices if c.role in w.roles]):
+        return _choice_page(request, choices, local_path(found.get("next")), id_token)
     if not isinstance(mapped, Mapped):
         log.info("academic sign-in of %r gives no role: %s", claims.get("sub"), mapped.reason)
         return _page(request, 403, mapped.message)
@@ -208,15 +215,61 @@ async def academie_callback(request: Request) -> Response:
             f"Votre compte académique est celui d'un utilisateur « {ROLE_LABELS[mapped.role]} », qui n'a pas accès à "
             f"l'{w.space.lower()}.",
         )
+    return _open_session(request, mapped, local_path(found.get("next")), id_token)
+
+
+def _open_session(request: Request, mapped: Mapped, then: str, id_token: str) -> Response:
+    """Today's session for the person the provider vouched for (a Passpro token in the session cookie)."""
+    w, rt = web(request), runtime(request)
     token = issue_token(
         rt.settings.jwt_secret, user_id=mapped.user_id, role=mapped.role, uai=mapped.uai, reference=rt.reference,
         ttl_seconds=SESSION_SECONDS, issuer=rt.settings.jwt_issuer,
     )
-    response = w.sign_in(request, token, Principal(mapped.user_id, mapped.role, mapped.uai), local_path(found.get("next")))  # type: ignore[arg-type]
+    response = w.sign_in(request, token, Principal(mapped.user_id, mapped.role, mapped.uai), then)  # type: ignore[arg-type]
     response.delete_cookie(flow_cookie(request), path="/")
+    response.delete_cookie(choice_cookie(request), path="/")
     set_cookie(response, request, id_token_cookie(request), id_token, max_age=SESSION_SECONDS)
     secure_page(response)
     return response
+
+
+def _choice_page(request: Request, choices: list[Mapped], then: str, id_token: str) -> Response:
+    """A person the provider gives several establishments (an interim head, say) chooses the one they act for
+    now; what they may choose waits, signed, in a 10-minute cookie: no session before the choice."""
+    w, rt = web(request), runtime(request)
+    options = [
+        {"uai": c.uai, "name": rt.reference.get(c.uai).name, "role": ROLE_LABELS[c.role]} for c in choices if c.uai
+    ]
+    response = w.render(request, "choix-etablissement.html", {"who": None, "options": options})
+    sealed = jwt.encode(
+        {"aud": CHOICE_AUDIENCE, "exp": int(time.time()) + FLOW_SECONDS, "next": then, "id_token": id_token,
+         "choices": [[c.user_id, c.role, c.uai] for c in choices]},
+        rt.settings.jwt_secret, algorithm="HS256",
+    )
+    response.delete_cookie(flow_cookie(request), path="/")
+    set_cookie(response, request, choice_cookie(request), sealed, max_age=FLOW_SECONDS)
+    return response
+
+
+@oidc.post("/auth/choix", name="academie_choice")
+async def academie_choice(request: Request) -> Response:
+    """The establishment chosen on the choice page: a session for it, if it was one of those offered."""
+    w, rt, sign_in = web(request), runtime(request), academie(request)
+    if sign_in is None:
+        return w.error_page(request, 404, NOT_CONFIGURED)
+    form = await w.form(request)
+    try:
+        offered = jwt.decode(
+            request.cookies.get(choice_cookie(request), ""), rt.settings.jwt_secret, algorithms=["HS256"],
+            audience=CHOICE_AUDIENCE,
+        )
+    except jwt.PyJWTError:
+        return _page(request, 401, FAILED)
+    chosen = next((c for c in offered.get("choices", []) if c[2] == form.get("uai")), None)
+    if chosen is None or chosen[1] not in w.roles:
+        response = _page(request, 403, "Cet établissement ne fait pas partie de ceux que votre compte académique désigne.")
+        return response
+    return _open_session(request, Mapped(*chosen), local_path(offered.get("next")), str(offered.get("id_token", "")))
 
 
 async def academie_sign_out(request: Request) -> Response | None:

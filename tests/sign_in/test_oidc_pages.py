@@ -134,12 +134,58 @@ def test_a_person_the_claims_give_no_role_gets_a_french_403_and_no_session(passp
     assert passpro.snapshot() == before
 
 
-def test_a_head_of_two_establishments_gets_a_french_403_and_no_session(passpro, registration, academie_provider):
+def csrf_of(page: str) -> str:
+    return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+def test_a_head_of_two_establishments_chooses_one_before_any_session(passpro, registration, academie_provider):
     before = passpro.snapshot()
-    answer = sign_in(registration, academie_provider, "dora.deuxcolleges")
-    assert_refused(answer, 403, "désigne plusieurs établissements participant à Passpro", registration)
-    assert "Collège Voltaire" in text_of(answer.text)
+    answer = sign_in(registration, academie_provider, "dora.deuxcolleges", next_path="/eleves/nouveau")
+
+    assert answer.status_code == 200
+    page = text_of(answer.text)
+    assert "Pour quel établissement agissez-vous ?" in page
+    assert "Collège Voltaire — Principal(e)" in page and "Collège Pierre Alviset — Principal(e)" in page
+    assert SESSION_COOKIES["registration"] not in registration.cookies  # no session before the choice
+
+    chosen = registration.post("/auth/choix", data={"csrf": csrf_of(answer.text), "uai": "0751528D"}, follow_redirects=False)
+
+    assert (chosen.status_code, chosen.headers["location"]) == (303, "/eleves/nouveau")
+    assert "Collège Pierre Alviset" in text_of(registration.get("/").text)
     assert passpro.snapshot() == before
+
+
+@pytest.mark.parametrize("uai", ["0750502N", "0750512Z", "", "0751528D "])
+def test_an_establishment_the_provider_did_not_offer_cannot_be_chosen(passpro, registration, academie_provider, uai):
+    answer = sign_in(registration, academie_provider, "dora.deuxcolleges")
+    refused = registration.post("/auth/choix", data={"csrf": csrf_of(answer.text), "uai": uai}, follow_redirects=False)
+    assert_refused(refused, 403, "ne fait pas partie de ceux que votre compte académique désigne", registration)
+
+
+def test_a_choice_without_the_offer_signed_by_this_service_is_refused(passpro, registration, academie_provider):
+    import jwt
+
+    page = registration.get("/connexion")
+    forged = jwt.encode(
+        {"aud": "passpro-oidc-choice", "exp": 4102444800, "next": "/", "id_token": "x",
+         "choices": [["dora.deuxcolleges", "principal", "0751528D"]]}, "not-the-service-secret-" * 2, algorithm="HS256",
+    )
+    registration.cookies.set("passpro_registration_choix", forged)
+    answer = registration.post("/auth/choix", data={"csrf": csrf_of(page.text), "uai": "0751528D"}, follow_redirects=False)
+    assert_refused(answer, 401, TEXT_401, registration)
+    registration.cookies.delete("passpro_registration_choix")
+    answer = registration.post("/auth/choix", data={"csrf": csrf_of(page.text), "uai": "0751528D"}, follow_redirects=False)
+    assert_refused(answer, 401, TEXT_401, registration)
+
+
+def test_a_head_of_two_lycees_at_the_colleges_space_has_nothing_to_choose(passpro, academie_provider):
+    academie_provider.users["lea.deuxlycees"] = {
+        "FrEduFonctAdm": "DIR", "FrEduRne": ["0750502N$UAJ", "0750785W$UAJ"],
+    }
+    academie_provider.restart()
+    with passpro.client("registration") as registration:
+        answer = sign_in(registration, academie_provider, "lea.deuxlycees")
+        assert_refused(answer, 403, "désigne plusieurs établissements participant à Passpro", registration)
 
 
 def test_a_principal_at_the_lycees_space_gets_a_french_403_and_no_session(passpro, academie_provider):
