@@ -41,6 +41,7 @@ DONE = {
     "compte-rendu": "L'entretien est enregistré comme tenu, avec son compte rendu.",
     "annulation": "L'entretien est annulé.",
     "avis": "L'avis du lycée est enregistré.",
+    "correction": "Le compte rendu corrigé est enregistré.",
 }
 STATUS_FILTERS = {"": "Tous", "scheduled": "À venir", "held": "Tenus", "cancelled": "Annulés"}
 
@@ -153,10 +154,10 @@ async def _interview_context(request: Request, ine: str, formation_code: str, po
 
 
 def _held_default(interview: Interview) -> datetime:
-    """The report form's « held at »: the scheduled time when it has passed, else now."""
-    now = datetime.now(UTC)
+    """The report form's « held at »: the scheduled time (SPEC §7), never « now » — an interview scheduled for
+    tomorrow is not recorded as held today without the lycée changing the time; now when there is none."""
     scheduled = as_datetime(interview.scheduled_at)
-    return scheduled if scheduled and scheduled <= now else now.replace(second=0, microsecond=0)
+    return scheduled or datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 async def _interview_page(
@@ -172,6 +173,7 @@ async def _interview_page(
         "values": values or {},
         "errors": result.errors if result else {},
         "message": result.message if result else None,
+        "confirm_early": bool(result and result.errors.get("confirm_early")),
     }
     return web(request).render(request, "entretien.html", context, status=result.status if result else 200)
 
@@ -215,11 +217,39 @@ async def record_held(ine: IneInPath, formation_code: FormationCode, request: Re
     body |= {"lycee_uai": who.uai, "formation_code": formation_code}
     if "held_at" in body:
         body["held_at"] = from_paris_input(body["held_at"])
+        early = await _before_scheduled(request, ine, formation_code, body["held_at"])
+        if early and form.get("confirm_early") != "on":  # SPEC §7: a time before the scheduled one is confirmed
+            asked = Submitted(422, errors={"confirm_early": early})
+            return await _answer(request, ine, formation_code, "compte-rendu", asked, form)
     result = await submit(
         lambda: answer_of(handlers.record_held(runtime(request), who, ine, handlers.HeldBody.model_validate(body))),
         rule_fields={"no_active_interview": "held_at"},
     )
     return await _answer(request, ine, formation_code, "compte-rendu", result, form)
+
+
+async def _before_scheduled(request: Request, ine: str, formation_code: str, held_at: datetime | str) -> str | None:
+    """Why a « held at » before the interview's scheduled time needs a confirmation, or None."""
+    if not isinstance(held_at, datetime):
+        return None  # not a time: the API's validation says why
+    file, _ = await _file(request, ine, None)
+    interview = _interview(file, web(request).user(request).uai, formation_code) if file else None
+    scheduled = as_datetime(interview.scheduled_at) if interview else None
+    if scheduled and held_at < scheduled:
+        return "L'heure saisie précède l'heure prévue : cochez la confirmation pour l'enregistrer."
+    return None
+
+
+@router.post("/eleves/{ine}/{formation_code}/correction")
+async def correct_report(ine: IneInPath, formation_code: FormationCode, request: Request) -> Response:
+    who, form = await web(request).post(request)
+    body = nest(filled(form, "event_id", "report.motivation", "report.chances_of_success", "report.advice"))
+    body |= {"lycee_uai": who.uai, "formation_code": formation_code}
+    result = await submit(
+        lambda: answer_of(handlers.correct_report(runtime(request), who, ine, handlers.ReportBody.model_validate(body))),
+        rule_fields={"no_held_interview": "report.advice", "lycee_avis_given": "report.advice"},
+    )
+    return await _answer(request, ine, formation_code, "correction", result, form)
 
 
 @router.post("/eleves/{ine}/{formation_code}/annulation")

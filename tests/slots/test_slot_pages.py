@@ -77,3 +77,58 @@ def test_a_bad_series_or_slot_is_shown_with_its_field_and_stores_nothing(pages: 
         answer = visitor.post("/creneaux", one)
         assert answer.status_code == 422 and "Durée" in text_of(answer.text)
         assert pages.snapshot() == before
+
+
+# --- the interview's page: « held at » defaults to the scheduled time; earlier asks for a confirmation -------
+
+
+def _scheduled(pages: PagesWorld, ine: str, hours_ago: int) -> str:
+    from datetime import UTC, datetime
+
+    from pages_world import college_avis, register_student, schedule
+
+    with pages.client("registration") as registration:
+        register_student(pages, registration, ine)
+        college_avis(pages, registration, ine)
+        answer = schedule(pages, registration, ine, (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat())
+    return answer["positions"]["service"]
+
+
+def _report(held_at: str, **changes: str) -> dict:
+    return {"event_id": "", "held_at": held_at, "mode": "presentiel", "report.motivation": "fragile",
+            "report.chances_of_success": "satisfaisante", "report.advice": "Visiter l'atelier.", **changes}
+
+
+def test_held_at_defaults_to_the_scheduled_time_and_an_earlier_time_asks_for_a_confirmation(pages: PagesWorld):
+    ine = "000000001HA"
+    position = _scheduled(pages, ine, hours_ago=2)
+    with pages.visitor("evaluation", "lycee_staff", LYCEE) as visitor:
+        page = visitor.get(f"/eleves/{ine}/{FORMATION}?position={position}")
+        scheduled_local = page.text.split('name="held_at" type="datetime-local" value="')[1].split('"')[0]
+        two_hours_ago = (datetime_fromlocal(scheduled_local).replace(tzinfo=PARIS) - _now()).total_seconds()
+        assert -2 * 3600 - 120 < two_hours_ago < -2 * 3600 + 120  # the scheduled time, not now
+        early = (datetime_fromlocal(scheduled_local) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+        before = pages.snapshot()
+        asked = visitor.post(f"/eleves/{ine}/{FORMATION}/compte-rendu", _report(early))
+        assert asked.status_code == 422 and "Confirmez-vous" in asked.text
+        assert pages.snapshot() == before
+        confirmed = visitor.post(f"/eleves/{ine}/{FORMATION}/compte-rendu", _report(early, confirm_early="on"))
+        assert "L'entretien est enregistré comme tenu" in text_of(confirmed.text)
+        # Then the report is corrected, until the lycée avis.
+        corrected = visitor.post(f"/eleves/{ine}/{FORMATION}/correction", {
+            "event_id": "", "report.motivation": "tres_satisfaisante", "report.chances_of_success": "satisfaisante",
+            "report.advice": "Visiter l'atelier, puis rencontrer les élèves."})
+        assert "Le compte rendu corrigé est enregistré" in text_of(corrected.text)
+        assert "puis rencontrer les élèves" in text_of(corrected.text)
+
+
+def datetime_fromlocal(value: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(value)
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
