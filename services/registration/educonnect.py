@@ -109,6 +109,16 @@ class SignInRefused(Exception):
         self.status = status
 
 
+class IdPUnavailable(Exception):
+    """EduConnect's metadata cannot be read (unreachable, invalid): no sign-in with EduConnect for now."""
+
+
+UNAVAILABLE = (
+    "ÉduConnect ne répond pas pour l'instant : réessaie dans quelques minutes, "
+    "ou connecte-toi avec ton code d'accès."
+)
+
+
 # --- the attribute map ------------------------------------------------------------------------------
 
 
@@ -237,7 +247,8 @@ class ServiceProvider:
     def acs_url(self) -> str:
         return f"{self.base_url}/saml/acs"
 
-    def config(self) -> SPConfig:
+    def config(self, with_idp: bool = True) -> SPConfig:
+        """pysaml2's SP configuration; `with_idp`: with the IdP's metadata (read from its file or URL)."""
         s = self.settings
         if not (s.saml_sp_key and s.saml_sp_cert):
             raise ValueError("PASSPRO_SAML_SP_KEY and PASSPRO_SAML_SP_CERT must name the SP's key and certificate")
@@ -263,7 +274,7 @@ class ServiceProvider:
                         "required_attributes": self.attributes.requested(),
                     }
                 },
-                "metadata": metadata,
+                **({"metadata": metadata} if with_idp else {}),
                 "key_file": str(s.saml_sp_key),
                 "cert_file": str(s.saml_sp_cert),
                 "encryption_keypairs": [{"key_file": str(s.saml_sp_key), "cert_file": str(s.saml_sp_cert)}],
@@ -274,10 +285,20 @@ class ServiceProvider:
         return conf
 
     def client(self) -> Saml2Client:
+        """pysaml2's client with the IdP's metadata; IdPUnavailable when it cannot be read (a refresh that fails
+        keeps the previous metadata and is tried again a minute later)."""
         with self._lock:
             if self._client is None or time.monotonic() - self._built_at > METADATA_SECONDS:
-                self._client = Saml2Client(config=self.config(), identity_cache=_NoIdentityCache())
-                self._built_at = time.monotonic()
+                try:
+                    client = Saml2Client(config=self.config(), identity_cache=_NoIdentityCache())
+                    self.idp_entity_id(client)
+                except Exception as exc:  # noqa: BLE001 - pysaml2 fails on unreadable metadata in many ways
+                    log.error("EduConnect: the IdP's metadata cannot be read: %s: %s", type(exc).__name__, exc)
+                    if self._client is None:
+                        raise IdPUnavailable() from exc
+                    self._built_at = time.monotonic() - METADATA_SECONDS + 60
+                else:
+                    self._client, self._built_at = client, time.monotonic()
             return self._client
 
     def idp_entity_id(self, client: Saml2Client) -> str:
@@ -288,7 +309,7 @@ class ServiceProvider:
 
     def metadata(self) -> str:
         """The SP's metadata; of the algorithms xmlsec1 supports, only those Passpro accepts are advertised."""
-        descriptor = entity_descriptor(self.config())
+        descriptor = entity_descriptor(self.config(with_idp=False))  # served even when the IdP is down
         if descriptor.extensions is not None:
             descriptor.extensions.extension_elements = [
                 element for element in descriptor.extensions.extension_elements
@@ -435,7 +456,10 @@ async def login(request: Request) -> Response:
         return refusal_page(request, 404, NOT_CONFIGURED)
     suite = student_path(request.query_params.get("suite") or request.query_params.get("next"))
     relay_state = secrets.token_urlsafe(16)
-    request_id, location = await asyncio.to_thread(sp.authn_request, relay_state)
+    try:
+        request_id, location = await asyncio.to_thread(sp.authn_request, relay_state)
+    except IdPUnavailable:
+        return refusal_page(request, 503, UNAVAILABLE)
     state = json.dumps({"suite": suite, "relay_state": relay_state})
     await rt.redis.set(_key(rt, "request", request_id), state, ex=REQUEST_SECONDS)
     return RedirectResponse(location, status_code=303)
@@ -467,6 +491,8 @@ async def assertion_consumer(request: Request) -> Response:
     except SignInRefused as refused:
         log.info("EduConnect sign-in refused: %s", refused.code)
         return refusal_page(request, refused.status, refused.message)
+    except IdPUnavailable:
+        return refusal_page(request, 503, UNAVAILABLE)
     subject = subject_digest(rt, identity)
     student = await asyncio.to_thread(linked_student, rt, subject)
     if student is not None:
@@ -587,5 +613,7 @@ async def link_with_access_code(request: Request) -> Response:
 
 
 def install(app: FastAPI, settings: Any) -> None:
+    # pysaml2 logs the subjects and attributes it reads at INFO and DEBUG: none of them reach the service's logs.
+    logging.getLogger("saml2").setLevel(logging.WARNING)
     app.state.educonnect = ServiceProvider(settings)
     app.include_router(router)

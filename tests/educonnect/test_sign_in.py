@@ -117,3 +117,14 @@ def test_the_campaigns_purge_takes_the_links(world: EduConnectWorld) -> None:
         deleted = purge_campaign(conn, CAMPAIGN, f"passpro:{{{world.academie}}}:{CAMPAIGN}:")
     engine.dispose()
     assert deleted["educonnect_links"] == 1 and world.links() == []
+
+
+def test_while_educonnect_cannot_be_read_the_student_is_told_in_french(world: EduConnectWorld) -> None:
+    from conftest import free_port
+
+    world.idp_metadata = f"http://127.0.0.1:{free_port()}/metadata"  # nobody listens there
+    with world.registration() as visitor:  # Passpro's own metadata is still served
+        answer = visitor.client.get("/saml/login", follow_redirects=False)
+        assert answer.status_code == 503
+        assert "ÉduConnect ne répond pas pour l'instant" in text_of(answer.text)
+        assert world.session_of(visitor) is None
