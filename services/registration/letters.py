@@ -13,16 +13,17 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Path, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
-from services.registration import handlers, queries
+from services.registration import handlers, queries, student_pages
 from services.registration.letters_api import LETTERS_READ
 from services.registration.student_space import lycee_of, room_of
 from shared.contracts.identifiers import UAI, FormationCode
 from shared.contracts.letter import default_letter_template
-from shared.domain.errors import Forbidden, NotFound
+from shared.domain.errors import NotFound
 from shared.domain.student_file import Interview, StudentFile
 from shared.fr.formats import PARIS
 from shared.fr.labels import PREPARATION_LABELS
@@ -32,7 +33,6 @@ from shared.runtime.http.auth import Principal
 from shared.runtime.http.requests import IneInPath
 from shared.web.forms import Submitted, filled, submit
 from shared.web.pages import done, valid_position, web
-from shared.web.session import SignInRequired
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,19 +58,26 @@ DONE = {
 def install(app: FastAPI) -> None:
     """The pages, on the registration service (after its pages, whose `Web` they use)."""
     app.include_router(router)
+    app.add_exception_handler(StudentSignIn, _to_student_sign_in)
 
 
 # --- who is there and which file --------------------------------------------------------------------------
 
 
+class StudentSignIn(Exception):
+    """A visitor on a student's page: to the student's sign-in, then back (student_pages' SIGN_IN)."""
+
+
 def _student(request: Request) -> Principal:
     """The student signed in to the pages; a staff member is refused (403 page), a visitor sent to sign in."""
-    who = web(request).visitor(request)
+    who = student_pages.student(request)
     if who is None:
-        raise SignInRequired()
-    if who.role != "eleve":
-        raise Forbidden("role_forbidden", "Cette page est celle de l'élève, dans son espace.")
+        raise StudentSignIn()
     return who
+
+
+def _to_student_sign_in(request: Request, _: StudentSignIn) -> RedirectResponse:
+    return RedirectResponse(f"{student_pages.SIGN_IN}?suite={quote(request.url.path)}", status_code=303)
 
 
 def _staff(request: Request) -> Principal:
@@ -159,7 +166,10 @@ async def save_letter(lycee_uai: UAI, formation_code: FormationCode, request: Re
     who = _student(request)
     form = await web(request).form(request)
     template = default_letter_template()
-    answers = {q.id: form[f"answers.{q.id}"] for q in template.questions if form.get(f"answers.{q.id}", "").strip()}
+    # A form sends each line break as CR LF (HTML's form encoding) while the textarea's maxlength counts one
+    # character: the answer is kept as typed, with LF line breaks, so a full answer is not « trop longue ».
+    typed = {q.id: form.get(f"answers.{q.id}", "").replace("\r\n", "\n") for q in template.questions}
+    answers = {question: text for question, text in typed.items() if text.strip()}
     body = {**filled(form, "event_id"), "lycee_uai": lycee_uai, "formation_code": formation_code,
             "answers": answers, "ready": form.get("ready") == "on"}
     result = await submit(

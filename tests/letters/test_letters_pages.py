@@ -252,3 +252,14 @@ def test_not_ready_keeps_the_next_seven_days_and_the_students_not_ready():
         file_with("000000006AA", now + timedelta(hours=5), prepared=True),
     ]
     assert [r["file"].ine for r in not_ready(files, now)] == ["000000006AA", "000000001AA", "000000005AA"]
+
+
+def test_a_visitor_is_sent_to_the_students_sign_in_and_a_student_sees_their_space(world: World):
+    client = world.clients["registration"]
+    client.cookies.clear()
+    answer = client.get(LETTER, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/eleve/connexion?suite=/eleve/lettres/{LYCEE}/{FORMATION}"
+    ine, _ = scheduled(world)
+    page = student(world, ine).get(LETTER)
+    assert "Espace élève" in page and 'href="/eleve"' in page and "Mes élèves" not in page
