@@ -126,7 +126,8 @@ def map_claims(rules: ClaimsMap, claims: dict[str, object], reference: Reference
     if not found:
         return Unmapped(
             "no_establishment",
-            "Votre compte académique ne désigne aucun établissement participant à Passpro pour votre fonction. " + SUPPORT,
+            "Votre compte académique ne désigne aucun établissement participant à Passpro pour votre fonction. "
+            + SUPPORT,
         )
     each = tuple(
         Mapped(user_id, HEAD_ROLES[reference.get(uai).type] if rule.role == HEAD else rule.role, uai) for uai in found

@@ -51,6 +51,7 @@ FAILED = ("La connexion par votre compte académique n'a pas abouti (réponse du
           "expirée). Recommencez depuis la page de connexion.")
 UNREACHABLE = "Le fournisseur d'identité académique ne répond pas ; réessayez dans un instant."
 NOT_CONFIGURED = "La connexion par le compte académique n'est pas configurée sur ce service."
+NOT_OFFERED = "Cet établissement ne fait pas partie de ceux que votre compte académique désigne."
 
 oidc = APIRouter(include_in_schema=False)
 
@@ -225,7 +226,8 @@ def _open_session(request: Request, mapped: Mapped, then: str, id_token: str) ->
         rt.settings.jwt_secret, user_id=mapped.user_id, role=mapped.role, uai=mapped.uai, reference=rt.reference,
         ttl_seconds=SESSION_SECONDS, issuer=rt.settings.jwt_issuer,
     )
-    response = w.sign_in(request, token, Principal(mapped.user_id, mapped.role, mapped.uai), then)  # type: ignore[arg-type]
+    who = Principal(mapped.user_id, mapped.role, mapped.uai)  # type: ignore[arg-type]  (a role the mapping checked)
+    response = w.sign_in(request, token, who, then)
     response.delete_cookie(flow_cookie(request), path="/")
     response.delete_cookie(choice_cookie(request), path="/")
     set_cookie(response, request, id_token_cookie(request), id_token, max_age=SESSION_SECONDS)
@@ -267,8 +269,7 @@ async def academie_choice(request: Request) -> Response:
         return _page(request, 401, FAILED)
     chosen = next((c for c in offered.get("choices", []) if c[2] == form.get("uai")), None)
     if chosen is None or chosen[1] not in w.roles:
-        response = _page(request, 403, "Cet établissement ne fait pas partie de ceux que votre compte académique désigne.")
-        return response
+        return _page(request, 403, NOT_OFFERED)
     return _open_session(request, Mapped(*chosen), local_path(offered.get("next")), str(offered.get("id_token", "")))
 
 

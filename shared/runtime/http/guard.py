@@ -118,8 +118,9 @@ class ApiGuard:
     async def _caller(self, authorization: str) -> Principal:
         """A provider access token (RS256/ES256) when the provider is configured, else a service token."""
         scheme, _, token = authorization.partition(" ")
-        if self.provider_tokens is not None and scheme.lower() == "bearer" and self.provider_tokens.applies(token.strip()):
-            return await self.provider_tokens.read(token.strip(), self.reference())
+        token = token.strip()
+        if self.provider_tokens is not None and scheme.lower() == "bearer" and self.provider_tokens.applies(token):
+            return await self.provider_tokens.read(token, self.reference())
         return self._principal(authorization)
 
     def _principal(self, authorization: str) -> Principal:
