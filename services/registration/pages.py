@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from services.registration import api, handlers, queries
+from services.registration import api, handlers, queries, slot_pages
 from shared.domain.errors import NotFound
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
@@ -36,6 +36,7 @@ DONE = {
     "avis": "L'avis du collège est enregistré : le lycée le verra lors de l'entretien.",
     "retrait": "L'élève est retiré du dispositif.",
     "reintegration": "L'élève est réintégré au dispositif.",
+    **slot_pages.DONE,
 }
 
 # Rules whose refusal concerns one field of the form (the API names the rule, not the field).
@@ -51,6 +52,7 @@ VOEU = {"lycee_uai": "voeu", "formation_code": "voeu"}
 
 def install(app: FastAPI) -> None:
     install_pages(app, Web("registration", "Espace collège", api.COLLEGE_ROLES, TEMPLATES), router)
+    app.include_router(slot_pages.router)  # booking a slot, moving an interview (SPEC §7)
 
 
 def _voeu_choices(request: Request) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -172,6 +174,7 @@ async def _student_page(
         "student": student,
         "notice": notice,
         "voeux": _voeu_choices(request),
+        "slots": await slot_pages.open_slots(request),
         "posted": posted,
         "values": values or {},
         "errors": result.errors if result else {},

@@ -8,6 +8,7 @@ from shared.contracts.events import StudentForgotten
 from shared.contracts.streams import LoggedEvent
 from shared.domain.student_file import StudentFile
 from shared.runtime.db import new_metadata
+from shared.runtime.projection.slots import apply_slots, slot_tables
 from shared.runtime.projection.views import (
     apply_campaigns,
     campaigns_table,
@@ -79,15 +80,21 @@ educonnect_links = Table(
 )
 
 
+# The lycées' slots and the places taken (SPEC §7): what the référent books from (migration 0007).
+slots, slot_bookings = slot_tables(metadata)
+
+
 class StudentsView:
     name = "registration-students"
     positions = positions
+    slot_tables = (slots, slot_bookings)
     personal_tables = (student_files, educonnect_links)
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)
         files = fold_batch(conn, student_files, events)
         upsert(conn, student_progress, [progress_row(f) for f in files], ["campaign", "ine"])
+        apply_slots(conn, slots, slot_bookings, events, files)
         forget_links(conn, events)
         forgotten = sorted({e.event.student_ine for e in events if isinstance(e.event.payload, StudentForgotten)})
         if forgotten:  # the student's way in goes with their data (passpro forget)
