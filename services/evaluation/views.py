@@ -8,7 +8,15 @@ from shared.contracts.streams import LoggedEvent
 from shared.domain.student_file import without_draft_letters
 from services.evaluation.slots import apply_slots, slot_tables
 from shared.runtime.db import new_metadata
-from shared.runtime.projection.views import apply_campaigns, campaigns_table, delete_students, fold_batch, positions_table, student_files_table
+from shared.runtime.projection.views import (
+    apply_campaigns,
+    campaigns_table,
+    delete_students,
+    fold_batch,
+    insert_rows,
+    positions_table,
+    student_files_table,
+)
 
 metadata = new_metadata()
 positions = positions_table(metadata)
@@ -57,5 +65,4 @@ class InterviewsView:
             for f in files
             for i in f.interviews.values()
         ]
-        if rows:
-            conn.execute(interviews.insert(), rows)
+        insert_rows(conn, interviews, rows)

@@ -18,6 +18,7 @@ from shared.runtime.projection.views import (
     campaigns_table,
     delete_students,
     fold_batch,
+    insert_rows,
     positions_table,
     student_files_table,
     upsert,
@@ -139,6 +140,5 @@ class BonusProjection:
                     "college_avis_week": paris_week(file.college_avis_at),
                 }
             )
-        if voeu_rows:
-            conn.execute(voeux.insert(), voeu_rows)
+        insert_rows(conn, voeux, voeu_rows)
         upsert(conn, student_totals, totals, ["campaign", "ine"])

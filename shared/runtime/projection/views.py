@@ -41,13 +41,65 @@ def student_files_table(metadata: MetaData) -> Table:
     )
 
 
-def upsert(conn: Connection, table: Table, rows: list[dict], keys: Iterable[str]) -> None:
-    """Insert or replace rows by primary key, in one statement for the batch."""
+COPY_FROM = 50  # rows from which PostgreSQL's upserts and inserts go through COPY (bench/upsert_micro.py)
+
+
+def _copy_rows(conn: Connection, table: Table, rows: list[dict]) -> tuple[str, list[str]] | None:
+    """Rows into the table's temporary twin (made on first use in a session; the statement that takes the
+    rows from it empties it) by COPY: (the twin's name, the columns) or None if the rows do not all name the same columns."""
+    columns = list(rows[0])
+    if any(len(row) != len(columns) for row in rows) or any(row.keys() != rows[0].keys() for row in rows):
+        return None
+    twin = f"passpro_copy_{table.name}"
+    with conn.connection.driver_connection.cursor() as cursor:
+        # every time: a twin made in a transaction rolled back since is gone
+        cursor.execute(f'CREATE TEMPORARY TABLE IF NOT EXISTS "{twin}" (LIKE "{table.name}") ON COMMIT DELETE ROWS')
+        names = ", ".join(f'"{c}"' for c in columns)
+        with cursor.copy(f'COPY "{twin}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    return twin, columns
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """Insert rows, in one statement for the batch (through COPY on PostgreSQL for a large batch)."""
     if not rows:
         return
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM:
+        copied = _copy_rows(conn, table, rows)
+        if copied is not None:
+            twin, columns = copied
+            names = ", ".join(f'"{c}"' for c in columns)
+            conn.exec_driver_sql(
+                f'WITH copied AS (DELETE FROM "{twin}" RETURNING *) INSERT INTO "{table.name}" ({names}) SELECT {names} FROM copied'
+            )
+            return
+    conn.execute(table.insert(), rows)
+
+
+def upsert(conn: Connection, table: Table, rows: list[dict], keys: Iterable[str]) -> None:
+    """Insert or replace rows by primary key, in one statement for the batch (on PostgreSQL, a large batch
+    through COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT; a key met twice: the last
+    row wins, as when the rows are upserted one after the other)."""
+    if not rows:
+        return
+    keys = list(keys)
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM:
+        unique = list({tuple(row[k] for k in keys): row for row in rows}.values())
+        copied = _copy_rows(conn, table, unique)
+        if copied is not None:
+            twin, columns = copied
+            names = ", ".join(f'"{c}"' for c in columns)
+            updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in keys)
+            conflict = ", ".join(f'"{k}"' for k in keys)
+            action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+            conn.exec_driver_sql(
+                f'WITH copied AS (DELETE FROM "{twin}" RETURNING *) '
+                f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM copied ON CONFLICT ({conflict}) {action}'
+            )
+            return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table)
-    keys = list(keys)
     updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
 
