@@ -48,7 +48,7 @@ def _copy_rows(conn: Connection, table: Table, rows: list[dict]) -> tuple[str, l
     """Rows into the table's temporary twin (made on first use in a session; the statement that takes the
     rows from it empties it) by COPY: (the twin's name, the columns) or None if the rows do not all name the same columns.
     ON COMMIT DELETE ROWS truncates the twin at every commit, so no copy of a row (a student's file) outlives
-    its transaction there: an erasure's scrub has nothing to find in it.
+    its transaction there: an erasure's scrub has nothing to find in it."""
     columns = list(rows[0])
     if any(len(row) != len(columns) for row in rows) or any(row.keys() != rows[0].keys() for row in rows):
         return None
