@@ -5,11 +5,8 @@ the provider's login form (`sign_in`)."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -17,15 +14,9 @@ from fastapi.testclient import TestClient
 
 from academie_provider import TEST_BASE, AcademieProvider
 
-SERVICES_TESTS = Path(__file__).resolve().parent.parent / "services"
-if str(SERVICES_TESTS) not in sys.path:
-    sys.path.insert(0, str(SERVICES_TESTS))
-if "services_world" not in sys.modules:  # as tests/records/conftest.py shares it
-    _spec = importlib.util.spec_from_file_location("services_world", SERVICES_TESTS / "conftest.py")
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules["services_world"] = _module
-    _spec.loader.exec_module(_module)
+from tests.in_services_world import load
 
+load()  # tests/services' conftest as the module services_world, as the other folders share it
 from services_world import CAMPAIGN, Passpro, _service  # noqa: E402
 
 SESSION_COOKIES = {"registration": "passpro_registration", "evaluation": "passpro_evaluation", "scoring": "passpro_scoring"}
