@@ -163,6 +163,8 @@ def progress(file: StudentFile, bonus_points: int) -> dict:
                 # once held, what the lycée wrote "to advise the student" reaches the collège too (SPEC §6)
                 "report": i.report.model_dump(mode="json") if i.status == "held" and i.report else None,
                 "lycee_avis": _lycee_avis(file, i),
+                "letter_ready": bool((letter := file.letter_for(*i.voeu)) and letter.ready),
+                "prepared": bool((checklist := file.preparations.get(i.interview_id)) and checklist.ready(i.mode)),
             }
             for i in sorted(file.interviews.values(), key=_interview_order)
         ],

@@ -382,3 +382,20 @@ def test_the_lycee_sees_the_letter_once_ready_and_never_holds_a_draft(world: Wor
     # Back to a draft: the lycée no longer sees it.
     again = as_student(world, ine, "POST", "/api/me/letters", {**VOEU, "answers": FULL, "ready": False})
     assert lycee_interview(world, ine, again.json()["positions"]["service"])["letter"] is None
+
+
+def test_the_colleges_list_says_per_interview_whether_the_letter_is_ready_and_the_student_prepared(world: World):
+    ine, interview_id = scheduled_student(world)
+
+    def row(position: str) -> dict:
+        items = world.get("registration", "/api/students", REFERENT,
+                          params={"min_position": position, "limit": 1000}).json()["items"]
+        [interview] = next(s for s in items if s["ine"] == ine)["interviews"]
+        return interview
+
+    assert (row(last_position(world))["letter_ready"], row(last_position(world))["prepared"]) == (False, False)
+    as_student(world, ine, "POST", "/api/me/letters", {**VOEU, "answers": FULL, "ready": True})
+    done = as_student(world, ine, "POST", f"/api/me/interviews/{interview_id}/preparation",
+                      {"itinerary_ready": True, "letter_printed": True, "materials_ready": True}).json()
+    interview = row(done["positions"]["service"])
+    assert (interview["letter_ready"], interview["prepared"]) == (True, True)

@@ -122,6 +122,8 @@ class ProgressInterview(Answer):
     college_avis_present: bool | None
     report: ReportOut | None = Field(description="Le compte rendu, une fois l'entretien tenu")
     lycee_avis: LyceeAvis | None = Field(description="Le dernier avis du lycée sur ce vœu, une fois donné")
+    letter_ready: bool = Field(description="La lettre de motivation guidée du vœu est marquée prête par l'élève")
+    prepared: bool = Field(description="La liste de préparation de l'entretien est entièrement cochée")
 
 
 class ProgressVoeu(Answer):
