@@ -86,7 +86,8 @@ def _session(world: EduConnectWorld, context):
 
 
 def _through_educonnect(page, sp: str) -> None:
-    page.goto(f"{sp}/saml/login")
+    page.goto(f"{sp}/eleve/connexion")  # the student's sign-in page, its « Avec ÉduConnect » card
+    page.get_by_role("link", name="Me connecter avec ÉduConnect").click()
     page.get_by_label("Identifiant").fill(STUDENT.login)
     page.get_by_role("button", name="Se connecter").click()
 
