@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -157,7 +156,7 @@ def check_letter(template: LetterTemplate, answers: dict[str, str], ready: bool)
 
 def decide(
     file: StudentFile, campaign: CampaignFile, now: datetime, command: Command, caller_uai: str,
-    slots: Mapping[str, SlotFile] | None = None,
+    slots: dict[str, SlotFile] | None = None,
 ) -> Payload:
     """The event the command records, or a Refusal (404 for a student the collège may not see, 409 for a rule).
     `slots`: the slots the command names or the student's interviews are in, folded from their streams."""
@@ -215,7 +214,7 @@ def decide(
     raise TypeError(f"unknown command {command!r}")
 
 
-def _book_slot(file: StudentFile, command: ScheduleInterview, slots: Mapping[str, SlotFile]) -> InterviewScheduled:
+def _book_slot(file: StudentFile, command: ScheduleInterview, slots: dict[str, SlotFile]) -> InterviewScheduled:
     """SPEC §7: the lycée, formation, time and mode come from the slot (a body naming others is a 422); rule 10,
     the vœu's own rules, then rule 9 on the slot's history."""
     slot = require_slot(slots.get(command.slot_id))
@@ -259,7 +258,7 @@ def _schedule_rules(file: StudentFile, command: ScheduleInterview) -> InterviewS
     )
 
 
-def _reschedule(file: StudentFile, command: RescheduleInterview, slots: Mapping[str, SlotFile]) -> InterviewRescheduled:
+def _reschedule(file: StudentFile, command: RescheduleInterview, slots: dict[str, SlotFile]) -> InterviewRescheduled:
     """SPEC §7: one event moves the vœu's scheduled interview to a slot or a free time; the old slot's place is
     freed in the same append (the handler conditions it on the student's, the old and the new slot's streams)."""
     interview = require_active_interview(file, command.lycee_uai, command.formation_code)

@@ -53,6 +53,7 @@ VOEU = {"lycee_uai": "voeu", "formation_code": "voeu"}
 def install(app: FastAPI) -> None:
     install_pages(app, Web("registration", "Espace collège", api.COLLEGE_ROLES, TEMPLATES), router)
     app.include_router(slot_pages.router)  # booking a slot, moving an interview (SPEC §7)
+    app.state.student_answer = _answer  # how slot_pages answers a form of the student's page, without importing this
 
 
 def _voeu_choices(request: Request) -> list[tuple[str, list[tuple[str, str]]]]:
