@@ -59,9 +59,8 @@ async def open_slots(request: Request) -> list[tuple[str, list[tuple[str, str]]]
 
 
 def _answer(request: Request, ine: str, posted: str, result, form: dict):  # noqa: ANN001
-    from services.registration import pages  # the student's page: imported here, it imports this module
-
-    return pages._answer(request, ine, posted, result, form)
+    """The student's page's answer to a form (pages.install hands it over: the pages import this module)."""
+    return request.app.state.student_answer(request, ine, posted, result, form)
 
 
 @router.post("/eleves/{ine}/entretiens/creneau")
