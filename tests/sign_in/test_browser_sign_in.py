@@ -1,6 +1,7 @@
 """Staff sign in in a real browser (Debian's Chromium, headless, driven by Playwright) through the real
 académie provider: a principal, a proviseur, a référent and a rectorat officer each reach their own space
-with the role and establishment their directory claims give. The three services run as `passpro serve`
+with the role and establishment their directory claims give; a head of two collèges chooses one; sign-out
+ends the provider's session too. The three services run as `passpro serve`
 processes in production mode (no token page, no demo users). Screenshots go to tests/sign_in/screenshots/.
 """
 
@@ -136,5 +137,19 @@ def test_signing_out_ends_the_session_here_and_at_the_provider(passpro, browser)
         page.get_by_role("link", name="Se connecter avec mon compte académique").click()
         page.locator("input[name=login]").wait_for()
         page.screenshot(path=str(SCREENSHOTS / "deconnexion-apres.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_a_head_of_two_colleges_chooses_the_one_she_acts_for(passpro, browser):
+    url = passpro.services["registration"].url
+    context, page = sign_in(browser, url, "dora.deuxcolleges", "choix-etablissement")
+    try:
+        assert "Pour quel établissement agissez-vous ?" in page.locator("body").inner_text()
+        page.get_by_role("button", name="Collège Pierre Alviset — Principal(e)").click()
+        page.wait_for_url(f"{url}/")
+        text = page.locator("body").inner_text()
+        assert "Collège Pierre Alviset" in text and "Principal(e)" in text
+        page.screenshot(path=str(SCREENSHOTS / "choix-etablissement-fait.png"), full_page=True)
     finally:
         context.close()
