@@ -26,7 +26,8 @@ COLLEGE = "0752547L"  # Collège Voltaire
 LYCEE = "0750502N"  # LP Théophile Gautier
 # Who calls each service (role, establishment, weight): mostly the roles it serves, at times one it refuses (403).
 CALLERS = {
-    "registration": [("principal", COLLEGE, 5), ("referent", COLLEGE, 3), ("rectorat", None, 1), ("proviseur", LYCEE, 1)],
+    "registration": [("principal", COLLEGE, 5), ("referent", COLLEGE, 3), ("rectorat", None, 1), ("proviseur", LYCEE, 1),
+                     ("eleve", COLLEGE, 2)],
     "evaluation": [("proviseur", LYCEE, 5), ("lycee_staff", LYCEE, 3), ("rectorat", None, 1), ("principal", COLLEGE, 1)],
     "scoring": [("rectorat", None, 8), ("principal", COLLEGE, 1), ("lycee_staff", LYCEE, 1)],
 }
@@ -73,7 +74,10 @@ class ApiWorld:
         return create_app(settings)
 
     def token(self, role: str, uai: str | None) -> str:
-        return issue_token(self.secret, user_id=f"{role}-{uai or 'rectorat'}", role=role, uai=uai, reference=self.reference)
+        # a student (SPEC §6) is the seeded student with an interview at LYCEE and a held one's neighbour: the 4th
+        ine = f"{270000900 + 3:09d}AP" if role == "eleve" else None
+        return issue_token(self.secret, user_id=f"{role}-{uai or 'rectorat'}", role=role, uai=uai, reference=self.reference,
+                           ine=ine)
 
     @property
     def voeux(self) -> list[tuple[str, str]]:

@@ -287,9 +287,10 @@ READ_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "audit":               (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    READ),
     "me":                  (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
 }  # fmt: skip
-# The eleve column (SPEC §6): a student of COLLEGE reads their own file and the formations; every staff read is 403.
+# The eleve column (SPEC §6): a student of COLLEGE reads their own file, the formations and the reference data
+# (any signed-in user, SPEC §2); every staff read is 403.
 STUDENT_READ_RIGHTS: dict[str, Answer] = {
-    "establishments": ROLE, "formations": READ, "students": ROLE, "interviews": ROLE, "student-bonus": ROLE,
+    "establishments": READ, "formations": READ, "students": ROLE, "interviews": ROLE, "student-bonus": ROLE,
     "bonuses": ROLE, "summary": ROLE, "affelnet-export": ROLE, "audit": ROLE, "me": READ,
 }
 

@@ -233,7 +233,7 @@ def test_a_read_shows_exactly_what_spec_1_lets_the_caller_see(world, scene, name
 
 
 @pytest.mark.parametrize(("name", "expected"), list(STUDENT_READ_RIGHTS.items()), ids=list(STUDENT_READ_RIGHTS))
-def test_a_student_reads_their_own_file_and_the_formations_only(world, scene, name: str, expected: Answer):
+def test_a_student_reads_their_own_file_the_formations_and_the_reference_only(world, scene, name: str, expected: Answer):
     """The eleve column (SPEC §6): student A, signed in with their own INE, reads what is theirs; any staff read
     is refused with 403 before anything is looked up."""
     read = READS[name]

@@ -1,5 +1,6 @@
 """The `eleve` role (SPEC §6): a token names the student's collège and INE, and reaches only the student's
-paths; every staff endpoint answers 403, whatever the body, and stores nothing."""
+paths (and the reference data, any signed-in user's); every staff endpoint answers 403, whatever the body, and
+stores nothing."""
 
 from __future__ import annotations
 
@@ -52,7 +53,6 @@ def test_the_api_answers_401_to_a_malformed_student_token(passpro, registration,
 
 STAFF_ENDPOINTS = [
     ("registration", "GET", "/api/students"),
-    ("registration", "GET", "/api/establishments"),
     ("registration", "POST", "/api/students"),
     ("registration", "POST", f"/api/students/{INE}/college-avis"),
     ("registration", "POST", f"/api/students/{INE}/interviews"),
@@ -76,3 +76,9 @@ def test_a_student_gets_403_from_every_staff_endpoint_and_nothing_is_stored(pass
     assert answer.status_code == 403, answer.text
     assert answer.json()["error"] == "role_forbidden"
     assert passpro.snapshot() == before
+
+
+def test_a_student_reads_the_reference_data_like_any_signed_in_user(passpro, registration):
+    headers = {"Authorization": f"Bearer {passpro.token('eleve', COLLEGE, ine=INE)}"}
+    answer = registration.get("/api/establishments", headers=headers)
+    assert answer.status_code == 200 and answer.json()["total"] > 0

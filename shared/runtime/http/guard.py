@@ -36,10 +36,10 @@ MAX_BODY_BYTES = 64 * 1024
 
 # API paths that need no token: a student exchanges INE + access code for one there (SPEC §6).
 PUBLIC_API_PATHS = frozenset({"/api/eleve/session"})
-# The only API paths a student's token reaches (SPEC §6): their own file, their sign-in, the formations and the
-# letter's template. Everything else is staff's, refused with 403 before the route reads anything (a student
-# has no staff endpoint at all, whatever the body).
-STUDENT_API_PATHS = ("/api/me", "/api/eleve", "/api/formations", "/api/letter-template")
+# The only API paths a student's token reaches (SPEC §6): their own file, their sign-in, the formations, the
+# letter's template and the reference data (SPEC §2: any signed-in user). Everything else is staff's, refused
+# with 403 before the route reads anything (a student has no staff endpoint at all, whatever the body).
+STUDENT_API_PATHS = ("/api/me", "/api/eleve", "/api/formations", "/api/letter-template", "/api/establishments")
 
 
 def student_may_reach(path: str) -> bool:
