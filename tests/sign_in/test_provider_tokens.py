@@ -135,3 +135,22 @@ def test_unknown_key_ids_fetch_the_providers_keys_at_most_once_per_interval(acad
         return fetches
 
     assert asyncio.run(scenario()) == [1, 1]
+
+
+def test_a_key_the_provider_withdrew_is_no_longer_trusted_once_the_keys_are_old(academie_provider):
+    reference = parse_reference(default_reference_text())
+    tokens = ProviderTokens(academie_provider.issuer, academie_provider.audience, ClaimsMap(), max_age_seconds=60)
+    old = academie_provider.sign(academie_provider.token_claims(matrix_sub("principal", COLLEGE)))
+    now = time.time()
+
+    async def read(at: float):
+        return await tokens.read(old, reference, now=at)
+
+    assert asyncio.run(read(now)).role == "principal"
+    assert asyncio.run(read(now + 30)).role == "principal"  # cached, keys still young
+    academie_provider.keys = [new_key("cle-apres-compromission"), *academie_provider.keys[1:]]  # the old RSA key out
+    academie_provider.restart()  # and keeps these keys for the tests after this one
+
+    with pytest.raises(InvalidToken):
+        asyncio.run(read(now + 61))  # the keys are fetched again: the old key is gone, and its token with it
+    assert tokens.fetches == 2

@@ -5,7 +5,9 @@ A JWT signed RS256 or ES256 by a key of the provider's JWKS (found by discovery)
 establishment, as for the pages. PyJWT verifies (the library the HS256 tokens already use, with its JWK
 support); the JWKS is kept in memory and fetched again when a token names a key it does not hold (the
 provider rotated its keys), at most once every `refresh_seconds` so that tokens with made-up key ids cannot
-make the service hammer the provider. Verified tokens are remembered until their expiry, like the HS256 ones.
+make the service hammer the provider; and once it is older than `max_age_seconds` (an hour), so that a key
+the provider withdrew stops being trusted, with the tokens it had verified. Verified tokens are otherwise
+remembered until their expiry, like the HS256 ones.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("RS256", "ES256")
 CACHE_SIZE = 4096
 HTTP_TIMEOUT = 5.0
+JWKS_MAX_AGE_SECONDS = 3600.0
 
 
 class ProviderTokens:
@@ -35,12 +38,13 @@ class ProviderTokens:
 
     def __init__(
         self, issuer: str, audience: str, claims_map: ClaimsMap, *, refresh_seconds: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        max_age_seconds: float = JWKS_MAX_AGE_SECONDS, transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
         self.claims_map = claims_map
         self.refresh_seconds = refresh_seconds
+        self.max_age_seconds = max_age_seconds
         self.transport = transport
         self.fetches = 0  # JWKS downloads so far (the tests count them)
         self._jwks_uri: str | None = None
@@ -68,6 +72,8 @@ class ProviderTokens:
 
     async def read(self, token: str, reference: ReferenceData, now: float | None = None) -> Principal:
         now = time.time() if now is None else now
+        if self._fetched_at is not None and now - self._fetched_at >= self.max_age_seconds:
+            await self._refresh(now)
         found = self._verified.get(token)
         if found is not None and now < found[0]:
             self._verified.move_to_end(token)
@@ -117,6 +123,15 @@ class ProviderTokens:
             raise InvalidToken(f"unknown key {kid!r}: not in the provider's JWKS")
         return self._keys[kid]
 
+    async def _refresh(self, now: float) -> None:
+        """The keys again, because they are old; on failure the ones held are kept (and tried again later)."""
+        async with self._lock:
+            if self._fetched_at is not None and now - self._fetched_at >= self.max_age_seconds:
+                try:
+                    await self._fetch(now)
+                except InvalidToken:
+                    pass
+
     async def _fetch(self, now: float) -> None:
         self._fetched_at = now
         try:
@@ -142,4 +157,6 @@ class ProviderTokens:
                 continue
             if key.algorithm_name in ALGORITHMS:
                 usable[data["kid"]] = key
+        if set(self._keys) - set(usable):  # a key withdrawn: what it signed is no longer trusted
+            self._verified.clear()
         self._keys = usable
