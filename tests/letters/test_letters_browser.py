@@ -1,13 +1,15 @@
 """The letter and the convocation in a real browser (Debian's Chromium, headless, through Playwright): on a phone
 390 px wide and on a desktop, the student fills the letter, saves it, marks it ready and ticks the checklist; the
-letter with every answer at its maximum length prints as ONE A4 page (`page.pdf`), and so does the convocation.
-Screenshots and the PDFs are kept in tests/letters/screenshots/."""
+letter with every answer at its maximum length prints as ONE A4 page (`page.pdf`), and so does the convocation;
+axe-core (tests/axe) finds no WCAG 2.1 A/AA violation on any of these pages, nor on the collège's pages of the
+letters. Screenshots and the PDFs are kept in tests/letters/screenshots/."""
 
 from __future__ import annotations
 
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "axe"))
+from axe import violations  # noqa: E402
 
 from shared.contracts.letter import default_letter_template
 
@@ -136,6 +141,7 @@ def test_the_student_writes_a_full_letter_that_prints_on_one_a4_page(passpro, se
         page.goto(letter)
         assert page.locator("h1").inner_text() == "Ma lettre de motivation"
         assert overflow(page) <= 0
+        found = violations(page)
         page.screenshot(path=SCREENSHOTS / f"{device}-1-lettre.png", full_page=True)
 
         # A first save with one answer, then every answer at its maximum length, marked ready.
@@ -144,6 +150,7 @@ def test_the_student_writes_a_full_letter_that_prints_on_one_a4_page(passpro, se
         page.get_by_role("button", name="Enregistrer ma lettre").click()
         page.wait_for_url("**fait=lettre&**")
         assert "Ta lettre est enregistrée" in page.locator("[role=status]").inner_text()
+        found += violations(page)
         for question in TEMPLATE.questions:
             page.get_by_label(question.prompt).fill(longest(question.max_length))
         page.get_by_label("Ma lettre est prête : mon référent et le lycée peuvent la lire").check()
@@ -156,6 +163,7 @@ def test_the_student_writes_a_full_letter_that_prints_on_one_a4_page(passpro, se
         page.get_by_role("link", name="Voir la lettre à imprimer").first.click()
         page.wait_for_url("**/imprimer")
         assert overflow(page) <= 0
+        found += violations(page)
         page.screenshot(path=SCREENSHOTS / f"{device}-3-lettre-imprimable.png", full_page=True)
         pdf = page.pdf(format="A4", print_background=True)
         (SCREENSHOTS / f"{device}-lettre.pdf").write_bytes(pdf)
@@ -163,21 +171,50 @@ def test_the_student_writes_a_full_letter_that_prints_on_one_a4_page(passpro, se
 
         # The checklist, then the convocation: one page too.
         page.goto(f"{served}/eleve/entretiens/{interview_id}/preparation")
+        found += violations(page)
         for label in ("J'ai préparé mon itinéraire jusqu'au lycée", "J'ai imprimé ma lettre de motivation",
                       "J'ai un stylo et des feuilles pour prendre des notes"):
             page.get_by_label(label).check()
         page.get_by_role("button", name="Enregistrer").click()
         page.wait_for_url("**fait=preparation**")
         assert "Tout est prêt" in page.locator("main").inner_text()
+        found += violations(page)
         page.screenshot(path=SCREENSHOTS / f"{device}-4-preparation.png", full_page=True)
         page.goto(f"{served}/eleve/entretiens/{interview_id}/convocation")
         assert "Convocation à un entretien d'information" in page.locator("h1").inner_text()
         assert overflow(page) <= 0
+        found += violations(page)
         page.screenshot(path=SCREENSHOTS / f"{device}-5-convocation.png", full_page=True)
         convocation = page.pdf(format="A4", print_background=True)
         (SCREENSHOTS / f"{device}-convocation.pdf").write_bytes(convocation)
         assert pdf_pages(convocation) == 1
+        # The collège's side: the référent reads the letter and the checklist, the list of who is not ready.
+        referent = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris", **WIDTHS[device])
+        referent.add_cookies([{"name": "passpro_registration", "value": passpro.token("referent", COLLEGE),
+                               "url": served}])
+        staff = referent.new_page()
+        for path in (f"/eleves/{ine}/lettres", "/preparation", f"/eleves/{ine}/entretiens/{interview_id}/convocation"):
+            staff.goto(f"{served}{path}")
+            assert overflow(staff) <= 0, path
+            found += violations(staff)
+        assert "Prête" in staff.goto(f"{served}/eleves/{ine}/lettres").text()
+        staff.screenshot(path=SCREENSHOTS / f"{device}-6-college-lettres.png", full_page=True)
+        referent.close()
+        assert found == [], "\n".join(found)
         assert blocked == []  # the pages' policy (no inline script or style) blocked nothing
         assert missing == []  # every stylesheet and script was there
     finally:
         context.close()
+
+
+def test_axe_finds_what_is_wrong_on_a_page_made_to_fail(browser):
+    """The check can fail: an image without alternative text, a field without a label, low contrast."""
+    page = browser.new_page()
+    try:
+        page.set_content('<html lang="fr"><head><title>Essai</title></head><body><main><h1>Essai</h1>'
+                         '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="><input type="text">'
+                         '<p style="color:#ccc;background:#fff">Texte pâle</p></main></body></html>')
+        found = " ".join(violations(page))
+        assert all(rule in found for rule in ("image-alt", "label", "color-contrast")), found
+    finally:
+        page.close()
