@@ -4,16 +4,13 @@ statement."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import redis as redis_sync
 
 from services.cli.docs import API_DIR, documents, stale_documents
 
@@ -29,6 +26,7 @@ from pages_world import (  # noqa: E402
     register_student,
     schedule,
     text_of,
+    world,  # noqa: F401 - the fixture
 )
 
 
@@ -249,15 +247,6 @@ STATEMENT = "/accessibilite"
 # Standalone printable documents, not pages of a space: the family's copy is also written to a file by
 # `passpro student-file`, where a link to /accessibilite would lead nowhere.
 DOCUMENTS = ("dossier.html",)
-
-
-@pytest.fixture
-def world(redis_url: str, academie: str, tmp_path: Path) -> Iterator[World]:
-    """The services in process on a fresh académie with campaign 2027 open (as in tests/pages)."""
-    with contextlib.closing(redis_sync.Redis.from_url(redis_url)) as client:
-        w = World(redis_url=redis_url, academie=academie, data_dir=tmp_path, redis=client)
-        w.open_campaign()
-        yield w
 
 
 class _Page(HTMLParser):

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import redis as redis_sync
 from fastapi.testclient import TestClient
 
@@ -160,3 +161,12 @@ def schedule(world: World, registration: TestClient, ine: str, when: str, colleg
 def college_avis(world: World, registration: TestClient, ine: str, college: str = COLLEGE) -> dict:
     body = {"college_uai": college, "avis": "favorable", "comment": "Élève très impliquée dans son projet."}
     return api_post(registration, world.token("principal", college), f"/api/students/{ine}/college-avis", body)
+
+
+@pytest.fixture
+def world(redis_url: str, academie: str, tmp_path: Path) -> Iterator[World]:
+    """The services in process on a fresh académie with campaign 2027 open (the page tests' and the docs')."""
+    with contextlib.closing(redis_sync.Redis.from_url(redis_url)) as client:
+        w = World(redis_url=redis_url, academie=academie, data_dir=tmp_path, redis=client)
+        w.open_campaign()
+        yield w
