@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from entries_view import EntriesApplied
 from log_writer import CAMPAIGN, LogWriter
+from test_consumer import running  # tests/shared: the consumer run in a task
 from shared.contracts.streams import StreamKeys
 from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
@@ -74,18 +75,6 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server.stop(signal.SIGKILL)
 
 
-@contextlib.asynccontextmanager
-async def consumer_task(consumer: Consumer) -> AsyncIterator[Consumer]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
-        yield consumer
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-
-
 async def log_entries(redis: Redis, keys: StreamKeys) -> set[tuple[str, str]]:
     entries = set()
     for key in [keys.rectorat, *keys.campaign_streams(CAMPAIGN)]:
@@ -111,7 +100,7 @@ async def test_a_running_consumer_applies_everything_exactly_once_across_a_redis
     try:
         await writer.open_campaign()
         await writer.students_from(0, 200)  # about 1,200 events
-        async with consumer_task(Consumer(consumer_redis, engine, keys, view, page_size=200, block_ms=100, keystore=None)) as live:
+        async with running(Consumer(consumer_redis, engine, keys, view, page_size=200, block_ms=100, keystore=None), 10) as live:
             await asyncio.sleep(0.2)  # mid catch-up, most likely: either way nothing may be lost or doubled
             own_redis.stop(how)
             await asyncio.sleep(0.5)  # the consumer meets the closed connection

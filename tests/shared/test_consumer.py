@@ -102,7 +102,8 @@ def consumer(redis: Redis, engine: Engine, keys: StreamKeys, view: CountingView 
 
 
 @contextlib.asynccontextmanager
-async def running(c: Consumer) -> AsyncIterator[Consumer]:
+async def running(c: Consumer, stop_within: float = 5) -> AsyncIterator[Consumer]:
+    """The consumer running in a task for the block's time, then asked to stop (and awaited `stop_within` s)."""
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop))
     try:
@@ -110,7 +111,7 @@ async def running(c: Consumer) -> AsyncIterator[Consumer]:
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
+            await asyncio.wait_for(task, stop_within)
 
 
 # --- catching up ----------------------------------------------------------------------
