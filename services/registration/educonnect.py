@@ -41,7 +41,7 @@ from saml2.saml import NAME_FORMAT_URI
 from saml2.sigver import get_xmlsec_binary
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from saml2.time_util import str_to_time
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Engine, delete, insert, select
 
 from services.registration import student_api
 from services.registration.views import educonnect_links, student_files
@@ -393,11 +393,10 @@ async def _first_use_of_assertion(rt: Runtime, assertion_id: str, expires: float
 # --- the links ----------------------------------------------------------------------------------------
 
 
-def linked_student(rt: Runtime, subject: str) -> tuple[str, str] | None:
-    """(INE, collège) of the student this EduConnect identity is linked to in the campaign in force, if the
-    student is still in registration's view."""
-    campaign = rt.settings.campaign
-    with rt.engine.connect() as conn:
+def linked_student(engine: Engine, campaign: str, subject: str) -> tuple[str, str] | None:
+    """(INE, collège) of the student this EduConnect identity is linked to in `campaign`, if the student is
+    still in registration's view."""
+    with engine.connect() as conn:
         row = conn.execute(
             select(educonnect_links.c.ine, student_files.c.college_uai)
             .join(student_files, (student_files.c.campaign == educonnect_links.c.campaign)
@@ -407,10 +406,9 @@ def linked_student(rt: Runtime, subject: str) -> tuple[str, str] | None:
     return (row.ine, row.college_uai) if row and row.college_uai else None
 
 
-def save_link(rt: Runtime, subject: str, ine: str, now: datetime) -> None:
-    """The identity linked to the INE; the INE's earlier link, if any, replaced."""
-    campaign = rt.settings.campaign
-    with rt.engine.begin() as conn:
+def save_link(engine: Engine, campaign: str, subject: str, ine: str, now: datetime) -> None:
+    """The identity linked to the INE in `campaign`; an earlier link of the INE or of the identity replaced."""
+    with engine.begin() as conn:
         conn.execute(delete(educonnect_links).where(
             educonnect_links.c.campaign == campaign,
             (educonnect_links.c.ine == ine) | (educonnect_links.c.subject == subject),
@@ -491,7 +489,7 @@ async def assertion_consumer(request: Request) -> Response:
     except IdPUnavailable:
         return refusal_page(request, 503, UNAVAILABLE)
     subject = subject_digest(rt, identity)
-    student = await asyncio.to_thread(linked_student, rt, subject)
+    student = await asyncio.to_thread(linked_student, rt.engine, rt.settings.campaign, subject)
     if student is not None:
         return open_student_session(request, *student, outstanding["suite"])
     handle = secrets.token_urlsafe(32)
@@ -601,7 +599,7 @@ async def link_with_access_code(request: Request) -> Response:
     except student_api.WrongCode as refused:
         log.info("EduConnect link refused: wrong access code")
         return _link_page(request, 401, values=values, message=refused.message)
-    await asyncio.to_thread(save_link, rt, pending["subject"], ine, datetime.now(UTC))
+    await asyncio.to_thread(save_link, rt.engine, rt.settings.campaign, pending["subject"], ine, datetime.now(UTC))
     await rt.redis.delete(_key(rt, "pending", handle))
     log.info("EduConnect identity linked to a student's INE")
     response = w.sign_in(request, token, who, student_path(pending.get("suite")))
