@@ -131,4 +131,12 @@ def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = 
                         post("registration", f"/api/students/{ine}/interviews", referent, {
                             **second, "scheduled_at": (now + timedelta(days=20)).isoformat(), "mode": "presentiel",
                         }, ine, step)
+        # Each demo lycée's slots (SPEC §7), a week from now for its first formation: the référents book on them.
+        for lycee in lycees:
+            for k in range(3):
+                post("evaluation", "/api/slots", f"lycee_staff {lycee.uai}", {
+                    "lycee_uai": lycee.uai, "formation_code": lycee.formations[0].code,
+                    "starts_at": (now + timedelta(days=7, hours=5, minutes=30 * k)).isoformat(), "duration_minutes": 30,
+                    "capacity": 4, "mode": "presentiel", "place": "Salle 12, bâtiment B",
+                }, lycee.uai, f"slot-{k}")
     return tokens
