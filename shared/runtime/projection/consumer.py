@@ -197,12 +197,11 @@ class Consumer:
         reply = await self.redis.xread(self.positions if after is None else after, count=self.page_size, block=block_ms)
         page = []
         for key, entries in reply or []:
+            # a client that decodes replies (all of them) gives fresh dicts of str already: taken as they are
+            decoded = type(key) is str
             key = _decode(key)
             for entry_id, raw in entries:
-                # a client that decodes replies gives fresh dicts of str already: taken as they are
-                fields = raw if all(type(k) is str and type(v) is str for k, v in raw.items()) else {
-                    _decode(k): _decode(v) for k, v in raw.items()
-                }
+                fields = raw if decoded else {_decode(k): _decode(v) for k, v in raw.items()}
                 page.append(Entry(key, _decode(entry_id), fields, student_of(fields), version_of(fields) or 0))
         return page
 

@@ -23,7 +23,6 @@ import types
 import threading
 import typing
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -66,10 +65,6 @@ def _uai_letter(value: str) -> str:
     if UAI_CHECK_LETTERS[int(value[:7]) % 23] != value[7]:
         raise ValueError("UAI control letter")
     return value
-
-
-def _utc(value: datetime) -> datetime:
-    return contract._utc(value)  # the reference's own conversion
 
 
 def _erasable_email(schema: cs.CoreSchema) -> cs.CoreSchema:
@@ -140,7 +135,8 @@ def _field(annotation: Any, metadata: list[Any]) -> cs.CoreSchema:
         afters = [m.func for m in metadata if isinstance(m, AfterValidator)]
         if afters != [contract._utc] or len(metadata) != 1:
             raise NotDerivable("datetime")
-        return cs.no_info_after_validator_function(_utc, cs.datetime_schema(tz_constraint="aware"))
+        # the reference's own conversion to UTC
+        return cs.no_info_after_validator_function(contract._utc, cs.datetime_schema(tz_constraint="aware"))
     if annotation is UUID and not metadata:
         return cs.uuid_schema()
     if isinstance(annotation, type) and issubclass(annotation, contract.Contract) and not metadata:
