@@ -264,12 +264,15 @@ async def tick_preparation(interview_id: InterviewId, request: Request) -> Respo
 
 def _convocation(request: Request, who: Principal, file: StudentFile, interview_id: str, back: str) -> Response:
     interview = _interview(file, interview_id)
-    if interview.status != "scheduled":
-        said = "Cet entretien n'est plus à venir : il n'a plus de convocation."
+    if interview.status == "cancelled":
+        said = "Cet entretien a été annulé : il n'a plus de convocation."
         return web(request).error_page(request, 404, said)
+    # Once held, the convocation's follow-up: the report "to advise the student" and the lycée avis (SPEC §6).
+    latest = file.latest_lycee_avis(*interview.voeu) if interview.status == "held" else None
     context = {
         "who": who, "file": file, **_interview_facts(request, file, interview), "to_bring": TO_BRING,
-        "back": back, "printed_at": datetime.now(PARIS),
+        "back": back, "printed_at": datetime.now(PARIS), "report": interview.report if interview.status == "held" else None,
+        "lycee_avis": latest.avis if latest else None,
     }
     return web(request).render(request, "eleve/convocation.html", context)
 

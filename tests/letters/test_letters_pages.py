@@ -17,10 +17,12 @@ from matrix import (  # noqa: F401  (world: the module's fixture)
     LYCEE,
     OTHER_REFERENT,
     PRINCIPAL,
+    PROVISEUR,
     REFERENT,
     STAFF,
     World,
     held_body,
+    lycee_avis_body,
     register_body,
     world,
 )
@@ -263,3 +265,19 @@ def test_a_visitor_is_sent_to_the_students_sign_in_and_a_student_sees_their_spac
     ine, _ = scheduled(world)
     page = student(world, ine).get(LETTER)
     assert "Espace élève" in page and 'href="/eleve"' in page and "Mes élèves" not in page
+
+
+def test_after_the_interview_the_convocation_gives_the_report_and_the_avis(world: World):
+    ine, interview_id = scheduled(world)
+    caught_up(world, world.ok("evaluation", f"/api/students/{ine}/interviews/held", held_body(), STAFF))
+    page = student(world, ine).get(f"/eleve/entretiens/{interview_id}/convocation")
+    assert "Après l'entretien" in page and "Visiter l'atelier." in page and "pas encore donné" in page
+    assert "À apporter" not in page
+    caught_up(world, world.ok("evaluation", f"/api/students/{ine}/lycee-avis", lycee_avis_body(), PROVISEUR))
+    page = student(world, ine).get(f"/eleve/entretiens/{interview_id}/convocation")
+    assert "L'avis du lycée" in page and "Favorable" in page
+    # A cancelled interview has no convocation.
+    other, other_interview = scheduled(world)
+    caught_up(world, world.ok("registration", f"/api/students/{other}/interviews/cancel",
+                              {"lycee_uai": LYCEE, "formation_code": FORMATION, "reason": "reporte"}, REFERENT))
+    assert "annulé" in student(world, other).get(f"/eleve/entretiens/{other_interview}/convocation", status=404)
