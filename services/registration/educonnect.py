@@ -73,7 +73,7 @@ REQUEST_SECONDS = 600  # an AuthnRequest answered later than this is refused (th
 PENDING_SECONDS = 900  # how long a verified, unlinked identity waits for its access code
 CLOCK_SKEW_SECONDS = 60
 METADATA_SECONDS = 3600  # the IdP's metadata (its keys) is read again after this
-# SHA-1 and MD5 signatures and digests are refused (xmlsec1 would verify them).
+# SHA-1, MD5 and RIPEMD-160 signatures and digests are refused (xmlsec1 would verify them).
 WEAK_ALGORITHMS = frozenset({
     "http://www.w3.org/2000/09/xmldsig#rsa-sha1", "http://www.w3.org/2000/09/xmldsig#dsa-sha1",
     "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1", "http://www.w3.org/2001/04/xmldsig-more#rsa-md5",
@@ -88,7 +88,10 @@ def _weak(algorithm: str) -> bool:
 SUBJECT_KEY_INFO = b"passpro-educonnect-subject-v1"
 PENDING_COOKIE = "passpro_registration_educonnect"
 
-NOT_CONFIGURED = "La connexion avec ÉduConnect n'est pas ouverte ici : connecte-toi avec le code d'accès que ton référent t'a donné."
+NOT_CONFIGURED = (
+    "La connexion avec ÉduConnect n'est pas ouverte ici : connecte-toi avec le code d'accès que ton référent "
+    "t'a donné."
+)
 REFUSED = "ÉduConnect n'a pas pu confirmer ton identité. Recommence la connexion depuis le début."
 NOT_A_STUDENT = (
     "Cet espace est celui des élèves : ce compte ÉduConnect n'est pas un compte d'élève. "
@@ -184,7 +187,8 @@ def identity_of(response, attributes: AttributeMap) -> Identity:
 
     if attributes.identity == "NameID":
         name_id = response.name_id
-        subject = name_id.text if name_id is not None and name_id.format and name_id.format.endswith(":persistent") else None
+        persistent = name_id is not None and (name_id.format or "").endswith(":persistent")
+        subject = name_id.text if persistent else None
     else:
         subject = one(attributes.identity)
     user_type = one(attributes.user_type)
@@ -348,8 +352,8 @@ class ServiceProvider:
         if response.response.issuer is not None and response.response.issuer.text.strip() != idp:
             raise SignInRefused("wrong_issuer")
         signed = assertion.signature.signed_info
-        if signed.signature_method.algorithm in WEAK_ALGORITHMS or any(
-            reference.digest_method.algorithm in WEAK_ALGORITHMS for reference in signed.reference
+        if _weak(signed.signature_method.algorithm) or any(
+            _weak(reference.digest_method.algorithm) for reference in signed.reference
         ):
             raise SignInRefused("weak_signature")
         identity = identity_of(response, self.attributes)

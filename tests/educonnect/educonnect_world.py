@@ -36,7 +36,8 @@ class EduConnectWorld(World):
         if service != "registration" or self.idp_off:
             return settings
         return settings.model_copy(update={
-            "saml_idp_metadata": self.idp_metadata or f"{self.idp.base_url}/metadata", "saml_sp_base_url": self.sp_base_url,
+            "saml_idp_metadata": self.idp_metadata or f"{self.idp.base_url}/metadata",
+            "saml_sp_base_url": self.sp_base_url,
             "saml_sp_key": self.sp_keys[0], "saml_sp_cert": self.sp_keys[1], "saml_attribute_map": self.attribute_map,
         })
 
@@ -144,7 +145,6 @@ def forget_student(world: EduConnectWorld, visitor: Visitor, ine: str) -> None:
             keystore.close()
 
     position = asyncio.run(run())
-    read = visitor.client.get(
-        f"/api/students?min_position={position}", headers={"Authorization": f"Bearer {world.token('principal', COLLEGE)}"},
-    )
+    principal = {"Authorization": f"Bearer {world.token('principal', COLLEGE)}"}
+    read = visitor.client.get(f"/api/students?min_position={position}", headers=principal)
     assert read.status_code == 200, read.text

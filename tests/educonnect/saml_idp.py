@@ -123,7 +123,9 @@ class TestIdP:
                 "xmlsec_binary": get_xmlsec_binary(["/usr/bin"]),
                 "service": {
                     "idp": {
-                        "endpoints": {"single_sign_on_service": [(f"{self.base_url}/sso/redirect", BINDING_HTTP_REDIRECT)]},
+                        "endpoints": {
+                            "single_sign_on_service": [(f"{self.base_url}/sso/redirect", BINDING_HTTP_REDIRECT)],
+                        },
                         "name_id_format": [NAMEID_FORMAT_TRANSIENT],
                         "want_authn_requests_signed": True,
                     }
@@ -200,8 +202,11 @@ class TestIdP:
             in_response_to=pending.request_id if in_response_to is ... else in_response_to,
             destination=destination or pending.acs_url,
             sp_entity_id=sp,
-            name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=f"persistent-{user.educonnect_id}", sp_name_qualifier=sp)
-            if persistent_name_id else NameID(format=NAMEID_FORMAT_TRANSIENT, text=secrets.token_hex(16), sp_name_qualifier=sp),
+            name_id=NameID(
+                format=NAMEID_FORMAT_PERSISTENT if persistent_name_id else NAMEID_FORMAT_TRANSIENT,
+                text=f"persistent-{user.educonnect_id}" if persistent_name_id else secrets.token_hex(16),
+                sp_name_qualifier=sp,
+            ),
             authn={"class_ref": PASSWORD_CONTEXT, "authn_auth": self.entity_id},
             sign_assertion=sign_assertion,
             sign_response=False,

@@ -45,7 +45,8 @@ def test_educonnect_needs_the_sps_address_key_and_certificate(tmp_path: Path, sa
     key, cert = saml_keys["sp"]
     complete = {"saml_idp_metadata": "https://educonnect.example/metadata.xml",
                 "saml_sp_base_url": "https://college.passpro.example", "saml_sp_key": key, "saml_sp_cert": cert}
-    assert ServiceProvider(RegistrationSettings(**complete)).entity_id == "https://college.passpro.example/saml/metadata"
+    sp = ServiceProvider(RegistrationSettings(**complete))
+    assert sp.entity_id == "https://college.passpro.example/saml/metadata"
     for changed in ({"saml_sp_base_url": None}, {"saml_sp_key": None}, {"saml_sp_cert": tmp_path / "absent.crt"}):
         with pytest.raises(ValueError, match="PASSPRO_SAML_SP_BASE_URL"):
             ServiceProvider(RegistrationSettings(**(complete | changed)))
