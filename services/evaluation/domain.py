@@ -7,6 +7,7 @@ from datetime import datetime
 
 from shared.domain.errors import InvalidInput, RuleViolation
 from shared.contracts.events import InterviewHeld, InterviewReportCorrected, LyceeAvisGiven, Payload, Report
+from shared.domain.calendar import require_interview_time, require_lycee_avis_open
 from shared.domain.rules import (
     cancel_interview,
     require_active_interview,
@@ -66,6 +67,7 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
     match command:
         case RecordHeld():
             check_held_at(command.held_at, now)
+            require_interview_time(campaign.calendar, command.held_at)
             interview = require_active_interview(file, command.lycee_uai, command.formation_code)
             return InterviewHeld(
                 interview_id=interview.interview_id,
@@ -94,6 +96,7 @@ def decide(file: StudentFile, campaign: CampaignFile, now: datetime, command: Co
                 report=command.report,
             )
         case GiveLyceeAvis():
+            require_lycee_avis_open(campaign.calendar, now)
             interview = file.held_interview(command.lycee_uai, command.formation_code)
             if interview is None:
                 raise RuleViolation(

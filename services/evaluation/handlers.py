@@ -7,7 +7,7 @@ history and appends at the version read (`shared.runtime.commands`). No HTTP req
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.evaluation import domain
 from shared.contracts.events import InterviewMode, LyceeAvis, Report, Text
@@ -73,7 +73,7 @@ async def _run(
 
 
 async def record_held(rt: Runtime, who: Principal, ine: str, body: HeldBody, campaign: str | None = None) -> Outcome:
-    domain.check_held_at(body.held_at, datetime.now(UTC))  # a 422: before rights, visibility and rules
+    domain.check_held_at(body.held_at, rt.clock())  # a 422: before rights, visibility and rules
     command = domain.RecordHeld(body.lycee_uai, body.formation_code, body.held_at, body.mode, body.report)
     return await _run(rt, who, "held", ine, campaign, body, command, LYCEE_ROLES)
 

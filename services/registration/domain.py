@@ -21,6 +21,7 @@ from shared.contracts.events import (
     StudentWithdrawn,
 )
 from shared.domain.slots import FREE_TIME_MINUTES, SlotFile, require_no_overlap, require_place, require_slot
+from shared.domain.calendar import require_interview_time, require_registration_open
 from shared.domain.rules import (
     cancel_interview,
     require_active_interview,
@@ -162,6 +163,7 @@ def decide(
     `slots`: the slots the command names or the student's interviews are in, folded from their streams."""
     if isinstance(command, Register):
         require_campaign_open(campaign, now)
+        require_registration_open(campaign.calendar, now)
         if file.registered:
             raise RuleViolation(
                 "already_registered", "Cet élève est déjà inscrit au dispositif Passpro pour cette campagne."
@@ -187,11 +189,16 @@ def decide(
         case ReassignReferent(referent=referent):
             return ReferentReassigned(referent=referent)
         case ScheduleInterview() if command.slot_id is not None:
-            return _book_slot(file, command, slots or {})
+            booked = _book_slot(file, command, slots or {})
+            require_interview_time(campaign.calendar, booked.scheduled_at)
+            return booked
         case RescheduleInterview():
-            return _reschedule(file, command, slots or {})
+            moved = _reschedule(file, command, slots or {})
+            require_interview_time(campaign.calendar, moved.scheduled_at)
+            return moved
         case ScheduleInterview():
             scheduled = _schedule_rules(file, command)
+            require_interview_time(campaign.calendar, command.scheduled_at)
             require_no_overlap(file, command.scheduled_at, FREE_TIME_MINUTES, slots or {})
             return scheduled
         case CancelInterview():

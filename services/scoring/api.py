@@ -5,20 +5,24 @@ The audit timeline (`/api/audit/students/{ine}`) is the records' (services/recor
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
 from fastapi.responses import Response
 
 from services.scoring import affelnet as exports, handlers, queries
-from services.scoring.handlers import CampaignBody
+from services.scoring.handlers import CalendarBody, CampaignBody
 from services.scoring.views import positions as positions_table
+from shared.domain.calendar import phase_at
 from shared.domain.errors import NotFound
-from shared.contracts.identifiers import UAI, FormationCode
+from shared.contracts.identifiers import UAI, Campaign, FormationCode
 from shared.runtime import access_log
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_role
 from shared.runtime.http.openapi import (
     AccessLog,
+    Answer,
     BonusRow,
     ExportRecord,
     Page,
@@ -55,6 +59,65 @@ BONUS_LINKS = {
 )
 async def open_campaign(body: CampaignBody, request: Request):
     return await answer_of(handlers.open_campaign(runtime(request), principal(request), body))
+
+
+CampaignInPath = Annotated[Campaign, Path(description="Campagne : l'année de la rentrée", examples=["2027"])]
+
+
+STAFF_ROLES = ("principal", "referent", "lycee_staff", "proviseur", "rectorat")
+CALENDAR_LINKS = {
+    "calendrier": link("campaign_calendar", "Le calendrier de la campagne", year="$response.body#/event/campaign"),
+}
+
+
+class CampaignNotFound(NotFound):
+    def __init__(self) -> None:
+        super(NotFound, self).__init__("campaign_not_found", "Campagne introuvable (non ouverte).")
+
+
+class NextDate(Answer):
+    label: str
+    date: datetime
+
+
+class CampaignCalendar(Answer):
+    campaign: Campaign
+    registrations_until: datetime | None
+    interviews_from: datetime | None
+    interviews_until: datetime | None
+    lycee_avis_until: datetime | None
+    closes_at: datetime | None
+    phase: str = Field(description="La phase en cours, en français")
+    next: NextDate | None = Field(description="La prochaine date du calendrier, s'il en reste une")
+
+
+@router.get(
+    "/campaigns/{year}/calendar", operation_id="campaign_calendar", responses=read(CampaignCalendar, (403, 404, 422)),
+    summary="Le calendrier de la campagne et la phase en cours",
+)
+async def campaign_calendar(year: CampaignInPath, request: Request):
+    """Read from the rectorat stream, as the commands' decisions read it (always the latest calendar)."""
+    rt = runtime(request)
+    require_role(principal(request), *STAFF_ROLES)
+    campaign = await rt.log.read_campaign(year)
+    if not campaign.opened:
+        raise CampaignNotFound()
+    dates = {**campaign.calendar.model_dump(), "closes_at": campaign.closes_at}
+    phase = phase_at(campaign.calendar.model_copy(update={"closes_at": campaign.closes_at}), rt.clock())
+    upcoming = {"label": phase.next_label, "date": phase.next_date} if phase.next_date else None
+    return {"campaign": year, **dates, "phase": phase.name, "next": upcoming}
+
+
+@router.post(
+    "/campaigns/{year}/calendar", status_code=201, operation_id="set_campaign_calendar",
+    responses=write((403, 409), CALENDAR_LINKS),
+    summary="Fixer le calendrier de la campagne (CampaignCalendarSet)",
+    description="Les dates de la campagne (SPEC §7), chacune facultative : une date absente garde sa valeur, "
+    "une date à `null` est retirée ; le dernier calendrier fixé fait foi. Hors de sa phase, une écriture est refusée "
+    "(409 `phase_closed`, avec la date).",
+)
+async def set_campaign_calendar(year: CampaignInPath, body: CalendarBody, request: Request):
+    return await answer_of(handlers.set_calendar(runtime(request), principal(request), year, body))
 
 
 async def _read(request: Request, min_position: str | None, query):

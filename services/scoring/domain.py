@@ -7,11 +7,12 @@ from datetime import datetime
 
 from shared.domain.bonus import VoeuBonus, total_bonus_points, voeu_bonuses
 from shared.domain.errors import NotFound, RuleViolation
-from shared.contracts.events import CampaignOpened, StudentForgotten
+from shared.contracts.events import CampaignCalendarSet, CampaignOpened, StudentForgotten
+from shared.domain.calendar import FIELDS as CALENDAR_FIELDS, Calendar, check_order
 from shared.contracts.identifiers import PARIS
 from shared.domain.student_file import CampaignFile, StudentFile
 
-__all__ = ["OpenCampaign", "decide", "Forget", "decide_forget", "voeu_bonuses", "total_bonus_points", "VoeuBonus", "StudentBonus", "bonus_of"]
+__all__ = ["OpenCampaign", "decide", "SetCalendar", "decide_calendar", "Forget", "decide_forget", "voeu_bonuses", "total_bonus_points", "VoeuBonus", "StudentBonus", "bonus_of"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,29 @@ def decide(campaign: CampaignFile, now: datetime, command: OpenCampaign) -> Camp
     if command.closes_at is not None and command.closes_at <= now:
         raise RuleViolation("closes_in_past", "La date de clôture doit être dans le futur.")
     return CampaignOpened(bonus_points=command.bonus_points, closes_at=command.closes_at)
+
+
+@dataclass(frozen=True)
+class SetCalendar:
+    """The dates asked (`dates`: only those the request named; a date named as None is removed)."""
+
+    dates: dict[str, datetime | None]
+
+
+def decide_calendar(campaign: CampaignFile, now: datetime, command: SetCalendar) -> CampaignCalendarSet:
+    """SPEC §7: the rectorat sets or changes the campaign's dates. A date the request leaves out keeps its
+    value, so the event states the whole calendar (the latest counts). The campaign must be open (a closed
+    one stays readable, unchanged); the dates in order (422 `calendar_order`); a new closing in the future."""
+    if not campaign.opened:
+        raise RuleViolation("campaign_not_open", f"La campagne {campaign.campaign} n'est pas ouverte.")
+    if not campaign.is_open(now):
+        raise RuleViolation("campaign_closed", f"La campagne {campaign.campaign} est close.")
+    current = {**campaign.calendar.model_dump(), "closes_at": campaign.closes_at}
+    calendar = Calendar(**{**current, **{k: v for k, v in command.dates.items() if k in CALENDAR_FIELDS}})
+    check_order(calendar)
+    if calendar.closes_at is not None and calendar.closes_at != campaign.closes_at and calendar.closes_at <= now:
+        raise RuleViolation("closes_in_past", "La date de clôture doit être dans le futur.")
+    return CampaignCalendarSet(**calendar.model_dump())
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from services.scoring import affelnet as exports, domain
 from shared.contracts.identifiers import Campaign
+from shared.domain.calendar import FIELDS as CALENDAR_FIELDS
 from shared.runtime.commands import Outcome
 from shared.runtime.http.app import Runtime
 from shared.runtime.http.auth import Principal
@@ -31,6 +32,30 @@ async def open_campaign(rt: Runtime, who: Principal, body: CampaignBody) -> Outc
     command = domain.OpenCampaign(body.bonus_points, body.closes_at)
     return await rt.command(
         who, "open-campaign", None, body.campaign, body, lambda _file, campaign, now: domain.decide(campaign, now, command)
+    )
+
+
+class CalendarBody(WriteBody):
+    """The campaign's dates (SPEC §7), each optional: one left out keeps its value, one sent as null is removed."""
+
+    registrations_until: Time | None = None
+    interviews_from: Time | None = None
+    interviews_until: Time | None = None
+    lycee_avis_until: Time | None = None
+    closes_at: Time | None = None
+
+    def request_fields(self) -> dict:
+        """A date left out and a date sent as null ask different things: only the dates sent identify it."""
+        return self.model_dump(mode="json", exclude={"event_id"}, exclude_unset=True)
+
+
+async def set_calendar(rt: Runtime, who: Principal, campaign: str, body: CalendarBody) -> Outcome:
+    """CampaignCalendarSet on the rectorat stream, decided on the campaign as read at the rectorat stream's
+    version the append is conditioned on (the API's, the page's and the CLI's one handler)."""
+    require_role(who, "rectorat")
+    command = domain.SetCalendar({name: getattr(body, name) for name in body.model_fields_set if name in CALENDAR_FIELDS})
+    return await rt.command(
+        who, "set-calendar", None, campaign, body, lambda _file, file, now: domain.decide_calendar(file, now, command)
     )
 
 

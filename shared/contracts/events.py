@@ -130,6 +130,18 @@ class CampaignOpened(Payload):
     closes_at: UtcDatetime | None = None
 
 
+class CampaignCalendarSet(Payload):
+    """The campaign's dates (SPEC §7), set by the rectorat on the rectorat stream like CampaignOpened: each
+    event states the whole calendar (a date left out is none); the latest counts."""
+
+    EVENT_TYPE = "CampaignCalendarSet"
+    registrations_until: UtcDatetime | None = None
+    interviews_from: UtcDatetime | None = None
+    interviews_until: UtcDatetime | None = None
+    lycee_avis_until: UtcDatetime | None = None
+    closes_at: UtcDatetime | None = None
+
+
 class StudentRegistered(Payload):
     EVENT_TYPE = "StudentRegistered"
     college_uai: UAI
@@ -311,6 +323,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
     cls.EVENT_TYPE: cls
     for cls in (
         CampaignOpened,
+        CampaignCalendarSet,
         StudentRegistered,
         ReferentReassigned,
         InterviewScheduled,

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.contracts.events import (
+    CampaignCalendarSet,
     CampaignOpened,
     CollegeAvisGiven,
     Event,
@@ -35,6 +36,7 @@ from shared.contracts.events import (
     StudentWithdrawn,
 )
 from shared.contracts.personal import ERASED
+from shared.domain.calendar import FIELDS as CALENDAR_FIELDS, Calendar
 
 InterviewStatus = Literal["scheduled", "cancelled", "held"]
 
@@ -391,6 +393,7 @@ class CampaignFile(FileModel):
     opened: bool = False
     bonus_points: int = 0
     closes_at: datetime | None = None
+    calendar: Calendar = Calendar()  # SPEC §7: the latest CampaignCalendarSet (its closes_at is the one above)
 
     def is_open(self, now: datetime) -> bool:
         return self.opened and (self.closes_at is None or now < self.closes_at)
@@ -403,4 +406,7 @@ def fold_campaign(campaign: str, events: list[Event]) -> CampaignFile:
             file = file.model_copy(
                 update={"opened": True, "bonus_points": event.payload.bonus_points, "closes_at": event.payload.closes_at}
             )
+        elif event.campaign == campaign and isinstance(event.payload, CampaignCalendarSet):
+            dates = event.payload.model_dump(include=set(CALENDAR_FIELDS))
+            file = file.model_copy(update={"calendar": Calendar(**dates), "closes_at": dates["closes_at"]})
     return file

@@ -28,6 +28,7 @@ CHANNEL_LABELS = {"api": "application (API)", "page": "page web", "cli": "comman
 CANCEL_REASONS = {"reporte": "Entretien reporté", "absent": "Élève absent", "desistement": "Désistement de l'élève"}
 EVENT_LABELS = {
     "CampaignOpened": "Ouverture de la campagne",
+    "CampaignCalendarSet": "Calendrier de la campagne",
     "StudentRegistered": "Inscription au dispositif",
     "ReferentReassigned": "Changement de référent",
     "InterviewScheduled": "Entretien programmé",

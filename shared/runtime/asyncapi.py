@@ -27,7 +27,7 @@ STREAM_EVENTS = {
         "InterviewSlotOpened", "InterviewSlotClosed", "InterviewReportCorrected",
     ],
     "scoring": ["StudentForgotten"],
-    "rectorat": ["CampaignOpened"],
+    "rectorat": ["CampaignOpened", "CampaignCalendarSet"],
 }
 
 

@@ -21,7 +21,9 @@ from uuid import UUID, uuid4
 from shared.domain.errors import Refusal, RuleViolation
 from shared.contracts.events import Actor, Event, Payload
 from shared.contracts.personal import ErasedKeyring
+from shared.domain.calendar import PhaseClosed
 from shared.domain.rules import require_not_erased
+from shared.fr.formats import paris
 from shared.domain.student_file import CampaignFile, StudentFile, fold
 from shared.runtime.keys.store import StudentErased
 from shared.runtime.log.client import EventLog, Positions
@@ -132,10 +134,16 @@ async def execute(
         if attempt > 1:
             await pause(attempt - 1)
         now = clock()
+        if ine is None:
+            # The rectorat's own command (a campaign, its calendar): its stream's length first, then the
+            # campaign read from it, so the decision is never older than the version the append is conditioned
+            # on (an entry landing between the two reads makes the append conflict and the command run again).
+            version = await log.rectorat_version()
+        # A student's command reads the campaign (its calendar) as it is at the start of the attempt, not
+        # conditioned: a write racing a calendar change by an instant is ordered as if decided just before it.
         campaign_file = await log.read_campaign(campaign)
         if ine is None:
             history: list = []
-            version = await log.rectorat_version()
             file = fold(campaign, "", [])
         else:
             # Decisions never read a personal field: the history is read without the student's key.
@@ -151,11 +159,13 @@ async def execute(
             more = {key: len(histories[key]) for key in wanted.conditioned}
         try:
             payload = decide(file, campaign_file, now, histories) if related else decide(file, campaign_file, now)
-        except Refusal:
+        except Refusal as refusal:
             # The same request may have been stored a moment ago by a simultaneous copy of it:
             # that one answers for both (a retry is never refused by its own first success).
             prior = await log.prior_append(str(event_id), campaign if ine else None)
             if prior is None:
+                if isinstance(refusal, PhaseClosed):
+                    refusal.name_date(paris)  # the date in French, Paris time (SPEC §7)
                 raise
             if prior.fingerprint != request_fingerprint:
                 raise EventIdReused() from None
@@ -194,6 +204,7 @@ async def run(
     decide: Decide | DecideWith,
     key: bytes | None = None,
     related: RelatedOf | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Outcome:
     """A service's command, as its handlers run it: what was asked (`request`, without its event id), the
     student, the campaign and who asked identify the request, so a retry is told from another request."""
@@ -209,4 +220,5 @@ async def run(
         ),
         decide=decide,
         related=related,
+        **({"clock": clock} if clock is not None else {}),
     )

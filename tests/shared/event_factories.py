@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 from shared.contracts.events import (
     Actor,
+    CampaignCalendarSet,
     CampaignOpened,
     CollegeAvisGiven,
     Event,
@@ -129,6 +130,10 @@ def sample_payloads() -> dict[str, Payload]:
     """One valid payload of every event type of SPEC §3, keyed by wire name."""
     payloads: list[Payload] = [
         CampaignOpened(bonus_points=2500, closes_at=datetime(2027, 6, 1, 22, 0, tzinfo=UTC)),
+        CampaignCalendarSet(
+            registrations_until=datetime(2027, 2, 1, 17, 0, tzinfo=UTC), interviews_from=datetime(2027, 3, 1, 7, 0, tzinfo=UTC),
+            interviews_until=datetime(2027, 4, 15, 16, 0, tzinfo=UTC), lycee_avis_until=datetime(2027, 5, 1, 16, 0, tzinfo=UTC),
+        ),
         registered(),
         ReferentReassigned(referent=NEW_REFERENT),
         scheduled(),
@@ -153,6 +158,7 @@ def sample_payloads() -> dict[str, Payload]:
 
 ACTOR_FOR = {
     "CampaignOpened": RECTORAT,
+    "CampaignCalendarSet": RECTORAT,
     "InterviewHeld": LYCEE_STAFF,
     "LyceeAvisGiven": PROVISEUR,
     "InterviewScheduled": REFERENT_ACTOR,
@@ -170,7 +176,7 @@ def make_event(
     occurred_at: datetime | None = None,
     actor: Actor | None = None,
 ) -> Event:
-    if isinstance(payload, CampaignOpened):
+    if isinstance(payload, (CampaignOpened, CampaignCalendarSet)):
         ine = None
     return Event(
         event_id=event_id or uuid4(),

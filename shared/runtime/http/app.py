@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ class Runtime:
     view: Any
     fingerprint_key: bytes  # keys the request digests kept in Redis (commands.run)
     verified_tokens: VerifiedTokens  # the app's verified signatures: the guard's and the pages' token reads
+    # The service's clock: the moment its commands are decided at and its pages' « à faire » lists are computed
+    # for (SPEC §7 deadlines); a test sets it to drive time.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def wait_for(self, min_position: str | None) -> None:
         """Return once the view has read the log up to `min_position`; 503 `view_behind` if it has not
@@ -82,6 +86,7 @@ class Runtime:
             request=body.request_fields(),
             decide=decide,
             related=related,
+            clock=self.clock,
         )
 
 
