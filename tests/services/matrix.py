@@ -97,11 +97,24 @@ def register_body(ine: str, college: str = COLLEGE) -> dict:
     }
 
 
+def _voeu_slots() -> dict[tuple[str, str], int]:
+    from shared.contracts.reference import default_reference_text, parse_reference
+
+    reference = parse_reference(default_reference_text())
+    pairs = [(e.uai, f.code) for e in reference.establishments if e.type == "lycee" for f in e.formations]
+    return {pair: n for n, pair in enumerate(pairs)}
+
+
+VOEU_SLOTS = _voeu_slots()
+
+
 def schedule_body(lycee: str = LYCEE, formation: str = FORMATION) -> dict:
+    """A week ahead, each vœu at its own time (45 minutes apart): a student's interviews never overlap (rule 10)."""
+    at = datetime.now(UTC) + timedelta(days=7, minutes=45 * VOEU_SLOTS.get((lycee, formation), 0))
     return {
         "lycee_uai": lycee,
         "formation_code": formation,
-        "scheduled_at": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+        "scheduled_at": at.isoformat(),
         "mode": "presentiel",
     }
 
