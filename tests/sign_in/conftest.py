@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from academie_provider import AcademieProvider, running_provider
 from sign_in_world import Passpro  # noqa: F401 - what tests/services/matrix.py takes from `conftest`
+
+# As tests/records/conftest.py: the services' world under this module too, so that a module of tests/services
+# (or matrix.py) that says `from conftest import ...` finds its names whichever conftest was imported last.
+globals().update({name: value for name, value in vars(sys.modules["services_world"]).items() if name[:2] != "__"})
 
 
 @pytest.fixture(scope="session")
