@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.identifiers import check_campaign
+from shared.runtime.claims_map import load_claims_map
 from shared.runtime.keys.crypto import MasterKey, development_master_key, parse_master_key
 from shared.runtime.keys.store import KeyStore
 
@@ -81,6 +82,8 @@ class ServiceSettings(BaseSettings):
     def require_sign_in_setup(self) -> None:
         """`passpro serve` in production: staff sign in through the académie's provider, never by a pasted token
         nor as a demo user."""
+        if self.oidc_sign_in or self.oidc_audience:
+            load_claims_map(self.oidc_claims_map)  # a bad mapping file stops the start-up, with the reason
         if self.environment != "production":
             return
         if self.token_page:

@@ -124,7 +124,10 @@ def academie(request: Request) -> AcademieSignIn | None:
     state = request.app.state
     if not hasattr(state, "academie_sign_in"):
         settings = runtime(request).settings
-        state.academie_sign_in = AcademieSignIn(settings) if settings.oidc_sign_in else None
+        try:
+            state.academie_sign_in = AcademieSignIn(settings) if settings.oidc_sign_in else None
+        except SystemExit as exc:  # a bad claims mapping file (passpro serve refuses it before starting)
+            raise RuntimeError(str(exc)) from None
     return state.academie_sign_in
 
 

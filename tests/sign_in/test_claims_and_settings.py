@@ -109,6 +109,14 @@ def test_production_refuses_to_start_with_the_token_page_demo_users_or_no_provid
         ServiceSettings(environment="production", **{**PROVIDER, **changes}).require_sign_in_setup()
 
 
+def test_a_bad_mapping_file_stops_the_start_up_in_any_environment(tmp_path: Path):
+    path = tmp_path / "map.json"
+    path.write_text("{")
+    for environment in ("development", "production"):
+        with pytest.raises(SystemExit, match="PASSPRO_OIDC_CLAIMS_MAP"):
+            ServiceSettings(environment=environment, oidc_claims_map=str(path), **PROVIDER).require_sign_in_setup()
+
+
 def test_passpro_serve_in_production_with_the_token_page_does_not_start(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSPRO_")} | {
         "PASSPRO_ENVIRONMENT": "production", "PASSPRO_TOKEN_SIGNIN": "1", "PASSPRO_JWT_SECRET": "j" * 40,
