@@ -86,3 +86,19 @@ def test_the_default_map_is_what_the_docs_show_and_the_deployments_file() -> Non
     deployed = root / "deploy" / "educonnect-attribute-map.json"
     assert json.loads(deployed.read_text(encoding="utf-8")) == DEFAULT_ATTRIBUTE_MAP
     assert AttributeMap.load(deployed) == AttributeMap.load(None)
+
+
+def test_the_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, saml_keys) -> None:
+    key, cert = saml_keys["sp"]
+    for name, value in {
+        "PASSPRO_SAML_IDP_METADATA": "https://educonnect.example/idp/metadata.xml",
+        "PASSPRO_SAML_SP_BASE_URL": "https://college.passpro.example/",
+        "PASSPRO_SAML_SP_ENTITY_ID": "urn:passpro:paris:college",
+        "PASSPRO_SAML_SP_KEY": str(key),
+        "PASSPRO_SAML_SP_CERT": str(cert),
+    }.items():
+        monkeypatch.setenv(name, value)
+    sp = ServiceProvider(RegistrationSettings())
+    assert sp.configured and sp.entity_id == "urn:passpro:paris:college"
+    assert sp.acs_url == "https://college.passpro.example/saml/acs"
+    assert (sp.settings.saml_sp_key, sp.settings.saml_sp_cert) == (key, cert)
