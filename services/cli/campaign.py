@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from services.cli import calendar
 from services.cli.audit import scoring_records, unreachable
 from services.cli.common import SERVICES, Refused, fail, open_campaign, service_settings
 
@@ -285,6 +286,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bonus", type=int, default=2500)
     p.add_argument("--closes-at")
     p.set_defaults(func=campaign_open)
+    calendar.register_into(campaign)  # `passpro campaign calendar` (services/cli/calendar.py)
 
     p = campaign.add_parser("archive", help="write the campaign's log, checkpoints and keys to one signed, encrypted file")
     p.add_argument("year")

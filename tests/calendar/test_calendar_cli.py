@@ -1,0 +1,87 @@
+"""`passpro campaign calendar YEAR …` runs scoring's handler, the one `POST /api/campaigns/{year}/calendar` runs
+(one handler per command): the same decision and refusals, nothing stored when refused; a day alone means its
+start (interviews_from) or its end in Paris, `aucune` removes a date, a date left out keeps its value."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from services.scoring import handlers
+from shared.contracts.events import event_from_fields
+from shared.contracts.identifiers import PARIS
+
+
+@pytest.fixture
+def cli(passpro, monkeypatch, capsys):
+    from services.cli import main
+
+    for name, value in {
+        "PASSPRO_REDIS_URL": passpro.redis_url, "PASSPRO_ACADEMIE": passpro.academie,
+        "PASSPRO_DATA_DIR": str(passpro.data_dir), "PASSPRO_CAMPAIGN": "2027",
+    }.items():
+        monkeypatch.setenv(name, value)
+    calls = []
+    handler = handlers.set_calendar
+
+    async def counted(rt, who, campaign, body):  # noqa: ANN001, ANN202
+        calls.append((rt.name, who.role, campaign))
+        return await handler(rt, who, campaign, body)
+
+    monkeypatch.setattr(handlers, "set_calendar", counted)
+    capsys.readouterr()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.calls = calls
+    return run
+
+
+def calendars(passpro) -> list:
+    entries = passpro.redis.xrange(passpro.keys.rectorat)
+    events = [event_from_fields({k.decode(): v.decode() for k, v in f.items()}) for _, f in entries]
+    return [e.payload for e in events if e.event_type == "CampaignCalendarSet"]
+
+
+def test_the_cli_sets_the_calendar_through_scorings_handler(passpro, cli):
+    code, out, err = cli("campaign", "calendar", "2027", "--registrations-until", "2027-03-15",
+                         "--interviews-from", "2027-03-22", "--interviews-until", "2027-04-30T18:00:00+02:00")
+    assert code == 0, err
+    assert cli.calls == [("scoring", "rectorat", "2027")]
+    [payload] = calendars(passpro)
+    assert payload.registrations_until == datetime(2027, 3, 15, 23, 59, 59, tzinfo=PARIS)
+    assert payload.interviews_from == datetime(2027, 3, 22, 0, 0, tzinfo=PARIS)
+    assert payload.interviews_until == datetime(2027, 4, 30, 18, 0, tzinfo=PARIS)
+    assert "15 mars 2027" in out and "Calendrier de la campagne 2027" in out
+    code, _, err = cli("campaign", "calendar", "2027", "--lycee-avis-until", "2027-05-15", "--registrations-until", "aucune")
+    assert code == 0, err
+    latest = calendars(passpro)[-1]
+    assert latest.registrations_until is None and latest.interviews_from == payload.interviews_from
+    assert latest.lycee_avis_until == datetime(2027, 5, 15, 23, 59, 59, tzinfo=PARIS)
+
+
+@pytest.mark.parametrize(
+    "args, code, said",
+    [
+        (("--interviews-from", "2027-05-01", "--interviews-until", "2027-04-01"), 1, "ne peut pas précéder"),
+        (("--interviews-from", "demain"), 2, "n'est ni une date"),
+        (("--interviews-from", "2027-05-01T10:00:00"), 2, "fuseau"),
+        ((), 2, "aucune date"),
+    ],
+)
+def test_a_refused_calendar_says_why_in_french_and_stores_nothing(passpro, cli, args, code, said):
+    before = passpro.snapshot()
+    answered, _, err = cli("campaign", "calendar", "2027", *args)
+    assert answered == code and said in err, err
+    assert passpro.snapshot() == before
+
+
+def test_a_campaign_not_opened_has_no_calendar(passpro, cli):
+    before = passpro.snapshot()
+    code, _, err = cli("campaign", "calendar", "2029", "--interviews-from", "2029-03-01")
+    assert code == 1 and "n'est pas ouverte" in err
+    assert passpro.snapshot() == before
