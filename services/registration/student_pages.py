@@ -10,6 +10,7 @@ pages answer them 403, as the API does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,13 +18,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Match, Mount
 
+from services.registration import handlers, queries
 from services.registration.student_api import TooManyTries, WrongCode, my_file, open_student_session
 from services.registration.student_space import student_space
 from shared.contracts.identifiers import check_ine, normalise
-from shared.domain.errors import Forbidden, NotFound
+from shared.domain.errors import Forbidden, NotFound, Refusal
 from shared.runtime.demo_users import demo_students
 from shared.runtime.http.app import runtime
 from shared.runtime.http.auth import Principal, issue_token
+from shared.runtime.http.requests import IneInPath
 from shared.web.pages import next_path, valid_position, web
 
 log = logging.getLogger(__name__)
@@ -201,3 +204,31 @@ async def interview_page(request: Request, interview_id: str) -> Response:
     context = {"who": who, "me": me, "interview": interview, "current": "espace",
                "student_links": lambda i: interview_links(request, i)}
     return web(request).render(request, TEMPLATE_PREFIX + "entretien.html", context)
+
+
+# --- the collège gives the code ---------------------------------------------------------------------------------
+
+
+@pages.post("/eleves/{ine}/code-acces")
+async def issue_access_code(ine: IneInPath, request: Request) -> Response:
+    """The principal or référent gives the student a new access code (the API's handler): shown once, on a page
+    never cached, to hand over or print; the old code stops working."""
+    w, rt = web(request), runtime(request)
+    who, _ = await w.post(request)
+    try:
+        outcome, code = await handlers.issue_access_code(rt, who, ine)
+    except Refusal as exc:
+        return w.error_page(request, exc.status, exc.message)
+    await rt.wait_for(outcome.positions.service)
+
+    def read():
+        with rt.engine.connect() as conn:
+            return queries.college_student(conn, outcome.event.campaign, who.uai or "", ine)
+
+    file = await asyncio.to_thread(read)
+    name = f"{file.first_name} {file.last_name}" if file else ine
+    context = {
+        "who": who, "ine": ine, "name": name, "code": code, "expires_at": outcome.event.payload.expires_at,
+        "sign_in_url": str(request.base_url).rstrip("/") + SIGN_IN, "current": "eleves",
+    }
+    return w.render(request, "code_acces.html", context)

@@ -1,5 +1,5 @@
 """The student's space in a real browser (Debian's Chromium, headless, through Playwright), on a phone 390 px wide
-and on a desktop: the référent issues an access code, the student signs in with it (a wrong code first: the
+and on a desktop: the référent gives an access code from the student's page, the student signs in with it (a wrong code first: the
 French refusal), reads their space and their interview (the lycée's address and stops, the journey planner),
 then, once the lycée has held the interview and given its avis, the advice, the avis and the 2 500 points.
 axe-core (tests/axe) finds no WCAG 2.1 A/AA violation on any of these pages, and nothing is wider than the
@@ -113,7 +113,18 @@ def test_a_student_signs_in_with_a_code_and_follows_their_interview_to_the_bonus
             "lycee_uai": LYCEE, "formation_code": FORMATION, "scheduled_at": at.isoformat(), "mode": "presentiel"})
         assert scheduled.status_code == 201, scheduled.text
         interview_id = scheduled.json()["event"]["payload"]["interview_id"]
-        code = api.post(f"/api/students/{ine}/access-code", headers=referent).json()["code"]
+        api.get("/api/students", headers=referent, params={"min_position": scheduled.json()["positions"]["service"]})
+
+    # The référent, on the student's page of the collège's space, gives the code (shown once, printable).
+    staff = browser.new_context(locale="fr-FR", **WIDTHS[width])
+    staff.add_cookies([{"name": "passpro_registration", "value": passpro.token("referent", COLLEGE), "url": served}])
+    desk = staff.new_page()
+    desk.goto(f"{served}/eleves/{ine}")
+    desk.get_by_role("button", name="Donner un nouveau code d'accès à l'élève").click()
+    code = desk.locator(".access-code").inner_text()
+    assert "Pour Léa Martin" in desk.inner_text("main")
+    check_page(desk, "0-code-donne-par-le-referent", width)
+    staff.close()
 
     context = browser.new_context(locale="fr-FR", **WIDTHS[width])
     page = context.new_page()

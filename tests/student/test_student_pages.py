@@ -236,3 +236,41 @@ def test_the_one_click_sign_in_does_not_exist_outside_the_demo(passpro, registra
     page = browser.get("/eleve/connexion")
     assert "Démonstration" not in text(page)
     assert browser.post("/eleve/connexion/demo", {"user_id": "eleve.270000100DM"}).status_code == 404
+
+
+CODE_ON_PAGE = re.compile(r'class="access-code">([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})<')
+
+
+def staff_browser(passpro, registration, role: str = "referent", uai: str = COLLEGE) -> Browser:
+    staff = Browser(registration)
+    staff.get("/connexion")
+    assert staff.post("/connexion", {"jeton": passpro.token(role, uai)}).status_code == 200
+    return staff
+
+
+def test_the_referent_gives_a_code_from_the_students_page_and_the_student_signs_in_with_it(passpro, registration):
+    register(passpro, registration)
+    staff = staff_browser(passpro, registration)
+    page = staff.get(f"/eleves/{INE}")
+    assert "Donner un nouveau code d'accès à l'élève" in text(page)
+    shown = staff.post(f"/eleves/{INE}/code-acces", {})
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    assert "Pour Léa Martin" in text(shown) and "/eleve/connexion" in text(shown)
+    code = CODE_ON_PAGE.search(shown.text).group(1)
+    second = CODE_ON_PAGE.search(staff.post(f"/eleves/{INE}/code-acces", {}).text).group(1)
+    student = Browser(registration)
+    assert student.sign_in(INE, code).status_code == 401  # the first code, replaced
+    assert "Bonjour Léa" in text(student.sign_in(INE, second))
+
+
+def test_only_the_students_college_gives_a_code_from_the_pages(passpro, registration):
+    register(passpro, registration)
+    before = passpro.snapshot()
+    other = staff_browser(passpro, registration, "principal", "0751528D")
+    assert other.post(f"/eleves/{INE}/code-acces", {}).status_code == 404
+    assert passpro.snapshot() == before
+    student = Browser(registration)
+    student.sign_in(INE, code_for(passpro, registration))
+    after_code = passpro.snapshot()
+    assert student.post(f"/eleves/{INE}/code-acces", {}).status_code == 403
+    assert passpro.snapshot() == after_code
