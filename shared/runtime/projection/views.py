@@ -127,7 +127,7 @@ class FileCache:
     transaction folds are staged, and kept only once it commits: a rollback, or a savepoint undone, drops
     them. The consumer empties it when its positions are reloaded (a rebuild's swap)."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self.size = size
         self._files: OrderedDict[tuple[str, str], tuple[str, StudentFile]] = OrderedDict()
         self._pending: dict[tuple[str, str], tuple[str, StudentFile]] = {}
