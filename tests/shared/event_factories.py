@@ -20,7 +20,9 @@ from shared.contracts.events import (
     InterviewSlotClosed,
     InterviewSlotOpened,
     InterviewScheduled,
+    InterviewPreparationUpdated,
     LyceeAvisGiven,
+    MotivationLetterSaved,
     Payload,
     Referent,
     ReferentReassigned,
@@ -116,6 +118,21 @@ def reinstated() -> StudentReinstated:
     return StudentReinstated(reason="Retour dans l'académie")
 
 
+def letter_saved(ready: bool = False) -> MotivationLetterSaved:
+    return MotivationLetterSaved(
+        lycee_uai=LYCEE,
+        formation_code=FORMATION,
+        answers={"projet": "Je veux travailler au contact des clients.", "atouts": "Je suis patiente."},
+        ready=ready,
+    )
+
+
+def preparation(interview_id: str = INTERVIEW_ID) -> InterviewPreparationUpdated:
+    return InterviewPreparationUpdated(
+        interview_id=interview_id, itinerary_ready=True, letter_printed=False, materials_ready=False
+    )
+
+
 SLOT_ID = "slot-0001"
 
 
@@ -152,6 +169,8 @@ def sample_payloads() -> dict[str, Payload]:
         slot_opened(),
         InterviewSlotClosed(slot_id=SLOT_ID, lycee_uai=LYCEE, formation_code=FORMATION),
         InterviewReportCorrected(interview_id=INTERVIEW_ID, lycee_uai=LYCEE, formation_code=FORMATION, report=REPORT),
+        letter_saved(),
+        preparation(),
     ]
     return {p.EVENT_TYPE: p for p in payloads}
 
