@@ -190,10 +190,14 @@ class TestIdP:
         forged_key: tuple[Path, Path] | None = None,
         weak_signature: bool = False,
         persistent_name_id: bool = False,
+        sign_response: bool = False,
+        encrypt_for: Path | None = None,
     ) -> str:
         """The SAMLResponse (base64) answering `pending` for the user `login`. The keywords make it hostile:
         unsigned, for another audience, expired (a negative lifetime), answering another request, sent to
-        another address, signed with a key that is not the IdP's, or with SHA-1."""
+        another address, signed with a key that is not the IdP's, or with SHA-1. `encrypt_for`: the assertion encrypted
+        for that certificate (the SP's, from its metadata, as Shibboleth does by default); `sign_response`: the
+        Response signed too."""
         user = self.users[login]
         server = self.server(*(forged_key or (None, None)))
         sp = audience or pending.sp_entity_id
@@ -209,7 +213,9 @@ class TestIdP:
             ),
             authn={"class_ref": PASSWORD_CONTEXT, "authn_auth": self.entity_id},
             sign_assertion=sign_assertion,
-            sign_response=False,
+            sign_response=sign_response,
+            encrypt_assertion=encrypt_for is not None,
+            encrypt_cert_assertion=encrypt_for.read_text() if encrypt_for else None,
             release_policy=_release(lifetime_minutes),
             sign_alg=SIG_RSA_SHA1 if weak_signature else SIG_RSA_SHA256,
             digest_alg=DIGEST_SHA1 if weak_signature else DIGEST_SHA256,

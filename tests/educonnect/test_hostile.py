@@ -41,6 +41,17 @@ def test_an_assertion_the_idp_should_not_have_sent_is_refused(world: EduConnectW
         assert_refused(world, visitor, answer)
 
 
+def test_an_unsigned_assertion_is_refused_even_in_a_signed_response_and_encrypted(world: EduConnectWorld,
+                                                                               saml_keys) -> None:
+    with world.registration() as visitor:
+        pending = world.start(visitor)
+        unsigned = world.idp.response(
+            pending, STUDENT.login, sign_assertion=False, sign_response=True, encrypt_for=saml_keys["sp"][1],
+        )
+        assert "EncryptedAssertion" in decode(unsigned) and STUDENT.educonnect_id not in decode(unsigned)
+        assert_refused(world, visitor, world.post_acs(visitor, unsigned, pending.relay_state))
+
+
 def test_an_assertion_signed_by_a_key_not_in_the_idps_metadata_is_refused(world: EduConnectWorld, saml_keys) -> None:
     with world.registration() as visitor:
         pending = world.start(visitor)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from conftest import OTHER_STUDENT, STUDENT
 from educonnect_world import EduConnectWorld
 from pages_world import CAMPAIGN, COLLEGE, text_of
+from saml_idp import decode
 
 INE = "123456789EC"
 
@@ -128,3 +129,14 @@ def test_while_educonnect_cannot_be_read_the_student_is_told_in_french(world: Ed
         assert answer.status_code == 503
         assert "ÉduConnect ne répond pas pour l'instant" in text_of(answer.text)
         assert world.session_of(visitor) is None
+
+
+def test_an_encrypted_assertion_is_read_with_passpros_key(world: EduConnectWorld, saml_keys) -> None:
+    """Shibboleth (EduConnect) encrypts assertions for the certificate in the SP's metadata by default."""
+    with world.registration() as visitor:
+        pending = world.start(visitor)
+        encrypted = world.idp.response(pending, STUDENT.login, encrypt_for=saml_keys["sp"][1], sign_response=True)
+        assert "EncryptedAssertion" in decode(encrypted) and STUDENT.educonnect_id not in decode(encrypted)
+        answer = world.post_acs(visitor, encrypted, pending.relay_state)
+        assert answer.status_code == 303 and answer.headers["location"] == "/eleve/educonnect"
+        assert len(world.pending_identities()) == 1
