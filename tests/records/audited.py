@@ -29,18 +29,7 @@ from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
 
-from event_factories import (
-    LYCEE_STAFF,
-    PRINCIPAL,
-    PROVISEUR,
-    RECTORAT,
-    college_avis,
-    held,
-    lycee_avis,
-    make_event,
-    registered,
-    scheduled,
-)
+from event_factories import RECTORAT, journey, make_event
 
 T = TypeVar("T")
 CAMPAIGN = "2027"
@@ -104,15 +93,7 @@ class Audited:
         return self.run(work)
 
     def journey(self, ine: str, lycee_avis_given: str | None = "favorable") -> list:
-        steps = [
-            ("registration", registered(), PRINCIPAL),
-            ("registration", college_avis(), PRINCIPAL),
-            ("registration", scheduled(), PRINCIPAL),
-            ("evaluation", held(), LYCEE_STAFF),
-        ]
-        if lycee_avis_given:
-            steps.append(("evaluation", lycee_avis(lycee_avis_given), PROVISEUR))
-        return self.append(ine, steps)
+        return self.append(ine, journey(lycee_avis_given))
 
     def catch_up(self) -> int:
         return self.run(lambda r: Consumer(r, self.engine, self.keys, BonusProjection(), keystore=None).catch_up())

@@ -17,18 +17,7 @@ from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
 
-from event_factories import (
-    LYCEE_STAFF,
-    PRINCIPAL,
-    PROVISEUR,
-    RECTORAT,
-    college_avis,
-    held,
-    lycee_avis,
-    make_event,
-    registered,
-    scheduled,
-)
+from event_factories import PRINCIPAL, RECTORAT, journey, make_event, registered
 
 STUDENTS = [f"{n:09d}RB" for n in range(1, 13)]
 
@@ -36,14 +25,7 @@ STUDENTS = [f"{n:09d}RB" for n in range(1, 13)]
 async def write_history(log: EventLog) -> None:
     assert (await log.append(make_event(CampaignOpened(bonus_points=2500), actor=RECTORAT), "rectorat", 0, "f")).status == "ok"
     for n, ine in enumerate(STUDENTS):
-        history = [
-            ("registration", registered(), PRINCIPAL),
-            ("registration", college_avis(), PRINCIPAL),
-            ("registration", scheduled(), PRINCIPAL),
-            ("evaluation", held(), LYCEE_STAFF),
-            ("evaluation", lycee_avis("favorable" if n % 2 else "reserve"), PROVISEUR),
-        ]
-        for version, (service, payload, actor) in enumerate(history):
+        for version, (service, payload, actor) in enumerate(journey("favorable" if n % 2 else "reserve")):
             assert (await log.append(make_event(payload, actor=actor, ine=ine), service, version, "f")).status == "ok"
 
 

@@ -143,6 +143,24 @@ def slot_opened(slot_id: str = SLOT_ID, capacity: int = 5) -> InterviewSlotOpene
     )
 
 
+Step = tuple[str, Payload, Actor]  # the service that writes the event, its payload, who acts
+
+
+def journey(lycee_avis_given: str | None = "favorable") -> list[Step]:
+    """A student's campaign as the services write it: registered, the collège avis and an interview scheduled
+    (registration, by the principal), the interview held (evaluation, its staff), then the lycée avis (its
+    proviseur), left out when None."""
+    steps: list[Step] = [
+        ("registration", registered(), PRINCIPAL),
+        ("registration", college_avis(), PRINCIPAL),
+        ("registration", scheduled(), PRINCIPAL),
+        ("evaluation", held(), LYCEE_STAFF),
+    ]
+    if lycee_avis_given:
+        steps.append(("evaluation", lycee_avis(lycee_avis_given), PROVISEUR))
+    return steps
+
+
 def sample_payloads() -> dict[str, Payload]:
     """One valid payload of every event type of SPEC §3, keyed by wire name."""
     payloads: list[Payload] = [
