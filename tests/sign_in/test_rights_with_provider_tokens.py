@@ -7,6 +7,7 @@ not a copy of the tests: the test functions are the matrix module's own."""
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +18,21 @@ import redis as redis_sync
 from academie_provider import AcademieProvider
 from sign_in_world import ProviderPasspro  # puts tests/services on the path, as tests/records does
 
-import matrix
-from test_rights_matrix import (  # noqa: F401 - collected here too, with this module's `world`
-    scene,
-    test_a_read_shows_exactly_what_spec_1_lets_the_caller_see,
-    test_a_write_is_accepted_or_refused_exactly_as_spec_1_says,
-    test_the_rectorat_reads_a_student_nobody_registered_as_not_found,
-)
+# matrix.py takes Passpro `from conftest`: whichever conftest pytest imported last (another folder's, when
+# several are run at once). It is the services' conftest it means, so that is the one it finds here.
+_last_conftest = sys.modules.get("conftest")
+sys.modules["conftest"] = sys.modules["services_world"]
+try:
+    import matrix
+    from test_rights_matrix import (  # noqa: F401 - collected here too, with this module's `world`
+        scene,
+        test_a_read_shows_exactly_what_spec_1_lets_the_caller_see,
+        test_a_write_is_accepted_or_refused_exactly_as_spec_1_says,
+        test_the_rectorat_reads_a_student_nobody_registered_as_not_found,
+    )
+finally:
+    if _last_conftest is not None:
+        sys.modules["conftest"] = _last_conftest
 
 
 @pytest.fixture(scope="module")
