@@ -81,11 +81,17 @@ WEAK_ALGORITHMS = frozenset({
 })
 
 
+def _as_list(value: Any) -> list:
+    """pysaml2's elements hold one child or a list of them."""
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
 def _weak(algorithm: str) -> bool:
     return algorithm in WEAK_ALGORITHMS or any(name in algorithm for name in ("md5", "sha1", "ripemd160"))
 
 
 SUBJECT_KEY_INFO = b"passpro-educonnect-subject-v1"
+SERVICE_NAME = "Passpro — académie de Paris"
 PENDING_COOKIE = "passpro_registration_educonnect"
 
 NOT_CONFIGURED = (
@@ -260,7 +266,7 @@ class ServiceProvider:
             {
                 "entityid": self.entity_id,
                 "xmlsec_binary": get_xmlsec_binary(["/usr/bin", "/usr/local/bin"]),
-                "name": ("Passpro — académie de Paris", "fr"),
+                "name": SERVICE_NAME,  # the AuthnRequest's ProviderName, the metadata's ServiceName
                 "service": {
                     "sp": {
                         "endpoints": {"assertion_consumer_service": [(self.acs_url, BINDING_HTTP_POST)]},
@@ -311,6 +317,10 @@ class ServiceProvider:
     def metadata(self) -> str:
         """The SP's metadata; of the algorithms xmlsec1 supports, only those Passpro accepts are advertised."""
         descriptor = entity_descriptor(self.config(with_idp=False))  # served even when the IdP is down
+        for sso in _as_list(descriptor.spsso_descriptor):
+            for service in _as_list(sso.attribute_consuming_service):
+                for name in _as_list(service.service_name):
+                    name.lang = "fr"  # pysaml2 says "en" of a name given as a plain string
         if descriptor.extensions is not None:
             descriptor.extensions.extension_elements = [
                 element for element in descriptor.extensions.extension_elements

@@ -23,6 +23,7 @@ def test_sp_metadata_names_the_acs_the_key_and_the_attributes_requested(world: E
     assert text.count("X509Certificate>") == 4  # signing and encryption keys
     assert "sha1" not in text and "md5" not in text  # only the algorithms Passpro accepts are advertised
     assert "rsa-sha256" in text
+    assert '<ns0:ServiceName xml:lang="fr">Passpro — académie de Paris</ns0:ServiceName>' in text
     for oid in ("1.7", "1.57", "1.64", "1.67", "1.72"):  # type, identifier, INE hash, birth date, UAI
         assert f'RequestedAttribute Name="urn:oid:1.3.6.1.4.1.20326.10.999.{oid}"' in text
 
@@ -140,3 +141,18 @@ def test_an_encrypted_assertion_is_read_with_passpros_key(world: EduConnectWorld
         answer = world.post_acs(visitor, encrypted, pending.relay_state)
         assert answer.status_code == 303 and answer.headers["location"] == "/eleve/educonnect"
         assert len(world.pending_identities()) == 1
+
+
+def test_the_authn_request_is_signed_with_sha256_names_passpro_and_imposes_no_nameid(world: EduConnectWorld) -> None:
+    import base64
+    import zlib
+    from urllib.parse import parse_qs, urlparse
+
+    with world.registration() as visitor:
+        location = visitor.client.get("/saml/login", follow_redirects=False).headers["location"]
+    query = parse_qs(urlparse(location).query)
+    assert query["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"] and query["Signature"]
+    request = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15).decode()
+    assert 'ProviderName="Passpro — académie de Paris"' in request
+    assert 'AssertionConsumerServiceURL="http://testserver/saml/acs"' in request
+    assert "NameIDPolicy" not in request  # EduConnect chooses the NameID: the identity is FrEduCtId
