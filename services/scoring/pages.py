@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from services.scoring import api, handlers, queries
+from services.scoring import api, calendar_pages, handlers, queries
 from shared.contracts.identifiers import check_ine
 from shared.runtime import access_log
 from shared.runtime.http.app import runtime
@@ -35,6 +35,7 @@ router = APIRouter(include_in_schema=False)
 
 def install(app: FastAPI) -> None:
     install_pages(app, Web("scoring", "Espace rectorat", ("rectorat",), TEMPLATES), router)
+    app.include_router(calendar_pages.router)  # « Calendrier » (SPEC §7)
 
 
 # --- the dashboard's progress chart -------------------------------------------------------------------

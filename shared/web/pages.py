@@ -26,6 +26,7 @@ from shared.domain.errors import Forbidden
 from shared.fr.labels import ROLE_LABELS
 from shared.runtime.http.app import runtime
 from shared.runtime.http.auth import Principal
+from shared.web.calendar_band import calendar_band
 from shared.web.csrf import check_csrf, csrf_token
 from shared.web.errors import DEFAULT_TITLE, TITLES
 from shared.web.forms import read_form
@@ -127,6 +128,7 @@ class Web:
             "formation_of": lambda uai, code: formation_label(rt.reference, uai, code),
             "values": {},
             "errors": {},
+            "calendar_band": calendar_band(request, rt.clock()) if who else None,
             **(context or {}),
         }
         html = self.env.get_template(template).render(page)

@@ -24,6 +24,7 @@ from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
 from shared.runtime import commands
 from shared.runtime.http.auth import Principal, VerifiedTokens
+from shared.runtime.http.calendar import CampaignCalendar
 from shared.runtime.commands import Decide, DecideWith, Outcome, RelatedOf
 from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
@@ -160,6 +161,7 @@ def build_app(
         verified=verified_tokens,
         provider_tokens=ProviderTokens.from_settings(settings),
     )
+    app.add_middleware(CampaignCalendar)  # the calendar's band on the pages (SPEC §7)
     app.add_middleware(HttpMethods)  # outermost: OPTIONS needs no token, HEAD is a GET to everything inside
     install_error_handlers(app)
 
