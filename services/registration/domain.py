@@ -109,6 +109,7 @@ class SaveLetter:
     template_version: int
     answers: dict[str, str]
     ready: bool
+    questions: tuple[str, ...] = ()  # the template's question ids: a letter marked ready answers them all
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,8 @@ class InterviewNotFound(NotFound):
         super(NotFound, self).__init__("interview_not_found", "Entretien introuvable.")
 
 
-def check_letter(template: LetterTemplate, answers: dict[str, str], ready: bool) -> None:
-    """422 unless every answer is to a question of the template, within its length; a letter marked ready
-    answers every question."""
+def check_letter(template: LetterTemplate, answers: dict[str, str]) -> None:
+    """422 unless every answer is to a question of the template, within its length."""
     for question_id, text in answers.items():
         question = template.question(question_id)
         if question is None:
@@ -146,13 +146,6 @@ def check_letter(template: LetterTemplate, answers: dict[str, str], ready: bool)
                 f"Réponse trop longue : {question.max_length} caractères au plus.",
                 f"answers.{question_id}",
             )
-    missing = [q.id for q in template.questions if not answers.get(q.id)]
-    if ready and missing:
-        raise InvalidInput(
-            "letter_incomplete",
-            "Pour marquer la lettre comme prête, réponds à toutes les questions.",
-            f"answers.{missing[0]}",
-        )
 
 
 def decide(
@@ -306,6 +299,10 @@ def _save_letter(file: StudentFile, command: SaveLetter) -> MotivationLetterSave
         raise RuleViolation(
             "no_interview_for_voeu",
             "Aucun entretien n'est prévu pour ce vœu : la lettre de motivation accompagne un entretien.",
+        )
+    if command.ready and any(not command.answers.get(q) for q in command.questions):
+        raise RuleViolation(
+            "letter_incomplete", "Pour marquer la lettre comme prête, réponds à toutes les questions.",
         )
     return MotivationLetterSaved(
         lycee_uai=command.lycee_uai,

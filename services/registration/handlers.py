@@ -22,7 +22,16 @@ from shared.runtime.slots import related_slots, slot_files
 from services.registration import access_codes, domain
 from pydantic import Field
 
-from shared.contracts.events import LETTER_ANSWER_MAX, MAX_LETTER_ANSWERS, CollegeAvis, InterviewMode, QuestionId, Referent, Text
+from shared.contracts.events import (
+    LETTER_ANSWER_MAX,
+    MAX_LETTER_ANSWERS,
+    TEXT_PATTERN,
+    CollegeAvis,
+    InterviewMode,
+    QuestionId,
+    Referent,
+    Text,
+)
 from shared.contracts.letter import default_letter_template
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.runtime.commands import Outcome
@@ -106,10 +115,31 @@ class ReasonBody(WriteBody):
     reason: Text(500)
 
 
+def _template_answers(schema: dict) -> None:
+    """The OpenAPI document says what the template accepts: one optional answer per question, each within its
+    question's length, no other key (check_letter holds the same at run time). Read when the document is made."""
+    template = default_letter_template()
+    schema.pop("additionalProperties", None)
+    schema.pop("propertyNames", None)
+    schema.pop("patternProperties", None)
+    schema["properties"] = {
+        q.id: {"type": "string", "minLength": 1, "maxLength": q.max_length, "pattern": TEXT_PATTERN,
+               "title": q.prompt, "description": q.help}
+        for q in template.questions
+    }
+    schema["additionalProperties"] = False
+    schema["description"] = (
+        f"Les réponses aux questions du modèle (version {template.version}, GET /api/letter-template), par "
+        "identifiant de question ; une lettre marquée prête (`ready`) répond à toutes (sinon 409 letter_incomplete)."
+    )
+
+
 class LetterBody(WriteBody):
     lycee_uai: LyceeUAI
     formation_code: FormationCode
-    answers: dict[QuestionId, Text(LETTER_ANSWER_MAX)] = Field(default_factory=dict, max_length=MAX_LETTER_ANSWERS)
+    answers: dict[QuestionId, Text(LETTER_ANSWER_MAX)] = Field(
+        default_factory=dict, max_length=MAX_LETTER_ANSWERS, json_schema_extra=_template_answers
+    )
     ready: bool = False
 
 
@@ -221,9 +251,12 @@ async def save_letter(rt: Runtime, who: Principal, body: LetterBody, campaign: s
     """The student saves their own letter for one vœu (SPEC §6): the actor is the student, the file theirs."""
     require_formation(rt.reference, body.lycee_uai, body.formation_code)
     template = default_letter_template()
-    domain.check_letter(template, body.answers, body.ready)
+    domain.check_letter(template, body.answers)
     require_role(who, "eleve")
-    command = domain.SaveLetter(body.lycee_uai, body.formation_code, template.version, dict(body.answers), body.ready)
+    command = domain.SaveLetter(
+        body.lycee_uai, body.formation_code, template.version, dict(body.answers), body.ready,
+        tuple(q.id for q in template.questions),
+    )
     return await _run(rt, who, "letter", who.ine, campaign, body, command)
 
 

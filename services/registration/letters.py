@@ -174,7 +174,7 @@ async def save_letter(lycee_uai: UAI, formation_code: FormationCode, request: Re
             "answers": answers, "ready": form.get("ready") == "on"}
     result = await submit(
         lambda: answer_of(handlers.save_letter(runtime(request), who, handlers.LetterBody.model_validate(body))),
-        rule_fields={"letter_after_interview": "ready", "no_interview_for_voeu": "ready"},
+        rule_fields={"letter_after_interview": "ready", "no_interview_for_voeu": "ready", "letter_incomplete": "ready"},
     )
     if result.ok:
         what = "lettre-prete" if body["ready"] else "lettre"

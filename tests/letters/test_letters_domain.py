@@ -52,8 +52,12 @@ def given(*payloads):
     return fold("2027", INE, events)
 
 
+QUESTIONS = tuple(q.id for q in TEMPLATE.questions)
+
+
 def save(ready: bool = False, **answers: str) -> domain.SaveLetter:
-    return domain.SaveLetter(LYCEE, FORMATION, TEMPLATE.version, answers or {"pourquoi": "J'aime vendre."}, ready)
+    answers = answers or {"pourquoi": "J'aime vendre."}
+    return domain.SaveLetter(LYCEE, FORMATION, TEMPLATE.version, answers, ready, QUESTIONS)
 
 
 def tick(interview_id: str = "itw-1", equipment: bool | None = True) -> domain.UpdatePreparation:
@@ -98,15 +102,22 @@ def test_a_closed_campaign_takes_no_letter():
 
 
 @pytest.mark.parametrize(
-    ("answers", "ready", "code"),
-    [({"inconnue": "x"}, False, "unknown_question"), ({"trajet": "x" * 301}, False, "answer_too_long"),
-     ({"pourquoi": "x"}, True, "letter_incomplete")],
+    ("answers", "code"), [({"inconnue": "x"}, "unknown_question"), ({"trajet": "x" * 301}, "answer_too_long")],
 )
-def test_check_letter_holds_the_answers_to_the_template(answers, ready, code):
+def test_check_letter_holds_the_answers_to_the_template(answers, code):
     with pytest.raises(InvalidInput) as refused:
-        domain.check_letter(TEMPLATE, answers, ready)
+        domain.check_letter(TEMPLATE, answers)
     assert refused.value.code == code
-    domain.check_letter(TEMPLATE, {q.id: "x" * q.max_length for q in TEMPLATE.questions}, True)  # at the limits
+    domain.check_letter(TEMPLATE, {q.id: "x" * q.max_length for q in TEMPLATE.questions})  # at the limits
+
+
+def test_a_letter_marked_ready_answers_every_question():
+    file = given(REGISTERED, scheduled())
+    with pytest.raises(RuleViolation) as refused:
+        decide(file, save(ready=True, pourquoi="Seulement ceci."))
+    assert refused.value.code == "letter_incomplete"
+    full = {q: "Une réponse." for q in QUESTIONS}
+    assert decide(file, save(ready=True, **full)).ready is True
 
 
 def test_the_checklist_of_a_scheduled_interview_keeps_the_equipment_only_at_a_distance():

@@ -128,12 +128,11 @@ def test_the_same_save_again_with_its_event_id_is_answered_by_the_first(world: W
     [
         ({"inconnue": "Une réponse"}, False, "unknown_question", "answers.inconnue"),
         ({"trajet": "x" * 301}, False, "answer_too_long", "answers.trajet"),
-        ({"pourquoi": "Seulement une réponse."}, True, "letter_incomplete", "answers.recherches"),
         ({"Pourquoi!": "Une réponse"}, False, "invalid_input", "answers.Pourquoi!.[key]"),
         ({"pourquoi": "   "}, False, "invalid_input", "answers.pourquoi"),
         ({"pourquoi": "un\x00deux"}, False, "invalid_input", "answers.pourquoi"),
     ],
-    ids=["unknown question", "over its length", "ready but incomplete", "malformed id", "blank", "control char"],
+    ids=["unknown question", "over its length", "malformed id", "blank", "control char"],
 )
 def test_an_answer_outside_the_template_is_a_422_and_stores_nothing(world: World, answers, ready, error, field):
     ine, _ = scheduled_student(world)
@@ -179,6 +178,14 @@ def test_a_letter_needs_the_voeus_interview(world: World):
     before = world.log_state()
     answer = as_student(world, ine, "POST", "/api/me/letters", {**VOEU, "answers": {"pourquoi": "J'aime vendre."}})
     refused(world, answer, 409, "no_interview_for_voeu", before=before)
+
+
+def test_a_letter_marked_ready_answers_every_question(world: World):
+    ine, _ = scheduled_student(world)
+    before = world.log_state()
+    answer = as_student(world, ine, "POST", "/api/me/letters",
+                        {**VOEU, "answers": {"pourquoi": "Seulement une réponse."}, "ready": True})
+    refused(world, answer, 409, "letter_incomplete", before=before)
 
 
 def test_a_letter_is_frozen_once_its_interview_is_held(world: World):

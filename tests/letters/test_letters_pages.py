@@ -127,7 +127,7 @@ def test_a_refused_letter_shows_next_to_its_field_and_stores_nothing(world: Worl
     browser = student(world, ine)
     browser.get(LETTER)
     before = world.log_state()
-    page = browser.post(LETTER, {"answers.pourquoi": "Seule réponse.", "ready": "on"}, status=422)
+    page = browser.post(LETTER, {"answers.pourquoi": "Seule réponse.", "ready": "on"}, status=409)
     assert "réponds à toutes les questions" in page and 'aria-invalid="true"' in page
     assert "Seule réponse." in page  # what was typed is kept
     page = browser.post(LETTER, {"answers.trajet": "x" * 301}, status=422)
