@@ -13,7 +13,7 @@ import asyncio
 import sys
 from datetime import date, datetime, time
 
-from services.cli.common import redis_client, service_settings
+from services.cli.common import rectorat_command, service_settings
 from shared.contracts.identifiers import PARIS
 
 OPTIONS = {
@@ -51,19 +51,9 @@ async def set_calendar(settings, year: str, dates: dict[str, datetime | None]):
     """CampaignCalendarSet, by the CLI as the rectorat, through scoring's handler: the same role check,
     decision and append as the API's."""
     from services.scoring.handlers import CalendarBody, set_calendar as set_calendar_handler
-    from shared.contracts.streams import StreamKeys
-    from shared.runtime.http.app import Runtime
-    from shared.runtime.http.auth import Principal
-    from shared.runtime.log.client import EventLog
 
     body = CalendarBody(**dates)
-    rectorat = Principal(user_id="passpro-cli", role="rectorat", uai=None)
-    async with redis_client(settings) as redis:
-        keys = StreamKeys(settings.academie)
-        rt = Runtime(
-            name="scoring", settings=settings, keys=keys, redis=redis, engine=None, log=EventLog(redis, keys),
-            reference=None, consumer=None, view=None, fingerprint_key=None, verified_tokens=None,
-        )
+    async with rectorat_command(settings) as (rt, rectorat):
         return await set_calendar_handler(rt, rectorat, year, body)
 
 

@@ -186,6 +186,25 @@ def make_token(settings, *, role: str, uai: str | None, user: str, ttl: int, ine
     )
 
 
+@asynccontextmanager
+async def rectorat_command(settings):
+    """(runtime, principal) to run one of scoring's handlers from the CLI as the rectorat (`passpro-cli`): the
+    part of the runtime a command uses — the log, no view nor reference — on a client closed on exit. The
+    bodies the CLI sends name no person, so their request digest needs no key (commands.fingerprint)."""
+    from shared.contracts.streams import StreamKeys
+    from shared.runtime.http.app import Runtime
+    from shared.runtime.http.auth import Principal
+    from shared.runtime.log.client import EventLog
+
+    async with redis_client(settings) as redis:
+        keys = StreamKeys(settings.academie)
+        rt = Runtime(
+            name="scoring", settings=settings, keys=keys, redis=redis, engine=None, log=EventLog(redis, keys),
+            reference=None, consumer=None, view=None, fingerprint_key=None, verified_tokens=None,
+        )
+        yield rt, Principal(user_id="passpro-cli", role="rectorat", uai=None)
+
+
 async def open_campaign(settings, year: str, bonus: int, closes_at: datetime | None, *, quiet_if_open: bool = False):
     """CampaignOpened, by the CLI as the rectorat, through scoring's handler (the one `POST /api/campaigns`
     runs): the same role check, decision and append. A bonus out of the API's bounds is a ValueError in French."""
@@ -193,11 +212,7 @@ async def open_campaign(settings, year: str, bonus: int, closes_at: datetime | N
 
     from services.scoring.handlers import CampaignBody
     from services.scoring.handlers import open_campaign as open_campaign_handler
-    from shared.contracts.streams import StreamKeys
     from shared.domain.errors import RuleViolation
-    from shared.runtime.http.app import Runtime
-    from shared.runtime.http.auth import Principal
-    from shared.runtime.log.client import EventLog
 
     try:
         body = CampaignBody(campaign=year, bonus_points=bonus, closes_at=closes_at)
@@ -205,15 +220,7 @@ async def open_campaign(settings, year: str, bonus: int, closes_at: datetime | N
         fields = ", ".join(str(error["loc"][0]) for error in exc.errors())
         raise ValueError(f"campagne refusée ({fields}) : le bonus est un entier de 0 à 100 000 points, "
                          "la fermeture une date avec fuseau.") from None
-    rectorat = Principal(user_id="passpro-cli", role="rectorat", uai=None)
-    async with redis_client(settings) as redis:
-        keys = StreamKeys(settings.academie)
-        # A command reads and appends to the log only (no view, no reference); a campaign's body names no
-        # person, so its request digest needs no key (commands.fingerprint).
-        rt = Runtime(
-            name="scoring", settings=settings, keys=keys, redis=redis, engine=None, log=EventLog(redis, keys),
-            reference=None, consumer=None, view=None, fingerprint_key=None, verified_tokens=None,
-        )
+    async with rectorat_command(settings) as (rt, rectorat):
         try:
             return await open_campaign_handler(rt, rectorat, body)
         except RuleViolation as exc:
