@@ -39,7 +39,8 @@ def outcome(read: Callable, fields: dict[str, str], keyring) -> tuple:
     event = logged.event
     return ("read", logged, event.model_dump_json(), event.model_fields_set, event.payload.model_fields_set,
             event.actor.model_fields_set, [type(getattr(event, f)) for f in type(event).model_fields],
-            [type(getattr(event.payload, f)) for f in type(event.payload).model_fields])
+            [type(getattr(event.payload, f)) for f in type(event.payload).model_fields],
+            repr(event.occurred_at), repr(event.recorded_at), repr(event.payload))  # dates' tzinfo included
 
 
 def same_as_reference(fields: dict[str, str], keyring=KEYS) -> WireReader:
@@ -101,6 +102,14 @@ CHANGES = {
     "naive date": ("LyceeAvisGiven", _set("occurred_at", "2027-01-05T09:30:00")),
     "date in Paris time (to UTC)": ("LyceeAvisGiven", _set("occurred_at", "2027-01-05T10:30:00+01:00")),
     "date as a timestamp": ("LyceeAvisGiven", _set("occurred_at", "1800000000")),
+    **{f"date {when!r}": ("LyceeAvisGiven", _set("occurred_at", when)) for when in (
+        "2027-01-05T09:30:00Z", "2027-01-05T09:30:00+00:00", "2027-01-05T09:30:00.1Z", "2027-01-05T09:30:00.123456Z",
+        "2027-01-05T09:30:00.1234567Z", "2027-01-05T09:30Z", "2027-01-05 09:30:00Z", "2027-01-05t09:30:00z",
+        "2027-01-05T23:59:60Z", "2027-02-30T09:30:00Z", "2027-01-05T24:00:00Z", "0000-01-05T09:30:00Z",
+        "2027-01-05T09:30:00-00:00", "2027-01-05T09:30:00+0000", "2027-01-05T09:30:00.Z", "２０２７-01-05T09:30:00Z",
+    )},
+    "payload date with a fraction": ("InterviewScheduled", _payload_change(lambda p: p.update(scheduled_at="2027-03-10T13:00:00.5Z"))),
+    "payload date in Paris time": ("InterviewScheduled", _payload_change(lambda p: p.update(scheduled_at="2027-03-10T14:00:00+01:00"))),
     "lower-case campaign-less ine (normalised)": ("LyceeAvisGiven", _set("student_ine", INE.lower())),
     "bad ine": ("LyceeAvisGiven", _set("student_ine", "12345")),
     "no student": ("LyceeAvisGiven", _set("student_ine", "")),

@@ -6,7 +6,7 @@ then checked), every text (no control character) and every date (to UTC). This m
 the same contract models, once per event type, a pydantic-core schema that validates the whole
 entry in one call: the envelope, the actor and the payload JSON parsed in Rust, each text and
 identifier checked by a native pattern, and builds the very same model instances. Python is called
-only for what no native check says: a UAI's control letter and a date's conversion to UTC.
+only for what no native check says: a UAI's control letter, and a date not written in UTC.
 
 It accepts only entries in the form the services write (canonical: identifiers already normalised,
 texts already trimmed, booleans and numbers as JSON booleans and numbers, the current schema
@@ -23,6 +23,7 @@ import types
 import threading
 import typing
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -54,6 +55,11 @@ IDENTIFIER_PATTERNS = {
     check_formation_code: r"^[0-9]{10,11}$",
     check_campaign: r"^[0-9]{4}$",
 }
+
+
+# A date in UTC as `isoformat()` and pydantic write it; for these the reference's parse then conversion to UTC
+# and datetime.fromisoformat give the same datetime, in datetime.UTC (tests/shared/test_consumer_wire.py).
+CANONICAL_UTC = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)$"
 
 
 class NotDerivable(Exception):
@@ -135,8 +141,12 @@ def _field(annotation: Any, metadata: list[Any]) -> cs.CoreSchema:
         afters = [m.func for m in metadata if isinstance(m, AfterValidator)]
         if afters != [contract._utc] or len(metadata) != 1:
             raise NotDerivable("datetime")
-        # the reference's own conversion to UTC
-        return cs.no_info_after_validator_function(contract._utc, cs.datetime_schema(tz_constraint="aware"))
+        # A date as the services write it, in UTC: read by datetime.fromisoformat (C, called from Rust), which
+        # gives it in UTC as it is; any other form: pydantic's parser, then the reference's own conversion.
+        return cs.union_schema([
+            cs.no_info_after_validator_function(datetime.fromisoformat, cs.str_schema(strict=True, pattern=CANONICAL_UTC)),
+            cs.no_info_after_validator_function(contract._utc, cs.datetime_schema(tz_constraint="aware")),
+        ], mode="left_to_right")
     if annotation is UUID and not metadata:
         return cs.uuid_schema()
     if isinstance(annotation, type) and issubclass(annotation, contract.Contract) and not metadata:
