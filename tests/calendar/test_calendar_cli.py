@@ -14,14 +14,8 @@ from shared.contracts.identifiers import PARIS
 
 
 @pytest.fixture
-def cli(passpro, monkeypatch, capsys):
-    from services.cli import main
-
-    for name, value in {
-        "PASSPRO_REDIS_URL": passpro.redis_url, "PASSPRO_ACADEMIE": passpro.academie,
-        "PASSPRO_DATA_DIR": str(passpro.data_dir), "PASSPRO_CAMPAIGN": "2027",
-    }.items():
-        monkeypatch.setenv(name, value)
+def cli(passpro_cli, monkeypatch):
+    """`passpro …` (tests/services/conftest.py passpro_cli); the handler's calls are counted."""
     calls = []
     handler = handlers.set_calendar
 
@@ -30,15 +24,8 @@ def cli(passpro, monkeypatch, capsys):
         return await handler(rt, who, campaign, body)
 
     monkeypatch.setattr(handlers, "set_calendar", counted)
-    capsys.readouterr()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    run.calls = calls
-    return run
+    passpro_cli.calls = calls
+    return passpro_cli
 
 
 def calendars(passpro) -> list:

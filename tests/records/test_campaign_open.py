@@ -12,15 +12,8 @@ from shared.contracts.streams import StreamKeys
 
 
 @pytest.fixture
-def cli(passpro, monkeypatch, capsys):
-    """`passpro …` against the test's académie (campaign 2027 is open); the handler's calls are counted."""
-    from services.cli import main
-
-    for name, value in {
-        "PASSPRO_REDIS_URL": passpro.redis_url, "PASSPRO_ACADEMIE": passpro.academie,
-        "PASSPRO_DATA_DIR": str(passpro.data_dir), "PASSPRO_CAMPAIGN": "2027",
-    }.items():
-        monkeypatch.setenv(name, value)
+def cli(passpro_cli, monkeypatch):
+    """`passpro …` (tests/services/conftest.py passpro_cli); the handler's calls are counted."""
     calls = []
     handler = handlers.open_campaign
 
@@ -29,15 +22,8 @@ def cli(passpro, monkeypatch, capsys):
         return await handler(rt, who, body)
 
     monkeypatch.setattr(handlers, "open_campaign", counted)
-    capsys.readouterr()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    run.calls = calls
-    return run
+    passpro_cli.calls = calls
+    return passpro_cli
 
 
 def rectorat_entries(passpro) -> list[dict]:

@@ -154,6 +154,27 @@ def passpro(redis_url: str, academie: str, tmp_path: Path) -> Iterator[Passpro]:
 
 
 @pytest.fixture
+def passpro_cli(passpro: Passpro, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):  # noqa: ANN201
+    """`passpro …` run in process against the test's académie (its log, data folder, campaign 2027):
+    `passpro_cli("campaign", "open", "2028")` -> (exit code, stdout, stderr)."""
+    from services.cli import main
+
+    for name, value in {
+        "PASSPRO_REDIS_URL": passpro.redis_url, "PASSPRO_ACADEMIE": passpro.academie,
+        "PASSPRO_DATA_DIR": str(passpro.data_dir), "PASSPRO_CAMPAIGN": CAMPAIGN,
+    }.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
 def registration(passpro: Passpro) -> Iterator[TestClient]:
     with passpro.client("registration") as client:
         yield client
