@@ -194,6 +194,8 @@ WRITES = {
         Write("reschedule", "registration", "/api/students/{ine}/interviews/reschedule", "scheduled", lambda _: reschedule_body()),
         Write("report", "evaluation", "/api/students/{ine}/interviews/report", "held", lambda _: report_body()),
         Write("open-campaign", "scoring", "/api/campaigns", "campaign", lambda year: {"campaign": year}),
+        Write("calendar", "scoring", "/api/campaigns/{ine}/calendar", "opened-campaign",
+              lambda _: {"interviews_from": (datetime.now(UTC) + timedelta(days=1)).isoformat()}),
         Write("access-code", "registration", "/api/students/{ine}/access-code", "registered", lambda _: {}),
         Write("letter", "registration", "/api/me/letters", "scheduled", lambda _: letter_body(), by_student=True),
         Write("my-preparation", "registration", "/api/me/interviews/{interview_id}/preparation", "scheduled",
@@ -219,6 +221,7 @@ WRITE_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "reschedule":          (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "report":              (ROLE,     ROLE,    ROLE,     ROLE,    OK,    OTHER,   OK,        OTHER,   ROLE),
     "open-campaign":       (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    OK),
+    "calendar":            (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    OK),
     "access-code":         (OK,       HIDDEN,  OK,       HIDDEN,  ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "letter":              (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
     "my-preparation":      (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
@@ -299,12 +302,13 @@ READ_RIGHTS: dict[str, tuple[Answer, ...]] = {
     "affelnet-export":     (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    READ),
     "audit":               (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    READ),
     "me":                  (ROLE,     ROLE,    ROLE,     ROLE,    ROLE,  ROLE,    ROLE,      ROLE,    ROLE),
+    "calendar":            (READ,     READ,    READ,     READ,    READ,  READ,    READ,      READ,    READ),
 }  # fmt: skip
 # The eleve column (SPEC §6): a student of COLLEGE reads their own file, the formations and the reference data
 # (any signed-in user, SPEC §2); every staff read is 403.
 STUDENT_READ_RIGHTS: dict[str, Answer] = {
     "establishments": READ, "formations": READ, "students": ROLE, "interviews": ROLE, "student-bonus": ROLE,
-    "bonuses": ROLE, "summary": ROLE, "affelnet-export": ROLE, "audit": ROLE, "me": READ,
+    "bonuses": ROLE, "summary": ROLE, "affelnet-export": ROLE, "audit": ROLE, "me": READ, "calendar": ROLE,
 }
 
 
@@ -401,6 +405,10 @@ class World:
         """A new student (or campaign year) in `situation`, made by its collège and its lycée."""
         if situation == "campaign":
             return self.fresh_campaign()
+        if situation == "opened-campaign":  # a campaign of its own, open, for its calendar (SPEC §7)
+            year = self.fresh_campaign()
+            self.ok("scoring", "/api/campaigns", {"campaign": year}, RECTORAT)
+            return year
         ine = self.fresh_ine()
         if situation == "fresh":
             return ine

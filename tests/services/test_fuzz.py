@@ -215,6 +215,11 @@ FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
         "campaign": CAMPAIGNS, "bonus_points": st.integers(min_value=-10, max_value=200_000), "closes_at": _dates("future"),
         "event_id": EVENT_ID,
     },
+    "calendar": {  # SPEC §7: every date optional, null removes it; the path's year drawn too (see write_requests)
+        **{name: _dates("future") | _dates("past") | st.none()
+           for name in ("registrations_until", "interviews_from", "interviews_until", "lycee_avis_until", "closes_at")},
+        "event_id": EVENT_ID,
+    },
     "letter": {"lycee_uai": LYCEES, "formation_code": FORMATIONS, "answers": ANSWERS, "ready": st.booleans(),
                "event_id": EVENT_ID},
     "access-code": {"event_id": EVENT_ID},  # no body: each call a new code (the generated fields are extra)
@@ -223,7 +228,7 @@ FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
 }
 assert set(FIELDS) == set(WRITES)
 OPTIONAL = {"event_id", "campaign", "remote_equipment_ready", "mode", "bonus_points", "closes_at", "slot_id", "ready",
-            "equipment_ready"}
+            "equipment_ready", "registrations_until", "interviews_from", "interviews_until", "lycee_avis_until"}
 
 
 # Hypothesis draws the ends of an integer range more often than the middle, so the rarer
@@ -326,6 +331,8 @@ def write_requests(
     if spec.by_student:
         entitled = [STUDENT.label]  # the token of the known scheduled student (see _tokens)
     authorization_values, ines, body_values = authorizations(secret, tokens, entitled), path_ines(known), bodies(write)
+    if write == "calendar":  # the path names a campaign year: the open one, others, and hostile segments
+        ines = CAMPAIGNS | ines
     interview_ids = st.sampled_from(interviews) | RAW_SEGMENTS | st.text(max_size=12).map(lambda s: quote(s, safe=""))
 
     @st.composite
@@ -444,6 +451,7 @@ READ_PATHS = [
     ("scoring", "/api/bonuses"),
     ("scoring", "/api/bonuses/{ine}"),
     ("scoring", "/api/reports/summary"),
+    ("scoring", "/api/campaigns/{ine}/calendar"),
     ("scoring", "/api/exports/affelnet.csv"),
     ("scoring", "/api/audit/students/{ine}"),
 ]

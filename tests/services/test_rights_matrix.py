@@ -143,6 +143,12 @@ def _csv_rows(text: str, scene: Scene) -> set[str]:
 SCENE_ESTABLISHMENTS = {COLLEGE, OTHER_COLLEGE, LYCEE, OTHER_LYCEE}
 
 READS: dict[str, Read] = {
+    "calendar": Read(  # SPEC §7: any staff reads the campaign's calendar
+        "scoring",
+        lambda s: "/api/campaigns/2027/calendar",
+        lambda body, s: {body["campaign"]},
+        lambda caller, s: {"2027"},
+    ),
     "establishments": Read(
         "registration",
         lambda s: "/api/establishments",
