@@ -384,6 +384,10 @@ def test_the_lycee_sees_the_letter_once_ready_and_never_holds_a_draft(world: Wor
     assert lycee_interview(world, ine, ready.json()["positions"]["service"])["letter"] == FULL
     page = lycee_page(world, ine)
     assert "Lettre de motivation de l'élève" in page
+    cookie = f"passpro_evaluation={world.passpro.token(STAFF.role, STAFF.uai)}"
+    rows = world.clients["evaluation"].get("/", headers={"Cookie": cookie}, params={"page": 1}).text.split("<tr")
+    [row] = [r for r in rows if f"/eleves/{ine}/{FORMATION}" in r]
+    assert "Lettre de motivation prête" in row
     assert all(q.prompt in page and FULL[q.id] in page for q in TEMPLATE.questions)
 
     # Back to a draft: the lycée no longer sees it.
