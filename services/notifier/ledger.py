@@ -1,0 +1,142 @@
+"""The notifier's own tables and their reads and writes (SQLite by default, PostgreSQL in production).
+
+- `sent_ledger`: every notification sent (or kept in the outbox), keyed by its notification key, with the
+  stream position that caused it: the guard against a redelivered entry. Written in the transaction that
+  records the send, so a crash between the SMTP answer and the commit sends it once more at worst.
+- `mail_queue`: notifications whose send failed, with their next attempt (SMTP retried with backoff while
+  the log goes on being read).
+- `due_reminders`: the time-based reminders a student's history will need (a date, checked again at that date).
+- `outbox`: with no SMTP configured, the e-mails kept for the local outbox page.
+- `notifier_errors`: the latest failures, for `passpro status`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from shared.runtime.db import new_metadata
+
+metadata = new_metadata()
+
+sent_ledger = sa.Table(
+    "sent_ledger", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("stream", sa.String(200), nullable=False),
+    sa.Column("position", sa.String(40), nullable=False),
+    sa.Column("sent_at", sa.String(40), nullable=False),
+)
+
+mail_queue = sa.Table(
+    "mail_queue", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("stream", sa.String(200), nullable=False),
+    sa.Column("position", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),  # the whole RFC 5322 message, as it will be sent
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.String(40), nullable=False),
+    sa.Column("last_error", sa.String(500), nullable=True),
+)
+
+due_reminders = sa.Table(
+    "due_reminders", metadata,
+    sa.Column("campaign", sa.String(4), nullable=False),
+    sa.Column("ine", sa.String(11), nullable=False),
+    sa.Column("due_at", sa.String(40), nullable=False),
+    sa.PrimaryKeyConstraint("campaign", "ine", name="pk_due_reminders"),
+    sa.Index("ix_due_reminders_due_at", "due_at"),
+)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("stored_at", sa.String(40), nullable=False),
+)
+
+notifier_errors = sa.Table(
+    "notifier_errors", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("key", sa.String(200), nullable=True),
+    sa.Column("error", sa.String(500), nullable=False),
+)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def was_sent(conn: Connection, key: str) -> bool:
+    return conn.execute(sa.select(sent_ledger.c.key).where(sent_ledger.c.key == key)).first() is not None
+
+
+def record_sent(conn: Connection, *, key: str, kind: str, recipient: str, stream: str, position: str,
+                sent_at: datetime) -> None:
+    """The send recorded with the position that caused it; the queued retry, if any, done with."""
+    conn.execute(sa.delete(mail_queue).where(mail_queue.c.key == key))
+    if not was_sent(conn, key):
+        conn.execute(sa.insert(sent_ledger).values(
+            key=key, kind=kind, recipient=recipient, stream=stream, position=position, sent_at=iso(sent_at)))
+
+
+def queue_retry(conn: Connection, *, key: str, kind: str, recipient: str, stream: str, position: str,
+                message: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+    conn.execute(sa.delete(mail_queue).where(mail_queue.c.key == key))
+    conn.execute(sa.insert(mail_queue).values(
+        key=key, kind=kind, recipient=recipient, stream=stream, position=position, message=message,
+        attempts=attempts, next_attempt_at=iso(next_attempt_at), last_error=error[:500]))
+
+
+def record_error(conn: Connection, at: datetime, key: str | None, error: str, keep: int = 50) -> None:
+    conn.execute(sa.insert(notifier_errors).values(at=iso(at), key=key, error=error[:500]))
+    last = conn.execute(sa.select(sa.func.max(notifier_errors.c.id))).scalar_one()
+    conn.execute(sa.delete(notifier_errors).where(notifier_errors.c.id <= last - keep))
+
+
+def set_due(conn: Connection, campaign: str, ine: str, due_at: datetime | None) -> None:
+    conn.execute(sa.delete(due_reminders).where(
+        due_reminders.c.campaign == campaign, due_reminders.c.ine == ine))
+    if due_at is not None:
+        conn.execute(sa.insert(due_reminders).values(campaign=campaign, ine=ine, due_at=iso(due_at)))
+
+
+def due_students(conn: Connection, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
+    rows = conn.execute(sa.select(due_reminders.c.campaign, due_reminders.c.ine)
+                        .where(due_reminders.c.due_at <= iso(now)).order_by(due_reminders.c.due_at).limit(limit))
+    return [(r.campaign, r.ine) for r in rows]
+
+
+def retries_due(conn: Connection, now: datetime, limit: int = 100) -> list[sa.Row]:
+    return list(conn.execute(sa.select(mail_queue).where(mail_queue.c.next_attempt_at <= iso(now))
+                             .order_by(mail_queue.c.next_attempt_at).limit(limit)))
+
+
+def keep_in_outbox(conn: Connection, *, key: str, recipient: str, subject: str, text: str, html: str,
+                   at: datetime) -> None:
+    conn.execute(sa.insert(outbox).values(key=key, recipient=recipient, subject=subject, text=text, html=html,
+                                          stored_at=iso(at)))
+
+
+def outbox_page(conn: Connection, limit: int = 100) -> list[sa.Row]:
+    return list(conn.execute(sa.select(outbox).order_by(outbox.c.id.desc()).limit(limit)))
+
+
+def last_errors(conn: Connection, limit: int = 5) -> list[sa.Row]:
+    return list(conn.execute(sa.select(notifier_errors).order_by(notifier_errors.c.id.desc()).limit(limit)))
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    def count(table: sa.Table) -> int:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    return {"sent": count(sent_ledger), "retrying": count(mail_queue), "reminders": count(due_reminders)}

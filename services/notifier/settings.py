@@ -1,0 +1,35 @@
+"""The notifier's settings (environment, prefix PASSPRO_)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+
+from shared.runtime.settings import ServiceSettings, sqlite_url
+
+
+class NotifierSettings(ServiceSettings):
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("PASSPRO_NOTIFIER_DATABASE_URL")
+    )
+    database_schema: str | None = Field(default=None, validation_alias=AliasChoices("PASSPRO_NOTIFIER_DATABASE_SCHEMA"))
+    # smtp://host:25, smtp+starttls://host:587, smtps://host:465, with user:password@ when needed; unset: the
+    # e-mails are kept in the local outbox (the /outbox page), never sent.
+    smtp_url: str = ""
+    mail_from: str = "Passpro <ne-pas-repondre@passpro.local>"
+    smtp_timeout_seconds: float = 10.0
+    # The heads of establishment's mailboxes: the académies' convention ce.<UAI>@ac-<académie>.fr.
+    establishment_mail: str = "ce.{uai}@ac-{academie}.fr"
+    registration_url: str = "http://127.0.0.1:8101"  # where the convocation pages are (links in the e-mails)
+    consumer_group: str = "notifier"
+    consumer_name: str = "notifier-1"
+    claim_idle_seconds: float = 60.0  # a pending entry idle this long (its consumer died) is claimed
+    timer_seconds: float = 15.0  # how often due reminders and retries are looked at
+    retry_base_seconds: float = 5.0  # SMTP failures: 5 s, 10 s, 20 s... up to retry_max_seconds
+    retry_max_seconds: float = 900.0
+    block_ms: int = 1000
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir, "notifier")
+
+    def mailbox(self, uai: str) -> str:
+        return self.establishment_mail.format(uai=uai.lower(), academie=self.academie)
