@@ -81,14 +81,16 @@ def test_the_principal_or_referent_issues_a_code_and_the_log_says_who_and_until_
 
 def test_the_student_signs_in_with_the_code_and_gets_a_token_of_role_eleve(passpro, registration):
     register(passpro, registration)
-    code = issue(passpro, registration).json()["code"]
+    issued = issue(passpro, registration)
+    code = issued.json()["code"]
     answer = sign_in(registration, " 123456789ab ", code.lower().replace("-", " "))
     assert answer.status_code == 201, answer.text
     token = answer.json()["token"]
     claims = jwt.decode(token, passpro.secret, algorithms=["HS256"], issuer="passpro")
     assert (claims["role"], claims["uai"], claims["ine"]) == ("eleve", COLLEGE, INE)
     assert datetime.fromtimestamp(claims["exp"], UTC) == datetime.fromisoformat(answer.json()["expires_at"])
-    me = registration.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    me = registration.get("/api/me", headers={"Authorization": f"Bearer {token}"},
+                          params={"min_position": issued.json()["positions"]["service"]})
     assert me.status_code == 200, me.text
     assert me.json()["ine"] == INE and me.json()["first_name"] == "Léa"
 

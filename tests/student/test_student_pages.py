@@ -65,7 +65,13 @@ def register(passpro, registration, ine: str = INE, first: str = "Léa") -> None
 
 
 def code_for(passpro, registration, ine: str = INE) -> str:
-    return api(passpro, registration, "referent", COLLEGE, f"/api/students/{ine}/access-code")["code"]
+    """A new code for the student, once the service's view shows everything written so far (the code's event is
+    the latest): the student's pages read that view."""
+    issued = api(passpro, registration, "referent", COLLEGE, f"/api/students/{ine}/access-code")
+    seen = registration.get("/api/students", headers=passpro.auth("referent", COLLEGE),
+                            params={"min_position": issued["positions"]["service"]})
+    assert seen.status_code == 200, seen.text
+    return issued["code"]
 
 
 def schedule(passpro, registration, ine: str = INE, when: datetime | None = None, mode: str = "presentiel") -> dict:
@@ -222,11 +228,15 @@ def test_in_the_demo_a_student_is_one_click_away(passpro, demo_registration):
     assert all(s["name"] in text(page) for s in students)
     first = students[0]
     # the demo student exists once passpro up --demo loaded them; here, registered by hand
-    api(passpro, demo_registration, "principal", first["uai"], "/api/students", {
+    registered = api(passpro, demo_registration, "principal", first["uai"], "/api/students", {
         "student_ine": first["ine"], "college_uai": first["uai"], "last_name": "Martin", "first_name": "Léa",
         "class_name": "3e A",
         "referent": {"user_id": "referent-x", "name": "Mme Garnier", "email": "garnier@ac-paris.fr"},
     })
+    # the one-click sign-in opens /eleve, read from the view: once the view shows the registration
+    seen = demo_registration.get("/api/students", headers=passpro.auth("principal", first["uai"]),
+                                 params={"min_position": registered["positions"]["service"]})
+    assert seen.status_code == 200
     answer = browser.post("/eleve/connexion/demo", {"user_id": first["user_id"]})
     assert answer.status_code == 200 and "Bonjour Léa" in text(answer)
 
