@@ -11,7 +11,6 @@ import contextlib
 
 import pytest
 
-from conftest import CAMPAIGN
 from test_http_api import (
     COLLEGE,
     EVALUATION_WRITES,
@@ -291,16 +290,9 @@ def test_opening_the_campaign_of_a_past_rentree_is_a_409(passpro, scoring, year)
     assert year in answer["message"]
 
 
-def test_passpro_campaign_open_refuses_a_past_rentree_as_the_api_does(passpro, capsys, monkeypatch):
-    from services.cli import main
-
-    monkeypatch.setenv("PASSPRO_REDIS_URL", passpro.redis_url)
-    monkeypatch.setenv("PASSPRO_ACADEMIE", passpro.academie)
-    monkeypatch.setenv("PASSPRO_DATA_DIR", str(passpro.data_dir))
-    monkeypatch.setenv("PASSPRO_CAMPAIGN", CAMPAIGN)
+def test_passpro_campaign_open_refuses_a_past_rentree_as_the_api_does(passpro, passpro_cli):
     before = passpro.snapshot()
-    capsys.readouterr()
-    assert main(["campaign", "open", "2019"]) == 1
-    err = capsys.readouterr().err
+    code, _, err = passpro_cli("campaign", "open", "2019")
+    assert code == 1
     assert "La rentrée 2019 est déjà passée" in err, err
     assert passpro.snapshot() == before
