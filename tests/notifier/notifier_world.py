@@ -58,7 +58,7 @@ class Inbox:
 
     def keys(self) -> list[str]:
         with self.lock:
-            return [str(m["X-Passpro-Notification"]) for m in self.messages]
+            return ["".join(str(m["X-Passpro-Notification"]).split()) for m in self.messages]
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout
