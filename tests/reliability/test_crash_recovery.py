@@ -38,6 +38,9 @@ STUDENTS = int(os.environ.get("PASSPRO_SOAK_STUDENTS", 3300))  # about 6 events 
 MIN_KILLS = int(os.environ.get("PASSPRO_SOAK_KILLS", 12))  # of each projection
 KILL_AFTER_S = (0.0, 0.5)  # after the process is forked
 WRITTEN_WHILE_DOWN = 15  # new students, and as many corrections, while both projections are down
+# How long a projection process may take to catch up on what is left at the end: the soak's 300,000 events
+# take minutes on a loaded machine (a process started later than that has failed anyway).
+FINAL_CATCH_UP_S = max(120, STUDENTS * 0.03)
 MIN_WRITES_WHILE_DOWN = 4
 
 
@@ -86,15 +89,15 @@ class ProjectionProcesses:
         assert await processes._answer() == "ready"
         return processes
 
-    async def _answer(self) -> str:
-        line = await asyncio.wait_for(self.server.stdout.readline(), 120)
+    async def _answer(self, timeout: float = 120) -> str:
+        line = await asyncio.wait_for(self.server.stdout.readline(), timeout)
         assert line, "the projection process server stopped (its stderr is above)"
         return line.decode().strip()
 
-    async def _ask(self, command: str) -> str:
+    async def _ask(self, command: str, timeout: float = 120) -> str:
         self.server.stdin.write(command.encode() + b"\n")
         await self.server.stdin.drain()
-        return await self._answer()
+        return await self._answer(timeout)
 
     async def start(self) -> None:
         assert (await self._ask("start")).startswith("started ")
@@ -109,7 +112,7 @@ class ProjectionProcesses:
 
     async def run_to_the_end(self) -> None:
         await self.start()
-        assert await self._ask("wait") == "exited 0"
+        assert await self._ask("wait", FINAL_CATCH_UP_S) == "exited 0"
 
     async def close(self) -> None:
         if self.server.returncode is None:
