@@ -37,9 +37,10 @@ def create_app(settings: NotifierSettings, *, clock=None):
 
     app = FastAPI(title="Passpro — notifier", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
-    @app.get("/health")
-    async def health():
-        return {"status": "ok"}
+    @app.get("/readyz")
+    async def readyz():
+        ready = "engine" in state
+        return JSONResponse({"status": "ok" if ready else "starting"}, status_code=200 if ready else 503)
 
     @app.get("/status")
     async def status_json():

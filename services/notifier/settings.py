@@ -7,6 +7,9 @@ from pydantic import AliasChoices, Field
 from shared.runtime.settings import ServiceSettings, sqlite_url
 
 
+NOTIFIER_PORT = 8104  # `passpro serve notifier`'s default port (its outbox and status pages)
+
+
 class NotifierSettings(ServiceSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PASSPRO_NOTIFIER_DATABASE_URL")
