@@ -247,9 +247,10 @@ async def preparation(interview_id: InterviewId, request: Request, fait: str | N
 async def tick_preparation(interview_id: InterviewId, request: Request) -> Response:
     who = _student(request)
     form = await web(request).form(request)
-    body = handlers.PreparationBody.model_validate(_preparation_body(form))
-    result = await submit(
-        lambda: answer_of(handlers.update_preparation(runtime(request), who, who.ine, interview_id, body)),
+    result = await submit(  # the body is validated inside: a malformed form is a 422 shown on the page
+        lambda: answer_of(handlers.update_preparation(
+            runtime(request), who, who.ine, interview_id, handlers.PreparationBody.model_validate(_preparation_body(form))
+        )),
         rule_fields={"interview_not_scheduled": "itinerary_ready"},
     )
     if result.ok:
@@ -308,9 +309,10 @@ async def student_letters(ine: IneInPath, request: Request, fait: str | None = N
 @router.post("/eleves/{ine}/entretiens/{interview_id}/preparation")
 async def referent_ticks(ine: IneInPath, interview_id: InterviewId, request: Request) -> Response:
     who, form = await web(request).post(request)
-    body = handlers.PreparationBody.model_validate(_preparation_body(form))
     result = await submit(
-        lambda: answer_of(handlers.update_preparation(runtime(request), who, ine, interview_id, body))
+        lambda: answer_of(handlers.update_preparation(
+            runtime(request), who, ine, interview_id, handlers.PreparationBody.model_validate(_preparation_body(form))
+        ))
     )
     if result.ok:
         return done(f"/eleves/{ine}/lettres", "preparation-referent", result.position)

@@ -281,3 +281,21 @@ def test_after_the_interview_the_convocation_gives_the_report_and_the_avis(world
     caught_up(world, world.ok("registration", f"/api/students/{other}/interviews/cancel",
                               {"lycee_uai": LYCEE, "formation_code": FORMATION, "reason": "reporte"}, REFERENT))
     assert "annulé" in student(world, other).get(f"/eleve/entretiens/{other_interview}/convocation", status=404)
+
+
+def test_a_tampered_checklist_form_is_refused_in_french_and_stores_nothing(world: World):
+    ine, interview_id = scheduled(world)
+    browser = student(world, ine)
+    browser.get(f"/eleve/entretiens/{interview_id}/preparation")
+    before = world.log_state()
+    page = browser.post(f"/eleve/entretiens/{interview_id}/preparation",
+                        {"itinerary_ready": "on", "event_id": "pas-un-identifiant"}, status=422)
+    assert "Identifiant (UUID) invalide." in page
+    assert world.log_state() == before
+    referent = staff(world, REFERENT)
+    referent.get(f"/eleves/{ine}/lettres")  # logged in the student's access log
+    before = world.log_state()
+    page = referent.post(f"/eleves/{ine}/entretiens/{interview_id}/preparation",
+                         {"itinerary_ready": "on", "event_id": "pas-un-identifiant"}, status=422)
+    assert "Identifiant (UUID) invalide." in page
+    assert world.log_state() == before
