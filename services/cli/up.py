@@ -26,6 +26,7 @@ from pathlib import Path
 
 from services.cli.common import SERVICES, CliError, make_token, migrate_all, open_campaign, service_settings
 from services.cli.datadir import SECRET_VARIABLES, AlreadyRunning, data_dir, hold, remove_record, write_record
+from services.cli.notifier import start_notifier
 from shared.runtime.keys.crypto import DEV_MASTER_KEY_FILE, development_master_key, format_master_key
 
 DEFAULT_PORT_BASE = 8101
@@ -263,6 +264,15 @@ def up(args: argparse.Namespace) -> int:
                 if output:
                     output.close()
             sock.close()  # the service holds it now; if it dies, the port is free again
+        # The notifier (SPEC §7): the e-mails, or with no PASSPRO_SMTP_URL its outbox page (services/cli/notifier.py).
+        os.environ.setdefault("PASSPRO_REGISTRATION_URL", urls["registration"])
+        log_files["notifier"] = None if args.verbose else logs / "notifier.log"
+        with signals.starting():
+            children["notifier"], urls["notifier"] = start_notifier(
+                host, shown, args.port_base + len(SERVICES), log_files["notifier"], _die_with_parent)
+            record["notifier"] = {"url": urls["notifier"], "pid": children["notifier"].pid,
+                                  "log_file": str(log_files["notifier"]) if log_files["notifier"] else None}
+            write_record(directory, record)
         for name, child in children.items():
             _wait_ready(name, urls[name], child, log_files[name])
 
@@ -277,7 +287,11 @@ def up(args: argparse.Namespace) -> int:
         write_record(directory, record)
         print(f"\nPasspro est démarré (campagne {settings.campaign}, journal {os.environ['PASSPRO_REDIS_URL']}) :")
         for name, url in urls.items():
-            print(f"  {name:<13} {url}/  (API : {url}/docs)")
+            if name == "notifier":
+                print(f"  {name:<13} {url}/status" + ("" if os.environ.get("PASSPRO_SMTP_URL") else
+                                                     f"  (pas de SMTP : courriels gardés sur {url}/outbox)"))
+            else:
+                print(f"  {name:<13} {url}/  (API : {url}/docs)")
         if not args.verbose:
             print(f"Journaux des services : {logs}/")
         print("\nJetons (Authorization: Bearer …) :")
