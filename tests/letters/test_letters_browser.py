@@ -200,6 +200,10 @@ def test_the_student_writes_a_full_letter_that_prints_on_one_a4_page(passpro, se
         assert "Prête" in staff.goto(f"{served}/eleves/{ine}/lettres").text()
         staff.screenshot(path=SCREENSHOTS / f"{device}-6-college-lettres.png", full_page=True)
         referent.close()
+        # The student's space around these pages (tests/student's, the formations'): checked the same way.
+        for path in ("/eleve", f"/eleve/entretiens/{interview_id}", "/formations", f"/formations/{FORMATION}"):
+            page.goto(f"{served}{path}")
+            found += violations(page)
         assert found == [], "\n".join(found)
         assert blocked == []  # the pages' policy (no inline script or style) blocked nothing
         assert missing == []  # every stylesheet and script was there
