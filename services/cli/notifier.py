@@ -39,3 +39,40 @@ def start_notifier(host: str, shown: str, port: int, log_file: Path | None, pree
             output.close()
         sock.close()
     return child, url
+
+
+def print_status() -> None:
+    """`passpro status`'s lines for the notifier: its group's lag and pending entries per stream, what it sent,
+    what waits for a retry, its last errors (nothing is made if it never ran)."""
+    import asyncio
+
+    from services.cli.common import existing_database, redis_client
+    from services.cli.datadir import cli_settings
+    from services.notifier.settings import NotifierSettings
+    from services.notifier.worker import status
+    from shared.runtime.db import make_engine
+
+    settings = cli_settings(NotifierSettings)
+    try:
+        url = existing_database(settings, "notifier")
+    except Exception:  # noqa: BLE001 - no database: it never ran here
+        print("notifier : jamais démarré dans ce dossier.")
+        return
+    engine = make_engine(url, settings.database_schema or "notifier")
+
+    async def read() -> dict:
+        async with redis_client(settings) as redis:
+            return await status(settings, redis, engine)
+
+    try:
+        seen = asyncio.run(read())
+    finally:
+        engine.dispose()
+    print("notifier:")
+    for stream in seen["streams"]:
+        lag = "groupe absent" if stream["lag"] is None else f"en retard de {stream['lag']}, {stream['pending']} en cours"
+        print(f"  {stream['stream']:<50} {lag}")
+    print(f"  courriels envoyés : {seen['sent']}, en attente d'un nouvel essai : {seen['retrying']}, "
+          f"rappels programmés : {seen['reminders']}")
+    for error in seen["errors"]:
+        print(f"  erreur du {error['at'][:19]} : {error['error']}")

@@ -37,6 +37,9 @@ def status(_: argparse.Namespace) -> int:
         for stream, position, behind in rows:
             print(f"  {stream:<50} {position:<22} en retard de {behind}")
     print(f"lettres mortes ouvertes (dont entrées en attente) : {dead}")
+    from services.cli.notifier import print_status
+
+    print_status()  # the notifier's lag and last errors (SPEC §7)
     return 0
 
 
