@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.evaluation import api, handlers, queries, slot_pages, views
+from services.evaluation import api, handlers, queries, slot_pages, todo, views
 from shared.domain.errors import NotFound
 from shared.contracts.identifiers import FormationCode
 from shared.domain.rules import visible_to_lycee
@@ -57,7 +57,7 @@ def install(app: FastAPI) -> None:
 @router.get("/")
 async def interviews(
     request: Request, formation: str = "", statut: str = "", page: str | None = None,
-    fait: str | None = None, position: str | None = None,
+    fait: str | None = None, position: str | None = None, afaire_formation: str = "", afaire: str | None = None,
 ) -> Response:
     w = web(request)
     who = w.user(request)
@@ -86,6 +86,7 @@ async def interviews(
         "filters": filters,
         "status_filters": STATUS_FILTERS,
         "notice": DONE.get(fait or ""),
+        "todo": await todo.todo_of(request, who, afaire_formation, afaire),  # the day's work (SPEC §7)
     }
     return w.render(request, "entretiens.html", context)
 

@@ -32,6 +32,7 @@ interviews = Table(
     Column("formation_code", String(11), nullable=False),
     Column("scheduled_at", String(40)),
     Column("status", String(12), nullable=False),
+    Column("lycee_avis", String(12)),  # the latest lycée avis given on this interview (the day's work, migration 0004)
     # A lycée's list: filtered by campaign and lycée, in its order (migration 0002).
     Index("ix_interviews_lycee_order", "campaign", "lycee_uai", "scheduled_at", "formation_code", "ine", "interview_id"),
 )
@@ -44,6 +45,7 @@ class InterviewsView:
     positions = positions
     personal_tables = (student_files,)
     slot_tables = (slots, slot_bookings)
+    interviews_table = interviews  # the day's work reads it (services/evaluation/todo.py)
 
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)
@@ -61,8 +63,16 @@ class InterviewsView:
                 "formation_code": i.formation_code,
                 "scheduled_at": i.scheduled_at.isoformat() if i.scheduled_at else None,
                 "status": i.status,
+                "lycee_avis": _avis_on(f, i),
             }
             for f in files
             for i in f.interviews.values()
         ]
         insert_rows(conn, interviews, rows)
+
+
+def _avis_on(file, interview) -> str | None:
+    """The vœu's latest lycée avis when it was given on this interview (SPEC §7: « avis à donner » are the held
+    interviews without one)."""
+    avis = file.latest_lycee_avis(interview.lycee_uai, interview.formation_code)
+    return avis.avis if avis is not None and avis.interview_id == interview.interview_id else None

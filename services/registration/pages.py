@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from services.registration import api, handlers, queries, slot_pages
+from services.registration import api, handlers, queries, slot_pages, todo
 from shared.domain.errors import NotFound
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
@@ -110,7 +110,8 @@ async def information_notice(request: Request) -> Response:
 
 @router.get("/")
 async def my_students(
-    request: Request, page: str | None = None, fait: str | None = None, position: str | None = None
+    request: Request, page: str | None = None, fait: str | None = None, position: str | None = None,
+    eleves: str = "", afaire: str | None = None,
 ) -> Response:
     w = web(request)
     who = w.user(request)
@@ -125,6 +126,7 @@ async def my_students(
     context = {
         "who": who, "students": students, "total": answer["total"], "paging": pages, "counts": counts,
         "notice": DONE.get(fait or ""),
+        "todo": await todo.todo_of(request, who, eleves, afaire),  # the day's work (SPEC §7)
     }
     await _log_shown(request, students, access_log.STUDENT_LIST)
     return w.render(request, "eleves.html", context)

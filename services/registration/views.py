@@ -12,7 +12,9 @@ from shared.runtime.projection.slots import apply_slots, slot_tables
 from shared.runtime.projection.views import (
     apply_campaigns,
     campaigns_table,
+    delete_students,
     fold_batch,
+    insert_rows,
     positions_table,
     student_files_table,
     upsert,
@@ -80,6 +82,23 @@ educonnect_links = Table(
 )
 
 
+# The day's work (SPEC §7): each scheduled interview of a student followed, its time, the student's référent and
+# whether its preparation checklist is complete, so « À faire » is a SQL filter (migration 0008).
+upcoming_interviews = Table(
+    "upcoming_interviews",
+    metadata,
+    Column("campaign", String(4), primary_key=True),
+    Column("ine", String(11), primary_key=True),
+    Column("interview_id", String(64), primary_key=True),
+    Column("college_uai", String(8)),
+    Column("referent_user_id", String(128)),
+    Column("lycee_uai", String(8), nullable=False),
+    Column("formation_code", String(11), nullable=False),
+    Column("scheduled_at", String(40), nullable=False),
+    Column("ready", Boolean, nullable=False),
+    Index("ix_upcoming_interviews_college_time", "campaign", "college_uai", "scheduled_at"),
+)
+
 # The lycées' slots and the places taken (SPEC §7): what the référent books from (migration 0007).
 slots, slot_bookings = slot_tables(metadata)
 
@@ -94,6 +113,7 @@ class StudentsView:
         apply_campaigns(conn, campaigns, events)
         files = fold_batch(conn, student_files, events)
         upsert(conn, student_progress, [progress_row(f) for f in files], ["campaign", "ine"])
+        apply_upcoming(conn, files)
         apply_slots(conn, slots, slot_bookings, events, files)
         forget_links(conn, events)
         forgotten = sorted({e.event.student_ine for e in events if isinstance(e.event.payload, StudentForgotten)})
@@ -128,3 +148,23 @@ def forget_links(conn: Connection, events: list[LoggedEvent]) -> None:
 
 def _favorable(avis) -> bool:
     return avis is not None and avis.avis == "favorable"
+
+
+def apply_upcoming(conn: Connection, files: list[StudentFile]) -> None:
+    """The changed students' scheduled interviews, as rows of `upcoming_interviews` (none for a withdrawn one)."""
+    if not files:
+        return
+    delete_students(conn, upcoming_interviews, files)
+    rows = [
+        {
+            "campaign": f.campaign, "ine": f.ine, "interview_id": i.interview_id, "college_uai": f.college_uai,
+            "referent_user_id": f.referent.user_id if f.referent else None, "lycee_uai": i.lycee_uai,
+            "formation_code": i.formation_code, "scheduled_at": i.scheduled_at.isoformat(),
+            "ready": bool(f.preparations.get(i.interview_id) and f.preparations[i.interview_id].ready(i.mode)),
+        }
+        for f in files
+        if not f.withdrawn
+        for i in f.interviews.values()
+        if i.status == "scheduled" and i.scheduled_at is not None
+    ]
+    insert_rows(conn, upcoming_interviews, rows)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from services.scoring import api, calendar_pages, handlers, queries
+from services.scoring import api, calendar_pages, handlers, queries, todo
 from shared.contracts.identifiers import check_ine
 from shared.runtime import access_log
 from shared.runtime.http.app import runtime
@@ -95,7 +95,8 @@ def _filters(request: Request, college: str, lycee: str, formation: str) -> tupl
 
 @router.get("/")
 async def dashboard(
-    request: Request, college_uai: str = "", lycee_uai: str = "", formation_code: str = "", page: int = 1
+    request: Request, college_uai: str = "", lycee_uai: str = "", formation_code: str = "", page: int = 1,
+    etablissements: str = "", afaire: str | None = None,
 ) -> Response:
     w, rt = web(request), runtime(request)
     who = w.user(request)
@@ -164,6 +165,7 @@ async def dashboard(
         "formations": _formation_choices(reference, lycee),
         "filtered": bool(college or lycee or formation),
         "query": "&".join(f"{k}={v}" for k, v in chosen.items() if v),
+        "todo": await todo.todo_of(request, etablissements, afaire),  # the day's work (SPEC §7)
     }
     return w.render(request, "tableau.html", context, status=422 if errors else 200)
 
