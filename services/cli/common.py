@@ -54,7 +54,9 @@ def nothing_running() -> str:
 
 
 def log_url(settings) -> str:
-    """The log's URL, or a refusal naming where it was looked for."""
+    """The log's URL (or its Sentinels, SPEC §9), or a refusal naming where it was looked for."""
+    if getattr(settings, "redis_sentinels", ""):
+        return settings.redis_sentinels
     if not settings.redis_url:
         raise CliError(f"journal introuvable : PASSPRO_REDIS_URL n'est pas fixée et {nothing_running()}.")
     return settings.redis_url
@@ -64,6 +66,9 @@ def unreachable_log(settings, exc: BaseException) -> CliError:
     from urllib.parse import urlsplit
 
     where = urlsplit(settings.redis_url)
+    place = f"{where.hostname}:{where.port or 6379}"
+    if getattr(settings, "redis_sentinels", ""):
+        place = f"{settings.redis_sentinels} (Sentinels, service {settings.redis_sentinel_service})"
     text = str(exc).lower()
     cause = exc.__cause__ or exc.__context__
     if errno.ECONNREFUSED in (getattr(exc, "errno", None), getattr(cause, "errno", None)) or "refused" in text:
@@ -72,7 +77,7 @@ def unreachable_log(settings, exc: BaseException) -> CliError:
         why = "délai dépassé"
     else:
         why = "connexion impossible"
-    return CliError(f"journal injoignable à {where.hostname}:{where.port or 6379} ({why}).")
+    return CliError(f"journal injoignable à {place} ({why}).")
 
 
 def existing_database(settings, name: str) -> str:
@@ -130,11 +135,13 @@ def scoring_app(settings):
 @asynccontextmanager
 async def redis_client(settings, **options):
     """A client of the log; a log that does not answer becomes a CliError naming it."""
-    from redis.asyncio import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    client = Redis.from_url(log_url(settings), socket_connect_timeout=5, **options)
+    from shared.runtime.redis_connect import redis_client as build_client
+
+    log_url(settings)  # refused with where it was looked for when nothing is configured
+    client = build_client(settings, **options)
     try:
         yield client
     except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
@@ -166,7 +173,7 @@ async def _reference(settings):
     from shared.contracts.streams import StreamKeys
     from shared.runtime.reference_store import load_reference
 
-    if not settings.redis_url:
+    if not (settings.redis_url or getattr(settings, "redis_sentinels", "")):
         return parse_reference(default_reference_text())
     try:
         async with redis_client(settings) as redis:
@@ -195,11 +202,13 @@ async def rectorat_command(settings):
     from shared.runtime.http.app import Runtime
     from shared.runtime.http.auth import Principal
     from shared.runtime.log.client import EventLog
+    from shared.runtime.redis_connect import replication
 
     async with redis_client(settings) as redis:
         keys = StreamKeys(settings.academie)
+        log = EventLog(redis, keys, replication=replication(settings))
         rt = Runtime(
-            name="scoring", settings=settings, keys=keys, redis=redis, engine=None, log=EventLog(redis, keys),
+            name="scoring", settings=settings, keys=keys, redis=redis, engine=None, log=log,
             reference=None, consumer=None, view=None, fingerprint_key=None, verified_tokens=None,
         )
         yield rt, Principal(user_id="passpro-cli", role="rectorat", uai=None)

@@ -26,6 +26,13 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PASSPRO_", extra="ignore", populate_by_name=True)
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # SPEC §9: the log through its Sentinels (host:port,...), which then take precedence over redis_url
+    # (shared/runtime/redis_connect.py); a write is acknowledged once on redis_min_replicas replicas (unset:
+    # 1 with Sentinels, 0 without), waited for at most redis_replica_timeout_ms, else 503.
+    redis_sentinels: str = ""
+    redis_sentinel_service: str = "passpro"
+    redis_min_replicas: int | None = Field(default=None, ge=0)
+    redis_replica_timeout_ms: int = Field(default=2000, ge=1)
     academie: str = Field(default="paris", pattern=r"^[a-z0-9-]{1,40}$")
     campaign: str = Field(default_factory=lambda: campaign_in_force(date.today()))
     jwt_secret: str = ""

@@ -30,6 +30,7 @@ from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import make_engine
 from shared.runtime.http.guard import ApiGuard, HttpMethods, ViewBehind, install_error_handlers
 from shared.runtime.log.client import EventLog
+from shared.runtime.redis_connect import redis_client, replication
 from shared.runtime.migrations import is_up_to_date
 from shared.runtime.http.openapi import API_DESCRIPTION
 from shared.runtime.http.provider_tokens import ProviderTokens
@@ -124,14 +125,14 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        redis = redis_client(settings, decode_responses=True)  # through the Sentinels when set (SPEC §9)
         engine = make_engine(database_url, schema)
         keys = StreamKeys(settings.academie)
         reference = await load_reference(redis, keys)
         keystore = await asyncio.to_thread(settings.open_keystore)
         view = make_view()
         consumer = Consumer(redis, engine, keys, view, keystore=keystore, page_size=settings.consumer_page_size)
-        event_log = EventLog(redis, keys, keystore)
+        event_log = EventLog(redis, keys, keystore, replication(settings))
         fingerprint_key = settings.master().derive(FINGERPRINT_KEY_INFO, b"")
         rt = app.state.runtime = Runtime(
             name, settings, keys, redis, engine, event_log, reference, consumer, view, fingerprint_key, verified_tokens

@@ -11,6 +11,7 @@ from importlib.resources import files
 from typing import Literal
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from shared.contracts.events import Event, UnknownEventType, event_from_fields, event_to_fields
 from shared.contracts.personal import Keyring, has_personal_fields
@@ -66,6 +67,22 @@ class PriorAppend:
     positions: Positions
 
 
+class NotReplicated(RedisError):
+    """The entry (or the original a retry found) is on the primary but not confirmed on enough replicas in
+    time (SPEC §9): the API answers 503 as for a log out of reach — the write may have been stored, and a
+    retry with the same event_id is safe (it finds the original and waits for its replication again)."""
+
+
+@dataclass(frozen=True)
+class Replication:
+    """What an acknowledged write needs (SPEC §9): on `replicas` replicas within `timeout_ms`. WAITAOF 1 N
+    (the entry fsynced in the primary's append-only file and in N replicas') where the server has it
+    (Redis 7.2+, Valkey 8+), else WAIT N (N replicas hold it in memory)."""
+
+    replicas: int = 0
+    timeout_ms: int = 2000
+
+
 def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -86,11 +103,75 @@ class EventLog:
     append and opened on read. Without one (tests of the older format only),
     they are written in clear and a sealed entry cannot be read."""
 
-    def __init__(self, redis: Redis, keys: StreamKeys, keystore: KeyStore | None = None) -> None:
+    def __init__(
+        self, redis: Redis, keys: StreamKeys, keystore: KeyStore | None = None,
+        replication: Replication | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.keystore = keystore
+        self.replication = replication or Replication()
         self._append = redis.register_script(append_script())
+        self._waitaof = True  # until the server says it has no WAITAOF (or no append-only file to wait on)
+
+    def _queue_wait(self, pipe) -> None:
+        wanted = self.replication
+        if self._waitaof:
+            pipe.execute_command("WAITAOF", 1, wanted.replicas, wanted.timeout_ms)
+        else:
+            pipe.execute_command("WAIT", wanted.replicas, wanted.timeout_ms)
+
+    async def _replicated(self, waited) -> bool:
+        """Whether the wait's answer says enough replicas have the write; a server without WAITAOF (or without
+        appendonly) switches this log to WAIT for good and confirms again."""
+        if isinstance(waited, ResponseError) and self._waitaof:
+            log.warning("WAITAOF refused by the log (%s): acknowledging writes with WAIT", waited)
+            self._waitaof = False
+            await self.confirm_replicated()
+            return True
+        if isinstance(waited, Exception):
+            raise waited
+        count = int(waited[1]) if isinstance(waited, list) else int(waited)
+        if count < self.replication.replicas:
+            raise NotReplicated(
+                f"write on {count} replica(s) of the {self.replication.replicas} required "
+                f"after {self.replication.timeout_ms} ms"
+            )
+        return True
+
+    async def confirm_replicated(self) -> None:
+        """Wait until everything this client's primary holds now (e.g. an original a retry found) is on enough
+        replicas: WAIT counts from the connection's last write, so one small write goes first, on the same
+        connection (the log's own replication marker, outside every campaign's keys)."""
+        if not self.replication.replicas:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(f"{self.keys.prefix}:replication")
+            self._queue_wait(pipe)
+            _, waited = await pipe.execute(raise_on_error=False)
+        await self._replicated(waited)
+
+    async def _run_append(self, keys: list[str], args: list[str]) -> list:
+        """The append script, then (with replicas required) the wait, on one connection; a primary without the
+        script (a new one after a failover) has it loaded, and the call runs again."""
+        if not self.replication.replicas:
+            return await self._append(keys=keys, args=args)
+        for _ in range(3):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._append.sha, len(keys), *keys, *args)
+                self._queue_wait(pipe)
+                reply, waited = await pipe.execute(raise_on_error=False)
+            if isinstance(reply, NoScriptError):
+                await self.redis.script_load(self._append.script)  # nothing was run: load it and run again
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            if _decode(reply[0]) == "duplicate":
+                await self.confirm_replicated()  # the original's replication, not this read's
+            elif _decode(reply[0]) == "ok":
+                await self._replicated(waited)
+            return reply
+        raise NotReplicated("the append script could not be loaded on the log's primary")
 
     async def _keyring_for_writing(self, event: Event) -> Keyring | None:
         if self.keystore is None or not event.student_ine or not has_personal_fields(event.event_type):
@@ -132,7 +213,7 @@ class EventLog:
         for name, value in event_to_fields(event, await self._keyring_for_writing(event)).items():
             args += [name, value]
         keys = [service_key, student_key, self._ids_key(event), *more]
-        reply = [_decode(x) for x in await self._append(keys=keys, args=args)]
+        reply = [_decode(x) for x in await self._run_append(keys, args)]
         match reply:
             case ["ok", service_id, student_id, recorded_at, version, *more_ids] if len(more_ids) == len(more):
                 positions = Positions(service_id, student_id, tuple(zip(more, more_ids)))
@@ -152,7 +233,10 @@ class EventLog:
 
     async def prior_append(self, event_id: str, campaign: str | None) -> PriorAppend | None:
         seen = await self.redis.hget(self.keys.event_ids(campaign), event_id)
-        return _prior(_decode(seen)) if seen else None
+        if not seen:
+            return None
+        await self.confirm_replicated()  # a retry answers as the original only once the original is replicated
+        return _prior(_decode(seen))
 
     async def read_student(self, campaign: str, ine: str, keyring: Keyring | None = None) -> list[LoggedEvent]:
         """The student's history; `keyring` given (e.g. ErasedKeyring() for a decision, which never reads a
