@@ -28,16 +28,18 @@ from shared.contracts.events import (
 )
 from shared.contracts.identifiers import UAI, FormationCode
 from shared.contracts.personal import ErasedKeyring
-from shared.domain.errors import Refusal, RuleViolation
+from shared.domain.errors import RuleViolation
 from shared.domain.rules import require_campaign_open
-from shared.domain.slots import SlotFile, fold_slot
+from shared.domain.slots import SlotFile, SlotNotFound, fold_slot
 from shared.domain.student_file import CampaignFile
 from shared.runtime.commands import MAX_ATTEMPTS, EventIdReused, Outcome, TooMuchContention, backoff, fingerprint
 from shared.runtime.http.app import Runtime, answer_of, runtime
 from shared.runtime.http.auth import Principal
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_own_establishment, require_role
 from shared.runtime.http.openapi import Answer, LyceeUAI, Page, after_write, read, write
-from shared.runtime.http.requests import CampaignQuery, Limit, MinPositionQuery, Offset, Time, WriteBody, require_formation
+from shared.runtime.http.requests import (
+    CampaignQuery, Integer, Limit, MinPositionQuery, Offset, Time, WriteBody, require_formation,
+)
 from shared.runtime.projection.slots import apply_slots, slot_page, slot_tables  # noqa: F401 - the view's, re-exported
 
 LYCEE_ROLES = ("lycee_staff", "proviseur")
@@ -51,23 +53,14 @@ class SlotBody(WriteBody):
     lycee_uai: LyceeUAI
     formation_code: FormationCode
     starts_at: Time
-    duration_minutes: int = Field(ge=10, le=120)
-    capacity: int = Field(ge=1, le=50)
+    duration_minutes: Integer = Field(ge=10, le=120)  # JSON's 30.0 is the integer 30
+    capacity: Integer = Field(ge=1, le=50)
     mode: InterviewMode
     place: Text(200)
 
 
 class CloseSlotBody(WriteBody):
     pass
-
-
-class SlotNotFound(Refusal):
-    """404: no such slot, or one of another lycée."""
-
-    status = 404
-
-    def __init__(self) -> None:
-        super().__init__("slot_not_found", "Créneau introuvable.")
 
 
 def decide_open(slot: SlotFile, campaign: CampaignFile, now: datetime, body: SlotBody) -> InterviewSlotOpened:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 
 from shared.contracts.events import SlotId
 from shared.domain.student_file import StudentFile
@@ -58,14 +58,36 @@ class ReferentBody(WriteBody):
     referent: Referent
 
 
+def _one_of(*shapes: dict) -> Callable[[dict], None]:
+    """The body's OpenAPI schema says which fields go together (the model validator's rule), and that a field
+    left out is absent, never null: the document accepts exactly what the API accepts."""
+
+    def edit(schema: dict) -> None:
+        for prop in schema.get("properties", {}).values():
+            prop.pop("default", None) if prop.get("default", 0) is None else None
+        schema["oneOf"] = list(shapes)
+
+    return edit
+
+
+def _absent(*names: str) -> dict:
+    return {"not": {"anyOf": [{"required": [name]} for name in names]}}
+
+
 class ScheduleBody(WriteBody):
     """A slot (SPEC §7: its lycée, formation, time and mode), or a free time with all four."""
 
-    slot_id: SlotId | None = None
-    lycee_uai: LyceeUAI | None = None
-    formation_code: FormationCode | None = None
-    scheduled_at: Time | None = None
-    mode: InterviewMode | None = None
+    model_config = ConfigDict(json_schema_extra=_one_of(
+        {"required": ["slot_id"]},
+        {"required": ["lycee_uai", "formation_code", "scheduled_at", "mode"], **_absent("slot_id")},
+    ))
+
+    # Each optional field is left out, never null (a null is refused as the wrong type).
+    slot_id: SlotId = None  # type: ignore[assignment]
+    lycee_uai: LyceeUAI = None  # type: ignore[assignment]
+    formation_code: FormationCode = None  # type: ignore[assignment]
+    scheduled_at: Time = None  # type: ignore[assignment]
+    mode: InterviewMode = None  # type: ignore[assignment]
     remote_equipment_ready: bool = False
 
     @model_validator(mode="after")
@@ -78,11 +100,16 @@ class ScheduleBody(WriteBody):
 class RescheduleBody(WriteBody):
     """The vœu whose interview moves, and where to: a slot, or a free time and its mode (SPEC §7)."""
 
+    model_config = ConfigDict(json_schema_extra=_one_of(
+        {"required": ["slot_id"], **_absent("scheduled_at", "mode")},
+        {"required": ["scheduled_at", "mode"], **_absent("slot_id")},
+    ))
+
     lycee_uai: LyceeUAI
     formation_code: FormationCode
-    slot_id: SlotId | None = None
-    scheduled_at: Time | None = None
-    mode: InterviewMode | None = None
+    slot_id: SlotId = None  # type: ignore[assignment]
+    scheduled_at: Time = None  # type: ignore[assignment]
+    mode: InterviewMode = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _a_slot_or_a_free_time(self) -> "RescheduleBody":

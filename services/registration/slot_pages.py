@@ -26,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 
 SHOWN = 300  # open slots offered in the form, the soonest first
 RULE_FIELDS = {
-    "slot_full": "slot_id", "slot_closed": "slot_id", "slot_unknown": "slot_id", "slot_mismatch": "slot_id",
+    "slot_full": "slot_id", "slot_closed": "slot_id", "slot_mismatch": "slot_id",
     "interview_overlap": "slot_id", "already_in_slot": "slot_id", "interview_already_scheduled": "slot_id",
     "interview_already_held": "slot_id", "remote_equipment_missing": "remote_equipment_ready",
     "no_active_interview": "slot_id",

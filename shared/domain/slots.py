@@ -19,7 +19,7 @@ from shared.contracts.events import (
     InterviewSlotClosed,
     InterviewSlotOpened,
 )
-from shared.domain.errors import InvalidInput, RuleViolation
+from shared.domain.errors import Refusal, RuleViolation
 from shared.domain.student_file import FileModel, Interview, StudentFile
 
 FREE_TIME_MINUTES = 30  # an interview at a free time (no slot) lasts 30 minutes (rule 10)
@@ -87,10 +87,19 @@ def _freed(slot: SlotFile, interview_id: str) -> SlotFile:
     return slot.model_copy(update={"bookings": {k: v for k, v in slot.bookings.items() if k != interview_id}})
 
 
-def require_slot(slot: SlotFile | None, field: str = "slot_id") -> SlotFile:
-    """A slot the request names must exist (a 422 on the field that names it)."""
+class SlotNotFound(Refusal):
+    """404: no such slot (or, for its lycée's commands, one of another lycée)."""
+
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("slot_not_found", "Créneau introuvable.")
+
+
+def require_slot(slot: SlotFile | None) -> SlotFile:
+    """A slot the request names must exist: 404 `slot_not_found`."""
     if slot is None or not slot.opened:
-        raise InvalidInput("slot_unknown", "Ce créneau n'existe pas.", field)
+        raise SlotNotFound()
     return slot
 
 

@@ -66,6 +66,8 @@ def realistic(world: ApiWorld, service: str):
                 voeux = own_voeux if service == "evaluation" else world.voeux
                 if isinstance(body["lycee_uai"], str) and isinstance(body["formation_code"], str):
                     body["lycee_uai"], body["formation_code"] = rng.choice(voeux)
+            elif "lycee_uai" in body:  # a booking naming its slot may name its lycée alone (SPEC §7)
+                body["lycee_uai"] = uai(body["lycee_uai"], world.lycees)
             if "campaign" in body and service == "registration":
                 body["campaign"] = CAMPAIGN
             if "held_at" in body:  # an interview is recorded once held, never ahead

@@ -13,7 +13,7 @@ from event_factories import (
 from services.registration import domain
 from shared.contracts.events import InterviewRescheduled, InterviewSlotClosed
 from shared.domain.errors import InvalidInput, RuleViolation
-from shared.domain.slots import fold_slot, require_no_overlap
+from shared.domain.slots import SlotNotFound, fold_slot, require_no_overlap
 from shared.domain.student_file import CampaignFile, fold
 
 NOW = datetime(2027, 3, 1, 9, tzinfo=UTC)
@@ -70,13 +70,13 @@ def test_rule_9_a_full_or_closed_slot_is_refused(slot_file, code):
     assert refused.value.code == code
 
 
-def test_a_body_naming_other_values_than_the_slots_or_an_unknown_slot_is_invalid():
+def test_a_body_naming_other_values_than_the_slots_is_invalid_and_an_unknown_slot_not_found():
     with pytest.raises(InvalidInput) as refused:
         decide(student(), book(mode="distanciel"), {"s1": slot()})
     assert refused.value.code == "slot_mismatch"
-    with pytest.raises(InvalidInput) as refused:
+    with pytest.raises(SlotNotFound) as missing:
         decide(student(), book(), {})
-    assert refused.value.code == "slot_unknown"
+    assert (missing.value.status, missing.value.code) == (404, "slot_not_found")
 
 
 def test_rule_10_overlap_counts_the_slots_length_and_thirty_minutes_for_a_free_time():

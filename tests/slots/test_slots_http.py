@@ -148,13 +148,15 @@ def test_a_slot_is_published_by_its_own_lycees_staff_with_valid_values(world: Wo
     assert world.evaluation.post("/api/slots", json=wrong, headers=world.staff).status_code == 422
 
 
-def test_a_booking_naming_other_values_than_the_slots_is_422_and_an_unknown_slot_too(world: World):
+def test_a_booking_naming_other_values_than_the_slots_is_422_and_an_unknown_slot_404(world: World):
     slot_id = world.open_slot()
     world.register(INES[0])
     body = world.refused(lambda: world.book(INES[0], slot_id, mode="distanciel"), 422, "slot_mismatch")
     assert body["fields"][0]["field"] == "mode"
     world.refused(lambda: world.book(INES[0], slot_id, lycee_uai=OTHER_LYCEE), 422, "slot_mismatch")
-    world.refused(lambda: world.book(INES[0], "nope"), 422, "slot_unknown")
+    world.refused(lambda: world.book(INES[0], "nope"), 404, "slot_not_found")
+    # A field left out is absent, never null: a null is refused as the wrong type.
+    world.refused(lambda: world.book(INES[0], slot_id, mode=None), 422, "invalid_input")
     same = world.book(INES[0], slot_id, lycee_uai=LYCEE, formation_code=FORMATION)
     assert same.status_code == 201, same.text
 
