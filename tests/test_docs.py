@@ -130,11 +130,12 @@ def _code_variables() -> set[str]:
 def _settings_variables() -> dict[str, list[str]]:
     """Each service setting -> the variables that set it (the alias choices, else PASSPRO_<NAME>)."""
     from services.evaluation.settings import EvaluationSettings
+    from services.notifier.settings import NotifierSettings
     from services.registration.settings import RegistrationSettings
     from services.scoring.settings import ScoringSettings
 
     found: dict[str, list[str]] = {}
-    for settings_class in (RegistrationSettings, EvaluationSettings, ScoringSettings):
+    for settings_class in (RegistrationSettings, EvaluationSettings, ScoringSettings, NotifierSettings):
         for name, field in settings_class.model_fields.items():
             alias = field.validation_alias
             choices = [f"PASSPRO_{name.upper()}"] if alias is None else [c for c in alias.choices if isinstance(c, str)]
