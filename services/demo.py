@@ -70,6 +70,13 @@ def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = 
                 raise RuntimeError(f"demo step {step} for {ine} refused: {r.status_code} {r.text}")
             return None if already_loaded else r.json()["positions"]["service"]
 
+        # The campaign's calendar (SPEC §7), around today so every demo step is in its phase: the band on every page
+        post("scoring", f"/api/campaigns/{settings.campaign}/calendar", "rectorat", {
+            "registrations_until": (now + timedelta(days=30)).isoformat(),
+            "interviews_from": (now - timedelta(days=60)).isoformat(),
+            "interviews_until": (now + timedelta(days=60)).isoformat(),
+            "lycee_avis_until": (now + timedelta(days=75)).isoformat(),
+        }, "calendar", "calendar")
         for n, (last, first, klass, steps) in enumerate(STUDENTS):
             ine = demo_ine(n)
             college = colleges[n % len(colleges)]
