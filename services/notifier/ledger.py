@@ -140,3 +140,21 @@ def counts(conn: Connection) -> dict[str, int]:
     def count(table: sa.Table) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
     return {"sent": count(sent_ledger), "retrying": count(mail_queue), "reminders": count(due_reminders)}
+
+
+def forget_student(conn: Connection, campaign: str, ine: str) -> None:
+    """StudentForgotten: the e-mails kept or waiting that name the student go (their text holds the name); the
+    ledger keeps only keys, kinds, recipients and positions, so a redelivery still sends nothing."""
+    pattern = f"%:{campaign}:{ine}:%"
+    exact = f"%:{campaign}:{ine}"
+    for table in (outbox, mail_queue):
+        conn.execute(sa.delete(table).where(sa.or_(table.c.key.like(pattern), table.c.key.like(exact))))
+    conn.execute(sa.delete(due_reminders).where(due_reminders.c.campaign == campaign, due_reminders.c.ine == ine))
+
+
+def purge_campaign(conn: Connection, campaign: str) -> None:
+    """Retention: what the notifier holds of a campaign (every key names its campaign)."""
+    pattern = f"%:{campaign}:%"
+    for table in (outbox, mail_queue, sent_ledger, notifier_errors):
+        conn.execute(sa.delete(table).where(table.c.key.like(pattern)))
+    conn.execute(sa.delete(due_reminders).where(due_reminders.c.campaign == campaign))

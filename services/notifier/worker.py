@@ -159,6 +159,9 @@ class Notifier:
             return
         campaign = fields.get("campaign") or self.settings.campaign
         version = int(fields.get("student_version") or 0)
+        if event_type == "StudentForgotten":
+            await asyncio.to_thread(self._forget, campaign, ine)
+            return
         history = await self.log.read_student(campaign, ine)
         if event_type in CONVOCATION_EVENTS:
             this = next((e for e in history if e.student_version == version), None)
@@ -268,6 +271,10 @@ class Notifier:
     def _error(self, key: str | None, error: str) -> None:
         with self.engine.begin() as conn:
             ledger.record_error(conn, self.clock(), key, error)
+
+    def _forget(self, campaign: str, ine: str) -> None:
+        with self.engine.begin() as conn:
+            ledger.forget_student(conn, campaign, ine)
 
     def _set_due(self, campaign: str, ine: str, at: datetime | None) -> None:
         with self.engine.begin() as conn:

@@ -21,7 +21,7 @@ from tests.shared.event_factories import CAMPAIGN, make_event
 SERVICE_OF = {
     "StudentRegistered": "registration", "InterviewScheduled": "registration", "InterviewRescheduled": "registration",
     "InterviewCancelled": "registration", "CollegeAvisGiven": "registration", "StudentWithdrawn": "registration",
-    "InterviewHeld": "evaluation", "LyceeAvisGiven": "evaluation",
+    "InterviewHeld": "evaluation", "LyceeAvisGiven": "evaluation", "StudentForgotten": "scoring",
 }
 
 

@@ -106,3 +106,34 @@ async def test_an_smtp_server_asking_for_a_login(log, academie, redis_url, tmp_p
         assert tuple(map(bytes_of, seen[-1])) == (b"passpro", b"s3cret")
     finally:
         controller.stop()
+
+
+async def test_a_forgotten_student_leaves_no_mail_text_behind(log, academie, redis_url, tmp_path):
+    from shared.contracts.events import StudentForgotten
+
+    student = Student(log, ine_number(23))
+    await student.add(registered())
+    await student.add(scheduled(at=AT))
+    other = Student(log, ine_number(24))
+    await other.add(registered())
+    await other.add(scheduled(at=AT))
+    async with opened(settings_for(academie, redis_url, tmp_path / "n", ""), clock=Clock(T0)) as notifier:
+        await notifier.create_groups()
+        await notifier.read_new()
+        await student.add(StudentForgotten(reason="demande de la famille"))
+        await notifier.read_new()
+        with notifier.engine.connect() as conn:
+            kept = conn.execute(sa.select(ledger.outbox.c.key)).scalars().all()
+            due = conn.execute(sa.select(ledger.due_reminders.c.ine)).scalars().all()
+            sent = conn.execute(sa.select(ledger.sent_ledger.c.key)).scalars().all()
+        assert [k.split(":")[2] for k in kept] == [other.ine] and due == [other.ine]
+        assert len(sent) == 2  # keys only: a redelivered entry still sends nothing
+        with notifier.engine.begin() as conn:
+            ledger.purge_campaign(conn, "2027")
+        assert all(not rows for rows in (
+            conn_rows(notifier, t) for t in (ledger.outbox, ledger.sent_ledger, ledger.due_reminders)))
+
+
+def conn_rows(notifier, table):
+    with notifier.engine.connect() as conn:
+        return conn.execute(sa.select(table)).all()
