@@ -87,3 +87,25 @@ async def test_the_page_read_ahead_is_not_used_once_someone_else_moved_the_posit
     assert await first.catch_up() == 0  # it sees the positions moved, drops its page and reads on from them
     assert first.read_ahead_used == used
     assert view.read(engine) == ALL_ONCE
+
+
+async def test_a_page_read_ahead_that_failed_is_read_again_and_applied_once(
+    redis: Redis, keys: StreamKeys, writer: Writer, new_engine: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await students(writer)
+    engine = new_engine()
+    view = CountingView()
+    c = consumer(redis, engine, keys, view, page_size=4)
+    reads = {"ahead": 0}
+    read_page = c.read_page
+
+    async def flaky(block_ms, after=None):  # every read ahead times out, as on a starved event loop
+        if after is not None:
+            reads["ahead"] += 1
+            raise TimeoutError("Timeout reading from 127.0.0.1:6379")
+        return await read_page(block_ms, after)
+
+    monkeypatch.setattr(c, "read_page", flaky)
+    assert await c.catch_up() == 1 + 3 * STUDENTS
+    assert reads["ahead"] >= 5 and c.read_ahead_used == 0
+    assert view.read(engine) == ALL_ONCE

@@ -50,6 +50,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -64,6 +65,7 @@ from shared.contracts.personal import Keyring
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, sealed_student
 from shared.runtime.projection.dead_letters import DeadLetters, student_of, version_of
 from shared.runtime.keys.store import KeyStore
+from shared.runtime.projection.lease import CHECK_S, STANDBY_POLL_S, Lease
 from shared.runtime.projection.protocol import DATABASE_UNREACHABLE, View, ViewTransaction
 from shared.runtime.projection.views import FileCache, load_positions
 from shared.runtime.projection.wire import read_entry
@@ -133,6 +135,7 @@ class Consumer:
         page_size: int = 1000,
         block_ms: int = 500,
         max_attempts: int = 3,
+        lease: Lease | None = None,
     ) -> None:
         self.redis = redis
         self.engine = engine
@@ -153,6 +156,8 @@ class Consumer:
         self._ahead: ReadAhead | None = None  # the next page, read while the last one committed
         self.files = FileCache()  # the student files of the last pages committed
         self.read_ahead_used = 0  # pages taken from the read-ahead (tests, the bench)
+        self.lease = lease  # replicas of a service: `run` applies pages only while it holds it (lease.py)
+        self._lease_checked = 0.0
 
     # --- positions ------------------------------------------------------------------
 
@@ -224,7 +229,13 @@ class Consumer:
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             if ahead.after == self.positions:
-                page = await ahead.task
+                try:
+                    page = await ahead.task
+                except Exception as exc:  # noqa: BLE001 - an optimisation failed: the page is read again now
+                    # e.g. a socket timeout while the commit's thread and a busy machine starved the loop;
+                    # a failure that is not the read-ahead's shows again in the read below
+                    log.info("view %s: the page read ahead failed (%r); reading it again", self.view.name, exc)
+                    page = []
                 if page:
                     self.read_ahead_used += 1
                     return page
@@ -406,9 +417,45 @@ class Consumer:
             total += n
         return total
 
+    async def _holding(self, stop: asyncio.Event) -> bool:
+        """With a lease (service replicas, SPEC §9): whether this process holds it, checked every CHECK_S.
+        A standby reloads the positions the holder stored, so its reads wait for the right ones, and tries
+        again after STANDBY_POLL_S."""
+        lease = self.lease
+        if lease is None:
+            return True
+        now = time.monotonic()
+        if now - self._lease_checked < CHECK_S:
+            return True
+        held = await asyncio.to_thread(lease.try_acquire)
+        if held:
+            if not self._lease_checked:
+                log.info("view %s: this process holds the lease and applies the log", self.view.name)
+                self._loaded = False  # read on from what the last holder stored
+            self._lease_checked = now
+            return True
+        if self._lease_checked:
+            log.warning("view %s: lease lost; standing by", self.view.name)
+            self._lease_checked = 0.0
+        self._drop_read_ahead()
+        await asyncio.to_thread(self._load)
+        self.notify_applied()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), STANDBY_POLL_S)
+        return False
+
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            if self.lease is not None:
+                await asyncio.to_thread(self.lease.release)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
+                if not await self._holding(stop):
+                    continue
                 await self.poll(self.block_ms)
             except (RedisError, OSError, *DATABASE_UNREACHABLE) as exc:
                 log.warning("view %s: log or database unreachable (%s); retrying", self.view.name, exc)
