@@ -308,6 +308,9 @@ class Notifier:
     def _on_entry(self, stream: str):
         async def on_entry(msg: RedisStreamMessage) -> None:
             raw = msg.raw_message
+            if not raw.get("message_ids"):  # FastStream's in-memory TestRedisBroker: no entry id, a packed body
+                await self.handle(stream, "0-0", await msg.decode())
+                return
             for entry_id in raw["message_ids"]:
                 await self.handle(stream, _text(entry_id), raw["data"])
 
