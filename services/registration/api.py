@@ -179,6 +179,9 @@ def progress(file: StudentFile, bonus_points: int) -> dict:
         ],
         "total_bonus_points": total_bonus_points(bonuses),
         "next_step": domain.next_step(file),
+        # the student's latest access code (its date and end, never the code): SPEC §6
+        "access_code": {"issued_at": file.access_issued_at.isoformat(), "expires_at": file.access_expires_at.isoformat()}
+        if file.access_issued_at and file.access_expires_at else None,
         "version": file.version,
     }
 

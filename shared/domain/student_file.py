@@ -31,6 +31,7 @@ from shared.contracts.events import (
     ReferentReassigned,
     Report,
     StudentRegistered,
+    StudentAccessIssued,
     StudentForgotten,
     StudentReinstated,
     StudentWithdrawn,
@@ -130,6 +131,9 @@ class StudentFile(FileModel):
     interviews: dict[str, Interview] = {}
     lycee_avis: dict[str, tuple[AvisGiven, ...]] = {}  # "UAI:formation" -> every avis, by version
     erased_version: int = 0  # the version of StudentForgotten: personal fields read ERASED for good
+    access_issued_at: datetime | None = None  # the latest StudentAccessIssued: a code given to the student (SPEC §6)
+    access_expires_at: datetime | None = None
+    access_version: int = 0
     letters: dict[str, Letter] = {}  # "UAI:formation" -> the letter's latest save
     preparations: dict[str, Preparation] = {}  # interview id -> the checklist's latest state
 
@@ -317,6 +321,8 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
                     updated_by_role=event.actor.role,
                 )
                 changes = {"preparations": {**file.preparations, p.interview_id: checklist}}
+        case StudentAccessIssued() if version > file.access_version:
+            changes = {"access_issued_at": event.occurred_at, "access_expires_at": p.expires_at, "access_version": version}
         case StudentForgotten():
             changes = {"erased_version": version}
         case CampaignOpened():

@@ -208,3 +208,17 @@ def test_a_withdrawn_student_gets_no_new_code(passpro, registration):
     answer = issue(passpro, registration)
     assert answer.status_code == 409 and answer.json()["error"] == "student_withdrawn"
     assert passpro.snapshot() == before and stored_codes(passpro) == []
+
+
+def test_the_colleges_list_says_when_the_last_code_was_given_never_the_code(passpro, registration):
+    registered = register(passpro, registration)
+    listed = registration.get("/api/students", headers=passpro.auth("referent", COLLEGE),
+                              params={"min_position": registered["positions"]["service"]})
+    assert listed.json()["items"][0]["access_code"] is None
+    issued = issue(passpro, registration).json()
+    listed = registration.get("/api/students", headers=passpro.auth("referent", COLLEGE),
+                              params={"min_position": issued["positions"]["service"]})
+    state = listed.json()["items"][0]["access_code"]
+    assert datetime.fromisoformat(state["expires_at"]) == datetime.fromisoformat(issued["expires_at"])
+    assert datetime.fromisoformat(state["issued_at"]) == datetime.fromisoformat(issued["event"]["occurred_at"])
+    assert issued["code"] not in listed.text

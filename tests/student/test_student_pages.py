@@ -262,13 +262,14 @@ def test_the_referent_gives_a_code_from_the_students_page_and_the_student_signs_
     register(passpro, registration)
     staff = staff_browser(passpro, registration)
     page = staff.get(f"/eleves/{INE}")
-    assert "Donner un nouveau code d'accès à l'élève" in text(page)
+    assert "Donner un nouveau code d'accès à l'élève" in text(page) and "Aucun code donné pour l'instant." in text(page)
     shown = staff.post(f"/eleves/{INE}/code-acces", {})
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
     assert "Pour Léa Martin" in text(shown) and "/eleve/connexion" in text(shown)
     code = CODE_ON_PAGE.search(shown.text).group(1)
     second = CODE_ON_PAGE.search(staff.post(f"/eleves/{INE}/code-acces", {}).text).group(1)
-    student = Browser(registration)
+    assert "Dernier code donné le" in text(staff.get(f"/eleves/{INE}"))
+    student = Browser(registration)  # the same cookie jar: the staff's session ends here
     assert student.sign_in(INE, code).status_code == 401  # the first code, replaced
     assert "Bonjour Léa" in text(student.sign_in(INE, second))
 

@@ -133,6 +133,13 @@ class ProgressVoeu(Answer):
     bonus_points: Count
 
 
+class AccessCodeState(Answer):
+    """When the student's latest access code to their space was given, and until when (SPEC §6)."""
+
+    issued_at: datetime
+    expires_at: datetime
+
+
 class StudentProgress(Answer):
     """One student of « Mes élèves »; a personal field reads « [effacé] » once the student is erased."""
 
@@ -149,6 +156,7 @@ class StudentProgress(Answer):
     voeux: list[ProgressVoeu]
     total_bonus_points: Count
     next_step: str
+    access_code: AccessCodeState | None = Field(description="Le dernier code d'accès donné à l'élève (jamais le code)")
     version: Count
 
 
