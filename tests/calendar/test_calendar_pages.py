@@ -75,3 +75,23 @@ def test_the_calendar_page_is_the_rectorats_only(pages: PagesWorld):
         form = visitor.post("/calendrier", _form(interviews_from=NOW + DAY), follow=False)
         assert form.status_code in (303, 403) and "/calendrier" not in form.headers.get("location", "")
         assert pages.snapshot() == before
+
+
+def test_a_form_outside_its_phase_says_so_naming_the_date_and_stores_nothing(pages: PagesWorld):
+    until = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+    with pages.visitor("scoring", "rectorat", None) as rectorat:
+        rectorat.client.app.state.runtime.clock = lambda: until - 10 * DAY
+        rectorat.get("/calendrier")
+        assert rectorat.post("/calendrier", _form(registrations_until=until)).status_code == 200
+    with pages.visitor("registration", "principal", COLLEGE) as principal:
+        principal.client.app.state.runtime.clock = lambda: until + DAY
+        assert "inscriptions closes, entretiens à venir" in text_of(principal.get("/").text)
+        principal.get("/eleves/nouveau")
+        before = pages.snapshot()
+        form = {"event_id": "", "student_ine": "000000001CP", "last_name": "Martin", "first_name": "Léa",
+                "class_name": "3e B", "referent.name": "Claire Dupont", "referent.email": "claire.dupont@ac-paris.fr",
+                "referent.user_id": ""}
+        answer = principal.post("/eleves", form)
+        assert answer.status_code == 409
+        assert "Les inscriptions de la campagne sont closes depuis le 1er décembre 2026 à 18 h 00" in text_of(answer.text)
+        assert pages.snapshot() == before
