@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import json
 import random
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,12 +23,13 @@ from uuid import UUID, uuid4
 from shared.domain.errors import Refusal, RuleViolation
 from shared.contracts.events import Actor, Event, Payload
 from shared.contracts.personal import ErasedKeyring
+from shared.contracts.streams import logged_event_from_entry
 from shared.domain.calendar import PhaseClosed
 from shared.domain.rules import require_not_erased
 from shared.fr.formats import paris
-from shared.domain.student_file import CampaignFile, StudentFile, fold
+from shared.domain.student_file import CampaignFile, StudentFile, evolve, fold
 from shared.runtime.keys.store import StudentErased
-from shared.runtime.log.client import EventLog, Positions
+from shared.runtime.log.client import EventLog, Positions, _decode, _fields
 
 # A conflict means another write of the same student landed between our read and our append: a few
 # attempts, each after a short random pause so that racing writers spread out instead of colliding again.
@@ -101,6 +104,76 @@ class TooMuchContention(RuleViolation):
         super().__init__("concurrent_updates", "Le dossier de l'élève change trop vite ; réessayez dans un instant.")
 
 
+@dataclass(frozen=True)
+class _Folded:
+    first_id: str  # the stream's first entry: a stream deleted and made again is never taken for the cached one
+    last_id: str
+    version: int  # the number of entries folded
+    file: StudentFile
+
+
+class FoldCache:
+    """The student files this process's decisions were last taken on, by stream version.
+
+    A command reads, in one MULTI (atomic), the stream's length, its first entry and only the entries after the
+    last one folded here; the cached file is reused, moved forward by those entries, only when they account for
+    the whole length and the first entry is the cached one, else the history is read and folded from scratch. The
+    append stays conditioned on the version read, so even a wrong cache could not store a decision taken on an
+    old history: it would conflict and the command run again (a second writer's entries are read as new ones).
+    Files are folded without the student's key (decisions never read a personal field) and bounded in number."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._files: OrderedDict[str, _Folded] = OrderedDict()
+        self.hits = 0  # decisions taken on a cached file (moved forward or not)
+        self.misses = 0  # histories folded from the start
+
+    async def _read(self, log: EventLog, key: str, after: str | None) -> tuple[int, str | None, list]:
+        async with log.redis.pipeline(transaction=True) as pipe:
+            pipe.xlen(key)
+            pipe.xrange(key, "-", "+", count=1)
+            pipe.xrange(key, f"({after}" if after else "-", "+")
+            length, first, entries = await pipe.execute()
+        return int(length), (_decode(first[0][0]) if first else None), entries
+
+    async def student(self, log: EventLog, campaign: str, ine: str) -> tuple[int, StudentFile]:
+        """The student's version and file as the log holds them now."""
+        key = log.keys.student(campaign, ine)
+        cached = self._files.get(key)
+        length, first_id, entries = await self._read(log, key, cached.last_id if cached else None)
+        if cached is not None and (first_id != cached.first_id or cached.version + len(entries) != length):
+            cached = None  # not the stream that was folded: from the start
+            length, first_id, entries = await self._read(log, key, None)
+        if cached is None:
+            self.misses += 1
+            version, file, last_id = 0, fold(campaign, ine, []), ""
+        else:
+            self.hits += 1
+            version, file, last_id = cached.version, cached.file, cached.last_id
+        for entry_id, fields in entries:
+            logged = logged_event_from_entry(key, _decode(entry_id), _fields(fields), ErasedKeyring())
+            version += 1
+            file = evolve(file, logged.event, logged.student_version or version)
+            last_id = logged.entry_id
+        if first_id is not None:
+            self._files[key] = _Folded(first_id, last_id, version, file)
+            self._files.move_to_end(key)
+            while len(self._files) > self.size:
+                self._files.popitem(last=False)
+        return version, file
+
+
+_caches: weakref.WeakKeyDictionary[EventLog, FoldCache] = weakref.WeakKeyDictionary()
+
+
+def fold_cache(log: EventLog) -> FoldCache:
+    """The fold cache of one event log (one per process and log: each service's writers share theirs)."""
+    cache = _caches.get(log)
+    if cache is None:
+        cache = _caches[log] = FoldCache()
+    return cache
+
+
 async def _original(log: EventLog, campaign: str, ine: str | None, positions: Positions) -> Outcome:
     key = log.keys.student(campaign, ine) if ine else log.keys.rectorat
     logged = await log.read_entry(key, positions.student)
@@ -143,13 +216,11 @@ async def execute(
         # conditioned: a write racing a calendar change by an instant is ordered as if decided just before it.
         campaign_file = await log.read_campaign(campaign)
         if ine is None:
-            history: list = []
             file = fold(campaign, "", [])
         else:
-            # Decisions never read a personal field: the history is read without the student's key.
-            history = await log.read_student(campaign, ine, ErasedKeyring())
-            version = len(history)
-            file = fold(campaign, ine, [(h.event, h.student_version or n + 1) for n, h in enumerate(history)])
+            # Decisions never read a personal field: the history is read without the student's key, and only
+            # what this process has not folded yet (FoldCache).
+            version, file = await fold_cache(log).student(log, campaign, ine)
         histories: dict[str, list[Event]] = {}
         more: dict[str, int] = {}
         if related is not None:
