@@ -141,19 +141,76 @@ def parse_smtp_url(url: str) -> SmtpTarget:
                       unquote(parts.password) if parts.password else None)
 
 
+def _connect(target: SmtpTarget, timeout: float) -> smtplib.SMTP:
+    if target.security == "tls":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout,
+                                                context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(target.host, target.port, timeout=timeout)
+    try:
+        if target.security == "starttls":
+            client.starttls(context=ssl.create_default_context())
+        if target.user:
+            client.login(target.user, target.password or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 def send_smtp(target: SmtpTarget, message: EmailMessage, timeout: float) -> None:
     """One message through one connection (blocking: run it in a thread). Any failure is an SmtpError."""
     try:
-        if target.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout,
-                                                    context=ssl.create_default_context())
-        else:
-            client = smtplib.SMTP(target.host, target.port, timeout=timeout)
-        with client:
-            if target.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
-            if target.user:
-                client.login(target.user, target.password or "")
+        with _connect(target, timeout) as client:
             client.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
         raise SmtpError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class SmtpConnection:
+    """One SMTP connection kept open between messages (blocking: call it from one thread at a time). A message
+    that fails on a connection already used is tried once on a fresh one (the server may have closed it while
+    idle); any other failure closes it and is an SmtpError."""
+
+    def __init__(self, target: SmtpTarget, timeout: float) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.client: smtplib.SMTP | None = None
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.quit()
+            except (OSError, smtplib.SMTPException):
+                self.client.close()
+            self.client = None
+
+    def send(self, message: EmailMessage) -> None:
+        reused = self.client is not None
+        try:
+            try:
+                if self.client is None:
+                    self.client = _connect(self.target, self.timeout)
+                self.client.send_message(message)
+            except smtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                self.client = None
+                self.client = _connect(self.target, self.timeout)
+                self.client.send_message(message)
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code >= 500 or exc.smtp_code in (421,):  # the connection is not to be used again
+                self.close()
+            else:
+                self._reset()
+            raise SmtpError(f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise SmtpError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _reset(self) -> None:
+        try:
+            if self.client is not None:
+                self.client.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()

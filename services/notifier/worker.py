@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from services.notifier import ledger
 from services.notifier.domain import Notification, convocations, reminders
-from services.notifier.mail import Mail, SmtpError, parse_smtp_url, render, send_smtp
+from services.notifier.mail import Mail, SmtpConnection, SmtpError, parse_smtp_url, render
 from services.notifier.settings import NotifierSettings
 from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
@@ -56,10 +56,11 @@ def utc_now() -> datetime:
 
 
 def smtp_sender(settings: NotifierSettings) -> Sender:
-    target = parse_smtp_url(settings.smtp_url)
+    """Sends through one SMTP connection kept open (the notifier sends one message at a time)."""
+    connection = SmtpConnection(parse_smtp_url(settings.smtp_url), settings.smtp_timeout_seconds)
 
     async def send(mail: Mail) -> None:
-        await asyncio.to_thread(send_smtp, target, mail.message(settings.mail_from), settings.smtp_timeout_seconds)
+        await asyncio.to_thread(connection.send, mail.message(settings.mail_from))
 
     return send
 
