@@ -178,3 +178,27 @@ async def test_without_smtp_the_mails_wait_in_the_outbox(log, world):
         [kept] = rows(notifier, ledger.outbox)
         assert kept.recipient == REFERENT_MAIL and kept.subject.startswith("Convocation")
         assert len(rows(notifier, ledger.sent_ledger)) == 1
+
+
+async def test_the_referent_address_sealed_in_the_log_is_opened_with_the_key_store(redis, keys, smtp, world):
+    """As the services write it: the référent's name and address encrypted with the student's key; the notifier
+    opens them with the key store it shares with the services (the same master key and store)."""
+    from shared.runtime.log.client import EventLog
+
+    settings = world(smtp.url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keystore = settings.open_keystore()
+    try:
+        sealed_log = EventLog(redis, keys, keystore)
+        student = Student(sealed_log, ine_number(7))
+        await student.add(registered())
+        await student.add(scheduled(at=AT))
+    finally:
+        keystore.close()
+    raw = (await redis.xrange(keys.student("2027", student.ine)))[0][1]
+    assert REFERENT_MAIL.encode() not in b"".join(raw.values())  # sealed in the log
+    async with opened(settings, clock=Clock(T0)) as notifier:
+        await notifier.create_groups()
+        await notifier.read_new()
+    [message] = smtp.inbox.messages
+    assert message["To"] == REFERENT_MAIL and "Bonjour Claire Dupont," in text_of(message)
