@@ -251,3 +251,22 @@ def test_every_staff_role_reads_the_calendar_with_the_phase_and_the_next_date(wo
     body = world.scoring.get(f"/api/campaigns/{CAMPAIGN}/calendar", headers=world.rectorat).json()
     assert body["phase"] == "entretiens" and body["next"]["label"] == "fin des entretiens"
     assert world.scoring.get("/api/campaigns/2028/calendar", headers=world.rectorat).json()["error"] == "campaign_not_found"
+
+
+def test_every_views_campaign_row_takes_the_latest_closing(world: World):
+    import importlib
+
+    from sqlalchemy import select
+
+    world.calendar(closes_at=NOW + 90 * DAY)
+    position = world.scoring.post(f"/api/campaigns/{CAMPAIGN}/calendar", json={"closes_at": (NOW + 120 * DAY).isoformat()},
+                                  headers=world.rectorat).json()["positions"]["service"]
+    reads = ((world.registration, "services.registration.views", "/api/students", world.principal),
+             (world.evaluation, "services.evaluation.views", "/api/interviews", world.staff),
+             (world.scoring, "services.scoring.views", "/api/reports/summary", world.rectorat))
+    for client, views, path, headers in reads:
+        assert client.get(path, params={"min_position": position}, headers=headers).status_code == 200  # caught up
+        table = importlib.import_module(views).campaigns
+        with client.app.state.runtime.engine.connect() as conn:
+            closes_at = conn.execute(select(table.c.closes_at).where(table.c.campaign == CAMPAIGN)).scalar_one()
+        assert datetime.fromisoformat(closes_at) == NOW + 120 * DAY, views

@@ -10,10 +10,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 
-from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, Text, delete, select
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.contracts.events import CampaignOpened
+from shared.contracts.events import CampaignCalendarSet, CampaignOpened
 from shared.contracts.streams import LoggedEvent
 from shared.domain.student_file import StudentFile, empty_file, evolve
 
@@ -239,6 +239,11 @@ def apply_campaigns(conn: Connection, table: Table, events: list[LoggedEvent]) -
         if isinstance(e.event.payload, CampaignOpened)
     ]
     upsert(conn, table, rows, ["campaign"])
+    for e in events:  # SPEC §7: the latest calendar's closing counts (its other dates: CampaignFile, the log's fold)
+        if isinstance(e.event.payload, CampaignCalendarSet):
+            closes_at = e.event.payload.closes_at
+            conn.execute(update(table).where(table.c.campaign == e.event.campaign)
+                         .values(closes_at=closes_at.isoformat() if closes_at else None))
 
 
 def campaign_bonus_points(conn: Connection, table: Table) -> dict[str, int]:
