@@ -36,6 +36,7 @@ def serve_notifier(args: argparse.Namespace) -> int:
 
     settings = NotifierSettings()
     settings.require_master_key()  # the référents' addresses are sealed in the log
+    settings.require_smtp_in_production()
     if args.fd is not None:
         uvicorn.run(create_app(settings), fd=args.fd, log_level="info", access_log=False)
     else:

@@ -48,7 +48,7 @@ def create_app(settings: NotifierSettings, *, clock=None):
 
     @app.get("/outbox", response_class=HTMLResponse)
     async def outbox_page():
-        if settings.smtp_url:
+        if settings.smtp_url or settings.environment == "production":
             return HTMLResponse("<!doctype html><html lang=\"fr\"><title>Boîte d'envoi</title><p>Les courriels "
                                 "partent par SMTP : pas de boîte d'envoi locale.</p></html>", status_code=404)
 

@@ -31,6 +31,11 @@ class NotifierSettings(ServiceSettings):
     retry_max_seconds: float = 900.0
     block_ms: int = 1000
 
+    def require_smtp_in_production(self) -> None:
+        """Production sends: the outbox (a development page, no sign-in) is never where e-mails wait there."""
+        if self.environment == "production" and not self.smtp_url:
+            raise SystemExit("PASSPRO_SMTP_URL must be set in production (the local outbox is for development)")
+
     def resolved_database_url(self) -> str:
         return self.database_url or sqlite_url(self.data_dir, "notifier")
 

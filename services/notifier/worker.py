@@ -357,7 +357,7 @@ async def status(settings: NotifierSettings, redis: Redis, engine: Engine) -> di
     def read():
         with engine.connect() as conn:
             return ledger.counts(conn), [
-                {"at": r.at, "key": r.key, "error": r.error} for r in ledger.last_errors(conn)]
+                {"at": r.at, "error": r.error} for r in ledger.last_errors(conn)]  # no key: it names a student
 
     counts, errors = await asyncio.to_thread(read)
     return {"streams": streams, **counts, "errors": errors}

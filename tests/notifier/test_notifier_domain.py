@@ -94,3 +94,16 @@ def test_smtp_urls():
             assert "PASSPRO_SMTP_URL" in str(exc)
         else:
             raise AssertionError(bad)
+
+
+def test_production_needs_an_smtp_server():
+    from services.notifier.settings import NotifierSettings
+
+    try:
+        NotifierSettings(environment="production", smtp_url="").require_smtp_in_production()
+    except SystemExit as exc:
+        assert "PASSPRO_SMTP_URL" in str(exc)
+    else:
+        raise AssertionError("production started with no SMTP server")
+    NotifierSettings(environment="production", smtp_url="smtp://relais:25").require_smtp_in_production()
+    NotifierSettings(environment="development", smtp_url="").require_smtp_in_production()
