@@ -4,8 +4,78 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 from services.cli.common import SERVICES, app_factory, env_settings, migrate_all
+
+# A worker's index among `passpro serve --workers N`'s processes (0 when serving alone): the app runs its
+# background tasks in worker 0 only (shared/runtime/http/app.py reads the same variable); the view's consumer is
+# one among them by its lease.
+WORKER_INDEX_ENV = "PASSPRO_WORKER_INDEX"
+
+
+def reuse_port_socket(host: str, port: int, listen: bool = True) -> socket.socket:
+    """A socket on host:port that other processes may also bind (SO_REUSEPORT): the kernel spreads the
+    connections over the workers' listening sockets (one bound without listening is given none)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    if listen:
+        sock.listen(2048)
+    return sock
+
+
+def serve_workers(args: argparse.Namespace) -> int:
+    """`--workers N`: N processes of `passpro serve NAME`, each its own event loop, on one port — each binds it
+    with SO_REUSEPORT, or all accept on the socket `passpro up` passed (--fd). Worker 0 runs the background
+    tasks; every worker starts the view's consumer, and the view's lease lets one of them apply the log while
+    the others serve reads at the positions it stores. SIGTERM or SIGINT stops them all; one worker ending
+    stops the others, and its exit code is this command's."""
+    port = args.port or SERVICES.get(args.name, 0)
+    guard = None
+    if args.fd is None:  # bound here first: a port already taken is said once, before any worker starts
+        guard = reuse_port_socket(args.host, port, listen=False)
+        port = guard.getsockname()[1]  # --port 0: the one the system chose, for every worker
+    command = [sys.executable, "-m", "services.cli", "serve", args.name]
+    command += ["--fd", str(args.fd)] if args.fd is not None else ["--host", args.host, "--port", str(port),
+                                                                   "--reuse-port"]
+    workers = [
+        subprocess.Popen(command, env={**os.environ, WORKER_INDEX_ENV: str(i)},
+                         pass_fds=(args.fd,) if args.fd is not None else ())
+        for i in range(args.workers)
+    ]
+    print(f"passpro serve {args.name}: {args.workers} workers (pids {', '.join(str(w.pid) for w in workers)})",
+          flush=True)
+
+    def stop(*_: object) -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        code = None
+        while code is None:
+            code = next((w.returncode for w in workers if w.poll() is not None), None)
+            time.sleep(0.2)
+        stop()
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        return 0 if code in (0, -signal.SIGTERM) else code
+    finally:
+        if guard is not None:
+            guard.close()
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -13,6 +83,8 @@ def serve(args: argparse.Namespace) -> int:
 
     if args.name == "notifier":
         return serve_notifier(args)
+    if args.workers > 1:
+        return serve_workers(args)
     settings = env_settings(args.name)  # a service is configured by its environment only
     settings.require_secret()
     settings.require_master_key()
@@ -22,6 +94,10 @@ def serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(settings), fd=args.fd, log_level="info", access_log=False)
         return 0
     port = args.port or SERVICES[args.name]
+    if args.reuse_port:  # one of `--workers N`: its own socket on the shared port
+        sock = reuse_port_socket(args.host, port)
+        uvicorn.run(create_app(settings), fd=sock.fileno(), log_level="info", access_log=False)
+        return 0
     uvicorn.run(create_app(settings), host=args.host, port=port, log_level="info", access_log=False)
     return 0
 
@@ -57,5 +133,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int)
     p.add_argument("--host", default=os.environ.get("PASSPRO_HOST", "127.0.0.1"))
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # passpro up: serve on this listening socket
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the one port (default 1)")
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers N
     p.set_defaults(func=serve)
     sub.add_parser("migrate", help="apply every service's database migrations").set_defaults(func=migrate)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,7 +140,9 @@ def build_app(
         )
         stop = asyncio.Event()
         tasks = [asyncio.create_task(consumer.run(stop), name=f"{name}-consumer")]
-        tasks += [asyncio.create_task(run(rt, stop), name=f"{name}-{task}") for task, run in (background or {}).items()]
+        if os.environ.get("PASSPRO_WORKER_INDEX", "0") == "0":  # `passpro serve --workers N`: in worker 0 only
+            tasks += [asyncio.create_task(run(rt, stop), name=f"{name}-{task}")
+                      for task, run in (background or {}).items()]
         try:
             yield
         finally:
