@@ -153,3 +153,18 @@ def test_the_rectorats_dashboard_shows_what_is_late_by_establishment(pages: Page
                      headers={"Authorization": f"Bearer {pages.token('rectorat', None)}"})
         todo = _section(rectorat.get("/").text)
         assert "avis du lycée à donner" not in todo and "Collège Voltaire : 1" in todo, todo
+
+
+def test_a_list_is_paged_in_sql_ten_a_page(pages: PagesWorld):
+    ines = [f"{n:09d}DQ" for n in range(1, 13)]
+    with pages.client("registration") as registration:
+        for ine in ines:
+            last = register_student(pages, registration, ine)
+    with pages.visitor("registration", "principal", COLLEGE) as principal:
+        first = principal.get("/", params={"position": last["positions"]["service"]}).text
+        shown = _section(first)
+        assert sum(ine in shown for ine in ines) == 10 and "12" in shown and "Suivants" in shown, shown
+        assert 'href="/?afaire=2"' in first
+        second = _section(principal.get("/", params={"afaire": "2"}).text)
+        assert sum(ine in second for ine in ines) == 2 and "Précédents" in second and "Suivants" not in second, second
+        assert {ine for ine in ines if ine in shown} | {ine for ine in ines if ine in second} == set(ines)
