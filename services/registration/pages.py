@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from services.registration import api, handlers, queries, slot_pages, todo
 from shared.domain.errors import NotFound
@@ -114,6 +114,9 @@ async def my_students(
     eleves: str = "", afaire: str | None = None,
 ) -> Response:
     w = web(request)
+    visitor = w.visitor(request)
+    if visitor is not None and visitor.role == "eleve":  # a student's home is their own space (SPEC §6)
+        return RedirectResponse("/eleve", status_code=303)
     who = w.user(request)
     # Paged in SQL: only the page's files are read; the counters are counts of the view's narrow rows.
     number = page_number(page)
