@@ -63,6 +63,20 @@ class FollowingConnection(SentinelManagedConnection):
             self.host, self.port = await self.connection_pool.get_master_address()
         return await super().connect_check_health(check_health, retry_socket_connect)
 
+    async def on_connect_check_health(self, check_health: bool = True) -> None:
+        """A new connection to "the primary" must be to a primary: a Sentinel's answer can be a moment old,
+        and a lost primary's address can answer again as an empty replica syncing (replica-serve-stale-data:
+        its reads answer "nothing" without an error). Anything but a primary is refused, and asked again."""
+        await super().on_connect_check_health(check_health)
+        if not self.connection_pool.is_master:
+            return
+        await self.send_command("ROLE")
+        role = await self.read_response()
+        name = role[0].decode() if isinstance(role[0], bytes) else role[0]
+        if name != "master":
+            await self.disconnect()
+            raise RedisConnectionError(f"{self.host}:{self.port} is a {name}, not the primary")
+
 
 def log_target(settings: Any) -> str:
     """Where the log is looked for, for messages: the Sentinels and the service, or the URL."""
