@@ -126,9 +126,13 @@ class SmtpTarget:
     security: str  # "plain", "starttls", "tls"
     user: str | None = None
     password: str | None = None
+    ca_file: str | None = None  # a private CA (PEM); None: the system's certificates
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file or None)
 
 
-def parse_smtp_url(url: str) -> SmtpTarget:
+def parse_smtp_url(url: str, ca_file: str = "") -> SmtpTarget:
     """smtp://host:25 (plain), smtp+starttls://host:587, smtps://host:465, with user:password@ when needed."""
     parts = urlsplit(url)
     security = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}.get(parts.scheme)
@@ -138,18 +142,17 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     port = parts.port or {"plain": 25, "starttls": 587, "tls": 465}[security]
     return SmtpTarget(parts.hostname, port, security,
                       unquote(parts.username) if parts.username else None,
-                      unquote(parts.password) if parts.password else None)
+                      unquote(parts.password) if parts.password else None, ca_file or None)
 
 
 def _connect(target: SmtpTarget, timeout: float) -> smtplib.SMTP:
     if target.security == "tls":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout,
-                                                context=ssl.create_default_context())
+        client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=target.tls())
     else:
         client = smtplib.SMTP(target.host, target.port, timeout=timeout)
     try:
         if target.security == "starttls":
-            client.starttls(context=ssl.create_default_context())
+            client.starttls(context=target.tls())
         if target.user:
             client.login(target.user, target.password or "")
     except BaseException:

@@ -20,6 +20,7 @@ class NotifierSettings(ServiceSettings):
     smtp_url: str = ""
     mail_from: str = "Passpro <ne-pas-repondre@passpro.local>"
     smtp_timeout_seconds: float = 10.0
+    smtp_ca_file: str = ""  # a private CA's certificates (PEM) for smtps:// and STARTTLS; unset: the system's
     # The heads of establishment's mailboxes: the académies' convention ce.<UAI>@ac-<académie>.fr.
     establishment_mail: str = "ce.{uai}@ac-{academie}.fr"
     registration_url: str = "http://127.0.0.1:8101"  # where the convocation pages are (links in the e-mails)

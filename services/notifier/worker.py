@@ -57,7 +57,8 @@ def utc_now() -> datetime:
 
 def smtp_sender(settings: NotifierSettings) -> Sender:
     """Sends through one SMTP connection kept open (the notifier sends one message at a time)."""
-    connection = SmtpConnection(parse_smtp_url(settings.smtp_url), settings.smtp_timeout_seconds)
+    connection = SmtpConnection(parse_smtp_url(settings.smtp_url, settings.smtp_ca_file),
+                                settings.smtp_timeout_seconds)
 
     async def send(mail: Mail) -> None:
         await asyncio.to_thread(connection.send, mail.message(settings.mail_from))
