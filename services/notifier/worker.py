@@ -82,6 +82,7 @@ class Notifier:
         self.consumer = settings.consumer_name
         self.failures: dict[str, int] = {}
         self._sending = asyncio.Lock()  # one send at a time: a key is checked and recorded under it
+        self._reminding = asyncio.Lock()  # one reminders check at a time (then _sending, never the reverse)
 
     @property
     def streams(self) -> list[str]:
@@ -173,11 +174,16 @@ class Notifier:
                 after = fold(campaign, ine, upto)
                 for note in convocations(this.event, before, after):
                     await self.deliver(note, stream, entry_id)
-        await self.check_reminders(campaign, ine, history)
+        await self.check_reminders(campaign, ine)
 
-    async def check_reminders(self, campaign: str, ine: str, history=None) -> None:
-        if history is None:
+    async def check_reminders(self, campaign: str, ine: str) -> None:
+        """The student's reminders due now sent, and their next moment stored. One check at a time, each reading
+        the history afresh: a timer's check read before an event can never overwrite the moment that event set."""
+        async with self._reminding:
             history = await self.log.read_student(campaign, ine)
+            await self._check_reminders(campaign, ine, history)
+
+    async def _check_reminders(self, campaign: str, ine: str, history) -> None:
         file = fold(campaign, ine, [(e.event, e.student_version) for e in history])
         due, next_at = reminders(file, self.clock())
         for note in due:
