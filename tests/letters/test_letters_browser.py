@@ -6,12 +6,7 @@ letters. Screenshots and the PDFs are kept in tests/letters/screenshots/."""
 
 from __future__ import annotations
 
-import os
-import re
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,37 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "axe"))
-from axe import violations  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "student"))
+from browsing import WIDTHS, chromium, overflow, pdf_pages, serve, violations  # noqa: E402
 
 from shared.contracts.letter import default_letter_template
 
-CHROMIUM = os.environ.get("PASSPRO_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 COLLEGE, LYCEE, FORMATION = "0752547L", "0750502N", "2473121131"
-WIDTHS = {
-    "telephone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2},
-    "ordinateur": {"viewport": {"width": 1280, "height": 900}},
-}
 PORTS = range(18400, 18500)  # this work's own range
 TEMPLATE = default_letter_template()
 SENTENCE = ("J'ai découvert ce métier au salon de l'orientation et au CDI, puis pendant mon stage de 3e dans une "
             "boutique du quartier, où j'ai aidé à conseiller les clients et à ranger les rayons. ")
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PASSPRO_TEST_REQUIRE_SERVERS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port in 18400-18499")
 
 
 def longest(max_length: int) -> str:
@@ -58,48 +33,17 @@ def longest(max_length: int) -> str:
     return (text[: max_length // 2] + "\n" + text[max_length // 2:])[:max_length]
 
 
-def pdf_pages(pdf: bytes) -> int:
-    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
-
-
 @pytest.fixture
 def served(passpro) -> Iterator[str]:
     """The registration service on a local port of 18400-18499, in this process (uvicorn in a thread)."""
-    import uvicorn
-
-    from services.registration.app import create_app
-
-    passpro.migrate("registration")
-    port = _port()
-    server = uvicorn.Server(uvicorn.Config(create_app(passpro.settings("registration")), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the registration service did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(passpro, "registration", PORTS) as url:
+        yield url
 
 
 @pytest.fixture
 def browser(served):
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium(SCREENSHOTS) as browser:
+        yield browser
 
 
 def student_with_interview(passpro, served: str, ine: str) -> str:
@@ -118,10 +62,6 @@ def student_with_interview(passpro, served: str, ine: str) -> str:
         seen = api.get("/api/students", params={"min_position": scheduled.json()["positions"]["service"]})
         assert seen.status_code == 200, seen.text
         return scheduled.json()["event"]["payload"]["interview_id"]
-
-
-def overflow(page) -> int:
-    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
 @pytest.mark.parametrize("device", list(WIDTHS))
