@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import redis as redis_sync
 
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pages"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notifier"))
 
 from notifier_world import Clock, SmtpServer, subject_of, text_of as mail_text  # noqa: E402
-from pages_world import COLLEGE, FORMATION, LYCEE, World as PagesWorld, _service, register_student  # noqa: E402
+from pages_world import COLLEGE, FORMATION, LYCEE, World as PagesWorld, _service  # noqa: E402
 from shared.fr.formats import PARIS  # noqa: E402
 from shared.runtime.migrations import upgrade  # noqa: E402
 
@@ -46,8 +47,9 @@ WAIT_MS = 15_000
 INE = "000000001SB"
 REFERENT_MAIL = "claire.dupont@ac-paris.fr"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-# The interviews' day: in two days (within the référent's 7 days), in Paris.
+# The interviews' day: in two or three days (within the référent's 7 days; the series form offers no Sunday), in Paris.
 DAY = (NOW.astimezone(PARIS) + timedelta(days=2)).date()
+DAY += timedelta(days=DAY.weekday() == 6)
 WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 
 
@@ -206,12 +208,10 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
         smtp,
         served(world, "registration", _port(taken), clock) as registration,
         served(world, "evaluation", _port(taken), clock) as evaluation,
+        served(world, "scoring", _port(taken), clock) as scoring,
         notifier_running(world, smtp.url, clock),
     ):
-        from fastapi.testclient import TestClient  # noqa: F401 - the scene's student through the API, as a collège would
-
-        import httpx
-
+        # The scene: the student registered through the API (the registration's pages have their own browser test).
         with httpx.Client(base_url=registration, timeout=20) as api:
             answer = api.post("/api/students", headers={"Authorization": f"Bearer {world.token('principal', COLLEGE)}"},
                               json={"student_ine": INE, "college_uai": COLLEGE, "last_name": "Durand",
@@ -219,7 +219,6 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
                                     "referent": {"user_id": "referent.0752547L", "name": "Claire Dupont",
                                                  "email": REFERENT_MAIL}})
             assert answer.status_code == 201, answer.text
-        _ = register_student  # the same body as pages_world's, with the demo référent's id
 
         # 1. The principal: the student's collège avis is to give; given from the student's page, it leaves the list.
         principal = Screen(browser)
@@ -315,6 +314,18 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
         assert main.count("1 libre sur 1") == 2 and main.count("0 libre sur 1") == 1, main
         staff.shot("lycee-creneaux-apres-deplacement")
 
+        # The référent ticks the interview's preparation list: the student is ready, gone from the list.
+        rpage.goto(registration + f"/eleves/{INE}/lettres")
+        checklist = rpage.locator("form[action$='/preparation']")
+        for box in checklist.locator("input[type=checkbox]").all():
+            box.check()
+        referent.shot("referent-preparation")
+        checklist.get_by_role("button", name="Enregistrer la préparation").click()
+        todo = referent.todo_until(registration + "/", lambda t: INE not in t)
+        assert INE not in todo and "Aucun entretien" in todo, todo
+        referent.shot("referent-a-faire-fait")
+        referent.close()
+
         # 5. The clock moves past the interview: the lycée's report is to write; recorded, then corrected.
         clock.now = datetime.combine(DAY, datetime.min.time(), tzinfo=PARIS).astimezone(UTC) + timedelta(hours=20)
         todo = staff.todo_until(evaluation + "/", lambda t: INE in t)
@@ -341,6 +352,13 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
         staff.shot("lycee-a-faire-fait")
         staff.close()
 
+        # The rectorat's dashboard: the lycée is late with one avis after an interview.
+        rectorat = Screen(browser)
+        rectorat.sign_in(scoring, "Rectorat — Rectorat de Paris")
+        todo = rectorat.todo_until(scoring + "/", lambda t: "avis du lycée à donner" in t)
+        assert "établissements en retard" in todo and "1 avis du lycée à donner après entretien" in todo, todo
+        rectorat.shot("rectorat-a-faire-retard")
+
         # 6. The proviseur: the avis to give, given, gone from the list.
         proviseur = Screen(browser)
         proviseur.sign_in(evaluation, "Proviseur(e) — Lycée professionnel Théophile Gautier")
@@ -357,10 +375,9 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
         assert INE not in todo and "Aucun avis à donner" in todo, todo
         proviseur.shot("proviseur-a-faire-vide")
         proviseur.close()
+        todo = rectorat.todo_until(scoring + "/", lambda t: "avis du lycée à donner" not in t)
+        assert "avis du lycée à donner" not in todo, todo
+        rectorat.shot("rectorat-a-faire-apres")
+        rectorat.close()
 
-        # 7. The référent's list: past the interview, nothing left to prepare.
-        todo = referent.todo_until(registration + "/", lambda t: INE not in t)
-        assert INE not in todo, todo
-        referent.shot("referent-a-faire-apres")
-        referent.close()
         assert len(smtp.inbox.messages) == 2, [subject_of(m) for m in smtp.inbox.messages]  # no duplicate
