@@ -28,6 +28,7 @@ from shared.runtime.http.auth import Principal, VerifiedTokens
 from shared.runtime.http.calendar import CampaignCalendar
 from shared.runtime.commands import Decide, DecideWith, Outcome, RelatedOf
 from shared.runtime.projection.consumer import Consumer
+from shared.runtime.projection.lease import view_lease
 from shared.runtime.db import make_engine
 from shared.runtime.http.guard import ApiGuard, HttpMethods, ViewBehind, install_error_handlers
 from shared.runtime.log.client import EventLog
@@ -132,7 +133,8 @@ def build_app(
         reference = await load_reference(redis, keys)
         keystore = await asyncio.to_thread(settings.open_keystore)
         view = make_view()
-        consumer = Consumer(redis, engine, keys, view, keystore=keystore, page_size=settings.consumer_page_size)
+        consumer = Consumer(redis, engine, keys, view, keystore=keystore, page_size=settings.consumer_page_size,
+                            lease=view_lease(engine, view.name))  # one active consumer among replicas (SPEC §9)
         event_log = EventLog(redis, keys, keystore, replication(settings))
         fingerprint_key = settings.master().derive(FINGERPRINT_KEY_INFO, b"")
         rt = app.state.runtime = Runtime(
