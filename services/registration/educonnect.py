@@ -44,12 +44,13 @@ from saml2.time_util import str_to_time
 from sqlalchemy import Engine, delete, insert, select
 
 from services.registration import student_api
+from services.registration.student_api import student_path
 from services.registration.views import educonnect_links, student_files
 from shared.contracts.identifiers import check_ine, normalise
 from shared.runtime.http.app import Runtime, runtime
 from shared.runtime.http.auth import InvalidToken, Principal, issue_token
 from shared.web.forms import read_form
-from shared.web.pages import next_path, web
+from shared.web.pages import web
 from shared.web.session import set_cookie
 
 log = logging.getLogger(__name__)
@@ -526,14 +527,6 @@ def student_token(rt: Runtime, ine: str, college_uai: str) -> tuple[str, Princip
         ttl_seconds=STUDENT_SESSION_SECONDS, issuer=rt.settings.jwt_issuer,
     )
     return token, Principal(user_id=user_id, role="eleve", uai=college_uai, ine=ine)
-
-
-def student_path(value: str | None) -> str:
-    """Where a student goes once signed in: a page of theirs (the student space, the formations), else /eleve."""
-    path = next_path(value)
-    page = path.split("?", 1)[0]
-    mine = any(page == space or page.startswith(space + "/") for space in ("/eleve", "/formations"))
-    return path if mine and not page.startswith("/eleve/connexion") else "/eleve"
 
 
 def open_student_session(request: Request, ine: str, college_uai: str, suite: str) -> Response:

@@ -32,8 +32,22 @@ from shared.runtime.http.auth import InvalidToken, Principal, issue_token
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_role
 from shared.runtime.http.openapi import Answer, EventOut, InterviewStatus, Positions, _refusal, read, refusals
 from shared.runtime.http.requests import CampaignQuery, IneInPath, MinPositionQuery
+from shared.web.pages import next_path
 
 log = logging.getLogger(__name__)
+
+
+STUDENT_SPACES = ("/eleve", "/formations")
+
+
+def student_path(value: str | None) -> str:
+    """Where a student goes once signed in (with an access code, in one demo click or through EduConnect): a page of
+    theirs — the student space and what is under it (letters, checklist, convocation), the formations — else /eleve.
+    A prefix is not enough: /eleves/… is the collège's, /eleve/connexion the sign-in itself."""
+    path = next_path(value)
+    page = path.split("?", 1)[0]
+    mine = any(page == space or page.startswith(space + "/") for space in STUDENT_SPACES)
+    return path if mine and not (page == "/eleve/connexion" or page.startswith("/eleve/connexion/")) else "/eleve"
 
 # The bearer token is documented route by route: the sign-in needs none (ApiGuard's PUBLIC_API_PATHS).
 router = APIRouter(prefix="/api", tags=["élève"])

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Match, Mount
 
 from services.registration import handlers, queries
-from services.registration.student_api import TooManyTries, WrongCode, my_file, open_student_session
+from services.registration.student_api import TooManyTries, WrongCode, my_file, open_student_session, student_path
 from services.registration.student_space import student_space
 from shared.contracts.identifiers import check_ine, normalise
 from shared.domain.errors import Forbidden, NotFound, Refusal
@@ -27,7 +27,7 @@ from shared.runtime.demo_users import demo_students
 from shared.runtime.http.app import runtime
 from shared.runtime.http.auth import Principal, issue_token
 from shared.runtime.http.requests import IneInPath
-from shared.web.pages import next_path, valid_position, web
+from shared.web.pages import valid_position, web
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,6 @@ def _to_sign_in(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{SIGN_IN}?suite={request.url.path}", status_code=303)
 
 
-def _suite(value: str | None) -> str:
-    """After signing in: a student page, the formations' or the letters' (never the collège's)."""
-    path = next_path(value)
-    return path if path.startswith(("/eleve", "/formations")) and not path.startswith(SIGN_IN) else "/eleve"
-
-
 # --- signing in ----------------------------------------------------------------------------------------------
 
 
@@ -72,7 +66,7 @@ def _sign_in_page(request: Request, status: int = 200, **context: Any) -> HTMLRe
     context = {
         "who": who if who and who.role == "eleve" else None,
         "demo": demo_students(rt.reference) if rt.settings.demo else [],
-        "suite": _suite(request.query_params.get("suite")),
+        "suite": student_path(request.query_params.get("suite")),
         "educonnect": getattr(getattr(request.app.state, "educonnect", None), "configured", False),
         "current": "connexion",
         "fait": request.query_params.get("fait"),
@@ -90,7 +84,7 @@ async def sign_in_page(request: Request) -> Response:
 async def sign_in_with_code(request: Request) -> Response:
     w, rt = web(request), runtime(request)
     form = await w.form(request)
-    suite = _suite(form.get("suite"))
+    suite = student_path(form.get("suite"))
     values = {"ine": form.get("ine", "")}
     errors: dict[str, str] = {}
     ine = normalise(form.get("ine", ""))
@@ -142,7 +136,7 @@ async def sign_in_as_demo_student(request: Request) -> Response:
         reference=rt.reference, ttl_seconds=DEMO_SECONDS, issuer=rt.settings.jwt_issuer,
     )
     who = Principal(chosen["user_id"], "eleve", chosen["uai"], chosen["ine"])
-    return w.sign_in(request, token, who, _suite(form.get("suite")))
+    return w.sign_in(request, token, who, student_path(form.get("suite")))
 
 
 # Pages of the student's letter, checklist and convocation (services/registration/letters.py), linked from an
