@@ -175,9 +175,15 @@ def differences(got: dict[str, set[tuple]], want: dict[str, set[tuple]]) -> dict
 
 
 async def log_entries(redis: Redis, keys: StreamKeys) -> set[tuple[str, str]]:
-    """(stream, entry id) of every entry the projection follows: the rectorat's and the campaign's service streams."""
-    streams = [keys.rectorat, *keys.campaign_streams(CAMPAIGN)]
-    return {(stream, entry_id.decode()) for stream in streams for entry_id, _ in await redis.xrange(stream)}
+    """(stream, entry id) of every entry the projection follows: the rectorat's and the campaign's service streams.
+    Read by pages: the soak's streams (150,000 entries each) in one reply outlast the client's socket timeout."""
+    entries = set()
+    for stream in [keys.rectorat, *keys.campaign_streams(CAMPAIGN)]:
+        after = "-"
+        while page := await redis.xrange(stream, after, "+", count=10_000):
+            entries |= {(stream, entry_id.decode()) for entry_id, _ in page}
+            after = f"({page[-1][0].decode()}"
+    return entries
 
 
 def applied_other_than_once(applied: dict[tuple[str, str], int], log: set[tuple[str, str]]) -> dict[str, object]:
