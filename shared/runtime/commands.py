@@ -21,13 +21,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from shared.domain.errors import Refusal, RuleViolation
-from shared.contracts.events import Actor, Event, Payload
+from shared.contracts.events import Actor, Event, Payload, UnknownEventType, event_from_fields
 from shared.contracts.personal import ErasedKeyring
 from shared.contracts.streams import logged_event_from_entry
 from shared.domain.calendar import PhaseClosed
 from shared.domain.rules import require_not_erased
 from shared.fr.formats import paris
-from shared.domain.student_file import CampaignFile, StudentFile, evolve, fold
+from shared.domain.student_file import CampaignFile, StudentFile, evolve, fold, fold_campaign
 from shared.runtime.keys.store import StudentErased
 from shared.runtime.log.client import EventLog, Positions, _decode, _fields
 
@@ -109,58 +109,117 @@ class _Folded:
     first_id: str  # the stream's first entry: a stream deleted and made again is never taken for the cached one
     last_id: str
     version: int  # the number of entries folded
-    file: StudentFile
+    state: Any  # a student's file, or the rectorat stream's events
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one attempt of a command reads, in one round trip."""
+
+    prior_seen: bool  # the event id is already in the log's ids (asked on the first attempt only)
+    rectorat_version: int
+    campaign: CampaignFile
+    version: int  # the student's (0 for a rectorat command)
+    file: StudentFile | None
+
+
+def _student_step(key: str, campaign: str, ine: str) -> Callable[[Any, int, Any, Any], Any]:
+    def step(file: StudentFile | None, version: int, entry_id: Any, fields: Any) -> StudentFile:
+        # Decisions never read a personal field: the entries are read without the student's key.
+        logged = logged_event_from_entry(key, _decode(entry_id), _fields(fields), ErasedKeyring())
+        return evolve(file or fold(campaign, ine, []), logged.event, logged.student_version or version)
+    return step
+
+
+def _rectorat_step(events: tuple | None, version: int, entry_id: Any, fields: Any) -> tuple:
+    try:
+        return (*(events or ()), event_from_fields(_fields(fields)))
+    except UnknownEventType:  # as EventLog.read_rectorat: skipped
+        return events or ()
 
 
 class FoldCache:
-    """The student files this process's decisions were last taken on, by stream version.
+    """What this process's decisions were last taken on, by stream version: each student's file and the rectorat
+    stream's events (the campaign file), so a write folds only the entries it has not seen yet.
 
-    A command reads, in one MULTI (atomic), the stream's length, its first entry and only the entries after the
-    last one folded here; the cached file is reused, moved forward by those entries, only when they account for
-    the whole length and the first entry is the cached one, else the history is read and folded from scratch. The
-    append stays conditioned on the version read, so even a wrong cache could not store a decision taken on an
-    old history: it would conflict and the command run again (a second writer's entries are read as new ones).
-    Files are folded without the student's key (decisions never read a personal field) and bounded in number."""
+    An attempt reads, in one MULTI (atomic, one round trip): the event id among the log's ids (first attempt), and
+    for the rectorat stream and the student's, their length, first entry and only the entries after the last one
+    folded here. A cached state is moved forward by those entries only when they account for the whole length
+    and the first entry is the cached one; else that stream is read and folded from the start. The append stays
+    conditioned on the version read, so even a wrong cache could not store a decision taken on an old history:
+    it would conflict and the command run again (another writer's entries are read as new ones). Bounded in
+    number of streams, least recently used out first."""
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
-        self._files: OrderedDict[str, _Folded] = OrderedDict()
-        self.hits = 0  # decisions taken on a cached file (moved forward or not)
-        self.misses = 0  # histories folded from the start
+        self._streams: OrderedDict[str, _Folded] = OrderedDict()
+        self._campaigns: dict[tuple[str, int, str], CampaignFile] = {}
+        self.hits = 0  # student files moved forward from the cache
+        self.misses = 0  # student histories folded from the start
 
-    async def _read(self, log: EventLog, key: str, after: str | None) -> tuple[int, str | None, list]:
+    @staticmethod
+    def _queue(pipe: Any, key: str, after: str | None) -> None:
+        pipe.xlen(key)
+        pipe.xrange(key, "-", "+", count=1)
+        pipe.xrange(key, f"({after}" if after else "-", "+")
+
+    async def _read_whole(self, log: EventLog, key: str) -> tuple[int, Any, list]:
         async with log.redis.pipeline(transaction=True) as pipe:
-            pipe.xlen(key)
-            pipe.xrange(key, "-", "+", count=1)
-            pipe.xrange(key, f"({after}" if after else "-", "+")
-            length, first, entries = await pipe.execute()
-        return int(length), (_decode(first[0][0]) if first else None), entries
+            self._queue(pipe, key, None)
+            return tuple(await pipe.execute())  # type: ignore[return-value]
 
-    async def student(self, log: EventLog, campaign: str, ine: str) -> tuple[int, StudentFile]:
-        """The student's version and file as the log holds them now."""
-        key = log.keys.student(campaign, ine)
-        cached = self._files.get(key)
-        length, first_id, entries = await self._read(log, key, cached.last_id if cached else None)
-        if cached is not None and (first_id != cached.first_id or cached.version + len(entries) != length):
+    async def _fold(self, log: EventLog, key: str, cached: _Folded | None, read: tuple, step) -> tuple[_Folded, bool]:
+        """The stream folded up to its end, and whether from the cached state (False: from the start)."""
+        length, first, entries = read
+        first_id = _decode(first[0][0]) if first else None
+        if cached is not None and (first_id != cached.first_id or cached.version + len(entries) != int(length)):
             cached = None  # not the stream that was folded: from the start
-            length, first_id, entries = await self._read(log, key, None)
-        if cached is None:
-            self.misses += 1
-            version, file, last_id = 0, fold(campaign, ine, []), ""
-        else:
-            self.hits += 1
-            version, file, last_id = cached.version, cached.file, cached.last_id
+            length, first, entries = await self._read_whole(log, key)
+            first_id = _decode(first[0][0]) if first else None
+        version, state, last_id = (cached.version, cached.state, cached.last_id) if cached else (0, None, "")
         for entry_id, fields in entries:
-            logged = logged_event_from_entry(key, _decode(entry_id), _fields(fields), ErasedKeyring())
             version += 1
-            file = evolve(file, logged.event, logged.student_version or version)
-            last_id = logged.entry_id
+            state = step(state, version, entry_id, fields)
+            last_id = _decode(entry_id)
+        folded = _Folded(first_id or "", last_id, version, state)
         if first_id is not None:
-            self._files[key] = _Folded(first_id, last_id, version, file)
-            self._files.move_to_end(key)
-            while len(self._files) > self.size:
-                self._files.popitem(last=False)
-        return version, file
+            self._streams[key] = folded
+            self._streams.move_to_end(key)
+            while len(self._streams) > self.size:
+                self._streams.popitem(last=False)
+        return folded, cached is not None
+
+    async def read(self, log: EventLog, campaign: str, ine: str | None, event_id: str | None = None) -> Read:
+        """The campaign and the student's file (`ine`) as the log holds them now, with their versions."""
+        rectorat = log.keys.rectorat
+        student = log.keys.student(campaign, ine) if ine else None
+        cached_rectorat = self._streams.get(rectorat)
+        cached_student = self._streams.get(student) if student else None
+        async with log.redis.pipeline(transaction=True) as pipe:
+            if event_id is not None:
+                pipe.hexists(log.keys.event_ids(campaign if ine else None), event_id)
+            self._queue(pipe, rectorat, cached_rectorat.last_id if cached_rectorat else None)
+            if student:
+                self._queue(pipe, student, cached_student.last_id if cached_student else None)
+            replies = await pipe.execute()
+        prior_seen = bool(replies.pop(0)) if event_id is not None else False
+        events, _ = await self._fold(log, rectorat, cached_rectorat, replies[0:3], _rectorat_step)
+        at = (campaign, events.version, events.last_id)
+        campaign_file = self._campaigns.get(at)
+        if campaign_file is None:
+            if len(self._campaigns) > 64:
+                self._campaigns.clear()
+            campaign_file = self._campaigns[at] = fold_campaign(campaign, list(events.state or ()))
+        if not student:
+            return Read(prior_seen, events.version, campaign_file, 0, None)
+        step = _student_step(student, campaign, ine or "")
+        folded, reused = await self._fold(log, student, cached_student, replies[3:6], step)
+        if reused:
+            self.hits += 1
+        else:
+            self.misses += 1
+        file = folded.state if folded.state is not None else fold(campaign, ine or "", [])
+        return Read(prior_seen, events.version, campaign_file, folded.version, file)
 
 
 _caches: weakref.WeakKeyDictionary[EventLog, FoldCache] = weakref.WeakKeyDictionary()
@@ -196,31 +255,30 @@ async def execute(
 ) -> Outcome:
     """Decide on the student's history (and, with `related`, on the streams it names, `decide` then taking
     their events as a 4th argument) and append at the versions read, again on a conflict."""
-    prior = await log.prior_append(str(event_id), campaign if ine else None)
-    if prior is not None:
-        if prior.fingerprint != request_fingerprint:
-            raise EventIdReused()
-        return await _original(log, campaign, ine, prior.positions)
-
+    cache = fold_cache(log)
     # Each conflict on a related stream is another writer's success there: allow as many more attempts.
     for attempt in range(1, MAX_ATTEMPTS * (2 if related else 1) + 1):
         if attempt > 1:
             await pause(attempt - 1)
         now = clock()
+        # One round trip: the event id among the log's ids (first attempt), the campaign and the student's file.
+        # The rectorat's own command (a campaign, its calendar) is conditioned on the rectorat stream's length
+        # read with the campaign it decides on; a student's command reads the campaign (its calendar) as it is
+        # at the start of the attempt, not conditioned: a write racing a calendar change by an instant is
+        # ordered as if decided just before it.
+        read = await cache.read(log, campaign, ine, str(event_id) if attempt == 1 else None)
+        if read.prior_seen:
+            prior = await log.prior_append(str(event_id), campaign if ine else None)
+            if prior is not None:
+                if prior.fingerprint != request_fingerprint:
+                    raise EventIdReused()
+                return await _original(log, campaign, ine, prior.positions)
+        campaign_file = read.campaign
         if ine is None:
-            # The rectorat's own command (a campaign, its calendar): its stream's length first, then the
-            # campaign read from it, so the decision is never older than the version the append is conditioned
-            # on (an entry landing between the two reads makes the append conflict and the command run again).
-            version = await log.rectorat_version()
-        # A student's command reads the campaign (its calendar) as it is at the start of the attempt, not
-        # conditioned: a write racing a calendar change by an instant is ordered as if decided just before it.
-        campaign_file = await log.read_campaign(campaign)
-        if ine is None:
+            version = read.rectorat_version
             file = fold(campaign, "", [])
         else:
-            # Decisions never read a personal field: the history is read without the student's key, and only
-            # what this process has not folded yet (FoldCache).
-            version, file = await fold_cache(log).student(log, campaign, ine)
+            version, file = read.version, read.file
         histories: dict[str, list[Event]] = {}
         more: dict[str, int] = {}
         if related is not None:

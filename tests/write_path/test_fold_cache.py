@@ -165,3 +165,30 @@ async def test_a_stream_made_again_with_the_cached_length_is_told_apart_by_its_f
 
     assert seen.files[seen_before].college_avis == "reserve"  # not the cached file's "favorable"
     assert fold_cache(log).misses == 2
+
+
+async def test_a_campaign_change_appended_elsewhere_is_read_by_the_next_decision(redis: Redis, keys: StreamKeys) -> None:
+    from shared.contracts.events import CampaignOpened
+
+    log = EventLog(redis, keys)
+    first = make_event(CampaignOpened(bonus_points=2500), ine=None)
+    assert (await log.append(first, "scoring", 0, "open")).status == "ok"
+    await register(log)
+    seen: list[CampaignFile] = []
+
+    def decide(file: StudentFile, campaign: CampaignFile, now: datetime):  # noqa: ANN202
+        seen.append(campaign)
+        return college_avis("favorable" if len(seen) % 2 else "reserve")
+
+    async def write() -> None:
+        await execute(log, service=SERVICE, campaign=CAMPAIGN, ine=INE, actor=PRINCIPAL, event_id=uuid4(),
+                      request_fingerprint=f"fp-{uuid4()}", decide=decide, pause=_no_pause)
+
+    await write()
+    await write()  # the campaign from the cache
+    again = make_event(CampaignOpened(bonus_points=3000), ine=None)
+    assert (await EventLog(redis, keys).append(again, "scoring", 1, "again")).status == "ok"
+    await write()
+
+    assert [c.bonus_points for c in seen] == [2500, 2500, 3000]
+    assert all(c.opened for c in seen)
