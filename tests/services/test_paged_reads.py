@@ -194,7 +194,10 @@ def old_college_counts(students: list[dict]) -> dict[str, int]:
     active = [s for s in students if s["status"] == "active"]
     return {
         "active": len(active),
-        "avis_to_give": sum(1 for s in active if s["college_avis"] is None),
+        # an avis can no longer be given once an interview is held (4e363ab): not to do
+        "avis_to_give": sum(
+            1 for s in active if s["college_avis"] is None and all(i["status"] != "held" for i in s["interviews"])
+        ),
         "upcoming": sum(1 for s in active for i in s["interviews"] if i["status"] == "scheduled"),
         "with_bonus": sum(1 for s in students if s["total_bonus_points"]),
     }
