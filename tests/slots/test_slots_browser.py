@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -95,14 +96,15 @@ def served(world: PagesWorld, name: str, port: int, clock: Clock) -> Iterator[st
 
 
 @contextlib.contextmanager
-def notifier_running(world: PagesWorld, smtp_url: str, clock: Clock) -> Iterator[None]:
+def notifier_running(world: PagesWorld, smtp_url: str, registration_url: str, clock: Clock) -> Iterator[None]:
     """The notifier (its FastStream group on the service streams) in a thread with its own event loop, sending to
     the test's SMTP server; it shares the services' data directory, hence their key store (sealed addresses)."""
     from services.notifier.process import opened
     from services.notifier.settings import NotifierSettings
 
     settings = NotifierSettings(redis_url=world.redis_url, academie=world.academie, campaign="2027",
-                                data_dir=world.data_dir, smtp_url=smtp_url, block_ms=50, timer_seconds=0.1)
+                                data_dir=world.data_dir, smtp_url=smtp_url, registration_url=registration_url,
+                                block_ms=50, timer_seconds=0.1)
     loop = asyncio.new_event_loop()
     stop: asyncio.Event | None = None
     failure: list[BaseException] = []
@@ -209,7 +211,7 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
         served(world, "registration", _port(taken), clock) as registration,
         served(world, "evaluation", _port(taken), clock) as evaluation,
         served(world, "scoring", _port(taken), clock) as scoring,
-        notifier_running(world, smtp.url, clock),
+        notifier_running(world, smtp.url, registration, clock),
     ):
         # The scene: the student registered through the API (the registration's pages have their own browser test).
         with httpx.Client(base_url=registration, timeout=20) as api:
@@ -305,6 +307,13 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
         moved = smtp.inbox.wait_for(2)[1]
         assert moved["To"] == REFERENT_MAIL and "déplacé" in subject_of(moved), subject_of(moved)
         assert "14 h 30" in subject_of(moved) + mail_text(moved), mail_text(moved)
+        # The e-mail's link opens the new convocation in the référent's session: the moved time.
+        link = re.search(r"http://127\.0\.0\.1:\d+/eleves/\S+/convocation", mail_text(moved))
+        assert link and link.group(0).startswith(registration), mail_text(moved)
+        rpage.goto(link.group(0))
+        convocation = rpage.inner_text("main").replace("\u202f", " ").replace("\u00a0", " ")
+        assert "14 h 30" in convocation and "14 h 00" not in convocation, convocation
+        referent.shot("referent-convocation-du-courriel")
         page.goto(evaluation + "/creneaux")
         deadline = time.monotonic() + 15
         while "0 libre sur 1" not in page.inner_text("main") and time.monotonic() < deadline:
