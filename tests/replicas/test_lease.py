@@ -99,7 +99,8 @@ class Monitor:
             names = conn.execute(text(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                 " WHERE l.locktype = 'advisory' AND l.classid::bigint = :c AND l.objid::bigint = :o"
-                " AND l.objsubid = 2 AND l.granted"), {"c": CLASSID, "o": self.objid & 0xFFFFFFFF}).scalars().all()
+                " AND l.objsubid = 2 AND l.granted"
+                " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"), {"c": CLASSID, "o": self.objid & 0xFFFFFFFF}).scalars().all()
         return [int(name.removeprefix("lease-")) for name in names]
 
     async def run(self) -> None:

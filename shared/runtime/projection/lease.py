@@ -118,7 +118,8 @@ def holders(conn: Connection, view: str) -> list[int]:
     objid = _objid(conn.execute(text("SELECT current_schema()")).scalar_one() or "public", view)
     return list(conn.execute(
         text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = :c AND objid::bigint = :o"
-             " AND objsubid = 2 AND granted"),
+             " AND objsubid = 2 AND granted"
+             " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
         {"c": CLASSID, "o": objid & 0xFFFFFFFF},
     ).scalars())
 
