@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from services.evaluation import handlers, queries
-from services.evaluation.handlers import LYCEE_ROLES, CancelBody, HeldBody, LyceeAvisBody
+from services.evaluation import handlers
+from services.evaluation.handlers import CancelBody, HeldBody, LyceeAvisBody
 from shared.contracts.identifiers import UAI
-from shared.domain.student_file import ready_letter
 from shared.runtime import access_log
-from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_own_establishment, require_role
+from shared.runtime.http.guard import API_DEPENDENCIES, principal
 from shared.runtime.http.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset
 from shared.runtime.http.openapi import LyceeInterview, Page, after_write, read, to_student, write
 from shared.runtime.http.app import answer_of, runtime
@@ -77,58 +75,11 @@ async def list_interviews(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
-    answer = await interviews_page(request, campaign, lycee_uai, min_position, limit, offset)
+    answer = await handlers.interviews_page(
+        runtime(request), principal(request), campaign, lycee_uai, min_position, limit, offset
+    )
     year = campaign or runtime(request).settings.campaign
     await access_log.record_request(request, year, [i["ine"] for i in answer["items"]], access_log.INTERVIEW_LIST)
     return answer
 
 
-async def interviews_page(
-    request: Request, campaign: str | None, lycee_uai: str | None, min_position: str | None,
-    limit: int | None, offset: int, formation_code: str | None = None, status: str | None = None,
-) -> dict:
-    """A page of the caller's interviews (`limit` from `offset`, all when None; of one formation and status
-    if given) and their total, paged in SQL: only the page's files are read. Unlogged: each caller logs
-    the students it shows."""
-    rt, who = runtime(request), principal(request)
-    require_role(who, *LYCEE_ROLES, "rectorat")
-    if lycee_uai is not None and who.role != "rectorat":  # another lycée is refused, never silently ignored
-        require_own_establishment(who, lycee_uai, "lycee_uai")
-    await rt.wait_for(min_position)
-    year = campaign or rt.settings.campaign
-    lycee = lycee_uai if who.role == "rectorat" else who.uai
-
-    def query() -> tuple[list, int]:
-        with rt.engine.connect() as conn:
-            rows = queries.lycee_interviews(conn, year, lycee, limit, offset, formation_code, status)
-            return rows, queries.count_lycee_interviews(conn, year, lycee, formation_code, status)
-
-    items = []
-    rows, total = await asyncio.to_thread(query)
-    for row, file in rows:
-        interview = file.interviews[row["interview_id"]]
-        latest = file.latest_lycee_avis(interview.lycee_uai, interview.formation_code)
-        items.append(
-            {
-                "ine": file.ine,
-                "campaign": file.campaign,
-                "last_name": file.last_name,
-                "first_name": file.first_name,
-                "college_uai": file.college_uai,
-                "interview_id": interview.interview_id,
-                "lycee_uai": interview.lycee_uai,
-                "formation_code": interview.formation_code,
-                "scheduled_at": row["scheduled_at"],
-                "mode": interview.mode,
-                "status": interview.status,
-                "college_avis": file.college_avis,
-                "college_comment": file.college_comment,
-                "college_avis_missing": file.college_avis is None,
-                "held_at": interview.held_at.isoformat() if interview.held_at else None,
-                "report": interview.report.model_dump(mode="json") if interview.report else None,
-                "lycee_avis": latest.avis if latest else None,
-                "student_withdrawn": file.withdrawn,
-                "letter": ready_letter(file, interview.lycee_uai, interview.formation_code),
-            }
-        )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.evaluation import api, handlers, queries, slot_pages, todo, views
+from services.evaluation import handlers, queries, slot_pages, todo, views
 from shared.domain.errors import NotFound
 from shared.contracts.identifiers import FormationCode
 from shared.domain.rules import visible_to_lycee
@@ -64,13 +64,14 @@ async def interviews(
     lycee = runtime(request).reference.lycee(who.uai)
     number = page_number(page)
     # Paged and filtered in SQL: only the page's files are read; the counters are counts of the view's rows.
-    answer = await api.interviews_page(
-        request, None, None, valid_position(position), PAGE_SIZE, (number - 1) * PAGE_SIZE, formation, statut
+    rt = runtime(request)
+    answer = await handlers.interviews_page(
+        rt, who, None, None, valid_position(position), PAGE_SIZE, (number - 1) * PAGE_SIZE, formation, statut
     )
     filters = {"formation": formation, "statut": statut}
     pages = paging(number, answer["total"], "/", filters, PAGE_SIZE)
     if pages.number != number:  # past the last page: its last page
-        answer = await api.interviews_page(request, None, None, None, PAGE_SIZE, pages.offset, formation, statut)
+        answer = await handlers.interviews_page(rt, who, None, None, None, PAGE_SIZE, pages.offset, formation, statut)
     counts = await _counts(request, who.uai)
     shown = answer["items"]
     # The API sorts by time, then formation: one group per day in Paris, in that order.

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from services.registration import domain, handlers, queries
+from services.registration import handlers
 from services.registration.handlers import (
-    COLLEGE_ROLES,
     CancelBody,
     CollegeAvisBody,
     ReasonBody,
@@ -17,11 +15,9 @@ from services.registration.handlers import (
     RegisterBody,
     ScheduleBody,
 )
-from shared.domain.bonus import total_bonus_points, voeu_bonuses
 from shared.contracts.identifiers import UAI
-from shared.domain.student_file import StudentFile
 from shared.runtime import access_log
-from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_own_establishment, require_role
+from shared.runtime.http.guard import API_DEPENDENCIES, principal
 from shared.runtime.http.requests import CampaignQuery, IneInPath, Limit, MinPositionQuery, Offset
 from shared.runtime.http.openapi import (
     EstablishmentsPage,
@@ -128,87 +124,6 @@ async def reinstate(ine: IneInPath, body: ReasonBody, request: Request, campaign
     return await answer_of(handlers.reinstate(runtime(request), principal(request), ine, body, campaign))
 
 
-def _interview_order(interview) -> tuple[str, str]:
-    return (interview.scheduled_at.isoformat() if interview.scheduled_at else "", interview.interview_id)
-
-
-def _lycee_avis(file: StudentFile, interview) -> str | None:
-    """The latest lycée avis of a held interview's vœu (None before it is given, or for an interview not held)."""
-    latest = file.latest_lycee_avis(*interview.voeu) if interview.status == "held" else None
-    return latest.avis if latest else None
-
-
-def progress(file: StudentFile, bonus_points: int) -> dict:
-    """One student's row in "Mes élèves"."""
-    bonuses = voeu_bonuses(file, bonus_points)
-    return {
-        "ine": file.ine,
-        "campaign": file.campaign,
-        "last_name": file.last_name,
-        "first_name": file.first_name,
-        "class_name": file.class_name,
-        "status": "withdrawn" if file.withdrawn else "active",
-        "referent": file.referent.model_dump(mode="json") if file.referent else None,
-        "college_avis": file.college_avis,
-        "college_comment": file.college_comment,
-        "interviews": [
-            {
-                "interview_id": i.interview_id,
-                "lycee_uai": i.lycee_uai,
-                "formation_code": i.formation_code,
-                "scheduled_at": i.scheduled_at.isoformat() if i.scheduled_at else None,
-                "mode": i.mode,
-                "status": i.status,
-                "college_avis_present": i.college_avis_present,
-                # once held, what the lycée wrote "to advise the student" reaches the collège too (SPEC §6)
-                "report": i.report.model_dump(mode="json") if i.status == "held" and i.report else None,
-                "lycee_avis": _lycee_avis(file, i),
-                "letter_ready": bool((letter := file.letter_for(*i.voeu)) and letter.ready),
-                "prepared": bool((checklist := file.preparations.get(i.interview_id)) and checklist.ready(i.mode)),
-            }
-            for i in sorted(file.interviews.values(), key=_interview_order)
-        ],
-        "voeux": [
-            {
-                "lycee_uai": b.lycee_uai,
-                "formation_code": b.formation_code,
-                "lycee_avis": b.lycee_avis,
-                "bonus_points": b.bonus_points,
-            }
-            for b in bonuses
-        ],
-        "total_bonus_points": total_bonus_points(bonuses),
-        "next_step": domain.next_step(file),
-        # the student's latest access code (its date and end, never the code): SPEC §6
-        "access_code": {"issued_at": file.access_issued_at.isoformat(), "expires_at": file.access_expires_at.isoformat()}
-        if file.access_issued_at and file.access_expires_at else None,
-        "version": file.version,
-    }
-
-
-async def students_page(
-    request: Request, campaign: str | None, college_uai: str | None, min_position: str | None,
-    limit: int | None, offset: int,
-) -> dict:
-    """A page of the caller's students with their progress (`limit` from `offset`, all when None) and their
-    total, paged in SQL: only the page's files are read. Unlogged: each caller logs the students it shows."""
-    rt, who = runtime(request), principal(request)
-    require_role(who, *COLLEGE_ROLES, "rectorat")
-    if college_uai is not None and who.role != "rectorat":  # another collège is refused, never silently ignored
-        require_own_establishment(who, college_uai, "college_uai")
-    await rt.wait_for(min_position)
-    year = campaign or rt.settings.campaign
-    college = college_uai if who.role == "rectorat" else who.uai
-
-    def query() -> tuple[list[StudentFile], int, int]:
-        with rt.engine.connect() as conn:
-            files = queries.college_students(conn, year, college, limit, offset)
-            return files, queries.count_college_students(conn, year, college), queries.bonus_points(conn, year)
-
-    files, total, points = await asyncio.to_thread(query)
-    return {"items": [progress(f, points) for f in files], "total": total, "limit": limit, "offset": offset}
-
-
 @router.get(
     "/students", operation_id="list_students", response_model=None,
     responses=read(Page[StudentProgress], description="Une page des élèves"),
@@ -222,7 +137,9 @@ async def list_students(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict:
-    answer = await students_page(request, campaign, college_uai, min_position, limit, offset)
+    answer = await handlers.students_page(
+        runtime(request), principal(request), campaign, college_uai, min_position, limit, offset
+    )
     year = campaign or runtime(request).settings.campaign
     await access_log.record_request(request, year, [s["ine"] for s in answer["items"]], access_log.STUDENT_LIST)
     return answer

@@ -17,9 +17,10 @@ from datetime import timedelta
 from pydantic import ConfigDict, model_validator
 
 from shared.contracts.events import SlotId
+from shared.domain.bonus import total_bonus_points, voeu_bonuses
 from shared.domain.student_file import StudentFile
 from shared.runtime.slots import related_slots, slot_files
-from services.registration import access_codes, domain
+from services.registration import access_codes, domain, queries
 from pydantic import Field
 
 from shared.contracts.events import (
@@ -89,6 +90,8 @@ class ScheduleBody(WriteBody):
     scheduled_at: Time = None  # type: ignore[assignment]
     mode: InterviewMode = None  # type: ignore[assignment]
     remote_equipment_ready: bool = False
+    room: Text(120) = Field(None, description="Distanciel : la salle du collège où l'élève suit l'entretien "
+                                             "(obligatoire pour un horaire libre en distanciel)")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _a_slot_or_a_free_time(self) -> "ScheduleBody":
@@ -228,6 +231,7 @@ async def schedule_interview(
         mode=body.mode,
         remote_equipment_ready=body.remote_equipment_ready,
         slot_id=body.slot_id,
+        room=body.room,
     )
     return await _run(rt, who, "schedule", ine, campaign, body, command, lambda file: [body.slot_id])
 
@@ -315,3 +319,86 @@ async def issue_access_code(rt: Runtime, who: Principal, ine: str, campaign: str
         issued_by=who.user_id, issued_at=event.occurred_at, expires_at=event.payload.expires_at,
     )
     return outcome, code
+
+
+# --- Reads shared by the API and the pages -------------------------------------------------------------
+
+
+def _interview_order(interview) -> tuple[str, str]:
+    return (interview.scheduled_at.isoformat() if interview.scheduled_at else "", interview.interview_id)
+
+
+def _lycee_avis(file: StudentFile, interview) -> str | None:
+    """The latest lycée avis of a held interview's vœu (None before it is given, or for an interview not held)."""
+    latest = file.latest_lycee_avis(*interview.voeu) if interview.status == "held" else None
+    return latest.avis if latest else None
+
+
+def progress(file: StudentFile, bonus_points: int) -> dict:
+    """One student's row in "Mes élèves"."""
+    bonuses = voeu_bonuses(file, bonus_points)
+    return {
+        "ine": file.ine,
+        "campaign": file.campaign,
+        "last_name": file.last_name,
+        "first_name": file.first_name,
+        "class_name": file.class_name,
+        "status": "withdrawn" if file.withdrawn else "active",
+        "referent": file.referent.model_dump(mode="json") if file.referent else None,
+        "college_avis": file.college_avis,
+        "college_comment": file.college_comment,
+        "interviews": [
+            {
+                "interview_id": i.interview_id,
+                "lycee_uai": i.lycee_uai,
+                "formation_code": i.formation_code,
+                "scheduled_at": i.scheduled_at.isoformat() if i.scheduled_at else None,
+                "mode": i.mode,
+                "status": i.status,
+                "college_avis_present": i.college_avis_present,
+                # once held, what the lycée wrote "to advise the student" reaches the collège too (SPEC §6)
+                "report": i.report.model_dump(mode="json") if i.status == "held" and i.report else None,
+                "lycee_avis": _lycee_avis(file, i),
+                "letter_ready": bool((letter := file.letter_for(*i.voeu)) and letter.ready),
+                "prepared": bool((checklist := file.preparations.get(i.interview_id)) and checklist.ready(i.mode)),
+            }
+            for i in sorted(file.interviews.values(), key=_interview_order)
+        ],
+        "voeux": [
+            {
+                "lycee_uai": b.lycee_uai,
+                "formation_code": b.formation_code,
+                "lycee_avis": b.lycee_avis,
+                "bonus_points": b.bonus_points,
+            }
+            for b in bonuses
+        ],
+        "total_bonus_points": total_bonus_points(bonuses),
+        "next_step": domain.next_step(file),
+        # the student's latest access code (its date and end, never the code): SPEC §6
+        "access_code": {"issued_at": file.access_issued_at.isoformat(), "expires_at": file.access_expires_at.isoformat()}
+        if file.access_issued_at and file.access_expires_at else None,
+        "version": file.version,
+    }
+
+
+async def students_page(
+    rt: Runtime, who: Principal, campaign: str | None, college_uai: str | None, min_position: str | None,
+    limit: int | None, offset: int,
+) -> dict:
+    """A page of the caller's students with their progress (`limit` from `offset`, all when None) and their
+    total, paged in SQL: only the page's files are read. Unlogged: each caller logs the students it shows."""
+    require_role(who, *COLLEGE_ROLES, "rectorat")
+    if college_uai is not None and who.role != "rectorat":  # another collège is refused, never silently ignored
+        require_own_establishment(who, college_uai, "college_uai")
+    await rt.wait_for(min_position)
+    year = campaign or rt.settings.campaign
+    college = college_uai if who.role == "rectorat" else who.uai
+
+    def query() -> tuple[list[StudentFile], int, int]:
+        with rt.engine.connect() as conn:
+            files = queries.college_students(conn, year, college, limit, offset)
+            return files, queries.count_college_students(conn, year, college), queries.bonus_points(conn, year)
+
+    files, total, points = await asyncio.to_thread(query)
+    return {"items": [progress(f, points) for f in files], "total": total, "limit": limit, "offset": offset}

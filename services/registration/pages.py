@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.registration import api, handlers, queries, slot_pages, todo
+from services.registration import handlers, queries, slot_pages, todo
 from shared.domain.errors import NotFound
 from shared.runtime import access_log
 from shared.runtime.http.requests import IneInPath
@@ -51,7 +51,7 @@ VOEU = {"lycee_uai": "voeu", "formation_code": "voeu"}
 
 
 def install(app: FastAPI) -> None:
-    install_pages(app, Web("registration", "Espace collège", api.COLLEGE_ROLES, TEMPLATES), router)
+    install_pages(app, Web("registration", "Espace collège", handlers.COLLEGE_ROLES, TEMPLATES), router)
     app.include_router(slot_pages.router)  # booking a slot, moving an interview (SPEC §7)
     app.state.student_answer = _answer  # how slot_pages answers a form of the student's page, without importing this
 
@@ -82,7 +82,7 @@ async def _student(request: Request, college_uai: str, ine: str, position: str |
         request, position,
         lambda conn, year: (queries.college_student(conn, year, college_uai, ine), queries.bonus_points(conn, year)),
     )
-    return api.progress(file, points) if file else None
+    return handlers.progress(file, points) if file else None
 
 
 async def _log_shown(request: Request, students: list[dict], what: str) -> None:
@@ -120,10 +120,12 @@ async def my_students(
     who = w.user(request)
     # Paged in SQL: only the page's files are read; the counters are counts of the view's narrow rows.
     number = page_number(page)
-    answer = await api.students_page(request, None, None, valid_position(position), PAGE_SIZE, (number - 1) * PAGE_SIZE)
+    rt = runtime(request)
+    offset = (number - 1) * PAGE_SIZE
+    answer = await handlers.students_page(rt, who, None, None, valid_position(position), PAGE_SIZE, offset)
     pages = paging(number, answer["total"], "/", {}, PAGE_SIZE)
     if pages.number != number:  # past the last page: its last page
-        answer = await api.students_page(request, None, None, None, PAGE_SIZE, pages.offset)
+        answer = await handlers.students_page(rt, who, None, None, None, PAGE_SIZE, pages.offset)
     counts = await _read(request, None, lambda conn, year: queries.college_counts(conn, year, who.uai))
     students = answer["items"]
     context = {
@@ -221,7 +223,7 @@ async def reassign_referent(ine: IneInPath, request: Request) -> Response:
 @router.post("/eleves/{ine}/entretiens")
 async def schedule_interview(ine: IneInPath, request: Request) -> Response:
     who, form = await web(request).post(request)
-    body = filled(form, "event_id", "scheduled_at", "mode")
+    body = filled(form, "event_id", "scheduled_at", "mode", "room")
     lycee, _, formation = form.get("voeu", "").partition(":")
     body |= filled({"lycee_uai": lycee, "formation_code": formation})
     if "scheduled_at" in body:

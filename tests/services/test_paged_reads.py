@@ -23,7 +23,7 @@ from services.evaluation.app import MIGRATIONS as EVALUATION_MIGRATIONS
 from services.evaluation.views import InterviewsView
 from services.registration import queries as registration_queries
 from services.registration.app import MIGRATIONS as REGISTRATION_MIGRATIONS
-from services.registration.api import progress as student_progress
+from services.registration.handlers import progress as student_progress
 from services.registration.views import StudentsView
 from services.registration.views import student_progress as progress_rows
 from services.scoring import queries as scoring_queries
