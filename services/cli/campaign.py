@@ -172,6 +172,13 @@ def _other_views() -> list[tuple[str, str, str | None]]:
         if is_sqlite(url) and not Path(url.removeprefix("sqlite:///")).exists():
             continue
         views.append((name, url, settings.database_schema))
+    from services.cli.datadir import cli_settings
+    from services.notifier.settings import NotifierSettings
+
+    notifier = cli_settings(NotifierSettings)  # the notifier's e-mails of the campaign (SPEC §7)
+    url = notifier.resolved_database_url()
+    if not (is_sqlite(url) and not Path(url.removeprefix("sqlite:///")).exists()):
+        views.append(("notifier", url, notifier.database_schema))
     return views
 
 

@@ -152,9 +152,8 @@ def forget_student(conn: Connection, campaign: str, ine: str) -> None:
     conn.execute(sa.delete(due_reminders).where(due_reminders.c.campaign == campaign, due_reminders.c.ine == ine))
 
 
-def purge_campaign(conn: Connection, campaign: str) -> None:
-    """Retention: what the notifier holds of a campaign (every key names its campaign)."""
-    pattern = f"%:{campaign}:%"
-    for table in (outbox, mail_queue, sent_ledger, notifier_errors):
-        conn.execute(sa.delete(table).where(table.c.key.like(pattern)))
-    conn.execute(sa.delete(due_reminders).where(due_reminders.c.campaign == campaign))
+def purge_campaign(conn: Connection, campaign: str, streams_prefix: str) -> dict[str, int]:
+    """Retention: what the notifier holds of a campaign (services/notifier/purge.py)."""
+    from services.notifier.purge import purge_campaign as purge
+
+    return purge(conn, campaign, streams_prefix)

@@ -9,7 +9,8 @@ then purged from the log, the dead letters, every view and the key store.
 - What the purge deletes: every key under `passpro:{<académie>}:<campaign>:` (service and student
   streams, event-id index, access logs), the campaign's dead letters and parked entries, the rows of the
   campaign in every table of the three views that has a `campaign` column, the views' read positions
-  and the signed checkpoints of the campaign's streams, and its students' wrapped keys (only theirs: a key
+  and the signed checkpoints of the campaign's streams, the notifier's rows of the campaign (its ledger,
+  retry queue, outbox, reminders, errors), and its students' wrapped keys (only theirs: a key
   store may serve several académies). The rectorat
   stream is kept whole: the CampaignOpened entry is a link of its hash chain.
 - The purge itself is recorded (`campaign_purges`: campaign, when, who, the archive's SHA-256), so
@@ -31,6 +32,7 @@ from sqlalchemy import BigInteger, Column, Engine, Integer, String, Table, Text,
 from sqlalchemy import text as text_clause
 
 from services.evaluation import purge as evaluation_purge
+from services.notifier import purge as notifier_purge
 from services.records.checkpoints import text
 from services.registration import purge as registration_purge
 from services.scoring import purge as scoring_purge
@@ -232,6 +234,7 @@ PURGES = {
     "registration": registration_purge.purge_campaign,
     "evaluation": evaluation_purge.purge_campaign,
     "scoring": scoring_purge.purge_campaign,
+    "notifier": notifier_purge.purge_campaign,  # its ledger, retry queue, outbox, reminders and errors
 }
 
 

@@ -129,7 +129,7 @@ async def test_a_forgotten_student_leaves_no_mail_text_behind(log, academie, red
         assert [k.split(":")[2] for k in kept] == [other.ine] and due == [other.ine]
         assert len(sent) == 2  # keys only: a redelivered entry still sends nothing
         with notifier.engine.begin() as conn:
-            ledger.purge_campaign(conn, "2027")
+            ledger.purge_campaign(conn, "2027", f"{notifier.keys.prefix}:2027:")
         assert all(not rows for rows in (
             conn_rows(notifier, t) for t in (ledger.outbox, ledger.sent_ledger, ledger.due_reminders)))
 

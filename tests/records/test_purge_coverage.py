@@ -1,6 +1,7 @@
 """Retention purges a campaign through each service's `purge_campaign`, which knows the tables of its views'
 metadata: every table the service's migrations make that holds a campaign's rows (a `campaign` column) or
-its streams' positions (a `stream` column) must be one of them, or a purge would leave it behind."""
+its streams' positions (a `stream` column) must be one of them, or a purge would leave it behind. The notifier
+(SPEC §7) too: its tables' rows name their campaign in a notification key (a `key` column)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from services.records.retention import campaign_archives, campaign_purges
+from services.records.retention import PURGES, campaign_archives, campaign_purges
 from shared.runtime.db import make_engine
 from shared.runtime.migrations import upgrade
 
@@ -18,7 +19,11 @@ from shared.runtime.migrations import upgrade
 KEPT = {"scoring": {campaign_archives.name, campaign_purges.name}}
 
 
-@pytest.mark.parametrize("service", ["registration", "evaluation", "scoring"])
+# Where each one's purged metadata is (the services: their views; the notifier: its ledger).
+METADATA = {"notifier": "services.notifier.ledger"}
+
+
+@pytest.mark.parametrize("service", ["registration", "evaluation", "scoring", "notifier"])
 def test_every_migrated_table_with_a_campaigns_rows_is_one_its_purge_campaign_purges(service: str, tmp_path: Path):
     url = f"sqlite:///{tmp_path / f'{service}.sqlite3'}"
     upgrade(import_module(f"services.{service}.app").MIGRATIONS, url, None)
@@ -27,10 +32,12 @@ def test_every_migrated_table_with_a_campaigns_rows_is_one_its_purge_campaign_pu
         inspector = inspect(engine)
         holding = {
             name for name in inspector.get_table_names()
-            if {"campaign", "stream"} & {c["name"] for c in inspector.get_columns(name)}
+            if {"campaign", "stream", "key"} & {c["name"] for c in inspector.get_columns(name)}
         }
     finally:
         engine.dispose()
-    purged = {table.name for table in import_module(f"services.{service}.views").metadata.sorted_tables}
+    module = import_module(METADATA.get(service, f"services.{service}.views"))
+    purged = {table.name for table in module.metadata.sorted_tables}
+    assert service in PURGES  # retention calls this service's purge_campaign
     assert holding - purged == KEPT.get(service, set())
     assert holding, "the check must see the service's tables"
