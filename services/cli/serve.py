@@ -45,21 +45,21 @@ def serve_workers(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "services.cli", "serve", args.name]
     command += ["--fd", str(args.fd)] if args.fd is not None else ["--host", args.host, "--port", str(port),
                                                                    "--reuse-port"]
-    workers = [
-        subprocess.Popen(command, env={**os.environ, WORKER_INDEX_ENV: str(i)},
-                         pass_fds=(args.fd,) if args.fd is not None else ())
-        for i in range(args.workers)
-    ]
-    print(f"passpro serve {args.name}: {args.workers} workers (pids {', '.join(str(w.pid) for w in workers)})",
-          flush=True)
+    workers: list[subprocess.Popen] = []
 
     def stop(*_: object) -> None:
         for worker in workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, stop)  # before any worker starts: none is left behind
     signal.signal(signal.SIGINT, stop)
+    for i in range(args.workers):
+        workers.append(subprocess.Popen(command, env={**os.environ, WORKER_INDEX_ENV: str(i)},
+                                        pass_fds=(args.fd,) if args.fd is not None else ()))
+    print(f"passpro serve {args.name}: {args.workers} workers (pids {', '.join(str(w.pid) for w in workers)})",
+          flush=True)
+
     try:
         code = None
         while code is None:
@@ -72,7 +72,7 @@ def serve_workers(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
-        return 0 if code in (0, -signal.SIGTERM) else code
+        return 0 if code in (0, -signal.SIGTERM) else (code if code > 0 else 1)
     finally:
         if guard is not None:
             guard.close()
@@ -83,12 +83,12 @@ def serve(args: argparse.Namespace) -> int:
 
     if args.name == "notifier":
         return serve_notifier(args)
-    if args.workers > 1:
-        return serve_workers(args)
     settings = env_settings(args.name)  # a service is configured by its environment only
     settings.require_secret()
     settings.require_master_key()
     settings.require_sign_in_setup()  # production: the académie's provider, no token page nor demo users
+    if args.workers > 1:  # checked once above, then each worker checks its own
+        return serve_workers(args)
     create_app, _ = app_factory(args.name)
     if args.fd is not None:  # a socket `passpro up` bound (and so checked) before starting anything
         uvicorn.run(create_app(settings), fd=args.fd, log_level="info", access_log=False)
