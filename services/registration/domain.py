@@ -57,6 +57,7 @@ class ScheduleInterview:
     mode: str | None
     remote_equipment_ready: bool
     slot_id: str | None = None
+    room: str | None = None  # distanciel: the collège's room; required for a free time (SPEC §6)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,12 @@ def decide(
             return moved
         case ScheduleInterview():
             scheduled = _schedule_rules(file, command)
+            if command.mode == "distanciel" and not command.room:
+                raise InvalidInput(
+                    "room_missing",
+                    "Pour un entretien en distanciel, indiquez la salle du collège où l'élève le suivra.",
+                    "room",
+                )
             require_interview_time(campaign.calendar, command.scheduled_at)
             require_no_overlap(file, command.scheduled_at, FREE_TIME_MINUTES, slots or {})
             return scheduled
@@ -228,7 +235,7 @@ def _book_slot(file: StudentFile, command: ScheduleInterview, slots: dict[str, S
             raise InvalidInput("slot_mismatch", "Le créneau choisi fixe le lycée, la formation, l'heure et le mode.", field)
     booked = ScheduleInterview(
         command.interview_id, slot.lycee_uai, slot.formation_code, slot.starts_at, slot.mode,
-        command.remote_equipment_ready,
+        command.remote_equipment_ready, room=command.room,
     )
     file_rules = _schedule_rules(file, booked)
     require_no_overlap(file, slot.starts_at, slot.duration_minutes, slots)
@@ -248,6 +255,12 @@ def _schedule_rules(file: StudentFile, command: ScheduleInterview) -> InterviewS
             "remote_equipment_missing",
             "Un entretien en distanciel exige que le collège ait vérifié l'équipement de l'élève.",
         )
+    if command.room and command.mode != "distanciel":
+        raise InvalidInput(
+            "room_not_for_presentiel",
+            "La salle du collège ne se donne que pour un entretien en distanciel : en présentiel, l'élève va au lycée.",
+            "room",
+        )
     return InterviewScheduled(
         interview_id=command.interview_id,
         lycee_uai=command.lycee_uai,
@@ -255,6 +268,7 @@ def _schedule_rules(file: StudentFile, command: ScheduleInterview) -> InterviewS
         scheduled_at=command.scheduled_at,
         mode=command.mode,
         remote_equipment_ready=command.remote_equipment_ready,
+        room=command.room or None,
     )
 
 

@@ -51,11 +51,14 @@ def formation_of(reference: ReferenceData, lycee_uai: str, code: str) -> dict[st
 
 def room_of(file: StudentFile, interview: Interview, reference: ReferenceData) -> str | None:
     """Where a distanciel interview is followed: at the student's collège, with its equipment (the référent
-    checks it, SPEC §1). No room is recorded in the log: the référent tells which one."""
+    checks it, SPEC §1): the room the collège gave when scheduling it (InterviewScheduled.room), else (a v1
+    event, a slot booked without one) the référent tells which one."""
     if interview.mode != "distanciel":
         return None
     college = reference.get(file.college_uai) if file.college_uai else None
     where = college.name if college else "ton collège"
+    if interview.room:
+        return f"Au collège ({where}), salle : {interview.room}, avec l'ordinateur préparé par ton référent."
     return f"Dans une salle de ton collège ({where}), avec l'ordinateur préparé par ton référent : il te dit laquelle."
 
 

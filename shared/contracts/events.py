@@ -170,6 +170,7 @@ class InterviewScheduled(Payload):
     mode: InterviewMode
     remote_equipment_ready: bool = False
     slot_id: SlotId | None = None  # None: a free time, as every v1 event
+    room: Text(120) | None = None  # distanciel: the collège's room the student follows it in (SPEC §6); v1: None
 
 
 class InterviewRescheduled(Payload):

@@ -53,6 +53,7 @@ class Interview(FileModel):
     scheduled_at: datetime | None = None
     mode: str | None = None
     slot_id: str | None = None  # the slot booked (SPEC §7), None for a free time
+    room: str | None = None  # distanciel: the room at the collège (InterviewScheduled.room)
     schedule_version: int = 0  # the version that set scheduled_at, mode and slot_id (booked, then moved)
     report_version: int = 0  # the version that set the report (held, then corrected)
     remote_equipment_ready: bool = False
@@ -244,6 +245,7 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
                         "scheduled_at": p.scheduled_at,
                         "mode": p.mode,
                         "slot_id": p.slot_id,
+                        "room": p.room,
                         "schedule_version": version,
                     }
                 )

@@ -259,7 +259,7 @@ def test_a_distanciel_interview_is_ready_only_with_the_equipment(world: World):
     ine = world.prepare("registered")
     scheduled = world.ok("registration", f"/api/students/{ine}/interviews",
                          {**VOEU, "scheduled_at": "2030-02-01T10:00:00+01:00", "mode": "distanciel",
-                          "remote_equipment_ready": True}, REFERENT)
+                          "remote_equipment_ready": True, "room": "Salle 204"}, REFERENT)
     interview_id = scheduled["event"]["payload"]["interview_id"]
     everything = {"itinerary_ready": True, "letter_printed": True, "materials_ready": True}
     first = as_student(world, ine, "POST", f"/api/me/interviews/{interview_id}/preparation", everything).json()

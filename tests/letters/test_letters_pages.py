@@ -85,7 +85,7 @@ def scheduled(w: World, *, mode: str = "presentiel", days: float = 3) -> tuple[s
     ine = w.prepare("registered")
     body = {"lycee_uai": LYCEE, "formation_code": FORMATION, "mode": mode,
             "scheduled_at": (datetime.now(UTC) + timedelta(days=days)).isoformat(),
-            "remote_equipment_ready": mode == "distanciel"}
+            "remote_equipment_ready": mode == "distanciel", **({"room": "Salle 204"} if mode == "distanciel" else {})}
     answer = w.ok("registration", f"/api/students/{ine}/interviews", body, REFERENT)
     caught_up(w, answer)
     return ine, answer["event"]["payload"]["interview_id"]

@@ -266,7 +266,7 @@ def test_a_distanciel_interview_without_the_equipment_is_refused_by_the_checkbox
         done = visitor.post(
             f"/eleves/{INE}/entretiens",
             {"event_id": str(uuid.uuid4()), "voeu": f"{LYCEE}:{FORMATION}", "scheduled_at": "2027-05-12T14:30",
-             "mode": "distanciel", "remote_equipment_ready": "on"},
+             "mode": "distanciel", "remote_equipment_ready": "on", "room": "Salle 204"},
         )
         text = text_of(done.text)
         assert "L'élève est inscrit à l'entretien." in text

@@ -78,7 +78,7 @@ def schedule(passpro, registration, ine: str = INE, when: datetime | None = None
     when = when or datetime.now(UTC) + timedelta(days=7)
     return api(passpro, registration, "referent", COLLEGE, f"/api/students/{ine}/interviews", {
         "lycee_uai": LYCEE, "formation_code": FORMATION, "scheduled_at": when.isoformat(), "mode": mode,
-        "remote_equipment_ready": mode == "distanciel",
+        "remote_equipment_ready": mode == "distanciel", **({"room": "Salle 204"} if mode == "distanciel" else {}),
     })
 
 
@@ -155,7 +155,7 @@ def test_a_distanciel_interview_says_it_is_followed_from_the_college(passpro, re
     browser = Browser(registration)
     browser.sign_in(INE, code_for(passpro, registration))
     page = browser.get(f"/eleve/entretiens/{interview_id}")
-    assert "Dans une salle de ton collège (Collège Voltaire)" in text(page)
+    assert "Au collège (Collège Voltaire), salle : Salle 204" in text(page)
 
 
 def test_after_the_interview_the_student_reads_the_advice_the_avis_and_the_bonus(passpro, registration, evaluation):
