@@ -104,6 +104,16 @@ NOT_A_STUDENT = (
     "Cet espace est celui des élèves : ce compte ÉduConnect n'est pas un compte d'élève. "
     "Les parents suivent le dossier avec leur enfant et son collège."
 )
+OTHER_SCHOOL = (
+    "ÉduConnect te rattache à un autre établissement que le collège qui t'a inscrit dans Passpro : "
+    "tu ne peux pas entrer avec ÉduConnect. Connecte-toi avec ton code d'accès et parles-en à ton référent."
+)
+
+
+def same_school(identity_uai: str | None, college_uai: str) -> bool:
+    """Does the school EduConnect gives (FrEduCtEleveUAI) match the student's collège in Passpro? An assertion
+    that names no school does not."""
+    return bool(identity_uai) and identity_uai.strip().upper() == college_uai.strip().upper()
 
 
 class SignInRefused(Exception):
@@ -506,9 +516,12 @@ async def assertion_consumer(request: Request) -> Response:
     subject = subject_digest(rt, identity)
     student = await asyncio.to_thread(linked_student, rt.engine, rt.settings.campaign, subject)
     if student is not None:
+        if not same_school(identity.uai, student[1]):
+            log.info("EduConnect sign-in refused: the assertion's school is not the student's collège")
+            return refusal_page(request, 403, OTHER_SCHOOL)
         return open_student_session(request, *student, outstanding["suite"])
     handle = secrets.token_urlsafe(32)
-    pending = {"subject": subject, "suite": outstanding["suite"]}
+    pending = {"subject": subject, "uai": identity.uai, "suite": outstanding["suite"]}
     await rt.redis.set(_key(rt, "pending", handle), json.dumps(pending), ex=PENDING_SECONDS)
     response = RedirectResponse("/eleve/educonnect", status_code=303)
     set_cookie(response, request, PENDING_COOKIE, handle, max_age=PENDING_SECONDS)
@@ -606,6 +619,10 @@ async def link_with_access_code(request: Request) -> Response:
     except student_api.WrongCode as refused:
         log.info("EduConnect link refused: wrong access code")
         return _link_page(request, 401, values=values, message=refused.message)
+    if not same_school(pending.get("uai"), who.uai or ""):
+        await rt.redis.delete(_key(rt, "pending", handle))
+        log.info("EduConnect link refused: the assertion's school is not the student's collège")
+        return refusal_page(request, 403, OTHER_SCHOOL)
     await asyncio.to_thread(save_link, rt.engine, rt.settings.campaign, pending["subject"], ine, datetime.now(UTC))
     await rt.redis.delete(_key(rt, "pending", handle))
     log.info("EduConnect identity linked to a student's INE")

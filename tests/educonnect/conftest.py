@@ -33,6 +33,11 @@ OTHER_STUDENT = User(
     login="hugo.petit", educonnect_id="ec-1b2c3d4e-hugo", affiliation="eleve2d", uai=COLLEGE, birth_date="2011-09-02",
     ine_hash="0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9", last_name="Petit", first_name="Hugo",
 )
+OTHER_SCHOOL = "0751528D"  # Collège Pierre Alviset: EduConnect's school for a student Voltaire registered
+MOVED_STUDENT = User(
+    login="ines.moreau", educonnect_id="ec-5a6b7c8d-ines", affiliation="eleve2d", uai=OTHER_SCHOOL,
+    birth_date="2011-03-21", ine_hash="", last_name="Moreau", first_name="Inès",
+)
 PARENT = User(
     login="parent.martin", educonnect_id="ec-9e8d7c6b-parent", affiliation="resp2d", uai=COLLEGE,
     birth_date="1980-01-30", ine_hash="", first_name="Sophie",
@@ -60,7 +65,7 @@ def saml_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
 def idp(saml_keys: dict[str, tuple[Path, Path]]) -> Iterator[TestIdP]:
     """The IdP, served over HTTP by uvicorn in a thread for the whole session, stopped at the end."""
     port = free_port()
-    users = {u.login: u for u in (STUDENT, OTHER_STUDENT, PARENT)}
+    users = {u.login: u for u in (STUDENT, OTHER_STUDENT, MOVED_STUDENT, PARENT)}
     provider = TestIdP(f"http://127.0.0.1:{port}", *saml_keys["idp"], users=users)
     server = uvicorn.Server(uvicorn.Config(provider.app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="test-idp", daemon=True)
