@@ -18,7 +18,7 @@ from typing import Literal
 
 from shared.contracts.events import Event, InterviewCancelled, InterviewRescheduled, InterviewScheduled
 from shared.contracts.personal import ERASED
-from shared.domain.student_file import Interview, StudentFile, voeu_key
+from shared.domain.student_file import Interview, StudentFile, fold_campaign, voeu_key
 
 Kind = Literal["convocation", "convocation_moved", "convocation_cancelled", "reminder_college_avis",
                "reminder_lycee_avis"]
@@ -119,3 +119,19 @@ def reminders(file: StudentFile, now: datetime) -> tuple[list[Notification], dat
         else:
             upcoming.append(at)
     return due, min(upcoming, default=None)
+
+
+def followed_campaigns(rectorat: list[Event], now: datetime, keep_after_close: timedelta,
+                       configured: str | None = None) -> list[str]:
+    """The campaigns the notifier reads (sorted): each one the rectorat stream opened (CampaignOpened), until
+    its closing date plus `keep_after_close` (the retention delay: past it the campaign may be purged, and
+    its streams must not be made again), and the one configured by PASSPRO_CAMPAIGN if any."""
+    opened = {event.campaign for event in rectorat if event.event_type == "CampaignOpened"}
+    followed = set()
+    for campaign in opened:
+        closes_at = fold_campaign(campaign, rectorat).closes_at
+        if closes_at is None or now < closes_at + keep_after_close:
+            followed.add(campaign)
+    if configured:
+        followed.add(configured)
+    return sorted(followed)

@@ -31,6 +31,14 @@ class NotifierSettings(ServiceSettings):
     retry_base_seconds: float = 5.0  # SMTP failures: 5 s, 10 s, 20 s... up to retry_max_seconds
     retry_max_seconds: float = 900.0
     block_ms: int = 1000
+    # A campaign is followed from its CampaignOpened until its closing plus this delay (the retention's
+    # PASSPRO_PURGE_DELAY_DAYS: past it the campaign may be purged, and its streams must not be made again).
+    purge_delay_days: int = Field(default=61, ge=0)
+    campaigns_check_seconds: float = 3600.0  # the followed campaigns looked at again even with no new entry
+
+    def configured_campaign(self) -> str | None:
+        """PASSPRO_CAMPAIGN when it was given (always followed), else None: the rectorat stream says."""
+        return self.campaign if "campaign" in self.model_fields_set else None
 
     def require_smtp_in_production(self) -> None:
         """Production sends: the outbox (a development page, no sign-in) is never where e-mails wait there."""

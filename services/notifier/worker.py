@@ -27,7 +27,7 @@ from redis.exceptions import ResponseError
 from sqlalchemy import Engine
 
 from services.notifier import ledger
-from services.notifier.domain import Notification, convocations, reminders
+from services.notifier.domain import Notification, convocations, followed_campaigns, reminders
 from services.notifier.mail import Mail, SmtpConnection, SmtpError, parse_smtp_url, render
 from services.notifier.settings import NotifierSettings
 from shared.contracts.reference import ReferenceData
@@ -81,12 +81,35 @@ class Notifier:
         self.group = settings.consumer_group
         self.consumer = settings.consumer_name
         self.failures: dict[str, int] = {}
+        configured = settings.configured_campaign()
+        self.campaigns: list[str] = [configured] if configured else []  # then as the rectorat stream says
+        self._rectorat_seen: tuple[int, float] = (-1, 0.0)  # its length and when it was last read
         self._sending = asyncio.Lock()  # one send at a time: a key is checked and recorded under it
         self._reminding = asyncio.Lock()  # one reminders check at a time (then _sending, never the reverse)
 
     @property
     def streams(self) -> list[str]:
-        return self.keys.campaign_streams(self.settings.campaign)
+        return [stream for campaign in self.campaigns for stream in self.keys.campaign_streams(campaign)]
+
+    async def follow_campaigns(self) -> bool:
+        """The campaigns the rectorat stream opened (and PASSPRO_CAMPAIGN) become the ones read, each new
+        one's groups made at `0` (its entries written before are read too); True when they changed. The
+        stream is read again when it grew, or every campaigns_check_seconds (a campaign's time runs out)."""
+        length = await self.redis.xlen(self.keys.rectorat)
+        loop = asyncio.get_running_loop()
+        seen_length, seen_at = self._rectorat_seen
+        if length == seen_length and loop.time() - seen_at < self.settings.campaigns_check_seconds:
+            return False
+        self._rectorat_seen = (length, loop.time())
+        followed = followed_campaigns(await self.log.read_rectorat(), self.clock(),
+                                      timedelta(days=self.settings.purge_delay_days),
+                                      self.settings.configured_campaign())
+        if followed == self.campaigns:
+            return False
+        log.info("notifier: campaigns %s (were %s)", followed, self.campaigns)
+        self.campaigns = followed
+        await self.create_groups()
+        return True
 
     # -- the group ------------------------------------------------------------------------------------------
 
@@ -325,7 +348,10 @@ class Notifier:
         return on_entry
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop`: groups made, own pending drained, then the broker's subscribers and the timer."""
+        """Until `stop`: the campaigns followed, groups made, own pending drained, then the broker's subscribers
+        and the timer; a campaign the rectorat opens meanwhile is followed without a restart (its groups made
+        at `0`, the broker started again with its streams)."""
+        await self.follow_campaigns()
         await self.create_groups()
         await self.drain_own_pending()
         broker = self.broker()
@@ -333,6 +359,10 @@ class Notifier:
         try:
             while not stop.is_set():
                 try:
+                    if await self.follow_campaigns():
+                        await broker.stop()
+                        broker = self.broker()
+                        await broker.start()
                     await self.claim_stale()
                     await self.tick()
                 except Exception as exc:  # noqa: BLE001 - the timer goes on; the error is shown by status
@@ -350,8 +380,10 @@ async def status(settings: NotifierSettings, redis: Redis, engine: Engine) -> di
     """The group's lag and pending entries per stream (XINFO GROUPS), what was sent, what waits, the last
     errors: for `passpro status` and the notifier's /status."""
     keys = StreamKeys(settings.academie)
+    followed = followed_campaigns(await EventLog(redis, keys).read_rectorat(), utc_now(),
+                                  timedelta(days=settings.purge_delay_days), settings.configured_campaign())
     streams = []
-    for stream in keys.campaign_streams(settings.campaign):
+    for stream in [s for campaign in followed for s in keys.campaign_streams(campaign)]:
         try:
             groups = await redis.xinfo_groups(stream)
         except ResponseError:
