@@ -108,6 +108,7 @@ def load_demo(settings, urls: dict[str, str], reference: ReferenceData | None = 
                         position = post("registration", f"/api/students/{ine}/interviews", referent, {
                             **voeu, "scheduled_at": (held_date if "held" in steps else now + timedelta(days=10 + n)).isoformat(),
                             "mode": "distanciel" if remote else "presentiel", "remote_equipment_ready": remote,
+                            **({"room": "Salle 12 (salle informatique, 1er étage)"} if remote else {}),
                         }, ine, step)
                     case "cancel":
                         post("registration", f"/api/students/{ine}/interviews/cancel", referent,
