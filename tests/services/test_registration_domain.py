@@ -40,7 +40,7 @@ from services.registration.domain import (
     Withdraw,
     decide,
 )
-from shared.domain.errors import NotFound, RuleViolation
+from shared.domain.errors import InvalidInput, NotFound, RuleViolation
 from shared.contracts.events import (
     CollegeAvisGiven,
     InterviewCancelled,
@@ -54,7 +54,8 @@ from shared.contracts.events import (
 REGISTER = Register(COLLEGE, "Martin", "Léa", "3e B", REFERENT)
 
 
-def schedule(lycee: str = LYCEE, formation: str = FORMATION, mode: str = "presentiel", equipment: bool = False):
+def schedule(lycee: str = LYCEE, formation: str = FORMATION, mode: str = "presentiel", equipment: bool = False,
+             room: str | None = None):
     return ScheduleInterview(
         interview_id="itw-new",
         lycee_uai=lycee,
@@ -62,6 +63,7 @@ def schedule(lycee: str = LYCEE, formation: str = FORMATION, mode: str = "presen
         scheduled_at=NOW + timedelta(days=7),
         mode=mode,
         remote_equipment_ready=equipment,
+        room=room,
     )
 
 
@@ -177,8 +179,19 @@ def test_a_voeu_whose_interview_was_held_gets_no_second_interview():
 def test_a_distanciel_interview_needs_the_equipment_checked_by_the_college():
     file = given(registered())
     assert refused(file, schedule(mode="distanciel", equipment=False)).code == "remote_equipment_missing"
-    payload = decide(file, OPEN, NOW, schedule(mode="distanciel", equipment=True), COLLEGE)
+    payload = decide(file, OPEN, NOW, schedule(mode="distanciel", equipment=True, room="Salle 204"), COLLEGE)
     assert isinstance(payload, InterviewScheduled) and payload.remote_equipment_ready is True
+    assert payload.room == "Salle 204"
+
+
+def test_a_distanciel_free_time_needs_the_room_and_a_presentiel_one_takes_none():
+    file = given(registered())
+    for command, code in ((schedule(mode="distanciel", equipment=True), "room_missing"),
+                          (schedule(mode="presentiel", room="Salle 204"), "room_not_for_presentiel")):
+        with pytest.raises(InvalidInput) as caught:
+            decide(file, OPEN, NOW, command, COLLEGE)
+        assert (caught.value.status, caught.value.code) == (422, code) and "salle" in caught.value.message
+    assert decide(file, OPEN, NOW, schedule(), COLLEGE).room is None
 
 
 def test_cancelling_names_the_active_interview_of_the_voeu():
