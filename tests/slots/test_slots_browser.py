@@ -38,8 +38,6 @@ from pages_world import COLLEGE, FORMATION, LYCEE, World as PagesWorld, _service
 from shared.fr.formats import PARIS  # noqa: E402
 from shared.runtime.migrations import upgrade  # noqa: E402
 
-pytestmark = pytest.mark.e2e
-
 CHROMIUM = os.environ.get("PASSPRO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
