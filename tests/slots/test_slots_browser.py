@@ -259,6 +259,7 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
         staff.shot("lycee-serie-saisie")
         series.get_by_role("button", name="Publier la série").click()
         assert "La série de créneaux est publiée" in staff.notice()
+        assert page.get_by_role("status").count() == 1  # said once (base.html's notice), not twice
         main = page.inner_text("main")
         assert "3 créneaux" in main and main.count("1 libre sur 1") == 3, main
         staff.shot("lycee-serie-publiee")
