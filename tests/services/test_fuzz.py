@@ -189,7 +189,7 @@ FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
     "schedule": {
         "lycee_uai": LYCEES, "formation_code": FORMATIONS, "scheduled_at": _dates("future"),
         "mode": st.sampled_from(["presentiel", "distanciel"]), "remote_equipment_ready": st.booleans(), "event_id": EVENT_ID,
-        "slot_id": SLOT_IDS,
+        "slot_id": SLOT_IDS, "room": TEXTS,  # distanciel: the collège's room (required for a free time)
     },
     "cancel-by-college": {"lycee_uai": LYCEES, "formation_code": FORMATIONS, "reason": TEXTS, "event_id": EVENT_ID},
     "college-avis": {
