@@ -23,17 +23,16 @@ def migrate(settings: NotifierSettings) -> None:
 @asynccontextmanager
 async def opened(settings: NotifierSettings, *, clock=None, sender=None):
     """A Notifier ready to run; `sender` None takes SMTP from the settings, or the outbox without them."""
-    from redis.asyncio import Redis
-
     from services.notifier.worker import Notifier, smtp_sender, utc_now
     from shared.contracts.streams import StreamKeys
     from shared.runtime.db import make_engine
     from shared.runtime.log.client import EventLog
+    from shared.runtime.redis_connect import redis_client
     from shared.runtime.reference_store import load_reference
 
     await asyncio.to_thread(migrate, settings)
     engine = make_engine(settings.resolved_database_url(), settings.database_schema or "notifier")
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)  # the services' one place: the Sentinels' primary when they are set
     keystore = await asyncio.to_thread(settings.open_keystore)
     try:
         keys = StreamKeys(settings.academie)

@@ -15,6 +15,7 @@ SMTP server never holds the log: the message goes to the retry queue (durable) a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import logging
@@ -34,6 +35,7 @@ from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
 from shared.domain.student_file import fold
 from shared.runtime.log.client import EventLog
+from shared.runtime.redis_connect import min_replicas
 
 log = logging.getLogger("passpro.notifier")
 
@@ -121,6 +123,9 @@ class Notifier:
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+        replicas = min_replicas(self.settings)
+        if replicas:  # on the replicas before it is relied on: a failover must not lose the groups
+            await self.redis.execute_command("WAIT", replicas, self.settings.redis_replica_timeout_ms)
 
     async def drain_own_pending(self) -> int:
         """Entries this consumer read and never acknowledged (it crashed): handled again, first."""
@@ -326,7 +331,7 @@ class Notifier:
         from faststream import AckPolicy
         from faststream.redis import RedisBroker, StreamSub
 
-        broker = RedisBroker(self.settings.redis_url, logger=log)
+        broker = self._make_broker(RedisBroker)
         for stream in self.streams:
             sub = broker.subscriber(
                 stream=StreamSub(stream, group=self.group, consumer=self.consumer,
@@ -335,6 +340,23 @@ class Notifier:
             )
             sub(self._on_entry(stream))
         return broker
+
+    def _make_broker(self, plain):
+        """A plain broker on PASSPRO_REDIS_URL, or with PASSPRO_REDIS_SENTINELS FastStream's RedisSentinelBroker
+        (Sentinel.master_for, as shared/runtime/redis_connect.py) with its FollowingConnection: each new or
+        broken connection asks the Sentinels for the primary and refuses a node that is not one; the
+        subscribers' reads that fail meanwhile are tried again by FastStream after a pause."""
+        if not self.settings.redis_sentinels:
+            return plain(self.settings.redis_url, logger=log)
+        from faststream.redis import RedisSentinelBroker
+
+        from shared.runtime.redis_connect import SENTINEL_TIMEOUT_S, FollowingConnection, parse_sentinels
+
+        return RedisSentinelBroker(
+            self.settings.redis_url, logger=log, sentinels=parse_sentinels(self.settings.redis_sentinels),
+            sentinel_master_name=self.settings.redis_sentinel_service, connection_class=FollowingConnection,
+            socket_connect_timeout=5,
+            sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT_S, "socket_connect_timeout": SENTINEL_TIMEOUT_S})
 
     def _on_entry(self, stream: str):
         async def on_entry(msg: RedisStreamMessage) -> None:
@@ -367,6 +389,9 @@ class Notifier:
                     await self.tick()
                 except Exception as exc:  # noqa: BLE001 - the timer goes on; the error is shown by status
                     log.exception("notifier: timer")
+                    if "NOGROUP" in str(exc):  # a failover lost a group made just before: made again at 0
+                        with contextlib.suppress(Exception):  # (the ledger keeps a re-read from sending twice)
+                            await self.create_groups()
                     await asyncio.to_thread(self._error, None, f"minuterie : {type(exc).__name__}: {exc}")
                 try:
                     await asyncio.wait_for(stop.wait(), self.settings.timer_seconds)
