@@ -131,6 +131,13 @@ def notifier_running(world: PagesWorld, smtp_url: str, registration_url: str, cl
         assert not failure, failure
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_screenshots() -> None:
+    """The folder emptied once per run of the module, each test adding its steps."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+
+
 @pytest.fixture
 def browser():
     if not Path(CHROMIUM).exists():
@@ -139,8 +146,6 @@ def browser():
         from playwright.sync_api import sync_playwright
     except ImportError:
         _unavailable("the playwright package is not installed (pip install -e '.[test]')")
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -389,3 +394,61 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
         rectorat.close()
 
         assert len(smtp.inbox.messages) == 2, [subject_of(m) for m in smtp.inbox.messages]  # no duplicate
+
+
+def test_the_slots_pages_and_the_days_work_fit_a_phone_screen(world: PagesWorld, browser):
+    """At 390 px (no zoom-out), the « Créneaux » page with its table, the student's page with the slots offered,
+    and the homes with their « À faire » lists: nothing wider than the screen."""
+    clock = Clock(NOW)
+    taken: set[int] = set()
+    with (
+        served(world, "registration", _port(taken), clock) as registration,
+        served(world, "evaluation", _port(taken), clock) as evaluation,
+    ):
+        with httpx.Client(timeout=20) as api:
+            body = {"lycee_uai": LYCEE, "formation_code": FORMATION, "duration_minutes": 30, "capacity": 2,
+                    "mode": "presentiel", "place": "Atelier de la relation client, bâtiment B, 2e étage"}
+            for hours in (14, 15):
+                at = datetime.combine(DAY, datetime.min.time(), tzinfo=PARIS).replace(hour=hours)
+                answer = api.post(evaluation + "/api/slots", json=body | {"starts_at": at.isoformat()},
+                                  headers={"Authorization": f"Bearer {world.token('lycee_staff', LYCEE)}"})
+                assert answer.status_code == 201, answer.text
+            answer = api.post(registration + "/api/students",
+                              headers={"Authorization": f"Bearer {world.token('principal', COLLEGE)}"},
+                              json={"student_ine": INE, "college_uai": COLLEGE, "last_name": "Durand",
+                                    "first_name": "Sarah", "class_name": "3e B",
+                                    "referent": {"user_id": "referent.0752547L", "name": "Claire Dupont",
+                                                 "email": REFERENT_MAIL}})
+            assert answer.status_code == 201, answer.text
+        context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": 390, "height": 844},
+                                      device_scale_factor=2)
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        try:
+            for base, who, label, paths in [
+                (evaluation, "Équipe du lycée — Lycée professionnel Théophile Gautier", "lycee", ["/", "/creneaux"]),
+                (registration, "Référent(e) — Collège Voltaire", "referent", ["/", f"/eleves/{INE}"]),
+                (registration, "Principal(e) du collège — Collège Voltaire", "principal", ["/"]),
+            ]:
+                page.goto(base + "/")
+                if page.get_by_role("button", name="Se déconnecter").count():
+                    page.get_by_role("button", name="Se déconnecter").click()
+                    page.goto(base + "/")
+                page.get_by_role("button", name=who).click()
+                page.wait_for_url(base + "/**")
+                for path in paths:
+                    page.goto(base + path)
+                    if path.startswith("/eleves/"):  # registration's view follows evaluation's slots a moment later
+                        deadline = time.monotonic() + 15
+                        while "Inscrire sur ce créneau" not in page.inner_text("main") and time.monotonic() < deadline:
+                            time.sleep(0.2)
+                            page.reload()
+                        assert "Inscrire sur ce créneau" in page.inner_text("main")
+                    assert page.locator("section.todo").count() == (1 if path == "/" else 0), path
+                    name = f"telephone-{label}{path.replace('/', '-').rstrip('-')}"
+                    Screen.count += 1
+                    page.screenshot(path=str(SCREENSHOTS / f"{Screen.count:02d}-{name}.png"), full_page=True)
+                    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                    assert overflow <= 0, (base + path, overflow)
+        finally:
+            context.close()
