@@ -32,7 +32,9 @@ import redis as redis_sync
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pages"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notifier"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "axe"))
 
+from axe import violations  # noqa: E402
 from notifier_world import Clock, SmtpServer, subject_of, text_of as mail_text  # noqa: E402
 from pages_world import COLLEGE, FORMATION, LYCEE, World as PagesWorld, _service  # noqa: E402
 from shared.fr.formats import PARIS  # noqa: E402
@@ -398,7 +400,8 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
 
 def test_the_slots_pages_and_the_days_work_fit_a_phone_screen(world: PagesWorld, browser):
     """At 390 px (no zoom-out), the « Créneaux » page with its table, the student's page with the slots offered,
-    and the homes with their « À faire » lists: nothing wider than the screen."""
+    and the homes with their « À faire » lists: nothing wider than the screen, and no WCAG 2.1 A/AA violation
+    that axe-core finds."""
     clock = Clock(NOW)
     taken: set[int] = set()
     with (
@@ -450,5 +453,6 @@ def test_the_slots_pages_and_the_days_work_fit_a_phone_screen(world: PagesWorld,
                     page.screenshot(path=str(SCREENSHOTS / f"{Screen.count:02d}-{name}.png"), full_page=True)
                     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                     assert overflow <= 0, (base + path, overflow)
+                    assert not violations(page), (base + path, violations(page))  # WCAG 2.1 A/AA (axe-core)
         finally:
             context.close()
