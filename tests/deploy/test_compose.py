@@ -153,3 +153,29 @@ def _redis_conf(text: str) -> dict[str, str]:
             key, _, value = line.partition(" ")
             settings[key.lower()] = value.strip().strip('"').lower()
     return settings
+
+
+@pytest.mark.parametrize("file", ["compose.yaml", "compose-ha.yaml"])
+def test_the_notifier_runs_once_after_the_migrations_with_smtp_required(file: str) -> None:
+    """SPEC §7's e-mails in each shape: one notifier process (one consumer name), `passpro serve notifier`, the
+    shared configuration plus its SMTP server (required: production has no local outbox) and sender."""
+    from services.notifier.settings import NotifierSettings
+
+    text = (DEPLOY / file).read_text()
+    data = yaml.safe_load(text)
+    notifiers = {n: s for n, s in image_services(data).items() if "notifier" in command_words(s)[:2]}
+    assert list(notifiers) == ["notifier"], notifiers
+    notifier = notifiers["notifier"]
+    assert command_words(notifier)[:2] == ["serve", "notifier"] and offers(serve_help(), "notifier")
+    assert notifier["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert not notifier.get("ports")  # its /status and /readyz stay inside
+    env, shared = notifier["environment"], data["x-passpro-env"]
+    assert {k: env[k] for k in shared} == shared
+    assert env["PASSPRO_ENVIRONMENT"] == "production"
+    assert re.search(r"PASSPRO_SMTP_URL: \$\{PASSPRO_SMTP_URL:\?", text)  # no SMTP, no start
+    assert env["PASSPRO_MAIL_FROM"] and env["PASSPRO_REGISTRATION_URL"]
+    # `passpro campaign purge`, from any container, reaches the notifier's database
+    assert shared["PASSPRO_NOTIFIER_DATABASE_URL"].startswith("postgresql+psycopg://")
+    read = {f"PASSPRO_{name.upper()}" for name in NotifierSettings.model_fields} | {"PASSPRO_NOTIFIER_DATABASE_URL"}
+    assert set(env) - set(shared) <= read, set(env) - read  # its own variables are ones it reads
+    assert ("PASSPRO_REDIS_SENTINELS" in env) == (file == "compose-ha.yaml")
