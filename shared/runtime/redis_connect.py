@@ -123,4 +123,6 @@ def replication(settings: Any):
     """The replication an acknowledged write needs under these settings (EventLog's `replication`)."""
     from shared.runtime.log.client import Replication
 
-    return Replication(min_replicas(settings), getattr(settings, "redis_replica_timeout_ms", 2000))
+    return Replication(
+        min_replicas(settings), getattr(settings, "redis_replica_timeout_ms", 2000), getattr(settings, "redis_wait_aof", False)
+    )

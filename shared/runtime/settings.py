@@ -33,6 +33,7 @@ class ServiceSettings(BaseSettings):
     redis_sentinel_service: str = "passpro"
     redis_min_replicas: int | None = Field(default=None, ge=0)
     redis_replica_timeout_ms: int = Field(default=2000, ge=1)
+    redis_wait_aof: bool = False  # WAITAOF 1 N instead of WAIT N: fsynced on every copy, about 1 s a write
     academie: str = Field(default="paris", pattern=r"^[a-z0-9-]{1,40}$")
     campaign: str = Field(default_factory=lambda: campaign_in_force(date.today()))
     jwt_secret: str = ""

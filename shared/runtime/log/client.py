@@ -75,12 +75,15 @@ class NotReplicated(RedisError):
 
 @dataclass(frozen=True)
 class Replication:
-    """What an acknowledged write needs (SPEC §9): on `replicas` replicas within `timeout_ms`. WAITAOF 1 N
-    (the entry fsynced in the primary's append-only file and in N replicas') where the server has it
-    (Redis 7.2+, Valkey 8+), else WAIT N (N replicas hold it in memory)."""
+    """What an acknowledged write needs (SPEC §9): on `replicas` replicas within `timeout_ms`, by WAIT N (N
+    replicas hold it; the primary's own append-only file has it before the reply with appendfsync always).
+    With `aof`, WAITAOF 1 N where the server has it (Redis 7.2+, Valkey 8+): fsynced in the primary's and N
+    replicas' append-only files — measured at a median 1,006 ms a write with appendfsync everysec (the next
+    fsync) against 0.73 ms for WAIT (Valkey 9.1, loopback), hence not the default."""
 
     replicas: int = 0
     timeout_ms: int = 2000
+    aof: bool = False
 
 
 def _decode(value: bytes | str) -> str:
@@ -112,7 +115,7 @@ class EventLog:
         self.keystore = keystore
         self.replication = replication or Replication()
         self._append = redis.register_script(append_script())
-        self._waitaof = True  # until the server says it has no WAITAOF (or no append-only file to wait on)
+        self._waitaof = self.replication.aof  # until the server says it has no WAITAOF (or no append-only file)
 
     def _queue_wait(self, pipe) -> None:
         wanted = self.replication
