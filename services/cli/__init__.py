@@ -12,12 +12,12 @@ import os
 import sys
 import traceback
 
-from services.cli import access, admin, audit, bench, campaign, dlq, docs, forget, rebuild, serve, status, up
+from services.cli import access, admin, audit, bench, campaign, dlq, docs, forget, notifier, rebuild, serve, status, up
 from services.cli.common import CliError, make_token, open_campaign
 
 __all__ = ["main", "parser", "make_token", "open_campaign"]
 
-COMMAND_MODULES = [up, serve, admin, campaign, status, docs, rebuild, audit, access, bench, dlq, forget]
+COMMAND_MODULES = [up, serve, admin, campaign, status, docs, rebuild, audit, access, bench, dlq, forget, notifier]
 
 
 def _leaves(p: argparse.ArgumentParser):

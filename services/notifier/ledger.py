@@ -8,6 +8,8 @@
 - `due_reminders`: the time-based reminders a student's history will need (a date, checked again at that date).
 - `outbox`: with no SMTP configured, the e-mails kept for the local outbox page.
 - `notifier_errors`: the latest failures, for `passpro status`.
+- `failed_entries`: the log entries given up on after MAX_DELIVERIES failures (acknowledged, so the group goes
+  on), with their last error: listed by `passpro notifier failed`, handled again on `passpro notifier retry`.
 """
 
 from __future__ import annotations
@@ -70,6 +72,17 @@ notifier_errors = sa.Table(
     sa.Column("at", sa.String(40), nullable=False),
     sa.Column("key", sa.String(200), nullable=True),
     sa.Column("error", sa.String(500), nullable=False),
+)
+
+failed_entries = sa.Table(
+    "failed_entries", metadata,
+    sa.Column("stream", sa.String(200), nullable=False),
+    sa.Column("entry_id", sa.String(40), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.String(500), nullable=False),
+    sa.Column("failed_at", sa.String(40), nullable=False),
+    sa.Column("retry", sa.Boolean, nullable=False, server_default=sa.false()),  # an operator asked for it
+    sa.PrimaryKeyConstraint("stream", "entry_id", name="pk_failed_entries"),
 )
 
 
@@ -139,7 +152,38 @@ def last_errors(conn: Connection, limit: int = 5) -> list[sa.Row]:
 def counts(conn: Connection) -> dict[str, int]:
     def count(table: sa.Table) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-    return {"sent": count(sent_ledger), "retrying": count(mail_queue), "reminders": count(due_reminders)}
+    return {"sent": count(sent_ledger), "retrying": count(mail_queue), "reminders": count(due_reminders),
+            "failed_entries": count(failed_entries)}
+
+
+def record_failed(conn: Connection, stream: str, entry_id: str, attempts: int, error: str, at: datetime) -> None:
+    conn.execute(sa.delete(failed_entries).where(failed_entries.c.stream == stream,
+                                                 failed_entries.c.entry_id == entry_id))
+    conn.execute(sa.insert(failed_entries).values(stream=stream, entry_id=entry_id, attempts=attempts,
+                                                  error=error[:500], failed_at=iso(at), retry=False))
+
+
+def failed(conn: Connection, limit: int = 100) -> list[sa.Row]:
+    return list(conn.execute(sa.select(failed_entries).order_by(failed_entries.c.failed_at).limit(limit)))
+
+
+def request_retry(conn: Connection, stream: str | None = None, entry_id: str | None = None) -> int:
+    """Marks failed entries to be handled again by the notifier (all of them, or one); how many."""
+    query = sa.update(failed_entries).values(retry=True)
+    if stream is not None:
+        query = query.where(failed_entries.c.stream == stream, failed_entries.c.entry_id == entry_id)
+    return conn.execute(query).rowcount
+
+
+def retries_requested(conn: Connection, limit: int = 100) -> list[tuple[str, str]]:
+    rows = conn.execute(sa.select(failed_entries.c.stream, failed_entries.c.entry_id)
+                        .where(failed_entries.c.retry.is_(True)).limit(limit))
+    return [(r.stream, r.entry_id) for r in rows]
+
+
+def forget_failed(conn: Connection, stream: str, entry_id: str) -> None:
+    conn.execute(sa.delete(failed_entries).where(failed_entries.c.stream == stream,
+                                                 failed_entries.c.entry_id == entry_id))
 
 
 def forget_student(conn: Connection, campaign: str, ine: str) -> None:

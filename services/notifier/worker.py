@@ -178,11 +178,33 @@ class Notifier:
             count = self.failures.get(entry_id, 0) + 1
             self.failures[entry_id] = count
             log.exception("notifier: entry %s of %s failed (%d)", entry_id, stream, count)
-            await asyncio.to_thread(self._error, None, f"{stream} {entry_id}: {type(exc).__name__}: {exc}")
+            error = f"{stream} {entry_id}: {type(exc).__name__}: {exc}"
+            await asyncio.to_thread(self._error, None, error)
             if count < MAX_DELIVERIES:
                 return
+            # Given up: kept for operators (passpro notifier failed / retry), then acknowledged.
+            await asyncio.to_thread(self._failed, stream, entry_id, count, f"{type(exc).__name__}: {exc}")
         self.failures.pop(entry_id, None)
         await self.redis.xack(stream, self.group, entry_id)
+
+    async def retry_failed(self) -> int:
+        """The given-up entries an operator asked to retry (`passpro notifier retry`): read again from their
+        stream and handled once; done, they leave the list; failing again, they stay with the new error."""
+        done = 0
+        for stream, entry_id in await asyncio.to_thread(self._retry_requests):
+            found = await self.redis.xrange(stream, entry_id, entry_id)
+            try:
+                if found:
+                    fields = {_text(k): _text(v) for k, v in (found[0][1] or {}).items()}
+                    await self.process(stream, entry_id, fields)
+            except Exception as exc:  # noqa: BLE001 - kept in the list with its new error
+                log.exception("notifier: retried entry %s of %s failed", entry_id, stream)
+                await asyncio.to_thread(self._failed, stream, entry_id, MAX_DELIVERIES + 1,
+                                        f"{type(exc).__name__}: {exc}")
+                continue
+            await asyncio.to_thread(self._forget_failed, stream, entry_id)
+            done += 1
+        return done
 
     async def process(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         event_type, ine = fields.get("event_type"), fields.get("student_ine")
@@ -272,6 +294,7 @@ class Notifier:
         for campaign, ine in await asyncio.to_thread(self._due, self.clock()):
             await self.check_reminders(campaign, ine)
         await self.retry_due()
+        await self.retry_failed()
 
     # -- the database (in worker threads) -------------------------------------------------------------------
 
@@ -307,6 +330,18 @@ class Notifier:
     def _error(self, key: str | None, error: str) -> None:
         with self.engine.begin() as conn:
             ledger.record_error(conn, self.clock(), key, error)
+
+    def _failed(self, stream: str, entry_id: str, attempts: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            ledger.record_failed(conn, stream, entry_id, attempts, error, self.clock())
+
+    def _retry_requests(self) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            return ledger.retries_requested(conn)
+
+    def _forget_failed(self, stream: str, entry_id: str) -> None:
+        with self.engine.begin() as conn:
+            ledger.forget_failed(conn, stream, entry_id)
 
     def _forget(self, campaign: str, ine: str) -> None:
         with self.engine.begin() as conn:
@@ -423,5 +458,11 @@ async def status(settings: NotifierSettings, redis: Redis, engine: Engine) -> di
             return ledger.counts(conn), [
                 {"at": r.at, "error": r.error} for r in ledger.last_errors(conn)]  # no key: it names a student
 
+    def read_failed():
+        with engine.connect() as conn:  # a stream and an entry id: no student named
+            return [{"stream": keys.stream_name(r.stream), "entry_id": r.entry_id, "attempts": r.attempts,
+                     "error": r.error, "failed_at": r.failed_at, "retry": bool(r.retry)}
+                    for r in ledger.failed(conn, limit=20)]
+
     counts, errors = await asyncio.to_thread(read)
-    return {"streams": streams, **counts, "errors": errors}
+    return {"streams": streams, **counts, "errors": errors, "failed": await asyncio.to_thread(read_failed)}
