@@ -50,9 +50,14 @@ async def test_the_purge_deletes_the_campaigns_notifier_rows_and_groups_only(log
             ledger.record_error(conn, T0, None, f"{notifier.streams[0]} 1-0: RuntimeError: boom")
             ledger.record_error(conn, T0, f"convocation:{CAMPAIGN}:{student.ine}:e0", "SMTP : refus")
             ledger.record_error(conn, T0, None, f"{other_stream} 1-0: RuntimeError: boom")
-        tables = (ledger.sent_ledger, ledger.mail_queue, ledger.outbox, ledger.due_reminders, ledger.notifier_errors)
+            ledger.record_failed(conn, notifier.streams[0], "1-0", 5, "RuntimeError: boom", T0)
+            ledger.record_failed(conn, other_stream, "1-0", 5, "RuntimeError: boom", T0)
+        tables = (ledger.sent_ledger, ledger.mail_queue, ledger.outbox, ledger.due_reminders, ledger.notifier_errors,
+                  ledger.failed_entries)
+        assert set(tables) == set(ledger.metadata.sorted_tables)
         before = {t.name: len(rows(engine, t)) for t in tables}
-        assert before == {"sent_ledger": 2, "mail_queue": 2, "outbox": 2, "due_reminders": 2, "notifier_errors": 3}
+        assert before == {"sent_ledger": 2, "mail_queue": 2, "outbox": 2, "due_reminders": 2, "notifier_errors": 3,
+                          "failed_entries": 2}
         for stream in notifier.streams:
             assert await redis.xinfo_groups(stream)
 
@@ -60,13 +65,14 @@ async def test_the_purge_deletes_the_campaigns_notifier_rows_and_groups_only(log
         deleted = retention.delete_view_rows(engine, "notifier", keys, CAMPAIGN)
 
         assert deleted == {"notifier.sent_ledger": 1, "notifier.mail_queue": 1, "notifier.outbox": 1,
-                           "notifier.due_reminders": 1, "notifier.notifier_errors": 2}
+                           "notifier.due_reminders": 1, "notifier.notifier_errors": 2,
+                           "notifier.failed_entries": 1}
         for table in tables:
             left = rows(engine, table)
             assert len(left) == 1, table.name
             kept = str(tuple(left[0]))
             assert f":{CAMPAIGN}:" not in kept and f"'{CAMPAIGN}'" not in kept, table.name
-            assert f":{OTHER}:" in kept or f"'{OTHER}'" in kept, table.name
+            assert f":{OTHER}:" in kept or f"'{OTHER}'" in kept, table.name  # also a stream: passpro:{…}:2028:…
         for stream in notifier.streams:  # the campaign's streams are gone, and their groups with them
             assert not await redis.exists(stream)
             with pytest.raises(Exception, match="no such key"):
