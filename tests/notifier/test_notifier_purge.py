@@ -79,3 +79,17 @@ async def test_the_purge_deletes_the_campaigns_notifier_rows_and_groups_only(log
                 await redis.xinfo_groups(stream)
         [group] = await redis.xinfo_groups(other_stream)
         assert group["name"] in (b"notifier", "notifier")
+
+
+def test_passpro_campaign_purge_opens_the_notifiers_database_once_it_exists(tmp_path, monkeypatch):
+    from services.cli.campaign import _other_views
+    from services.notifier.process import migrate
+    from services.notifier.settings import NotifierSettings
+
+    monkeypatch.setenv("PASSPRO_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PASSPRO_NOTIFIER_DATABASE_URL", raising=False)
+    assert "notifier" not in [name for name, _, _ in _other_views()]  # never ran here: nothing to purge, nothing made
+    assert not (tmp_path / "notifier.sqlite3").exists()
+    migrate(NotifierSettings(data_dir=tmp_path))
+    [(url, schema)] = [(url, schema) for name, url, schema in _other_views() if name == "notifier"]
+    assert url == f"sqlite:///{tmp_path / 'notifier.sqlite3'}" and schema is None
