@@ -54,7 +54,10 @@ def nothing_running() -> str:
 
 
 def log_url(settings) -> str:
-    """The log's URL (or its Sentinels, SPEC §9), or a refusal naming where it was looked for."""
+    """The log's URL (or its cluster's nodes, or its Sentinels, SPEC §9), or a refusal naming where it was
+    looked for."""
+    if getattr(settings, "redis_cluster_nodes", ""):
+        return settings.redis_cluster_nodes
     if getattr(settings, "redis_sentinels", ""):
         return settings.redis_sentinels
     if not settings.redis_url:
@@ -69,6 +72,8 @@ def unreachable_log(settings, exc: BaseException) -> CliError:
     place = f"{where.hostname}:{where.port or 6379}"
     if getattr(settings, "redis_sentinels", ""):
         place = f"{settings.redis_sentinels} (Sentinels, service {settings.redis_sentinel_service})"
+    if getattr(settings, "redis_cluster_nodes", ""):
+        place = f"{settings.redis_cluster_nodes} (Redis Cluster)"
     text = str(exc).lower()
     cause = exc.__cause__ or exc.__context__
     if errno.ECONNREFUSED in (getattr(exc, "errno", None), getattr(cause, "errno", None)) or "refused" in text:
@@ -173,7 +178,8 @@ async def _reference(settings):
     from shared.contracts.streams import StreamKeys
     from shared.runtime.reference_store import load_reference
 
-    if not (settings.redis_url or getattr(settings, "redis_sentinels", "")):
+    elsewhere = getattr(settings, "redis_sentinels", "") or getattr(settings, "redis_cluster_nodes", "")
+    if not (settings.redis_url or elsewhere):
         return parse_reference(default_reference_text())
     try:
         async with redis_client(settings) as redis:

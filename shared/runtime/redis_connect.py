@@ -1,5 +1,8 @@
 """The one place Redis clients of the log are built (SPEC §9): through the Sentinels when
-PASSPRO_REDIS_SENTINELS is set (it takes precedence over PASSPRO_REDIS_URL), else from the URL.
+PASSPRO_REDIS_SENTINELS is set (it takes precedence over PASSPRO_REDIS_URL), else from the URL; on a Redis
+Cluster when PASSPRO_REDIS_CLUSTER_NODES is set (it takes precedence over both): redis-py's RedisCluster,
+which sends each single-key command to the shard owning its slot (the log's keys carry the académie as hash
+tag, so one académie is on one shard; the append runs on that shard's primary: log/client.py).
 
 A client through the Sentinels asks them for the primary at each new connection (redis-py's
 SentinelConnectionPool), and a connection that breaks (the primary killed) or answers READONLY (the old
@@ -13,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff
@@ -28,7 +32,9 @@ RETRY_BACKOFF_BASE_S = 0.05
 SENTINEL_TIMEOUT_S = 0.5  # one Sentinel that does not answer in this is skipped for the next
 
 
-def parse_sentinels(value: str) -> list[tuple[str, int]]:
+def parse_sentinels(
+    value: str, *, default_port: int = 26379, setting: str = "PASSPRO_REDIS_SENTINELS"
+) -> list[tuple[str, int]]:
     """`host:port,host:port,...` (a bare host is port 26379) as (host, port) pairs; a malformed one is refused."""
     sentinels = []
     for item in (part.strip() for part in value.split(",")):
@@ -36,12 +42,20 @@ def parse_sentinels(value: str) -> list[tuple[str, int]]:
             continue
         host, sep, port = item.rpartition(":")
         if not sep:
-            host, port = item, "26379"
+            host, port = item, str(default_port)
         host = host.strip("[]")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"PASSPRO_REDIS_SENTINELS: « {item} » n'est pas de la forme hôte:port")
+            raise ValueError(f"{setting}: « {item} » n'est pas de la forme hôte:port")
         sentinels.append((host, int(port)))
     return sentinels
+
+
+def parse_cluster_nodes(value: str) -> list[tuple[str, int]]:
+    """PASSPRO_REDIS_CLUSTER_NODES: `host:port,...` (a bare host is port 6379); at least one node."""
+    nodes = parse_sentinels(value, default_port=6379, setting="PASSPRO_REDIS_CLUSTER_NODES")
+    if not nodes:
+        raise ValueError("PASSPRO_REDIS_CLUSTER_NODES: aucun nœud donné")
+    return nodes
 
 
 def failover_retry() -> Retry:
@@ -79,7 +93,10 @@ class FollowingConnection(SentinelManagedConnection):
 
 
 def log_target(settings: Any) -> str:
-    """Where the log is looked for, for messages: the Sentinels and the service, or the URL."""
+    """Where the log is looked for, for messages: the cluster's nodes, the Sentinels and the service, or the URL."""
+    cluster = getattr(settings, "redis_cluster_nodes", "")
+    if cluster:
+        return f"Redis Cluster {cluster}"
     sentinels = getattr(settings, "redis_sentinels", "")
     if sentinels:
         return f"Sentinels {sentinels} (service {settings.redis_sentinel_service})"
@@ -90,6 +107,9 @@ def redis_client(settings: Any, **options: Any) -> Redis:
     """The log's client for these settings (ServiceSettings or any object with redis_url and, optionally,
     redis_sentinels / redis_sentinel_service). `options` go to the client (decode_responses, timeouts...)."""
     options.setdefault("socket_connect_timeout", 5)
+    cluster = getattr(settings, "redis_cluster_nodes", "")
+    if cluster:
+        return cluster_client(settings, cluster, **options)
     sentinels = getattr(settings, "redis_sentinels", "")
     if not sentinels:
         return Redis.from_url(settings.redis_url, **options)
@@ -108,6 +128,18 @@ def redis_client(settings: Any, **options: Any) -> Redis:
         sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT_S, "socket_connect_timeout": SENTINEL_TIMEOUT_S},
     )
     return sentinel.master_for(settings.redis_sentinel_service, redis_class=Redis, **options)
+
+
+def cluster_client(settings: Any, nodes: str, **options: Any) -> RedisCluster:
+    """A RedisCluster over the given nodes (it discovers the others); credentials from redis_url if any."""
+    url = urlsplit(getattr(settings, "redis_url", "") or "redis://")
+    if url.password and "password" not in options:
+        options["password"] = url.password
+    if url.username and "username" not in options:
+        options["username"] = url.username
+    options.pop("db", None)  # a cluster has only db 0
+    startup = [ClusterNode(host, port) for host, port in parse_cluster_nodes(nodes)]
+    return RedisCluster(startup_nodes=startup, **options)
 
 
 def min_replicas(settings: Any) -> int:

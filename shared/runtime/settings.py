@@ -34,6 +34,9 @@ class ServiceSettings(BaseSettings):
     redis_min_replicas: int | None = Field(default=None, ge=0)
     redis_replica_timeout_ms: int = Field(default=2000, ge=1)
     redis_wait_aof: bool = False  # WAITAOF 1 N instead of WAIT N: fsynced on every copy, about 1 s a write
+    # SPEC §9: several académies on one Redis Cluster (host:port,... of some of its nodes), which then takes
+    # precedence over the Sentinels and redis_url; each académie on the shard its hash tag names.
+    redis_cluster_nodes: str = ""
     academie: str = Field(default="paris", pattern=r"^[a-z0-9-]{1,40}$")
     campaign: str = Field(default_factory=lambda: campaign_in_force(date.today()))
     jwt_secret: str = ""

@@ -11,7 +11,8 @@ from importlib.resources import files
 from typing import Literal
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.asyncio.cluster import PipelineCommand, RedisCluster
+from redis.exceptions import AskError, MovedError, NoScriptError, RedisError, ResponseError, TryAgainError
 
 from shared.contracts.events import Event, UnknownEventType, event_from_fields, event_to_fields
 from shared.contracts.personal import Keyring, has_personal_fields
@@ -142,16 +143,48 @@ class EventLog:
             )
         return True
 
+    def _wait_command(self) -> tuple:
+        wanted = self.replication
+        if self._waitaof:
+            return ("WAITAOF", 1, wanted.replicas, wanted.timeout_ms)
+        return ("WAIT", wanted.replicas, wanted.timeout_ms)
+
+    async def _on_shard(self, key: str, *commands: tuple) -> list:
+        """On a Redis Cluster: `commands` sent together on one connection to the primary owning `key`'s slot
+        (the académie's shard: every key of the log carries its hash tag), so a WAIT after them counts that
+        primary's replicas — redis-py's cluster pipeline refuses WAIT. A MOVED or ASK (the slot moved, a
+        failover) refreshes the slots and sends them again: nothing was run on a node that answered so."""
+        cluster: RedisCluster = self.redis  # type: ignore[assignment]
+        for attempt in range(5):
+            await cluster.initialize()
+            node = cluster.get_node_from_key(key)
+            pipeline = [PipelineCommand(i, *command) for i, command in enumerate(commands)]
+            await node.execute_pipeline(pipeline)
+            results = [command.result for command in pipeline]
+            if any(isinstance(r, (MovedError, AskError, TryAgainError)) for r in results):
+                await cluster.nodes_manager.initialize()
+                await asyncio.sleep(0.05 * attempt)
+                continue
+            failed = next((r for r in results if isinstance(r, (ConnectionError, OSError))), None)
+            if failed is not None:
+                raise failed
+            return results
+        raise RedisError(f"the slot of {key} kept moving on the cluster")
+
     async def confirm_replicated(self) -> None:
         """Wait until everything this client's primary holds now (e.g. an original a retry found) is on enough
         replicas: WAIT counts from the connection's last write, so one small write goes first, on the same
         connection (the log's own replication marker, outside every campaign's keys)."""
         if not self.replication.replicas:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(f"{self.keys.prefix}:replication")
-            self._queue_wait(pipe)
-            _, waited = await pipe.execute(raise_on_error=False)
+        marker = f"{self.keys.prefix}:replication"
+        if isinstance(self.redis, RedisCluster):
+            _, waited = await self._on_shard(marker, ("INCR", marker), self._wait_command())
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(marker)
+                self._queue_wait(pipe)
+                _, waited = await pipe.execute(raise_on_error=False)
         await self._replicated(waited)
 
     async def _run_append(self, keys: list[str], args: list[str]) -> list:
@@ -159,11 +192,17 @@ class EventLog:
         script (a new one after a failover) has it loaded, and the call runs again."""
         if not self.replication.replicas:
             return await self._append(keys=keys, args=args)
+        cluster = isinstance(self.redis, RedisCluster)
         for _ in range(3):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.evalsha(self._append.sha, len(keys), *keys, *args)
-                self._queue_wait(pipe)
-                reply, waited = await pipe.execute(raise_on_error=False)
+            if cluster:  # the académie's shard's primary, on one of its connections
+                reply, waited = await self._on_shard(
+                    keys[0], ("EVALSHA", self._append.sha, len(keys), *keys, *args), self._wait_command()
+                )
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.evalsha(self._append.sha, len(keys), *keys, *args)
+                    self._queue_wait(pipe)
+                    reply, waited = await pipe.execute(raise_on_error=False)
             if isinstance(reply, NoScriptError):
                 await self.redis.script_load(self._append.script)  # nothing was run: load it and run again
                 continue
