@@ -117,6 +117,7 @@ def student_history(n: int, places: Places, rng: random.Random, now: datetime, i
         steps.append(Step("registration", "InterviewScheduled", 2, referent, {
             "interview_id": interview, "lycee_uai": lycee, "formation_code": formation,
             "scheduled_at": _when(scheduled_at), "mode": "presentiel", "remote_equipment_ready": False, "slot_id": None,
+            "room": None,
         }))
         if rng.random() < 0.1:
             by_lycee = rng.random() < 0.5
@@ -132,7 +133,7 @@ def student_history(n: int, places: Places, rng: random.Random, now: datetime, i
             steps.append(Step("registration", "InterviewScheduled", 2, referent, {
                 "interview_id": interview, "lycee_uai": lycee, "formation_code": formation,
                 "scheduled_at": _when(scheduled_at + timedelta(days=7)), "mode": "distanciel", "remote_equipment_ready": True,
-                "slot_id": None,
+                "slot_id": None, "room": "Salle 104",  # a distanciel free time names the collège's room (7a2f808)
             }))
         interviews.append((interview, lycee, formation))
     for interview, lycee, formation in interviews:
