@@ -1,5 +1,5 @@
-"""A Redis Cluster on loopback for the tests (SPEC §9): three primaries, each with one replica, Debian's
-redis-server started by the test in its own folder and stopped by it."""
+"""A Redis Cluster on loopback for the tests (SPEC §9): three primaries, each with one replica (or more),
+Debian's redis-server started by the test in its own folder and stopped by it."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from pathlib import Path
 
 import redis as redis_sync
 
-FIRST_PORT = 19601  # this test's ports: 19601-19606
+FIRST_PORT = 19601  # these tests' ports: 19601-19606, and 19611-19619 for the failover's
 
 
 @dataclass
 class RedisClusterProcesses:
     folder: Path
     ports: list[int]
+    replicas: int = 1
+    node_timeout_ms: int = 5000
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -35,31 +37,35 @@ class RedisClusterProcesses:
             self.processes.append(subprocess.Popen(
                 ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", str(home / "nodes.conf"), "--dir", str(home), "--appendonly", "no",
-                 "--save", "", "--cluster-node-timeout", "5000"],
+                 "--save", "", "--cluster-node-timeout", str(self.node_timeout_ms)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
         for port in self.ports:
             self._until(lambda port=port: self.client(port).ping(), f"redis-server on {port}")
         subprocess.run(
             ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-             "--cluster-replicas", "1", "--cluster-yes"],
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )
         for port in self.ports:
             self._until(lambda port=port: self.client(port).cluster("info")["cluster_state"] == "ok",
                         f"cluster_state:ok on {port}")
-        # Each replica attached and in sync with its primary before the test writes (WAIT 1 counts on it).
+        # Each replica attached to its primary before the test writes (WAIT 1 counts on it).
         self._until(lambda: all(
-            self.client(p).info("replication").get("connected_slaves") == 1 for p in self.primaries()
-        ), "a replica in sync for each primary")
+            self.client(p).info("replication").get("connected_slaves") == self.replicas for p in self.primaries()
+        ), "the replicas attached to each primary")
+
+    def alive(self) -> int:
+        """The port of a node still running (to ask about the cluster)."""
+        return next(port for port, process in zip(self.ports, self.processes) if process.poll() is None)
 
     def primaries(self) -> list[int]:
-        shards = self.client(self.ports[0]).cluster("slots")
+        shards = self.client(self.alive()).cluster("slots")
         return sorted(int(shard[2][1]) for shard in shards)
 
     def owner(self, slot: int) -> int:
         """The port of the primary owning `slot`."""
-        for start, end, primary, *_ in self.client(self.ports[0]).cluster("slots"):
+        for start, end, primary, *_ in self.client(self.alive()).cluster("slots"):
             if int(start) <= slot <= int(end):
                 return int(primary[1])
         raise LookupError(slot)
@@ -77,6 +83,12 @@ class RedisClusterProcesses:
             time.sleep(0.1)
         raise TimeoutError(f"{what} not reached in {timeout} s (last error: {last})")
 
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on `port`, as a lost machine."""
+        process = self.processes[self.ports.index(port)]
+        process.kill()
+        process.wait()
+
     def stop(self) -> None:
         for process in self.processes:
             process.terminate()
@@ -89,8 +101,11 @@ class RedisClusterProcesses:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_cluster(folder: Path) -> RedisClusterProcesses:
-    cluster = RedisClusterProcesses(folder, list(range(FIRST_PORT, FIRST_PORT + 6)))
+def start_cluster(
+    folder: Path, first_port: int = FIRST_PORT, replicas: int = 1, node_timeout_ms: int = 5000
+) -> RedisClusterProcesses:
+    ports = list(range(first_port, first_port + 3 * (1 + replicas)))
+    cluster = RedisClusterProcesses(folder, ports, replicas, node_timeout_ms)
     try:
         cluster.start()
     except BaseException:

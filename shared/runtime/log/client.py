@@ -12,7 +12,12 @@ from typing import Literal
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
-from redis.exceptions import AskError, MovedError, NoScriptError, RedisError, ResponseError, TryAgainError
+from redis.exceptions import (
+    AskError, ClusterDownError, MovedError, NoScriptError, RedisError, ResponseError, SlotNotCoveredError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.contracts.events import Event, UnknownEventType, event_from_fields, event_to_fields
 from shared.contracts.personal import Keyring, has_personal_fields
@@ -21,6 +26,14 @@ from shared.domain.student_file import CampaignFile, fold_campaign
 from shared.runtime.keys.store import KeyStore
 
 log = logging.getLogger(__name__)
+
+# On a Redis Cluster, how long an append keeps following its shard (a slot moved, the shard's primary lost
+# and its replica promoted: cluster-node-timeout and the election) before the error goes to the caller.
+SHARD_RETRY_S = 15.0
+SHARD_MOVING = (
+    AskError, MovedError, TryAgainError, ClusterDownError, SlotNotCoveredError, RedisConnectionError,
+    RedisTimeoutError, OSError,
+)
 
 
 def append_script() -> str:
@@ -152,24 +165,35 @@ class EventLog:
     async def _on_shard(self, key: str, *commands: tuple) -> list:
         """On a Redis Cluster: `commands` sent together on one connection to the primary owning `key`'s slot
         (the académie's shard: every key of the log carries its hash tag), so a WAIT after them counts that
-        primary's replicas — redis-py's cluster pipeline refuses WAIT. A MOVED or ASK (the slot moved, a
-        failover) refreshes the slots and sends them again: nothing was run on a node that answered so."""
+        primary's replicas — redis-py's cluster pipeline refuses WAIT. A MOVED or ASK (the slot moved), a
+        CLUSTERDOWN or a lost connection (the shard's primary lost, the cluster promoting its replica) reloads
+        the slot table and sends them again, for about SHARD_RETRY_S: safe for the append, whose event id
+        makes a second run answer `duplicate`; past it the error goes to the caller (503)."""
         cluster: RedisCluster = self.redis  # type: ignore[assignment]
-        for attempt in range(5):
-            await cluster.initialize()
-            node = cluster.get_node_from_key(key)
-            pipeline = [PipelineCommand(i, *command) for i, command in enumerate(commands)]
-            await node.execute_pipeline(pipeline)
-            results = [command.result for command in pipeline]
-            if any(isinstance(r, (MovedError, AskError, TryAgainError)) for r in results):
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + SHARD_RETRY_S, 0.05
+        while True:
+            failure: Exception
+            try:
+                await cluster.initialize()
+                node = cluster.get_node_from_key(key)
+                pipeline = [PipelineCommand(i, *command) for i, command in enumerate(commands)]
+                await node.execute_pipeline(pipeline)
+                results = [command.result for command in pipeline]
+                failure = next((r for r in results if isinstance(r, SHARD_MOVING)), None)
+                if failure is None:
+                    return results
+            except SHARD_MOVING as exc:
+                failure = exc
+            if loop.time() >= deadline:
+                raise failure
+            log.warning("the log's shard for %s is moving (%s): slots reloaded, sent again", key, failure)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
+            try:
                 await cluster.nodes_manager.initialize()
-                await asyncio.sleep(0.05 * attempt)
-                continue
-            failed = next((r for r in results if isinstance(r, (ConnectionError, OSError))), None)
-            if failed is not None:
-                raise failed
-            return results
-        raise RedisError(f"the slot of {key} kept moving on the cluster")
+            except (RedisError, OSError):
+                pass  # no node answered yet: tried again at the next round
 
     async def confirm_replicated(self) -> None:
         """Wait until everything this client's primary holds now (e.g. an original a retry found) is on enough
