@@ -67,6 +67,7 @@ class RescheduleInterview:
     slot_id: str | None  # a slot, or a free time:
     scheduled_at: datetime | None
     mode: str | None
+    room: str | None = None  # distanciel: the collège's room; required for a free time (SPEC §6)
 
 
 @dataclass(frozen=True)
@@ -192,12 +193,7 @@ def decide(
             return moved
         case ScheduleInterview():
             scheduled = _schedule_rules(file, command)
-            if command.mode == "distanciel" and not command.room:
-                raise InvalidInput(
-                    "room_missing",
-                    "Pour un entretien en distanciel, indiquez la salle du collège où l'élève le suivra.",
-                    "room",
-                )
+            _require_room_rules(command.mode, command.room, free_time=True)
             require_interview_time(campaign.calendar, command.scheduled_at)
             require_no_overlap(file, command.scheduled_at, FREE_TIME_MINUTES, slots or {})
             return scheduled
@@ -255,12 +251,7 @@ def _schedule_rules(file: StudentFile, command: ScheduleInterview) -> InterviewS
             "remote_equipment_missing",
             "Un entretien en distanciel exige que le collège ait vérifié l'équipement de l'élève.",
         )
-    if command.room and command.mode != "distanciel":
-        raise InvalidInput(
-            "room_not_for_presentiel",
-            "La salle du collège ne se donne que pour un entretien en distanciel : en présentiel, l'élève va au lycée.",
-            "room",
-        )
+    _require_room_rules(command.mode, command.room, free_time=False)
     return InterviewScheduled(
         interview_id=command.interview_id,
         lycee_uai=command.lycee_uai,
@@ -270,6 +261,23 @@ def _schedule_rules(file: StudentFile, command: ScheduleInterview) -> InterviewS
         remote_equipment_ready=command.remote_equipment_ready,
         room=command.room or None,
     )
+
+
+def _require_room_rules(mode: str | None, room: str | None, *, free_time: bool) -> None:
+    """SPEC §6, for a booking as for a move: the collège's room only for a distanciel interview, and required
+    for a distanciel free time (a slot's own place is the lycée's side: the room is optional there)."""
+    if room and mode != "distanciel":
+        raise InvalidInput(
+            "room_not_for_presentiel",
+            "La salle du collège ne se donne que pour un entretien en distanciel : en présentiel, l'élève va au lycée.",
+            "room",
+        )
+    if free_time and mode == "distanciel" and not room:
+        raise InvalidInput(
+            "room_missing",
+            "Pour un entretien en distanciel, indiquez la salle du collège où l'élève le suivra.",
+            "room",
+        )
 
 
 def _reschedule(file: StudentFile, command: RescheduleInterview, slots: dict[str, SlotFile]) -> InterviewRescheduled:
@@ -291,6 +299,7 @@ def _reschedule(file: StudentFile, command: RescheduleInterview, slots: dict[str
             "remote_equipment_missing",
             "Un entretien en distanciel exige que le collège ait vérifié l'équipement de l'élève.",
         )
+    _require_room_rules(mode, command.room, free_time=command.slot_id is None)
     require_no_overlap(file, starts_at, minutes, slots, moving=interview.interview_id)
     return InterviewRescheduled(
         interview_id=interview.interview_id,
@@ -299,6 +308,7 @@ def _reschedule(file: StudentFile, command: RescheduleInterview, slots: dict[str
         scheduled_at=starts_at,
         slot_id=command.slot_id,
         mode=mode,
+        room=command.room or None,
     )
 
 

@@ -113,6 +113,8 @@ class RescheduleBody(WriteBody):
     slot_id: SlotId = None  # type: ignore[assignment]
     scheduled_at: Time = None  # type: ignore[assignment]
     mode: InterviewMode = None  # type: ignore[assignment]
+    room: Text(120) = Field(None, description="Distanciel : la salle du collège où l'élève suit l'entretien "
+                                             "(obligatoire pour un horaire libre en distanciel)")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _a_slot_or_a_free_time(self) -> "RescheduleBody":
@@ -242,7 +244,9 @@ async def reschedule_interview(
     """SPEC §7: one InterviewRescheduled, appended on the student's, the old slot's and the new slot's streams."""
     require_formation(rt.reference, body.lycee_uai, body.formation_code)
     require_role(who, *COLLEGE_ROLES)
-    command = domain.RescheduleInterview(body.lycee_uai, body.formation_code, body.slot_id, body.scheduled_at, body.mode)
+    command = domain.RescheduleInterview(
+        body.lycee_uai, body.formation_code, body.slot_id, body.scheduled_at, body.mode, room=body.room
+    )
     old_slot = _slot_of(body.lycee_uai, body.formation_code)
     return await _run(
         rt, who, "reschedule", ine, campaign, body, command, lambda file: [*old_slot(file), body.slot_id]

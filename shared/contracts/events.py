@@ -183,6 +183,7 @@ class InterviewRescheduled(Payload):
     scheduled_at: UtcDatetime
     slot_id: SlotId | None = None
     mode: InterviewMode
+    room: Text(120) | None = None  # distanciel: the collège's room, as InterviewScheduled.room (SPEC §6)
 
 
 class InterviewSlotOpened(Payload):

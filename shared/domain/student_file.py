@@ -267,6 +267,7 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
                         "scheduled_at": p.scheduled_at,
                         "mode": p.mode,
                         "slot_id": p.slot_id,
+                        "room": p.room,
                         "schedule_version": version,
                     }
                 )

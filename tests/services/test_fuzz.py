@@ -208,7 +208,7 @@ FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
     },
     "reschedule": {
         "lycee_uai": LYCEES, "formation_code": FORMATIONS, "slot_id": SLOT_IDS, "scheduled_at": _dates("future"),
-        "mode": st.sampled_from(["presentiel", "distanciel"]), "event_id": EVENT_ID,
+        "mode": st.sampled_from(["presentiel", "distanciel"]), "room": TEXTS, "event_id": EVENT_ID,
     },
     "report": {"lycee_uai": LYCEES, "formation_code": FORMATIONS, "report": REPORT, "event_id": EVENT_ID},
     "open-campaign": {

@@ -100,3 +100,19 @@ def test_a_move_to_another_slot_of_the_voeu_is_one_event_and_refuses_the_same_sl
     with pytest.raises(RuleViolation) as refused:
         decide(file, domain.RescheduleInterview(LYCEE, FORMATION, "s1", None, None), {"s1": slot(2, booking(INE, "i1"))})
     assert refused.value.code == "already_in_slot"
+
+
+def test_a_move_carries_the_collèges_room_with_the_bookings_rules_and_the_file_keeps_it():
+    file = student(scheduled(interview_id="i1", mode="distanciel").model_copy(update={"room": "Salle 204"}))
+    later = NOW + timedelta(days=20)
+    for room, mode, code in ((None, "distanciel", "room_missing"), ("Salle 3", "presentiel", "room_not_for_presentiel")):
+        with pytest.raises(InvalidInput) as refused:
+            decide(file, domain.RescheduleInterview(LYCEE, FORMATION, None, later, mode, room=room), {})
+        assert (refused.value.code, [f["field"] for f in refused.value.details["fields"]]) == (code, ["room"])
+    event = decide(file, domain.RescheduleInterview(LYCEE, FORMATION, None, later, "distanciel", room="CDI"), {})
+    assert isinstance(event, InterviewRescheduled) and event.room == "CDI"
+    [interview] = student(scheduled(interview_id="i1", mode="distanciel"), event).interviews.values()
+    assert (interview.room, interview.scheduled_at) == ("CDI", later)
+    back = decide(file, domain.RescheduleInterview(LYCEE, FORMATION, None, later, "presentiel"), {})
+    [interview] = student(scheduled(interview_id="i1", mode="distanciel"), event, back).interviews.values()
+    assert interview.room is None and interview.mode == "presentiel"

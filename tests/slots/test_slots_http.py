@@ -239,3 +239,23 @@ def test_the_lycee_corrects_a_report_until_its_avis_and_the_latest_counts(world:
     assert world.evaluation.post(f"/api/students/{INES[0]}/lycee-avis", json=avis,
                                  headers=world.passpro.auth("proviseur", LYCEE)).status_code == 201
     world.refused(lambda: world.evaluation.post(url, json=report, headers=world.staff), 409, "lycee_avis_given")
+
+
+def test_a_move_to_a_slot_takes_the_collèges_room_only_for_a_distanciel_one(world: World):
+    """As for a booking (SPEC §6): a présentiel slot refuses a room (422, nothing stored); a distanciel slot takes
+    one or none (the slot's own place is the lycée's side)."""
+    presentiel = world.open_slot(capacity=2)
+    distanciel = world.open_slot(starts_at=START + timedelta(days=1), mode="distanciel", place="Lien envoyé la veille")
+    other = world.open_slot(starts_at=START + timedelta(days=2), capacity=2)
+    world.register(INES[0])
+    assert world.book(INES[0], presentiel, remote_equipment_ready=True).status_code == 201
+    url = f"/api/students/{INES[0]}/interviews/reschedule"
+    move = {"lycee_uai": LYCEE, "formation_code": FORMATION}
+    refused = world.refused(lambda: world.registration.post(
+        url, json={**move, "slot_id": other, "room": "Salle 3"}, headers=world.referent), 422, "room_not_for_presentiel")
+    assert [f["field"] for f in refused["fields"]] == ["room"]
+    moved = world.registration.post(url, json={**move, "slot_id": distanciel, "room": "Salle 3"}, headers=world.referent)
+    assert moved.status_code == 201, moved.text
+    assert moved.json()["event"]["payload"]["room"] == "Salle 3"
+    without = world.registration.post(url, json={**move, "slot_id": other}, headers=world.referent)
+    assert without.status_code == 201 and without.json()["event"]["payload"]["room"] is None, without.text
