@@ -381,6 +381,8 @@ class Notifier:
         (Sentinel.master_for, as shared/runtime/redis_connect.py) with its FollowingConnection: each new or
         broken connection asks the Sentinels for the primary and refuses a node that is not one; the
         subscribers' reads that fail meanwhile are tried again by FastStream after a pause."""
+        if getattr(self.settings, "redis_cluster_nodes", ""):
+            return self._cluster_broker()
         if not self.settings.redis_sentinels:
             return plain(self.settings.redis_url, logger=log)
         from faststream.redis import RedisSentinelBroker
@@ -392,6 +394,21 @@ class Notifier:
             sentinel_master_name=self.settings.redis_sentinel_service, connection_class=FollowingConnection,
             socket_connect_timeout=5,
             sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT_S, "socket_connect_timeout": SENTINEL_TIMEOUT_S})
+
+    def _cluster_broker(self):
+        """With PASSPRO_REDIS_CLUSTER_NODES, FastStream's RedisClusterBroker (redis-py's RedisCluster): each
+        stream's reads go to the shard its académie's hash tag names; redis_url gives only the credentials."""
+        from urllib.parse import quote, urlsplit
+
+        from faststream.redis import RedisClusterBroker
+
+        from shared.runtime.redis_connect import parse_cluster_nodes
+
+        (host, port), *others = parse_cluster_nodes(self.settings.redis_cluster_nodes)
+        url = urlsplit(self.settings.redis_url or "redis://")
+        auth = f"{quote(url.username or '')}:{quote(url.password)}@" if url.password else ""
+        return RedisClusterBroker(
+            f"redis://{auth}{host}:{port}", logger=log, startup_nodes=others, socket_connect_timeout=5)
 
     def _on_entry(self, stream: str):
         async def on_entry(msg: RedisStreamMessage) -> None:
