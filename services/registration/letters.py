@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.registration import handlers, queries, student_pages
 from services.registration.letters_api import LETTERS_READ
-from services.registration.student_space import lycee_of, room_of
+from services.registration.student_space import lycee_of, room_of, slot_place_of
 from shared.contracts.identifiers import UAI, FormationCode
 from shared.contracts.letter import default_letter_template
 from shared.domain.errors import NotFound
@@ -89,13 +89,15 @@ async def _file(request: Request, college_uai: str | None, ine: str | None, posi
     rt = runtime(request)
     await rt.wait_for(valid_position(position))
 
-    def read() -> StudentFile | None:
+    def read() -> tuple[StudentFile | None, dict[str, str]]:
         with rt.engine.connect() as conn:
-            return queries.college_student(conn, rt.settings.campaign, college_uai, ine or "")
+            file = queries.college_student(conn, rt.settings.campaign, college_uai, ine or "")
+            return file, queries.slot_places(conn, rt.settings.campaign, file)
 
-    file = await asyncio.to_thread(read)
+    file, places = await asyncio.to_thread(read)
     if file is None or not file.registered:
         raise NotFound()
+    request.state.slot_places = places  # for _interview_facts: the place of a slot the interview is booked on
     return file
 
 
@@ -123,6 +125,7 @@ def _interview_facts(request: Request, file: StudentFile, interview: Interview) 
         "lycee": lycee_of(reference, interview.lycee_uai),
         "formation_label": formation.label if formation else interview.formation_code,
         "room": room_of(file, interview, reference),
+        "slot_place": slot_place_of(interview, getattr(request.state, "slot_places", {})),
         "college_name": reference.get(file.college_uai).name if file.college_uai and reference.get(file.college_uai)
         else file.college_uai,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, case, func, select
 
-from services.registration.views import campaigns, student_files, student_progress
+from services.registration.views import campaigns, slots, student_files, student_progress
 from shared.domain.student_file import StudentFile
 from shared.runtime.projection.views import campaign_bonus_points
 
@@ -30,6 +30,16 @@ def college_student(conn: Connection, campaign: str, college_uai: str, ine: str)
         select(student_files.c.file).where(*_of_college(campaign, college_uai), student_files.c.ine == ine)
     ).scalar()
     return StudentFile.model_validate_json(found) if found else None
+
+
+def slot_places(conn: Connection, campaign: str, file: StudentFile | None) -> dict[str, str]:
+    """The place (the lycée's room, or how the video link is given: SPEC §7) of each slot the file's interviews
+    are booked on, from the view table `slots`."""
+    ids = {i.slot_id for i in file.interviews.values() if i.slot_id} if file else set()
+    if not ids:
+        return {}
+    query = select(slots.c.slot_id, slots.c.place).where(slots.c.campaign == campaign, slots.c.slot_id.in_(ids))
+    return {row.slot_id: row.place for row in conn.execute(query)}
 
 
 def count_college_students(conn: Connection, campaign: str, college_uai: str | None) -> int:

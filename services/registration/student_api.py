@@ -139,6 +139,9 @@ class MyInterview(Answer):
     scheduled_at_text: str | None = Field(description="Date et heure de Paris, en toutes lettres")
     mode: InterviewMode | None
     room: str | None = Field(description="Entretien à distance : où le suivre au collège")
+    slot_place: str | None = Field(description="Entretien pris sur un créneau du lycée : le lieu que le lycée a "
+                                               "donné (la salle, ou comment le lien de la visioconférence est "
+                                               "transmis) ; null pour un horaire libre")
     held_at: datetime | None
     report: ReportOut | None
     lycee_avis: LyceeAvis | None
@@ -272,19 +275,21 @@ async def student_session(body: SessionBody, request: Request) -> JSONResponse:
                         headers={"Cache-Control": "no-store"})
 
 
-async def my_file(rt: Runtime, who: Principal, campaign: str | None) -> tuple[StudentFile, int]:
-    """The student's own file (their token's INE, in their collège) and the campaign's bonus; 404 if none."""
+async def my_file(rt: Runtime, who: Principal, campaign: str | None) -> tuple[StudentFile, int, dict[str, str]]:
+    """The student's own file (their token's INE, in their collège), the campaign's bonus and the places of the
+    slots its interviews are booked on; 404 if none."""
     require_role(who, "eleve")
     year = campaign or rt.settings.campaign
 
-    def query() -> tuple[StudentFile | None, int]:
+    def query() -> tuple[StudentFile | None, int, dict[str, str]]:
         with rt.engine.connect() as conn:
-            return queries.college_student(conn, year, who.uai or "", who.ine or ""), queries.bonus_points(conn, year)
+            file = queries.college_student(conn, year, who.uai or "", who.ine or "")
+            return file, queries.bonus_points(conn, year), queries.slot_places(conn, year, file)
 
-    file, points = await asyncio.to_thread(query)
+    file, points, places = await asyncio.to_thread(query)
     if file is None or not file.registered:
         raise NotFound()
-    return file, points
+    return file, points, places
 
 
 @router.get(
@@ -295,6 +300,6 @@ async def my_file(rt: Runtime, who: Principal, campaign: str | None) -> tuple[St
 async def me(request: Request, campaign: CampaignQuery = None, min_position: MinPositionQuery = None) -> dict:
     rt = runtime(request)
     await rt.wait_for(min_position)
-    file, points = await my_file(rt, principal(request), campaign)
-    return student_space(file, rt.reference, points)
+    file, points, places = await my_file(rt, principal(request), campaign)
+    return student_space(file, rt.reference, points, places)
 

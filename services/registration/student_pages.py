@@ -168,8 +168,8 @@ def interview_links(request: Request, interview: dict) -> list[dict[str, str]]:
 async def _space(request: Request, who: Principal) -> dict:
     rt = runtime(request)
     await rt.wait_for(valid_position(request.query_params.get("position")))
-    file, points = await my_file(rt, who, None)
-    return student_space(file, rt.reference, points)
+    file, points, places = await my_file(rt, who, None)
+    return student_space(file, rt.reference, points, places)
 
 
 @pages.get("/eleve")

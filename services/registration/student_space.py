@@ -62,7 +62,16 @@ def room_of(file: StudentFile, interview: Interview, reference: ReferenceData) -
     return f"Dans une salle de ton collège ({where}), avec l'ordinateur préparé par ton référent : il te dit laquelle."
 
 
-def interview_view(file: StudentFile, interview: Interview, reference: ReferenceData, bonuses: dict) -> dict:
+def slot_place_of(interview: Interview, slot_places: dict[str, str]) -> str | None:
+    """The place of the slot the interview is booked on (its room at the lycée, or how the video link is given:
+    SPEC §7); None for a free time (or a slot the view does not hold yet)."""
+    return slot_places.get(interview.slot_id) if interview.slot_id else None
+
+
+def interview_view(
+    file: StudentFile, interview: Interview, reference: ReferenceData, bonuses: dict,
+    slot_places: dict[str, str] | None = None,
+) -> dict:
     voeu = interview.voeu
     held = interview.status == "held"
     latest = file.latest_lycee_avis(*voeu) if held else None
@@ -78,6 +87,7 @@ def interview_view(file: StudentFile, interview: Interview, reference: Reference
         if interview.scheduled_at else None,
         "mode": interview.mode,
         "room": room_of(file, interview, reference),
+        "slot_place": slot_place_of(interview, slot_places or {}),
         "held_at": interview.held_at.isoformat() if interview.held_at else None,
         "report": interview.report.model_dump(mode="json") if held and interview.report else None,
         "lycee_avis": latest.avis if latest else None,
@@ -135,11 +145,13 @@ def next_step_text(file: StudentFile, step_list: list[dict[str, str]]) -> str:
     return current["todo"]
 
 
-def student_space(file: StudentFile, reference: ReferenceData, bonus_points: int) -> dict[str, Any]:
+def student_space(
+    file: StudentFile, reference: ReferenceData, bonus_points: int, slot_places: dict[str, str] | None = None
+) -> dict[str, Any]:
     """GET /api/me's answer (and the pages' context) for the student's own file."""
     bonuses = {(b.lycee_uai, b.formation_code): b.bonus_points for b in voeu_bonuses(file, bonus_points)}
     interviews = [
-        interview_view(file, i, reference, bonuses) for i in sorted(file.interviews.values(), key=_interview_order)
+        interview_view(file, i, reference, bonuses, slot_places) for i in sorted(file.interviews.values(), key=_interview_order)
     ]
     step_list = steps(file, interviews)
     college = reference.get(file.college_uai) if file.college_uai else None
