@@ -197,7 +197,9 @@ class FoldCache:
         cached_student = self._streams.get(student) if student else None
         async with log.redis.pipeline(transaction=True) as pipe:
             if event_id is not None:
-                pipe.hexists(log.keys.event_ids(campaign if ine else None), event_id)
+                # Sent as is: redis-py 8.1's cluster transaction calls HEXISTS's callback (bool) with its routing
+                # keyword and fails (TypeError); without it, the same answer on one Redis and on a cluster.
+                pipe.execute_command("HEXISTS", log.keys.event_ids(campaign if ine else None), event_id)
             self._queue(pipe, rectorat, cached_rectorat.last_id if cached_rectorat else None)
             if student:
                 self._queue(pipe, student, cached_student.last_id if cached_student else None)

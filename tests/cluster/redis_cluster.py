@@ -50,10 +50,14 @@ class RedisClusterProcesses:
         for port in self.ports:
             self._until(lambda port=port: self.client(port).cluster("info")["cluster_state"] == "ok",
                         f"cluster_state:ok on {port}")
-        # Each replica attached to its primary before the test writes (WAIT 1 counts on it).
-        self._until(lambda: all(
-            self.client(p).info("replication").get("connected_slaves") == self.replicas for p in self.primaries()
-        ), "the replicas attached to each primary")
+        # Each replica attached to its primary and its first sync done (`online`) before the test writes:
+        # WAIT 1 counts on it.
+        self._until(lambda: all(self.replicas_online(p) == self.replicas for p in self.primaries()),
+                    "the replicas online with each primary")
+
+    def replicas_online(self, primary: int) -> int:
+        info = self.client(primary).info("replication")
+        return sum(1 for n in range(info.get("connected_slaves", 0)) if info[f"slave{n}"]["state"] == "online")
 
     def alive(self) -> int:
         """The port of a node still running (to ask about the cluster)."""
