@@ -1,6 +1,7 @@
 """The services on a Redis Cluster (PASSPRO_REDIS_CLUSTER_NODES): two académies' registration services in
 process, each writing a student over HTTP (the handlers' reads in one MULTI, the append with WAIT 1 on the
-académie's shard) and listing it once its own view (the consumer on the cluster) has applied it. Its own cluster on ports 19631-19636."""
+académie's shard) and listing it once its own view (the consumer on the cluster) has applied it. Its own
+cluster on ports 19631-19636."""
 
 from __future__ import annotations
 
