@@ -42,6 +42,7 @@ class Notification:
     college_uai: str | None = None
     interview: Interview | None = None
     previous_at: datetime | None = None  # a move: the time it had
+    slot_place: str | None = None  # booked on a slot: its place (the lycée's room, or how the video link is given)
     cancel_reason: str | None = None
     due_at: datetime | None = None
     extra: dict = field(default_factory=dict)

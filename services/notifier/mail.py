@@ -96,6 +96,9 @@ def render(n: Notification, reference: ReferenceData, *, recipient: str, registr
         lead = ["Madame, Monsieur le proviseur,", f"L'entretien de {student} (formation {formation}) s'est tenu le "
                 f"{paris(itw.held_at)} et l'avis du lycée n'est pas encore donné. Merci de le saisir dans Passpro."]
     where = ["Lieu de l'entretien : " + lycee] + [f"Accès : {line}" for line in access]
+    place = (("Lien de l'entretien" if itw.mode == "distanciel" else "Salle au lycée"), n.slot_place)
+    if n.slot_place:
+        where.insert(1, f"{place[0]} : {place[1]}")
     if journey:
         where.append(f"Itinéraire : {journey}")
     where.append(f"Transports en commun : {TRANSIT_PLANNER_URL}")
@@ -105,6 +108,8 @@ def render(n: Notification, reference: ReferenceData, *, recipient: str, registr
             f"{escape(subject)}</title></head><body>"]
     html += [f"<p>{escape(line)}</p>" for line in lead]
     html.append(f"<p><strong>Lieu de l'entretien :</strong> {escape(lycee)}</p>")
+    if n.slot_place:
+        html.append(f"<p><strong>{escape(place[0])} :</strong> {escape(place[1])}</p>")
     if access:
         html.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in access) + "</ul>")
     if journey:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import email
 import email.policy
 import logging
@@ -31,6 +32,7 @@ from services.notifier import ledger
 from services.notifier.domain import Notification, convocations, followed_campaigns, reminders
 from services.notifier.mail import Mail, SmtpConnection, SmtpError, parse_smtp_url, render
 from services.notifier.settings import NotifierSettings
+from shared.contracts.events import InterviewSlotOpened
 from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
 from shared.domain.student_file import fold
@@ -88,6 +90,7 @@ class Notifier:
         self._rectorat_seen: tuple[int, float] = (-1, 0.0)  # its length and when it was last read
         self._sending = asyncio.Lock()  # one send at a time: a key is checked and recorded under it
         self._reminding = asyncio.Lock()  # one reminders check at a time (then _sending, never the reverse)
+        self._slot_places: dict[tuple[str, str], str] = {}  # (campaign, slot_id): its place, which never changes
 
     @property
     def streams(self) -> list[str]:
@@ -223,8 +226,21 @@ class Notifier:
                 before = fold(campaign, ine, upto[:-1])
                 after = fold(campaign, ine, upto)
                 for note in convocations(this.event, before, after):
-                    await self.deliver(note, stream, entry_id)
+                    await self.deliver(await self._with_slot_place(note), stream, entry_id)
         await self.check_reminders(campaign, ine)
+
+    async def _with_slot_place(self, note: Notification) -> Notification:
+        """A convocation for an interview booked on a slot gets the slot's place (SPEC §7), read once from the
+        slot's own stream (its InterviewSlotOpened comes before every booking, which is conditioned on it)."""
+        slot_id = note.interview.slot_id if note.interview is not None else None
+        if not slot_id or note.kind == "convocation_cancelled":
+            return note
+        key = (note.campaign, slot_id)
+        if key not in self._slot_places:
+            for logged in await self.log.read_stream(self.keys.slot(note.campaign, slot_id)):
+                if isinstance(logged.event.payload, InterviewSlotOpened):
+                    self._slot_places[key] = logged.event.payload.place
+        return dataclasses.replace(note, slot_place=self._slot_places.get(key))
 
     async def check_reminders(self, campaign: str, ine: str) -> None:
         """The student's reminders due now sent, and their next moment stored. One check at a time, each reading
