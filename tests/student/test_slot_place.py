@@ -47,3 +47,20 @@ def test_the_slots_place_reaches_the_students_answer_page_and_convocation(passpr
     assert interview["slot_place"] is None
     page = html.unescape(browser.get(f"/eleve/entretiens/{interview_id}/convocation?position={at}").text)
     assert PLACE not in page and "Salle au lycée" not in page
+
+
+def test_a_distanciel_slots_place_says_how_the_link_is_given(passpro, registration, evaluation):
+    register(passpro, registration)
+    how = "Le lien de la visioconférence est envoyé par courriel la veille"
+    slot_id = _slot(passpro, evaluation, START, "distanciel", how)
+    booked = registration.post(f"/api/students/{INE}/interviews", headers=passpro.auth("referent", COLLEGE),
+                               json={"slot_id": slot_id, "remote_equipment_ready": True})
+    assert booked.status_code == 201, booked.text
+    interview_id, at = booked.json()["event"]["payload"]["interview_id"], booked.json()["positions"]["service"]
+    student = {"Authorization": f"Bearer {passpro.token('eleve', COLLEGE, ine=INE)}"}
+    [interview] = registration.get("/api/me", headers=student, params={"min_position": at}).json()["interviews"]
+    assert interview["slot_place"] == how and interview["mode"] == "distanciel"
+    browser = Browser(registration)
+    browser.sign_in(INE, code_for(passpro, registration))
+    page = html.unescape(browser.get(f"/eleve/entretiens/{interview_id}/convocation?position={at}").text)
+    assert how in page and "Lien de l'entretien" in page
