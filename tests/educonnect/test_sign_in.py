@@ -3,7 +3,7 @@ and their EduConnect identity is linked to their INE; the second time they get s
 
 from __future__ import annotations
 
-from conftest import OTHER_STUDENT, STUDENT
+from conftest import OTHER_STUDENT, STUDENT, free_port
 from educonnect_world import EduConnectWorld
 from pages_world import CAMPAIGN, COLLEGE, text_of
 from saml_idp import decode
@@ -122,7 +122,6 @@ def test_the_campaigns_purge_takes_the_links(world: EduConnectWorld) -> None:
 
 
 def test_while_educonnect_cannot_be_read_the_student_is_told_in_french(world: EduConnectWorld) -> None:
-    from conftest import free_port
 
     world.idp_metadata = f"http://127.0.0.1:{free_port()}/metadata"  # nobody listens there
     with world.registration() as visitor:  # Passpro's own metadata is still served
