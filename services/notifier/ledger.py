@@ -194,10 +194,3 @@ def forget_student(conn: Connection, campaign: str, ine: str) -> None:
     for table in (outbox, mail_queue):
         conn.execute(sa.delete(table).where(sa.or_(table.c.key.like(pattern), table.c.key.like(exact))))
     conn.execute(sa.delete(due_reminders).where(due_reminders.c.campaign == campaign, due_reminders.c.ine == ine))
-
-
-def purge_campaign(conn: Connection, campaign: str, streams_prefix: str) -> dict[str, int]:
-    """Retention: what the notifier holds of a campaign (services/notifier/purge.py)."""
-    from services.notifier.purge import purge_campaign as purge
-
-    return purge(conn, campaign, streams_prefix)

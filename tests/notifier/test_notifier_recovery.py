@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from notifier_world import Clock, Inbox, SmtpServer, Student, free_port, settings_for, text_of
 
-from services.notifier import ledger
+from services.notifier import ledger, purge
 from services.notifier.process import opened
 from tests.shared.event_factories import T0, ine_number, registered, scheduled
 
@@ -129,7 +129,7 @@ async def test_a_forgotten_student_leaves_no_mail_text_behind(log, academie, red
         assert [k.split(":")[2] for k in kept] == [other.ine] and due == [other.ine]
         assert len(sent) == 2  # keys only: a redelivered entry still sends nothing
         with notifier.engine.begin() as conn:
-            ledger.purge_campaign(conn, "2027", f"{notifier.keys.prefix}:2027:")
+            purge.purge_campaign(conn, "2027", f"{notifier.keys.prefix}:2027:")
         assert all(not rows for rows in (
             conn_rows(notifier, t) for t in (ledger.outbox, ledger.sent_ledger, ledger.due_reminders)))
 
