@@ -75,12 +75,21 @@ def _absent(*names: str) -> dict:
     return {"not": {"anyOf": [{"required": [name]} for name in names]}}
 
 
+def _free_time(*required: str) -> tuple[dict, dict]:
+    """A free time's two shapes (SPEC §6 and domain._require_room_rules): distanciel names the collège's room,
+    présentiel names none — so a body the document calls valid is never refused for its room."""
+    return (
+        {"required": [*required, "room"], "properties": {"mode": {"const": "distanciel"}}, **_absent("slot_id")},
+        {"required": list(required), "properties": {"mode": {"const": "presentiel"}}, **_absent("slot_id", "room")},
+    )
+
+
 class ScheduleBody(WriteBody):
     """A slot (SPEC §7: its lycée, formation, time and mode), or a free time with all four."""
 
     model_config = ConfigDict(json_schema_extra=_one_of(
         {"required": ["slot_id"]},
-        {"required": ["lycee_uai", "formation_code", "scheduled_at", "mode"], **_absent("slot_id")},
+        *_free_time("lycee_uai", "formation_code", "scheduled_at", "mode"),
     ))
 
     # Each optional field is left out, never null (a null is refused as the wrong type).
@@ -105,7 +114,7 @@ class RescheduleBody(WriteBody):
 
     model_config = ConfigDict(json_schema_extra=_one_of(
         {"required": ["slot_id"], **_absent("scheduled_at", "mode")},
-        {"required": ["scheduled_at", "mode"], **_absent("slot_id")},
+        *_free_time("scheduled_at", "mode"),
     ))
 
     lycee_uai: LyceeUAI
