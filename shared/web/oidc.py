@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import Any
 
 import httpx
 import jwt
+import authlib.deprecate  # noqa: F401 - first, as it puts its own "always" filter at the front
 from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.starlette_client import OAuth
+
+with warnings.catch_warnings():  # Authlib 1.9 warns at import that it prefers httpx2; httpx is what we pin and test
+    warnings.simplefilter("ignore")
+    from authlib.integrations.starlette_client import OAuth
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from joserfc.errors import JoseError
