@@ -5,80 +5,34 @@ Screenshots are kept in tests/formations/screenshots/."""
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bench.processes import free_port
+from browsing import WIDTHS, chromium, overflow, serve
 from shared.contracts.reference import JOURNEY_PLANNER
 
-CHROMIUM = os.environ.get("PASSPRO_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 COLLEGE = "0752547L"
 INE = "123456789AB"
 FORMATION = "2473121131"  # 2nde professionnelle Métiers de la relation client: three lycées
-WIDTHS = {
-    "telephone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2},
-    "ordinateur": {"viewport": {"width": 1280, "height": 900}},
-}
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PASSPRO_TEST_REQUIRE_SERVERS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+PORTS = range(18300, 18400)
 
 
 @pytest.fixture
 def served(passpro) -> Iterator[str]:
     """The registration service on a free local port, in this process (uvicorn in a thread)."""
-    import uvicorn
-
-    from services.registration.app import create_app
-
-    passpro.migrate("registration")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(passpro.settings("registration")), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the registration service did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(passpro, "registration", PORTS) as url:
+        yield url
 
 
 @pytest.fixture
 def browser(served):
     """Chromium, started after the service: Playwright's sync API keeps an event loop running in this thread."""
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def overflow(page) -> int:
-    """How many CSS pixels the page is wider than its window (0: no sideways scrolling)."""
-    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    with chromium(SCREENSHOTS) as started:
+        yield started
 
 
 @pytest.mark.parametrize("device", list(WIDTHS))

@@ -6,7 +6,6 @@ letters. Screenshots and the PDFs are kept in tests/letters/screenshots/."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "student"))
-from browsing import WIDTHS, chromium, overflow, pdf_pages, serve, violations  # noqa: E402
+from browsing import WIDTHS, chromium, overflow, pdf_pages, serve, violations
 
 from shared.contracts.letter import default_letter_template
 

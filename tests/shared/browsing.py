@@ -1,4 +1,4 @@
-"""What the student's browser tests share (tests/student/test_journey_browser.py, tests/letters/test_letters_browser.py):
+"""What the student's browser tests share (tests/student, tests/letters and tests/formations):
 Debian's Chromium driven by Playwright at a phone's width (390 px) and a desktop's, a service served by uvicorn in a
 thread on a port of the test's own range, and the checks made on every page: no axe-core violation (tests/axe),
 nothing wider than the window, a screenshot kept; a PDF's page count."""
