@@ -4,7 +4,6 @@ code once; the next time, in a fresh browser, EduConnect alone lets them in (SPE
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -20,22 +19,13 @@ from pages_world import text_of
 from shared.runtime.http.auth import read_token
 from shared.runtime.migrations import upgrade
 
+from browsing import chromium  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = os.environ.get("PASSPRO_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 INE = "123456789EB"
 WAIT_MS = 15_000
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PASSPRO_TEST_REQUIRE_SERVERS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -66,18 +56,9 @@ def served(world: EduConnectWorld) -> Iterator[str]:
 
 @pytest.fixture
 def browser():
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's screenshots only
+    with chromium(SCREENSHOTS) as started:
+        yield started
 
 
 def _session(world: EduConnectWorld, context):

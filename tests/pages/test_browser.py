@@ -9,7 +9,6 @@ found » page. Every page visited is saved to tests/pages/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
@@ -29,23 +28,14 @@ from passpro_processes import SERVICES, Passpro, base_env  # noqa: E402
 from pages_world import CAMPAIGN, FORMATION, LYCEE, OTHER_LYCEE  # noqa: E402
 from shared.fr.formats import paris_input  # noqa: E402
 
+from browsing import chromium  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = os.environ.get("PASSPRO_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 INE = "123456789PW"
 WAIT_MS = 10_000
 BONUS = "2\u202f500 points"  # « 2 500 » with the narrow no-break space of French typography
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PASSPRO_TEST_REQUIRE_SERVERS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -79,18 +69,9 @@ def passpro(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's screenshots only
+    with chromium(SCREENSHOTS) as started:
+        yield started
 
 
 class Screen:

@@ -7,7 +7,6 @@ processes in production mode (no token page, no demo users). Screenshots go to t
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import sys
@@ -23,21 +22,12 @@ from academie_provider import AcademieProvider, free_port
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from passpro_processes import SERVICES, Passpro, base_env  # noqa: E402
 
+from browsing import chromium  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = os.environ.get("PASSPRO_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 WAIT_MS = 15_000
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PASSPRO_TEST_REQUIRE_SERVERS") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +67,9 @@ def passpro(
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's screenshots only
+    with chromium(SCREENSHOTS) as started:
+        yield started
 
 
 def sign_in(browser, service_url: str, sub: str, shot: str):
