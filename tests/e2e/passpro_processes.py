@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import redis as redis_sync
 
 from bench.processes import Service, passpro_command, start_service
 
@@ -68,6 +72,27 @@ class Passpro:
         for service in [*self.stopped, *self.services.values()]:
             parts.append(f"===== {service.name} (port {service.port}, exit {service.process.returncode})\n{service.log()}")
         return "\n".join(parts)
+
+
+@contextmanager
+def running(system: Passpro, campaign: str, ports: dict[str, int] | None = None) -> Iterator[Passpro]:
+    """The three services as processes on a migrated log with `campaign` open, ready; after: stopped, their logs
+    printed (pytest shows them when a test failed) and the académie's keys deleted."""
+    try:
+        system.cli("migrate")
+        system.cli("campaign", "open", campaign)
+        for name in SERVICES:
+            system.start(name, (ports or {}).get(name))
+        for name in SERVICES:
+            system.wait_ready(name)
+        yield system
+    finally:
+        system.stop_all()
+        print(system.logs())
+        with redis_sync.Redis.from_url(system.env["PASSPRO_REDIS_URL"]) as client:
+            keys = list(client.scan_iter(match=f"passpro:{{{system.env['PASSPRO_ACADEMIE']}}}*", count=1000))
+            if keys:
+                client.delete(*keys)
 
 
 TEST_MASTER_KEY = "dGhlLWUyZS10ZXN0cy1tYXN0ZXIta2V5LTMyLWJ5dGU="  # 32 bytes, base64: serve needs one

@@ -20,10 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis as redis_sync
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from passpro_processes import SERVICES, Passpro, base_env  # noqa: E402
+from passpro_processes import SERVICES, Passpro, base_env, running  # noqa: E402
 
 from pages_world import CAMPAIGN, FORMATION, LYCEE, OTHER_LYCEE  # noqa: E402
 from shared.fr.formats import paris_input  # noqa: E402
@@ -48,23 +47,10 @@ def passpro(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     workdir = tmp_path_factory.mktemp("pages")
     secret = secrets.token_hex(32)
     system = Passpro(env=base_env(redis_url, academie, secret, workdir) | {"PASSPRO_DEMO": "1"}, workdir=workdir)
-    try:
-        system.cli("migrate")
-        system.cli("campaign", "open", CAMPAIGN)
-        for name in SERVICES:
-            system.start(name)
-        for name in SERVICES:
-            system.wait_ready(name)
+    with running(system, CAMPAIGN):
         settings = ScoringSettings(redis_url=redis_url, academie=academie, jwt_secret=secret, campaign=CAMPAIGN)
         load_demo(settings, {name: service.url for name, service in system.services.items()})
         yield system
-    finally:
-        system.stop_all()
-        print(system.logs())  # shown by pytest only when a test failed
-        with redis_sync.Redis.from_url(redis_url) as client:
-            keys = list(client.scan_iter(match=f"passpro:{{{academie}}}*", count=1000))
-            if keys:
-                client.delete(*keys)
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis as redis_sync
 
 from academie_provider import AcademieProvider, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from passpro_processes import SERVICES, Passpro, base_env  # noqa: E402
+from passpro_processes import SERVICES, Passpro, base_env, running  # noqa: E402
 
 from browsing import chromium  # noqa: E402
 
@@ -47,22 +46,8 @@ def passpro(
         "PASSPRO_OIDC_CLIENT_SECRET": academie_provider.client_secret,
         "PASSPRO_OIDC_AUDIENCE": academie_provider.audience,
     }
-    system = Passpro(env=env, workdir=workdir)
-    try:
-        system.cli("migrate")
-        system.cli("campaign", "open", "2027")
-        for name in SERVICES:
-            system.start(name, ports[name])
-        for name in SERVICES:
-            system.wait_ready(name)
+    with running(Passpro(env=env, workdir=workdir), "2027", ports) as system:
         yield system
-    finally:
-        system.stop_all()
-        print(system.logs())  # shown by pytest only when a test failed
-        with redis_sync.Redis.from_url(redis_url) as client:
-            keys = list(client.scan_iter(match=f"passpro:{{{academie}}}*", count=1000))
-            if keys:
-                client.delete(*keys)
 
 
 @pytest.fixture(scope="module")
