@@ -170,13 +170,15 @@ def test_the_record_of_a_killed_passpro_up_is_not_trusted(tmp_path):
     `passpro up`'s life); the commands must still see that no passpro up runs, not read that log."""
     up = Up.start(tmp_path, "--port-base", str(free_port_base()))
     try:
-        record = wait_for(lambda: (r := read_record(up.data_dir)) and len(r["services"]) == 3 and r,
-                          lambda: f"three services started\n{up.output()}")
+        record = wait_for(lambda: (r := read_record(up.data_dir)) and len(r["services"]) == 3 and "notifier" in r and r,
+                          lambda: f"three services and the notifier started\n{up.output()}")
         up.process.kill()
         up.process.wait(10)
-        # Each service gets SIGTERM when passpro up dies (PR_SET_PDEATHSIG): none is left behind.
-        wait_for(lambda: not any(alive(s["pid"]) for s in record["services"].values()),
-                 lambda: "the services of a killed passpro up stop")
+        # Each service and the notifier get SIGTERM when passpro up dies (PR_SET_PDEATHSIG): none is left behind
+        # (a notifier still starting would make its database after the snapshot below).
+        children = [*record["services"].values(), record["notifier"]]
+        wait_for(lambda: not any(alive(s["pid"]) for s in children),
+                 lambda: "the services and the notifier of a killed passpro up stop")
         assert read_record(up.data_dir) is not None and alive(record["log"]["pid"])
         before = files_under(tmp_path)
         for name, result in run_all(tmp_path, {"status": ["status"], "dlq list": ["dlq", "list"],
