@@ -134,7 +134,8 @@ def build_app(
         keystore = await asyncio.to_thread(settings.open_keystore)
         view = make_view()
         consumer = Consumer(redis, engine, keys, view, keystore=keystore, page_size=settings.consumer_page_size,
-                            lease=view_lease(engine, view.name))  # one active consumer among replicas (SPEC §9)
+                            lease=view_lease(engine, view.name),  # one active consumer among replicas (SPEC §9)
+                            replication=replication(settings))  # and never ahead of the log's replicas
         event_log = EventLog(redis, keys, keystore, replication(settings))
         fingerprint_key = settings.master().derive(FINGERPRINT_KEY_INFO, b"")
         rt = app.state.runtime = Runtime(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -113,6 +114,69 @@ def _prior(value: str) -> PriorAppend:
     return PriorAppend(fingerprint, Positions(service_id, student_id))
 
 
+async def on_shard(cluster: RedisCluster, key: str, *commands: tuple) -> list:
+    """On a Redis Cluster: `commands` sent together on one connection to the primary owning `key`'s slot
+    (the académie's shard: every key of the log carries its hash tag), so a WAIT after them counts that
+    primary's replicas — redis-py's cluster pipeline refuses WAIT. A MOVED or ASK (the slot moved), a
+    CLUSTERDOWN or a lost connection (the shard's primary lost, the cluster promoting its replica) reloads
+    the slot table and sends them again, for about SHARD_RETRY_S: safe for the append, whose event id
+    makes a second run answer `duplicate`; past it the error goes to the caller (503)."""
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + SHARD_RETRY_S, 0.05
+    while True:
+        failure: Exception
+        try:
+            await cluster.initialize()
+            node = cluster.get_node_from_key(key)
+            pipeline = [PipelineCommand(i, *command) for i, command in enumerate(commands)]
+            await node.execute_pipeline(pipeline)
+            results = [command.result for command in pipeline]
+            failure = next((r for r in results if isinstance(r, SHARD_MOVING)), None)
+            if failure is None:
+                return results
+        except SHARD_MOVING as exc:
+            failure = exc
+        if loop.time() >= deadline:
+            raise failure
+        log.warning("the log's shard for %s is moving (%s): slots reloaded, sent again", key, failure)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
+        try:
+            await cluster.nodes_manager.initialize()
+        except (RedisError, OSError):
+            pass  # no node answered yet: tried again at the next round
+
+
+async def confirm_read(redis: Redis | RedisCluster, replication: Replication, marker: str, last: Mapping[str, str]) -> None:
+    """Before a view applies entries it read (SPEC §9): each stream's last entry read (`last`: stream -> entry
+    id) is still on the log's primary, and on `replication.replicas` replicas — else NotReplicated, and the
+    page waits. One round trip: the checks, one write of the reader's own `marker` (in the académie's hash
+    tag: on a cluster, the streams' shard) and WAIT, on one connection; the write comes after the entries in
+    the primary's replication stream, so its acknowledgement covers them. The checks make it the same server
+    that served the read: after a failover the new primary may lack an entry the old one gave."""
+    checks = [("XRANGE", key, entry_id, entry_id) for key, entry_id in last.items()]
+    commands = [*checks, ("SET", marker, repr(time.time())), ("WAIT", replication.replicas, replication.timeout_ms)]
+    if isinstance(redis, RedisCluster):
+        results = await on_shard(redis, marker, *commands)
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            results = await pipe.execute(raise_on_error=False)
+    failure = next((r for r in results if isinstance(r, Exception)), None)
+    if failure is not None:
+        raise failure
+    *found, _, waited = results
+    lost = [key for key, entries in zip(last, found, strict=True) if not entries]
+    if lost:
+        raise NotReplicated(f"entries read are not on the log's primary any more (a failover?): {lost}")
+    if int(waited) < replication.replicas:
+        raise NotReplicated(
+            f"entries read on {int(waited)} replica(s) of the {replication.replicas} required "
+            f"after {replication.timeout_ms} ms: not applied yet"
+        )
+
+
 class EventLog:
     """Appends and reads events; the only code that writes the log's streams.
 
@@ -163,37 +227,7 @@ class EventLog:
         return ("WAIT", wanted.replicas, wanted.timeout_ms)
 
     async def _on_shard(self, key: str, *commands: tuple) -> list:
-        """On a Redis Cluster: `commands` sent together on one connection to the primary owning `key`'s slot
-        (the académie's shard: every key of the log carries its hash tag), so a WAIT after them counts that
-        primary's replicas — redis-py's cluster pipeline refuses WAIT. A MOVED or ASK (the slot moved), a
-        CLUSTERDOWN or a lost connection (the shard's primary lost, the cluster promoting its replica) reloads
-        the slot table and sends them again, for about SHARD_RETRY_S: safe for the append, whose event id
-        makes a second run answer `duplicate`; past it the error goes to the caller (503)."""
-        cluster: RedisCluster = self.redis  # type: ignore[assignment]
-        loop = asyncio.get_running_loop()
-        deadline, pause = loop.time() + SHARD_RETRY_S, 0.05
-        while True:
-            failure: Exception
-            try:
-                await cluster.initialize()
-                node = cluster.get_node_from_key(key)
-                pipeline = [PipelineCommand(i, *command) for i, command in enumerate(commands)]
-                await node.execute_pipeline(pipeline)
-                results = [command.result for command in pipeline]
-                failure = next((r for r in results if isinstance(r, SHARD_MOVING)), None)
-                if failure is None:
-                    return results
-            except SHARD_MOVING as exc:
-                failure = exc
-            if loop.time() >= deadline:
-                raise failure
-            log.warning("the log's shard for %s is moving (%s): slots reloaded, sent again", key, failure)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.5)
-            try:
-                await cluster.nodes_manager.initialize()
-            except (RedisError, OSError):
-                pass  # no node answered yet: tried again at the next round
+        return await on_shard(self.redis, key, *commands)  # type: ignore[arg-type]
 
     async def confirm_replicated(self) -> None:
         """Wait until everything this client's primary holds now (e.g. an original a retry found) is on enough

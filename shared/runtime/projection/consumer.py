@@ -17,6 +17,10 @@
 - **Redis restarts.** There is no consumer group, so none for Redis to lose and
   no pending list to recover: after a restart the loop reconnects and reads on
   from the positions in its own database (tests/reliability/test_redis_restart.py).
+- **Replicated first.** With replicas required (SPEC §9, PASSPRO_REDIS_MIN_REPLICAS), a page is applied
+  only once its entries are on them (`confirm_read`, one round trip a page): a view never holds an entry
+  the loss of the primary would take from the log; until then the page is read again later
+  (tests/failover/test_view_replicated.py).
 - **Poison entries.** An entry that cannot be read (bad JSON, a version with
   no upcaster) is copied at once to the dead-letter stream with its reason,
   stream, id and attempts (`shared/runtime/projection/dead_letters.py`), and the view goes
@@ -65,6 +69,7 @@ from shared.contracts.personal import Keyring
 from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, sealed_student
 from shared.runtime.projection.dead_letters import DeadLetters, student_of, version_of
 from shared.runtime.keys.store import KeyStore
+from shared.runtime.log.client import Replication, confirm_read
 from shared.runtime.projection.lease import CHECK_S, STANDBY_POLL_S, Lease
 from shared.runtime.projection.protocol import DATABASE_UNREACHABLE, View, ViewTransaction
 from shared.runtime.projection.views import FileCache, load_positions
@@ -136,6 +141,7 @@ class Consumer:
         block_ms: int = 500,
         max_attempts: int = 3,
         lease: Lease | None = None,
+        replication: Replication | None = None,
     ) -> None:
         self.redis = redis
         self.engine = engine
@@ -158,6 +164,7 @@ class Consumer:
         self.read_ahead_used = 0  # pages taken from the read-ahead (tests, the bench)
         self.lease = lease  # replicas of a service: `run` applies pages only while it holds it (lease.py)
         self._lease_checked = 0.0
+        self.replication = replication  # with replicas required, a page is applied once on them (SPEC §9)
 
     # --- positions ------------------------------------------------------------------
 
@@ -277,6 +284,9 @@ class Consumer:
 
     async def _apply_page(self, page: list[Entry]) -> None:
         name = self.view.name
+        if self.replication is not None and self.replication.replicas:  # never ahead of what a failover keeps
+            await confirm_read(self.redis, self.replication, f"{self.keys.prefix}:reader:{name}",
+                               {e.key: e.entry_id for e in page})  # NotReplicated: read again later
         known = await self.dead.known(name, [(e.key, e.entry_id) for e in page])
         parked = await self.dead.parked_students(name)
         unread = [e for e in page if (e.key, e.entry_id) not in known]
