@@ -1,6 +1,8 @@
-"""Debian's nginx on loopback in front of several processes of each service, for the replica tests: a
-configuration generated like deploy/nginx-ha.conf (one upstream per service, the next process on a
-connection error or a 502/503), run in the foreground as the test's own process, stopped by its pid."""
+"""Debian's nginx on loopback in front of several processes of each service, for the replica and failover
+tests: a configuration generated like deploy/nginx-ha.conf (one upstream per service, the next process on a
+connection error or a 502/503), run in the foreground as the test's own process, stopped by its pid;
+`behind_nginx` starts the services' processes (`passpro serve`, sharing their database) and nginx before
+them, and `lease_holders` reads from PostgreSQL which process applies each view."""
 
 from __future__ import annotations
 
@@ -9,7 +11,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import text
+
+from bench.processes import Service, start_service
+from shared.runtime.db import make_engine
+from shared.runtime.projection.lease import CLASSID, _objid
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -27,7 +37,9 @@ pid {workdir}/nginx.pid;
 error_log {workdir}/nginx-error.log warn;
 events {{ worker_connections 256; }}
 http {{
-    access_log {workdir}/nginx-access.log;
+    # Which process served each request ($upstream_addr: two when the first could not take it).
+    log_format upstream '$remote_addr "$request" $status $upstream_addr $upstream_status';
+    access_log {workdir}/nginx-access.log upstream;
     client_body_temp_path {workdir}/body;
     proxy_temp_path {workdir}/proxy;
     fastcgi_temp_path {workdir}/fastcgi;
@@ -80,3 +92,69 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+VIEWS = {"registration": "registration-students", "evaluation": "evaluation-interviews", "scoring": "scoring-bonuses"}
+
+
+class Replicas:
+    """Several `passpro serve` processes of each service, on the ports given, sharing `env` (so one database)."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, ports: dict[str, list[int]]) -> None:
+        self.env, self.workdir, self.ports = env, workdir, ports
+        self.processes: dict[str, Service] = {}  # "scoring-2" -> its process
+
+    def start(self, name: str, i: int) -> None:
+        # Each process names its PostgreSQL sessions, so the lease's holder is read from pg_stat_activity.
+        env = self.env | {"PGAPPNAME": f"{name}-{i}"}
+        port = self.ports[name][i - 1]
+        self.processes[f"{name}-{i}"] = start_service(name, env, self.workdir, port, log_name=f"{name}-{i}-{time.time_ns()}.log")
+
+    def stop_all(self) -> None:
+        for service in self.processes.values():
+            service.stop(timeout=15)
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {n}\n{s.log()}" for n, s in self.processes.items())
+
+
+@contextmanager
+def behind_nginx(
+    env: dict[str, str], workdir: Path, ports: dict[str, list[int]], listen: dict[str, int]
+) -> Iterator[tuple[Replicas, Nginx]]:
+    """The processes of `ports` started and ready, nginx in front of them on `listen`; after: all stopped and
+    the processes' logs printed (pytest shows them when the test failed)."""
+    replicas = Replicas(env, workdir, ports)
+    nginx = None
+    try:
+        for name, its_ports in ports.items():
+            for i in range(1, len(its_ports) + 1):
+                replicas.start(name, i)
+        for service in replicas.processes.values():
+            service.wait_ready(60)
+        nginx = Nginx(ports, listen, workdir / "nginx")
+        yield replicas, nginx
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        replicas.stop_all()
+        print(replicas.logs()[-20000:])
+
+
+def lease_holders(database_url: str) -> dict[str, list[str]]:
+    """For each service's view, the names of the processes holding its lease (from pg_locks)."""
+    found = {}
+    for name, view in VIEWS.items():
+        engine = make_engine(database_url, name)
+        try:
+            with engine.connect() as conn:
+                objid = _objid(name, view)
+                found[name] = list(conn.execute(text(
+                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND l.classid::bigint = :c AND l.objid::bigint = :o"
+                    " AND l.objsubid = 2 AND l.granted"
+                    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+                    {"c": CLASSID, "o": objid & 0xFFFFFFFF}).scalars())
+        finally:
+            engine.dispose()
+    return found

@@ -18,22 +18,16 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from nginx import Nginx  # noqa: E402
+from nginx import behind_nginx, lease_holders  # noqa: E402
 from passpro_processes import SERVICES, base_env, run_cli  # noqa: E402
-
-from bench.processes import Service, start_service  # noqa: E402
-from shared.runtime.db import make_engine  # noqa: E402
-from shared.runtime.projection.lease import CLASSID, _objid  # noqa: E402
 
 COLLEGE, LYCEE, FORMATION, CAMPAIGN = "0752547L", "0750502N", "2473121131", "2027"
 NGINX_PORTS = {"registration": 19101, "evaluation": 19102, "scoring": 19103}
 PROCESS_PORTS = {name: [19111 + 2 * i, 19112 + 2 * i] for i, name in enumerate(SERVICES)}
-VIEWS = {"registration": "registration-students", "evaluation": "evaluation-interviews", "scoring": "scoring-bonuses"}
 
 
 @pytest.fixture
@@ -48,43 +42,6 @@ def database_url(postgres_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-class Replicas:
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env, self.workdir = env, workdir
-        self.processes: dict[str, Service] = {}  # "scoring-2" -> its process
-
-    def start(self, name: str, i: int) -> None:
-        # Each process names its PostgreSQL sessions, so the lease's holder is read from pg_stat_activity.
-        env = self.env | {"PGAPPNAME": f"{name}-{i}"}
-        port = PROCESS_PORTS[name][i - 1]
-        self.processes[f"{name}-{i}"] = start_service(name, env, self.workdir, port, log_name=f"{name}-{i}-{time.time_ns()}.log")
-
-    def stop_all(self) -> None:
-        for service in self.processes.values():
-            service.stop(timeout=15)
-
-    def logs(self) -> str:
-        return "\n".join(f"===== {n}\n{s.log()}" for n, s in self.processes.items())
-
-
-def lease_holders(database_url: str) -> dict[str, list[str]]:
-    """For each service's view, the names of the processes holding its lease (from pg_locks)."""
-    found = {}
-    for name, view in VIEWS.items():
-        engine = make_engine(database_url, name)
-        try:
-            with engine.connect() as conn:
-                objid = _objid(name, view)
-                found[name] = list(conn.execute(text(
-                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                    " WHERE l.locktype = 'advisory' AND l.classid::bigint = :c AND l.objid::bigint = :o"
-                    " AND l.objsubid = 2 AND l.granted"
-                " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"), {"c": CLASSID, "o": objid & 0xFFFFFFFF}).scalars())
-        finally:
-            engine.dispose()
-    return found
 
 
 def wait_for_holders(database_url: str, condition, timeout: float = 20) -> dict[str, list[str]]:  # noqa: ANN001
@@ -110,16 +67,7 @@ def test_two_processes_of_each_service_behind_nginx_serve_reads_and_writes_and_s
 ) -> None:
     env = base_env(redis_url, academie, secrets.token_hex(32), tmp_path) | {"PASSPRO_DATABASE_URL": database_url}
     run_cli(env, "migrate")
-    replicas = Replicas(env, tmp_path)
-    nginx = None
-    try:
-        for name in SERVICES:
-            for i in (1, 2):
-                replicas.start(name, i)
-        for service in replicas.processes.values():
-            service.wait_ready(60)
-        nginx = Nginx(PROCESS_PORTS, NGINX_PORTS, tmp_path / "nginx")
-
+    with behind_nginx(env, tmp_path, PROCESS_PORTS, NGINX_PORTS) as (replicas, nginx):
         def token(role: str, user: str, uai: str | None = None) -> str:
             args = ["token", "--role", role, "--user", user, *(["--uai", uai] if uai else [])]
             return run_cli(env, *args).stdout.strip().splitlines()[-1]
@@ -184,8 +132,3 @@ def test_two_processes_of_each_service_behind_nginx_serve_reads_and_writes_and_s
             answer = rectorat.get(f"/api/bonuses/{ines[0]}", params={"min_position": reserve})
             assert answer.status_code == 200, answer.text
             assert answer.json()["total_bonus_points"] == 0
-    finally:
-        if nginx is not None:
-            nginx.stop()
-        replicas.stop_all()
-        print(replicas.logs()[-20000:])
