@@ -81,7 +81,7 @@ INE = Annotated[
 UAI = Annotated[
     str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_uai),
     _documented(_UAI_PATTERN, "UAI : 7 chiffres et la lettre de contrôle (l'établissement doit figurer au référentiel)",
-                "0752547L"),
+                "0752536Z"),
 ]
 FormationCode = Annotated[
     str, BeforeValidator(normalise), AfterValidator(_is_str), AfterValidator(check_formation_code),

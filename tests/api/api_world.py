@@ -22,8 +22,8 @@ from shared.runtime.http.auth import issue_token
 from shared.runtime.migrations import upgrade
 
 CAMPAIGN = "2027"
-COLLEGE = "0752547L"  # Collège Voltaire
-LYCEE = "0750502N"  # LP Théophile Gautier
+COLLEGE = "0752536Z"  # Collège Voltaire
+LYCEE = "0752845K"  # LP Théophile Gautier
 # Who calls each service (role, establishment, weight): mostly the roles it serves, at times one it refuses (403).
 CALLERS = {
     "registration": [("principal", COLLEGE, 5), ("referent", COLLEGE, 3), ("rectorat", None, 1), ("proviseur", LYCEE, 1),

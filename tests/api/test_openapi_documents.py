@@ -11,8 +11,8 @@ from services.cli.docs import API_DIR
 from shared.contracts.identifiers import uai_check_letter
 
 SERVICES = ("registration", "evaluation", "scoring")
-IDENTIFIERS = {"ine": "123456789AB", "student_ine": "123456789AB", "college_uai": "0752547L",
-               "lycee_uai": "0750502N", "formation_code": "2473121131", "campaign": "2027"}
+IDENTIFIERS = {"ine": "123456789AB", "student_ine": "123456789AB", "college_uai": "0752536Z",
+               "lycee_uai": "0752845K", "formation_code": "2473121131", "campaign": "2027"}
 
 
 def document(service: str) -> dict:

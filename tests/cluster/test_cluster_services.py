@@ -14,7 +14,7 @@ from in_services_world import load
 from redis_cluster import start_cluster
 
 world = load()
-COLLEGE = "0752547L"  # Collège Voltaire (the shipped reference)
+COLLEGE = "0752536Z"  # Collège Voltaire (the shipped reference)
 
 
 def student_body(ine: str) -> dict:

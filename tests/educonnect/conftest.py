@@ -24,7 +24,7 @@ from saml_keys import key_and_certificate  # noqa: E402
 
 PORTS = range(18600, 18700)  # this suite's ports when it runs by hand beside others
 
-COLLEGE = "0752547L"  # Collège Voltaire
+COLLEGE = "0752536Z"  # Collège Voltaire
 STUDENT = User(
     login="lea.martin", educonnect_id="ec-7f3a9c21-lea", affiliation="eleve2d", uai=COLLEGE, birth_date="2011-05-14",
     ine_hash="5f0c1e7a9b2d4c6e8f1a3b5c7d9e0f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c2d4e",
@@ -33,7 +33,7 @@ OTHER_STUDENT = User(
     login="hugo.petit", educonnect_id="ec-1b2c3d4e-hugo", affiliation="eleve2d", uai=COLLEGE, birth_date="2011-09-02",
     ine_hash="0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9", last_name="Petit", first_name="Hugo",
 )
-OTHER_SCHOOL = "0751528D"  # Collège Pierre Alviset: EduConnect's school for a student Voltaire registered
+OTHER_SCHOOL = "0751790N"  # Collège Pierre Alviset: EduConnect's school for a student Voltaire registered
 MOVED_STUDENT = User(
     login="ines.moreau", educonnect_id="ec-5a6b7c8d-ines", affiliation="eleve2d", uai=OTHER_SCHOOL,
     birth_date="2011-03-21", ine_hash="", last_name="Moreau", first_name="Inès",

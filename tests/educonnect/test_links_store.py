@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 from event_factories import make_event  # noqa: E402
 
 INE, OTHER_INE = "123456789AB", "1234567890A"
-COLLEGE = "0752547L"
+COLLEGE = "0752536Z"
 NOW = datetime(2027, 3, 15, 10, 0, tzinfo=UTC)
 LEA, HUGO = "a" * 64, "b" * 64  # identities as kept: HMAC digests
 

@@ -17,9 +17,9 @@ OTHER_SCHOOL_PAGE = "ÉduConnect te rattache à un autre établissement que le c
 
 
 def test_the_school_must_be_the_students_collège_and_be_named():
-    assert same_school("0752547L", "0752547L") and same_school(" 0752547l ", "0752547L")
-    assert not same_school(OTHER_SCHOOL, "0752547L")
-    assert not same_school(None, "0752547L") and not same_school("", "0752547L")
+    assert same_school("0752536Z", "0752536Z") and same_school(" 0752536z ", "0752536Z")
+    assert not same_school(OTHER_SCHOOL, "0752536Z")
+    assert not same_school(None, "0752536Z") and not same_school("", "0752536Z")
 
 
 def test_first_time_a_student_of_another_school_is_refused_even_with_the_right_code(world: EduConnectWorld) -> None:

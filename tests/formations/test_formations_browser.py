@@ -15,7 +15,7 @@ from browsing import WIDTHS, chromium, overflow, serve
 from shared.contracts.reference import JOURNEY_PLANNER
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-COLLEGE = "0752547L"
+COLLEGE = "0752536Z"
 INE = "123456789AB"
 FORMATION = "2473121131"  # 2nde professionnelle Métiers de la relation client: three lycées
 PORTS = range(18300, 18400)

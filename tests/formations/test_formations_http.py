@@ -12,8 +12,8 @@ import pytest
 
 from shared.contracts.reference import JOURNEY_PLANNER
 
-COLLEGE = "0752547L"  # Collège Voltaire
-LYCEE = "0750502N"  # LP Théophile Gautier
+COLLEGE = "0752536Z"  # Collège Voltaire
+LYCEE = "0752845K"  # LP Théophile Gautier
 FORMATION = "2473121131"  # 2nde professionnelle Métiers de la relation client, offered by three lycées
 CAP = "50033402211"  # CAP Cuisine, offered by LP Belliard
 INE = "123456789AB"
@@ -178,7 +178,7 @@ def test_the_journey_link_names_only_the_lycee(passpro, registration):
     registration.cookies.set(SESSION, passpro.token("referent", COLLEGE))
     answer = registration.get(f"/formations/{CAP}")
     assert answer.status_code == 200
-    belliard = passpro.reference.lycee("0750778N")
+    belliard = passpro.reference.lycee("0752608C")
     found = links(answer.text)
     journey = found["Itinéraire jusqu'au Lycée professionnel Belliard (carte OpenStreetMap)"]
     parts = urlsplit(journey)

@@ -26,7 +26,7 @@ PARIS_LON = (2.22, 2.47)
 
 
 def test_the_version_says_the_file_has_the_student_data() -> None:
-    assert REFERENCE.version == "2027.2"
+    assert REFERENCE.version == "2027.3"
 
 
 @pytest.mark.parametrize("lycee", LYCEES, ids=lambda e: e.uai)

@@ -18,7 +18,7 @@ from browsing import WIDTHS, chromium, overflow, pdf_pages, serve, violations
 from shared.contracts.letter import default_letter_template
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-COLLEGE, LYCEE, FORMATION = "0752547L", "0750502N", "2473121131"
+COLLEGE, LYCEE, FORMATION = "0752536Z", "0752845K", "2473121131"
 PORTS = range(18400, 18500)  # this work's own range
 TEMPLATE = default_letter_template()
 SENTENCE = ("J'ai découvert ce métier au salon de l'orientation et au CDI, puis pendant mon stage de 3e dans une "

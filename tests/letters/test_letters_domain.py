@@ -26,7 +26,7 @@ from shared.contracts.letter import default_letter_template
 from shared.domain.errors import InvalidInput, NotFound, RuleViolation
 from shared.domain.student_file import CampaignFile, fold
 
-COLLEGE, LYCEE, FORMATION, INE = "0752547L", "0750502N", "2473121131", "123456789AB"
+COLLEGE, LYCEE, FORMATION, INE = "0752536Z", "0752845K", "2473121131", "123456789AB"
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 CAMPAIGN = CampaignFile(campaign="2027", opened=True, bonus_points=2500)
 TEMPLATE = default_letter_template()
@@ -89,7 +89,7 @@ def test_a_letter_is_refused_without_the_voeus_interview_or_once_it_is_held(hist
 
 def test_a_letter_of_a_student_of_another_college_or_unregistered_reads_as_unknown():
     with pytest.raises(NotFound):
-        domain.decide(given(REGISTERED, scheduled()), CAMPAIGN, NOW, save(), "0751528D")
+        domain.decide(given(REGISTERED, scheduled()), CAMPAIGN, NOW, save(), "0751790N")
     with pytest.raises(NotFound):
         decide(given(), save())
 

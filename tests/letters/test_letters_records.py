@@ -26,7 +26,7 @@ from shared.contracts.personal import ERASED, ErasedKeyring
 from shared.contracts.reference import default_reference_text, parse_reference
 from shared.domain.student_file import evolve, fold, ready_letter, without_draft_letters
 
-COLLEGE, LYCEE, FORMATION, INE = "0752547L", "0750502N", "2473121131", "123456789AB"
+COLLEGE, LYCEE, FORMATION, INE = "0752536Z", "0752845K", "2473121131", "123456789AB"
 T0 = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
 STUDENT = Actor(user_id="eleve-lea", role="eleve", uai=COLLEGE)
 REFERENT = Actor(user_id="referent-dupont", role="referent", uai=COLLEGE)

@@ -55,7 +55,7 @@ def test_other_events_and_forgotten_students_convoke_nobody():
 
 def test_principal_reminder_three_days_before_the_first_interview_without_college_avis():
     file = file_of(history(registered(), scheduled(at=AT), scheduled("itw-2", at=AT - timedelta(days=1),
-                                                                      formation="2472340631", lycee="0750793E")))
+                                                                      formation="2472340631", lycee="0750784V")))
     first = AT - timedelta(days=1)
     assert reminders(file, T0) == ([], first - timedelta(days=3))
     due, after = reminders(file, first - timedelta(days=3))

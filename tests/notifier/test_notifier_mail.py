@@ -103,7 +103,7 @@ async def test_reminders_follow_the_injected_clock(log, smtp, world, academie):
         await notifier.tick()  # once only
         assert len(smtp.inbox.messages) == 3
         reminder = smtp.inbox.messages[2]
-        assert reminder["To"] == f"ce.0752547l@ac-{academie}.fr"
+        assert reminder["To"] == f"ce.0752536z@ac-{academie}.fr"
         assert subject_of(reminder) == "Rappel : avis du collège manquant pour Léa Martin"
         assert "Le premier entretien de Léa Martin (3e B) a lieu le 12 mars 2027 à 10 h 00" in text_of(reminder)
         assert f"/eleves/{first.ine}" in text_of(reminder)

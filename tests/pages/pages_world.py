@@ -24,11 +24,11 @@ from shared.runtime.http.auth import issue_token
 from shared.runtime.migrations import upgrade
 
 CAMPAIGN = "2027"
-COLLEGE = "0752547L"  # Collège Voltaire
-OTHER_COLLEGE = "0751528D"  # Collège Pierre Alviset
-LYCEE = "0750502N"  # LP Théophile Gautier
+COLLEGE = "0752536Z"  # Collège Voltaire
+OTHER_COLLEGE = "0751790N"  # Collège Pierre Alviset
+LYCEE = "0752845K"  # LP Théophile Gautier
 FORMATION = "2473121131"  # 2nde pro Métiers de la relation client
-OTHER_LYCEE = "0750793E"  # LP Chennevière-Malézieux
+OTHER_LYCEE = "0750784V"  # LP des métiers de l'ameublement
 
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 _EVENT_ID = re.compile(r'name="event_id" value="([0-9a-f-]+)"')

@@ -219,7 +219,7 @@ def test_a_new_student_goes_from_registration_to_the_bonus_on_the_dashboard(pass
     # Another collège and another lycée: the student does not exist for them (a French 404 page).
     for url, who, name in [
         (registration + f"/eleves/{INE}", "Principal(e) du collège — Collège Pierre Alviset", "college-autre-introuvable"),
-        (evaluation + f"/eleves/{INE}/{FORMATION}", "Proviseur(e) — Lycée professionnel Chennevière-Malézieux", "lycee-autre-introuvable"),
+        (evaluation + f"/eleves/{INE}/{FORMATION}", "Proviseur(e) — Lycée professionnel des métiers de l'ameublement", "lycee-autre-introuvable"),
     ]:
         other = Screen(browser, viewport={"width": 1280, "height": 800})
         other.page.goto(url)

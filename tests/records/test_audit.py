@@ -32,7 +32,7 @@ from event_factories import PROVISEUR, lycee_avis, make_event
 from services.scoring.views import positions as positions_table
 
 FAVORED, RESERVED, WAITING = "000000001FA", "000000002RE", "000000003WA"
-LYCEE, FORMATION, COLLEGE = "0750502N", "2473121131", "0752547L"
+LYCEE, FORMATION, COLLEGE = "0752845K", "2473121131", "0752536Z"
 VOEU = f"{LYCEE}/{FORMATION}"
 
 
@@ -142,7 +142,7 @@ def test_the_comparison_names_missing_unexplained_and_differing_rows():
         ("student_total_differs", "campagne 2027 élève B"),
         ("student_total_unexplained", "campagne 2027 élève C"),
     ]
-    assert found[0].message.startswith("absent de la projection ; le journal donne college_uai='0752547L'")
+    assert found[0].message.startswith("absent de la projection ; le journal donne college_uai='0752536Z'")
     assert found[1].message.startswith("total_bonus_points : projection 0, journal 2500. L'élève est en attente")
     assert "sans aucun événement du journal" in found[2].message and "lettre morte" not in found[2].message
 
@@ -478,7 +478,7 @@ def test_audit_student_prints_the_timeline_in_paris_time(world, monkeypatch, cap
     assert cli(w, monkeypatch, "audit", "student", FAVORED.lower()) == 0
     out = capsys.readouterr().out
     assert paris(first["occurred_at"]) in out and "heure de Paris" in out
-    assert "principal-voltaire (principal), Collège Voltaire (0752547L)" in out
+    assert "principal-voltaire (principal), Collège Voltaire (0752536Z)" in out
     assert "avis : favorable" in out and "conseils : Visiter l'atelier lors des portes ouvertes." in out
     assert "Bonus : 2\u202f500 points" in out
 

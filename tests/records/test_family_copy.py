@@ -57,8 +57,8 @@ def test_student_file_writes_the_whole_file_in_french_with_its_rights_and_logs_t
     assert not EXTERNAL.search(document)  # nothing fetched from elsewhere: the file stands alone
     # Identity, référent, the collège's avis and comment, the interview, its report and advice, the lycée avis.
     for expected in (
-        "Martin", "Léa", "3e B", "Collège Voltaire (0752547L)", "Claire Dupont — claire.dupont@ac-paris.fr",
-        "Assez favorable", "Motivée, à encourager.", "Lycée professionnel Théophile Gautier (0750502N)",
+        "Martin", "Léa", "3e B", "Collège Voltaire (0752536Z)", "Claire Dupont — claire.dupont@ac-paris.fr",
+        "Assez favorable", "Motivée, à encourager.", "Lycée professionnel Théophile Gautier (0752845K)",
         "Très satisfaisante", "Visiter l'atelier lors des portes ouvertes.",
     ):
         assert expected in text, expected
@@ -68,7 +68,7 @@ def test_student_file_writes_the_whole_file_in_french_with_its_rights_and_logs_t
     timeline = text[text.index("5. Historique complet"):text.index("6. Consultations")]
     for label in ("Inscription au dispositif", "Avis du collège", "Entretien programmé", "Entretien tenu", "Avis du lycée"):
         assert label in timeline, label
-    assert "principal-0752547L (principal(e) du collège, Collège Voltaire)" in timeline
+    assert "principal-0752536Z (principal(e) du collège, Collège Voltaire)" in timeline
     assert "conseils : Visiter l'atelier lors des portes ouvertes." in timeline
     assert re.search(r"\d\d/\d\d/\d{4} à \d\d:\d\d — Inscription au dispositif", timeline)
     # The access log, this copy's own read included.
@@ -220,7 +220,7 @@ def test_the_content_folds_the_timeline_as_every_service_does_and_masks_a_forgot
 
     doc = content(history)
     assert doc["generated_at"] == "02/03/2027 à 10:00" and not doc["erased"]
-    assert doc["identity"]["last_name"] == "Martin" and doc["identity"]["college"] == "Collège Voltaire (0752547L)"
+    assert doc["identity"]["last_name"] == "Martin" and doc["identity"]["college"] == "Collège Voltaire (0752536Z)"
     assert doc["identity"]["status"] == "Inscrit(e) au dispositif"
     assert doc["college_avis"]["avis"] == "Réservé" and "motivée" in doc["college_avis"]["comment"]
     [interview] = doc["interviews"]

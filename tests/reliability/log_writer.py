@@ -29,8 +29,8 @@ from shared.runtime.log.client import append_script
 
 CAMPAIGN = "2027"
 BONUS = 2500
-COLLEGE = "0752547L"
-VOEUX = [("0750793E", "2472340631"), ("0750502N", "2473121131")]
+COLLEGE = "0752536Z"
+VOEUX = [("0750784V", "2472340631"), ("0752845K", "2473121131")]
 PRINCIPAL = Actor(user_id="principal", role="principal", uai=COLLEGE)
 REFERENT = Referent(user_id="referent", name="Claire Dupont", email="claire.dupont@ac-paris.fr")
 REPORT = Report(motivation="satisfaisante", chances_of_success="fragile", advice="Visiter l'atelier.")

@@ -53,12 +53,12 @@ def view_metadata():  # noqa: ANN201
 
 
 def registered():
-    return StudentRegistered(college_uai="0752547L", last_name="Nom", first_name="Prénom", class_name="3e A",
+    return StudentRegistered(college_uai="0752536Z", last_name="Nom", first_name="Prénom", class_name="3e A",
                              referent={"user_id": "r", "name": "Réf", "email": "r@ac-paris.fr"})
 
 
 def college_avis():
-    return CollegeAvisGiven(college_uai="0752547L", avis="favorable", comment="Motivé.")
+    return CollegeAvisGiven(college_uai="0752536Z", avis="favorable", comment="Motivé.")
 
 
 def scheduled(n: int, voeu: int = 0) -> InterviewScheduled:

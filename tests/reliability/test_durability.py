@@ -43,7 +43,7 @@ CLIENTS = 6
 KILL_AFTER_ACKS = 300  # acknowledged appends before the kill; the clients keep appending meanwhile
 STUDENTS_PER_CLIENT = 25
 CAMPAIGN = "2027"
-COLLEGE, LYCEE, FORMATION = "0752547L", "0750502N", "2473121131"
+COLLEGE, LYCEE, FORMATION = "0752536Z", "0752845K", "2473121131"
 PRINCIPAL = Actor(user_id="principal-voltaire", role="principal", uai=COLLEGE)
 STAFF = Actor(user_id="staff-gautier", role="lycee_staff", uai=LYCEE)
 # Only what a container or this machine decides; every durability setting comes from the file as shipped.

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from nginx import behind_nginx, lease_holders  # noqa: E402
 from passpro_processes import SERVICES, base_env, run_cli  # noqa: E402
 
-COLLEGE, LYCEE, FORMATION, CAMPAIGN = "0752547L", "0750502N", "2473121131", "2027"
+COLLEGE, LYCEE, FORMATION, CAMPAIGN = "0752536Z", "0752845K", "2473121131", "2027"
 NGINX_PORTS = {"registration": 19101, "evaluation": 19102, "scoring": 19103}
 PROCESS_PORTS = {name: [19111 + 2 * i, 19112 + 2 * i] for i, name in enumerate(SERVICES)}
 

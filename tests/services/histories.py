@@ -28,9 +28,9 @@ from event_factories import (  # noqa: F401  (re-exported for the domain tests)
     withdrawn,
 )
 
-OTHER_COLLEGE = "0751528D"  # Collège Pierre Alviset
+OTHER_COLLEGE = "0751790N"  # Collège Pierre Alviset
 OTHER_FORMATION = "2473121332"  # offered by the same lycée
-OTHER_LYCEE = "0750785W"  # LP Marcel Deprez
+OTHER_LYCEE = "0750788Z"  # LP Marcel Deprez
 OTHER_LYCEE_FORMATION = "2472550731"
 
 NOW = datetime(2027, 3, 15, 10, 0, tzinfo=UTC)

@@ -22,11 +22,11 @@ from fastapi.testclient import TestClient
 
 from conftest import Passpro
 
-COLLEGE = "0752547L"  # Collège Voltaire
-OTHER_COLLEGE = "0751528D"  # Collège Pierre Alviset
-LYCEE = "0750502N"  # LP Théophile Gautier
+COLLEGE = "0752536Z"  # Collège Voltaire
+OTHER_COLLEGE = "0751790N"  # Collège Pierre Alviset
+LYCEE = "0752845K"  # LP Théophile Gautier
 FORMATION = "2473121131"  # offered by Théophile Gautier
-OTHER_LYCEE = "0750785W"  # LP Marcel Deprez
+OTHER_LYCEE = "0750788Z"  # LP Marcel Deprez
 OTHER_LYCEE_FORMATION = "2472550731"  # offered by Marcel Deprez, not by Théophile Gautier
 
 

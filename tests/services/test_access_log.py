@@ -17,10 +17,10 @@ from services.cli import main
 from services.cli.audit import paris
 from shared.runtime.access_log import Access
 
-COLLEGE = "0752547L"  # Collège Voltaire
-OTHER_COLLEGE = "0751528D"  # Collège Pierre Alviset
-LYCEE = "0750502N"  # LP Théophile Gautier
-OTHER_LYCEE = "0750785W"  # LP Marcel Deprez
+COLLEGE = "0752536Z"  # Collège Voltaire
+OTHER_COLLEGE = "0751790N"  # Collège Pierre Alviset
+LYCEE = "0752845K"  # LP Théophile Gautier
+OTHER_LYCEE = "0750788Z"  # LP Marcel Deprez
 FORMATION = "2473121131"
 LEA, NOE, ZOE, ELSEWHERE = "000000001LE", "000000002NO", "000000003ZO", "000000004EL"
 ENTRY_FIELDS = {"at", "user_id", "role", "uai", "service", "what", "channel"}
@@ -280,7 +280,7 @@ def test_access_log_prints_who_read_the_file_in_paris_time_oldest_first(passpro,
     header = lines[1].split()
     assert header[:2] == ["Quand", "Qui"] and "Établissement" in header and "Canal" in header
     rows = lines[3:6]
-    assert "principal-voltaire" in rows[0] and "Collège Voltaire (0752547L)" in rows[0] and "liste des élèves" in rows[0]
+    assert "principal-voltaire" in rows[0] and "Collège Voltaire (0752536Z)" in rows[0] and "liste des élèves" in rows[0]
     assert "dsden-durand" in rows[1] and "Rectorat de Paris" in rows[1] and "chronologie d'audit" in rows[1] and "API" in rows[1]
     assert "cli:" in rows[2] and "commande" in rows[2]
     assert "3 consultation(s)." in out

@@ -177,13 +177,13 @@ class Journey:
         self.numbers = iter(range(1, 10_000))
 
     def principal(self) -> dict:
-        return self.passpro.auth("principal", "0752547L")
+        return self.passpro.auth("principal", "0752536Z")
 
     def staff(self) -> dict:
-        return self.passpro.auth("lycee_staff", "0750502N")
+        return self.passpro.auth("lycee_staff", "0752845K")
 
     def proviseur(self) -> dict:
-        return self.passpro.auth("proviseur", "0750502N")
+        return self.passpro.auth("proviseur", "0752845K")
 
     def student(self, *, avis: bool = False, held: bool = False) -> str:
         """A new student of COLLEGE with an interview scheduled at LYCEE (and held, if asked)."""
@@ -207,7 +207,7 @@ def journey(passpro: Passpro, servers: Servers, client: Client) -> Journey:
 
 
 def test_twenty_simultaneous_registrations_of_one_student_store_exactly_one_event(passpro, servers, second_registration, client):
-    principal = passpro.auth("principal", "0752547L")
+    principal = passpro.auth("principal", "0752536Z")
     for attempt in range(3):
         ine = f"{attempt:09d}TW"
         posts = [

@@ -85,7 +85,7 @@ HOSTILE_STRINGS = st.sampled_from(
         "", " ", "\t\n", "\x00", "a\x00b", "\x1b[31mrouge", "\x7f", "\u0085", "\u2028", "\u202e\u0644", "\ufeff",
         "'; DROP TABLE students; --", "\" OR 1=1 --", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
         "{{7*7}}", "${jndi:ldap://x/a}", "../../etc/passwd", "%00", "%2F", "%s%s%s%n", "\\u0000", "null", "true",
-        "NaN", "-1", "1e309", "0x10", "𝕏🦄", "é" * 300, "x" * 5000, "ß", "ﬀ", "İ", "0752547L", "123456789AB",
+        "NaN", "-1", "1e309", "0x10", "𝕏🦄", "é" * 300, "x" * 5000, "ß", "ﬀ", "İ", "0752536Z", "123456789AB",
         "2473121131", "2027", "favorable", "presentiel", "passpro:{paris}:2027:student:123456789AB",
     ]
 )
@@ -93,9 +93,9 @@ HOSTILE_STRINGS = st.sampled_from(
 # and these are the shapes that break parsers and validators.
 HOSTILE_VALUES = [
     None, True, False, 0, -1, 1, 2**31, 2**63, 2**64, -(2**63) - 1, 10**30, 0.5, -0.0, 1e308, 1e-320,
-    float("nan"), float("inf"), float("-inf"), [], [None], [1, 2, 3], ["0752547L"], [[[[[]]]]], {}, {"a": None},
+    float("nan"), float("inf"), float("-inf"), [], [None], [1, 2, 3], ["0752536Z"], [[[[[]]]]], {}, {"a": None},
     {"$ne": None}, {"$gt": ""}, {"__proto__": {"admin": True}}, {"user_id": "x", "name": "y", "email": "z@z.z", "role": "rectorat"},
-    {"motivation": "fragile"}, {"uai": "0752547L"}, {"nested": {"deeper": [1, "x", {"k": []}]}}, ["a", {"b": [None, 1.5]}],
+    {"motivation": "fragile"}, {"uai": "0752536Z"}, {"nested": {"deeper": [1, "x", {"k": []}]}}, ["a", {"b": [None, 1.5]}],
     "\ud800", "\udfff\ud800",  # lone surrogates, written by json.dumps as escapes
 ]
 HOSTILE = st.one_of(
@@ -163,8 +163,8 @@ REPORT = st.fixed_dictionaries(
     }
 )
 EVENT_ID = st.sampled_from(EVENT_IDS) | st.uuids().map(str)
-COLLEGES = st.sampled_from([COLLEGE, OTHER_COLLEGE, LYCEE, UNKNOWN_UAI, " 0752547l "])
-LYCEES = st.sampled_from([LYCEE, OTHER_LYCEE, COLLEGE, UNKNOWN_UAI, " 0750502n "])
+COLLEGES = st.sampled_from([COLLEGE, OTHER_COLLEGE, LYCEE, UNKNOWN_UAI, " 0752536z "])
+LYCEES = st.sampled_from([LYCEE, OTHER_LYCEE, COLLEGE, UNKNOWN_UAI, " 0752845k "])
 FORMATIONS = st.sampled_from([FORMATION, OTHER_LYCEE_FORMATION, "2473121332", "2400000000", f" {FORMATION} "])
 CAMPAIGNS = st.sampled_from(["2027", "2031"]) | st.integers(min_value=1000, max_value=9999).map(str)
 

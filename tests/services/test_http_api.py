@@ -19,11 +19,11 @@ from shared.contracts.identifiers import uai_check_letter
 from shared.runtime.http.auth import InvalidToken
 from shared.runtime.http.guard import UNAVAILABLE_MESSAGE
 
-COLLEGE = "0752547L"  # Collège Voltaire
-OTHER_COLLEGE = "0751528D"  # Collège Pierre Alviset
-LYCEE = "0750502N"  # LP Théophile Gautier
+COLLEGE = "0752536Z"  # Collège Voltaire
+OTHER_COLLEGE = "0751790N"  # Collège Pierre Alviset
+LYCEE = "0752845K"  # LP Théophile Gautier
 FORMATION = "2473121131"
-OTHER_LYCEE = "0750785W"  # LP Marcel Deprez
+OTHER_LYCEE = "0750788Z"  # LP Marcel Deprez
 OTHER_LYCEE_FORMATION = "2472550731"  # offered by Marcel Deprez, not by Théophile Gautier
 UNKNOWN_COLLEGE = "0750001" + uai_check_letter("0750001")  # a well-formed UAI absent from the reference data
 INE = "123456789AB"
@@ -354,7 +354,7 @@ def test_a_registration_with_a_bad_field_is_refused_with_the_field_named(passpro
 
 def test_identifiers_are_normalised_before_they_are_checked(passpro, registration):
     response = registration.post(
-        "/api/students", json=student_body(ine=" 123456789ab ", college=" 0752547l "), headers=principal(passpro)
+        "/api/students", json=student_body(ine=" 123456789ab ", college=" 0752536z "), headers=principal(passpro)
     )
     event = created(response)["event"]
     assert (event["student_ine"], event["payload"]["college_uai"]) == (INE, COLLEGE)

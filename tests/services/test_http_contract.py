@@ -109,7 +109,7 @@ def test_the_strict_writes_still_take_every_proper_json_value(passpro, registrat
     created(registration.post("/api/students", json=student_body(student_ine=" 123456789ab "), headers=principal(passpro)))
     scheduled = created(registration.post(
         f"{STUDENT}/interviews",
-        json=schedule_body(lycee=" 0750502n ", scheduled_at="2030-01-01T10:00:00+01:00", mode="distanciel",
+        json=schedule_body(lycee=" 0752845k ", scheduled_at="2030-01-01T10:00:00+01:00", mode="distanciel",
                            remote_equipment_ready=True, room="Salle 204"),
         headers=principal(passpro),
     ))

@@ -50,8 +50,8 @@ from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.migrations import alembic_config, upgrade
 
 CAMPAIGN = "2027"
-COLLEGES = ["0752547L", "0751528D"]
-VOEUX = [("0750502N", "2473121131"), ("0750502N", "2473121332"), ("0750785W", "2472550731")]
+COLLEGES = ["0752536Z", "0751790N"]
+VOEUX = [("0752845K", "2473121131"), ("0752845K", "2473121332"), ("0750788Z", "2472550731")]
 START = datetime(2025, 10, 5, 21, 30, tzinfo=UTC)  # a Sunday evening: the first moments cross a Paris Monday
 PARIS = ZoneInfo("Europe/Paris")
 PRINCIPAL = Actor(user_id="principal", role="principal", uai=COLLEGES[0])

@@ -35,8 +35,8 @@ from shared.contracts.events import (
 )
 
 CAMPAIGN = "2027"
-COLLEGE = "0752547L"  # Collège Voltaire
-LYCEE = "0750502N"  # LP Théophile Gautier
+COLLEGE = "0752536Z"  # Collège Voltaire
+LYCEE = "0752845K"  # LP Théophile Gautier
 FORMATION = "2473121131"  # 2nde pro Métiers de la relation client
 INE = "123456789AB"
 

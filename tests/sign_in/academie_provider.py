@@ -32,10 +32,10 @@ CLIENT_ID = "passpro"
 AUDIENCE = "https://passpro.ac-paris.fr/api"
 TEST_BASE = "http://testserver"  # the TestClient's origin
 
-COLLEGE = "0752547L"  # Collège Voltaire
-OTHER_COLLEGE = "0751528D"  # Collège Pierre Alviset
-LYCEE = "0750502N"  # LP Théophile Gautier
-OTHER_LYCEE = "0750785W"  # LP Marcel Deprez
+COLLEGE = "0752536Z"  # Collège Voltaire
+OTHER_COLLEGE = "0751790N"  # Collège Pierre Alviset
+LYCEE = "0752845K"  # LP Théophile Gautier
+OTHER_LYCEE = "0750788Z"  # LP Marcel Deprez
 RECTORAT_UAI = "0754444X"  # the rectorat's own code in the directory: no establishment of Passpro's
 
 

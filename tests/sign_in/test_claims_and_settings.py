@@ -16,7 +16,7 @@ from shared.runtime.claims_map import ClaimsMap, Mapped, Unmapped, load_claims_m
 from shared.runtime.settings import ServiceSettings
 
 REFERENCE = parse_reference(default_reference_text())
-COLLEGE, OTHER_COLLEGE, LYCEE = "0752547L", "0751528D", "0750502N"
+COLLEGE, OTHER_COLLEGE, LYCEE = "0752536Z", "0751790N", "0752845K"
 
 
 def mapped(claims: dict, rules: ClaimsMap | None = None):

@@ -79,7 +79,7 @@ def test_the_sign_in_page_offers_the_academic_account_and_the_token_form_only_ou
         page = client.get("/connexion")
         assert "Se connecter avec mon compte académique" in text_of(page.text)
         assert "Jeton de connexion" not in text_of(page.text)
-        posted = client.post("/connexion", data={"jeton": passpro.token("principal", "0752547L")})
+        posted = client.post("/connexion", data={"jeton": passpro.token("principal", "0752536Z")})
         assert posted.status_code == 404 and passpro.snapshot() is not None
         assert SESSION_COOKIES["registration"] not in client.cookies
 
@@ -148,14 +148,14 @@ def test_a_head_of_two_establishments_chooses_one_before_any_session(passpro, re
     assert "Collège Voltaire — Principal(e)" in page and "Collège Pierre Alviset — Principal(e)" in page
     assert SESSION_COOKIES["registration"] not in registration.cookies  # no session before the choice
 
-    chosen = registration.post("/auth/choix", data={"csrf": csrf_of(answer.text), "uai": "0751528D"}, follow_redirects=False)
+    chosen = registration.post("/auth/choix", data={"csrf": csrf_of(answer.text), "uai": "0751790N"}, follow_redirects=False)
 
     assert (chosen.status_code, chosen.headers["location"]) == (303, "/eleves/nouveau")
     assert "Collège Pierre Alviset" in text_of(registration.get("/").text)
     assert passpro.snapshot() == before
 
 
-@pytest.mark.parametrize("uai", ["0750502N", "0750512Z", "", "0751528D "])
+@pytest.mark.parametrize("uai", ["0752845K", "0750512Z", "", "0751790N "])
 def test_an_establishment_the_provider_did_not_offer_cannot_be_chosen(passpro, registration, academie_provider, uai):
     answer = sign_in(registration, academie_provider, "dora.deuxcolleges")
     refused = registration.post("/auth/choix", data={"csrf": csrf_of(answer.text), "uai": uai}, follow_redirects=False)
@@ -168,19 +168,19 @@ def test_a_choice_without_the_offer_signed_by_this_service_is_refused(passpro, r
     page = registration.get("/connexion")
     forged = jwt.encode(
         {"aud": "passpro-oidc-choice", "exp": 4102444800, "next": "/", "id_token": "x",
-         "choices": [["dora.deuxcolleges", "principal", "0751528D"]]}, "not-the-service-secret-" * 2, algorithm="HS256",
+         "choices": [["dora.deuxcolleges", "principal", "0751790N"]]}, "not-the-service-secret-" * 2, algorithm="HS256",
     )
     registration.cookies.set("passpro_registration_choix", forged)
-    answer = registration.post("/auth/choix", data={"csrf": csrf_of(page.text), "uai": "0751528D"}, follow_redirects=False)
+    answer = registration.post("/auth/choix", data={"csrf": csrf_of(page.text), "uai": "0751790N"}, follow_redirects=False)
     assert_refused(answer, 401, TEXT_401, registration)
     registration.cookies.delete("passpro_registration_choix")
-    answer = registration.post("/auth/choix", data={"csrf": csrf_of(page.text), "uai": "0751528D"}, follow_redirects=False)
+    answer = registration.post("/auth/choix", data={"csrf": csrf_of(page.text), "uai": "0751790N"}, follow_redirects=False)
     assert_refused(answer, 401, TEXT_401, registration)
 
 
 def test_a_head_of_two_lycees_at_the_colleges_space_has_nothing_to_choose(passpro, academie_provider):
     academie_provider.users["lea.deuxlycees"] = {
-        "FrEduFonctAdm": "DIR", "FrEduRne": ["0750502N$UAJ", "0750785W$UAJ"],
+        "FrEduFonctAdm": "DIR", "FrEduRne": ["0752845K$UAJ", "0750788Z$UAJ"],
     }
     academie_provider.restart()
     with passpro.client("registration") as registration:

@@ -23,7 +23,7 @@ from shared.runtime.http.auth import InvalidToken
 from shared.runtime.http.provider_tokens import ProviderTokens
 from sign_in_world import ProviderPasspro
 
-COLLEGE = "0752547L"
+COLLEGE = "0752536Z"
 
 
 @pytest.fixture

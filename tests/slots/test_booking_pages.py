@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pages"))
 
 from pages_world import World as PagesWorld, api_post, register_student, text_of  # noqa: E402
 
-LYCEE, FORMATION, COLLEGE = "0750502N", "2473121131", "0752547L"
+LYCEE, FORMATION, COLLEGE = "0752845K", "2473121131", "0752536Z"
 START = (datetime.now(UTC) + timedelta(days=9)).replace(hour=12, minute=0, second=0, microsecond=0)
 
 

@@ -32,7 +32,7 @@ from shared.runtime.log.client import EventLog  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
-CAMPAIGN, LYCEE, FORMATION = "2027", "0750502N", "2473121131"
+CAMPAIGN, LYCEE, FORMATION = "2027", "0752845K", "2473121131"
 ROUNDS, STUDENTS, CAPACITY = 10, 40, 5
 
 

@@ -18,7 +18,7 @@ from shared.domain.student_file import CampaignFile, fold
 
 NOW = datetime(2027, 3, 1, 9, tzinfo=UTC)
 OPEN = CampaignFile(campaign=CAMPAIGN, opened=True, bonus_points=2500)
-COLLEGE = "0752547L"
+COLLEGE = "0752536Z"
 
 
 def student(*payloads):

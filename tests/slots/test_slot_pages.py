@@ -17,7 +17,7 @@ from pages_world import World as PagesWorld, text_of  # noqa: E402
 from services.evaluation.slot_pages import SeriesError, series_starts  # noqa: E402
 from shared.fr.formats import PARIS  # noqa: E402
 
-LYCEE, FORMATION = "0750502N", "2473121131"
+LYCEE, FORMATION = "0752845K", "2473121131"
 NEXT_MONDAY = date.today() + timedelta(days=7 - date.today().weekday() + 7)
 
 

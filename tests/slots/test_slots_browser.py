@@ -223,7 +223,7 @@ def test_a_series_booked_moved_convoked_held_corrected_and_each_roles_day_of_wor
             answer = api.post("/api/students", headers={"Authorization": f"Bearer {world.token('principal', COLLEGE)}"},
                               json={"student_ine": INE, "college_uai": COLLEGE, "last_name": "Durand",
                                     "first_name": "Sarah", "class_name": "3e B",
-                                    "referent": {"user_id": "referent.0752547L", "name": "Claire Dupont",
+                                    "referent": {"user_id": "referent.0752536Z", "name": "Claire Dupont",
                                                  "email": REFERENT_MAIL}})
             assert answer.status_code == 201, answer.text
 
@@ -420,7 +420,7 @@ def test_the_slots_pages_and_the_days_work_fit_a_phone_screen(world: PagesWorld,
                               headers={"Authorization": f"Bearer {world.token('principal', COLLEGE)}"},
                               json={"student_ine": INE, "college_uai": COLLEGE, "last_name": "Durand",
                                     "first_name": "Sarah", "class_name": "3e B",
-                                    "referent": {"user_id": "referent.0752547L", "name": "Claire Dupont",
+                                    "referent": {"user_id": "referent.0752536Z", "name": "Claire Dupont",
                                                  "email": REFERENT_MAIL}})
             assert answer.status_code == 201, answer.text
         context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": 390, "height": 844},

@@ -38,8 +38,8 @@ class World:
     def __init__(self, passpro: Passpro, registration: TestClient, evaluation: TestClient) -> None:
         self.passpro, self.registration, self.evaluation = passpro, registration, evaluation
         self.staff = passpro.auth("lycee_staff", LYCEE)
-        self.referent = passpro.auth("referent", "0752547L")
-        self.principal = passpro.auth("principal", "0752547L")
+        self.referent = passpro.auth("referent", "0752536Z")
+        self.principal = passpro.auth("principal", "0752536Z")
 
     def open_slot(self, **kwargs) -> str:
         response = self.evaluation.post("/api/slots", json=slot_body(**kwargs), headers=self.staff)

@@ -19,7 +19,7 @@ from shared.runtime.migrations import upgrade
 
 INE = "123456789AB"
 OTHER_INE = "1234567890A"
-COLLEGE = "0752547L"
+COLLEGE = "0752536Z"
 NOW = datetime(2027, 3, 15, 10, 0, tzinfo=UTC)
 
 

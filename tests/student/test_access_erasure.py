@@ -14,7 +14,7 @@ from services.registration.views import access_codes, sign_in_failures
 from shared.contracts.events import Actor
 from shared.runtime.log.client import EventLog
 
-COLLEGE = "0752547L"
+COLLEGE = "0752536Z"
 INE = "123456789AB"
 OTHER_INE = "1234567890A"
 

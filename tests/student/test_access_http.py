@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, select
 from services.registration import access_codes as ac
 from services.registration.views import access_codes, sign_in_failures
 
-COLLEGE = "0752547L"  # Collège Voltaire
-OTHER_COLLEGE = "0751528D"  # Collège Pierre Alviset
+COLLEGE = "0752536Z"  # Collège Voltaire
+OTHER_COLLEGE = "0751790N"  # Collège Pierre Alviset
 INE = "123456789AB"
 OTHER_INE = "1234567890A"
 
@@ -176,8 +176,8 @@ def test_an_unregistered_ine_answers_401_like_a_wrong_code(passpro, registration
 
 @pytest.mark.parametrize(
     ("role", "uai", "status"),
-    [("principal", OTHER_COLLEGE, 404), ("referent", OTHER_COLLEGE, 404), ("lycee_staff", "0750502N", 403),
-     ("proviseur", "0750502N", 403), ("rectorat", None, 403)],
+    [("principal", OTHER_COLLEGE, 404), ("referent", OTHER_COLLEGE, 404), ("lycee_staff", "0752845K", 403),
+     ("proviseur", "0752845K", 403), ("rectorat", None, 403)],
 )
 def test_only_the_students_own_college_issues_a_code_and_a_refusal_stores_nothing(passpro, registration, role, uai, status):
     register(passpro, registration)

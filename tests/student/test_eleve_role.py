@@ -9,8 +9,8 @@ import pytest
 
 from shared.runtime.http.auth import InvalidToken, read_token
 
-COLLEGE = "0752547L"  # Collège Voltaire
-LYCEE = "0750502N"  # LP Théophile Gautier
+COLLEGE = "0752536Z"  # Collège Voltaire
+LYCEE = "0752845K"  # LP Théophile Gautier
 INE = "123456789AB"
 
 

@@ -24,7 +24,7 @@ from browsing import WIDTHS, check_page, chromium, pdf_pages, serve
 from shared.contracts.letter import default_letter_template
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-COLLEGE, LYCEE, FORMATION = "0752547L", "0750502N", "2473121131"
+COLLEGE, LYCEE, FORMATION = "0752536Z", "0752845K", "2473121131"
 FORMATION_LABEL = "2nde professionnelle Métiers de la relation client"
 PORTS = range(19300, 19400)  # this work's own range
 ADVICE = "Continue à te renseigner sur les stages en magasin et prépare des questions sur le bac pro."

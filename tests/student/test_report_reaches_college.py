@@ -16,8 +16,8 @@ from services.registration.app import MIGRATIONS
 from shared.runtime.db import make_engine
 from shared.runtime.migrations import upgrade
 
-COLLEGE = "0752547L"
-LYCEE = "0750502N"
+COLLEGE = "0752536Z"
+LYCEE = "0752845K"
 FORMATION = "2473121131"
 INE = "123456789AB"
 OTHER_INE = "1234567890A"

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from services.registration import access_codes as ac
 from services.registration.app import create_app
 
-COLLEGE = "0752547L"  # Collège Voltaire
-LYCEE = "0750502N"  # LP Théophile Gautier
+COLLEGE = "0752536Z"  # Collège Voltaire
+LYCEE = "0752845K"  # LP Théophile Gautier
 FORMATION = "2473121131"
 INE = "123456789AB"
 OTHER_INE = "1234567890A"
@@ -278,7 +278,7 @@ def test_the_referent_gives_a_code_from_the_students_page_and_the_student_signs_
 def test_only_the_students_college_gives_a_code_from_the_pages(passpro, registration):
     register(passpro, registration)
     before = passpro.snapshot()
-    other = staff_browser(passpro, registration, "principal", "0751528D")
+    other = staff_browser(passpro, registration, "principal", "0751790N")
     assert other.post(f"/eleves/{INE}/code-acces", {}).status_code == 404
     assert passpro.snapshot() == before
     student = Browser(registration)

@@ -14,7 +14,7 @@ from services.registration.student_api import student_path
 @pytest.mark.parametrize(("asked", "lands"), [
     ("/eleve", "/eleve"),
     ("/eleve/entretiens/abc/preparation", "/eleve/entretiens/abc/preparation"),
-    ("/eleve/lettres/0750502N/2473121131?fait=lettre", "/eleve/lettres/0750502N/2473121131?fait=lettre"),
+    ("/eleve/lettres/0752845K/2473121131?fait=lettre", "/eleve/lettres/0752845K/2473121131?fait=lettre"),
     ("/formations", "/formations"),
     ("/formations/2473121131", "/formations/2473121131"),
     ("/eleves", "/eleve"),

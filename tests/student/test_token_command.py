@@ -9,7 +9,7 @@ import pytest
 from services.cli import main
 
 SECRET = "s" * 48
-COLLEGE, LYCEE = "0752547L", "0750502N"
+COLLEGE, LYCEE = "0752536Z", "0752845K"
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def environment(monkeypatch, tmp_path):
 
 
 def test_a_students_token_names_their_college_and_ine(environment, capsys):
-    assert main(["token", "--role", "eleve", "--uai", "0752547l", "--ine", "123456789ab", "--user", "eleve-lea"]) == 0
+    assert main(["token", "--role", "eleve", "--uai", "0752536z", "--ine", "123456789ab", "--user", "eleve-lea"]) == 0
     token = capsys.readouterr().out.strip().splitlines()[-1]
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="passpro")
     assert (claims["role"], claims["uai"], claims["ine"], claims["sub"]) == ("eleve", COLLEGE, "123456789AB", "eleve-lea")

@@ -27,7 +27,7 @@ from shared.runtime.settings import campaign_in_force
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PORT = 19231  # this area's range: 19200-19299
-COLLEGE = "0752547L"  # Collège Voltaire
+COLLEGE = "0752536Z"  # Collège Voltaire
 
 
 def applied(url: str) -> int:

@@ -48,7 +48,7 @@ Count = Annotated[int, Field(ge=0)]
 InterviewStatus = Literal["scheduled", "cancelled", "held"]
 
 # A lycée that offers the formation code's example, so that a request made of the examples is valid.
-LyceeUAI = Annotated[UAI, Field(examples=["0750502N"])]
+LyceeUAI = Annotated[UAI, Field(examples=["0752845K"])]
 
 
 class Answer(BaseModel):
