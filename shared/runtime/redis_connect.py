@@ -143,12 +143,15 @@ def cluster_client(settings: Any, nodes: str, **options: Any) -> RedisCluster:
 
 
 def min_replicas(settings: Any) -> int:
-    """How many replicas a write must be on before it is acknowledged: PASSPRO_REDIS_MIN_REPLICAS, by
-    default 1 with Sentinels (a primary and at least one replica) and 0 without."""
+    """How many replicas a write must be on before it is acknowledged (and a view's page before it is
+    applied): PASSPRO_REDIS_MIN_REPLICAS, by default 1 with Sentinels (a primary and at least one replica)
+    or on a Redis Cluster (each shard's primary has its replica: the cluster promotes it when the primary
+    is lost, and only a write it holds survives), and 0 on one Redis. A cluster without replicas (a
+    developer's) sets 0."""
     explicit = getattr(settings, "redis_min_replicas", None)
     if explicit is not None:
         return explicit
-    return 1 if getattr(settings, "redis_sentinels", "") else 0
+    return 1 if getattr(settings, "redis_sentinels", "") or getattr(settings, "redis_cluster_nodes", "") else 0
 
 
 def replication(settings: Any):

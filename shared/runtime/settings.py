@@ -28,7 +28,7 @@ class ServiceSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # SPEC §9: the log through its Sentinels (host:port,...), which then take precedence over redis_url
     # (shared/runtime/redis_connect.py); a write is acknowledged once on redis_min_replicas replicas (unset:
-    # 1 with Sentinels, 0 without), waited for at most redis_replica_timeout_ms, else 503.
+    # 1 with Sentinels or a cluster, else 0), waited for at most redis_replica_timeout_ms, else 503.
     redis_sentinels: str = ""
     redis_sentinel_service: str = "passpro"
     redis_min_replicas: int | None = Field(default=None, ge=0)

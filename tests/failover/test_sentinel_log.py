@@ -52,6 +52,9 @@ def test_settings_of_the_sentinels() -> None:
     assert min_replicas(SimpleNamespace(redis_sentinels="a:1", redis_min_replicas=None)) == 1
     assert min_replicas(SimpleNamespace(redis_sentinels="", redis_min_replicas=None)) == 0
     assert min_replicas(SimpleNamespace(redis_sentinels="a:1", redis_min_replicas=2)) == 2
+    cluster = {"redis_sentinels": "", "redis_cluster_nodes": "a:7000"}  # each shard's primary has a replica
+    assert min_replicas(SimpleNamespace(**cluster, redis_min_replicas=None)) == 1
+    assert min_replicas(SimpleNamespace(**cluster, redis_min_replicas=0)) == 0
     assert issubclass(NotReplicated, UNAVAILABLE_ERRORS)  # the API answers it 503, with the retry message
 
 
