@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from sqlalchemy import create_engine, text
 
 from bench.harness import DEFAULT_DATABASE_URL
+from bench.log_client import log_client
 from bench.workload import LogWriter
 from services.scoring.app import MIGRATIONS
 from services.scoring.views import BonusProjection
@@ -59,7 +60,7 @@ async def main(args: argparse.Namespace) -> None:
     run = uuid.uuid4().hex[:8]
     keys = StreamKeys(f"bench-inproc-{run}")
     workdir = Path(tempfile.mkdtemp(prefix="passpro-catchup-inproc-"))
-    redis = Redis.from_url(args.redis, decode_responses=True)  # as the services' consumers read
+    redis = log_client(args.redis, decode_responses=True)  # as the services' consumers read
     keystore = KeyStore.open(f"sqlite:///{workdir / 'keys.sqlite3'}", MasterKey(new_key()))
     admin = create_engine(args.postgres)
     try:

@@ -43,6 +43,7 @@ from sqlalchemy import create_engine, text
 
 from bench import limits, load
 from bench.figures import NAMES
+from bench.log_client import log_client
 from bench.processes import Service, Services, run_rebuild
 from bench.workers import run_workers, worker_pool
 from bench.workload import LogWriter, Places
@@ -179,7 +180,7 @@ class Bench:
     # --- the run ---------------------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
-        redis = Redis.from_url(self.redis_url)
+        redis = log_client(self.redis_url)
         self.pool = worker_pool(4, warm=("bench.limits", "bench.load", "bench.peer_eventsourcing"))
         try:
             await self._redis_limits()
@@ -203,7 +204,7 @@ class Bench:
 
     async def catch_ups_only(self) -> list[dict[str, Any]]:
         """Only the log and the projection's catch-ups at each size of the series (`bench/catchup.py`)."""
-        redis = Redis.from_url(self.redis_url)
+        redis = log_client(self.redis_url)
         try:
             writer = LogWriter(redis, StreamKeys(self.academie), self.campaign, self.keystore)
             await writer.open_campaign()
@@ -474,7 +475,7 @@ def machine() -> dict[str, Any]:
 
 
 async def _server_versions(redis_url: str, database_url: str) -> dict[str, str]:
-    redis = Redis.from_url(redis_url)
+    redis = log_client(redis_url)
     try:
         info = await redis.info("server")
         log_server = f"{info.get('server_name', 'redis')} {info.get('valkey_version') or info.get('redis_version')}"

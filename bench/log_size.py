@@ -13,8 +13,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from redis.asyncio import Redis
-
+from bench.log_client import log_client
 from bench.workload import LogWriter
 from shared.contracts.streams import StreamKeys
 from shared.runtime.keys.crypto import MasterKey, new_key
@@ -23,7 +22,7 @@ from shared.runtime.keys.store import KeyStore
 
 async def main(args: argparse.Namespace) -> None:
     keys = StreamKeys(f"logsize{uuid.uuid4().hex[:8]}")
-    redis = Redis.from_url(args.redis, decode_responses=True)
+    redis = log_client(args.redis, decode_responses=True)
     keystore = KeyStore.open(f"sqlite:///{Path(tempfile.mkdtemp()) / 'keys.sqlite3'}", MasterKey(new_key()))
     pattern = f"passpro:{{{keys.academie}}}:*"
     try:

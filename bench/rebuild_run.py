@@ -15,11 +15,10 @@ import asyncio
 import json
 import time
 
-from redis.asyncio import Redis
-
 from services.cli.common import service_settings
 from services.records.rebuild import rebuild
 from shared.contracts.streams import StreamKeys
+from shared.runtime.redis_connect import redis_client
 
 
 def main() -> None:
@@ -31,7 +30,7 @@ def main() -> None:
         pages.append((time.monotonic(), done))
 
     async def run():
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        redis = redis_client(settings, decode_responses=True)  # through the Sentinels or the cluster when set
         keystore = settings.open_keystore()
         try:
             return await rebuild(redis, StreamKeys(settings.academie), keystore, settings.resolved_database_url(),

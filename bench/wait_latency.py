@@ -27,6 +27,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from bench.load import percentile
+from bench.log_client import log_client
 from bench.workload import LogWriter, Places, entry_fields, student_history
 from services.scoring.app import MIGRATIONS
 from services.scoring.views import BonusProjection
@@ -52,7 +53,7 @@ async def measure(redis_url: str, workdir: Path, rate: float, writes: int, consu
     url = sqlite_url(workdir, "scoring")
     upgrade(MIGRATIONS, url, None)
     engine = make_engine(url)
-    redis, writer_redis = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    redis, writer_redis = log_client(redis_url), log_client(redis_url)
     try:
         await LogWriter(writer_redis, keys, campaign, keystore).open_campaign()
         consumer = consumer_class(redis, engine, keys, BonusProjection(), keystore=keystore)

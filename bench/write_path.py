@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-from redis.asyncio import Redis
 from sqlalchemy import create_engine, text
 
 from bench import limits, load
 from bench.harness import DEFAULT_DATABASE_URL, QUICK, Bench
+from bench.log_client import log_client
 from bench.processes import Service
 from bench.workers import run_workers, worker_pool
 from bench.workload import LogWriter, Places
@@ -79,7 +79,7 @@ def start(bench: Bench, config: Config, academie: str, port: int) -> Service:
 
 async def saturate(bench: Bench, pool, config: Config, order: int, port: int, profile: Path | None = None) -> dict:
     academie = f"{bench.http_academie}{order}"
-    redis = Redis.from_url(bench.redis_url)
+    redis = log_client(bench.redis_url)
     await LogWriter(redis, StreamKeys(academie), bench.campaign, bench.keystore).open_campaign()
     await redis.aclose()
     service = start(bench, config, academie, port)
@@ -182,7 +182,7 @@ def main() -> int:
         bench.services.stop_all()
 
         async def clean() -> None:
-            redis = Redis.from_url(args.redis_url)
+            redis = log_client(args.redis_url)
             await bench._clean_redis(redis)
             for n in range(2 * len(args.config)):
                 for tag in (f"{bench.http_academie}{n}", f"{bench.scratch}{n}"):

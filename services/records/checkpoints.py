@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.records.audit import Chain, Checkpoint, Difference, where
 from services.scoring.views import checkpoints as checkpoints_table
 from shared.contracts.streams import HASH, StreamKeys
+from shared.runtime.redis_connect import redis_client
 
 if TYPE_CHECKING:  # the service's types only: the CLI's audit imports this module without the HTTP edge
     from services.scoring.settings import ScoringSettings
@@ -48,9 +49,11 @@ def entry_fields(raw: Mapping) -> dict[str, str]:
     return {text(k): text(v) for k, v in raw.items()}
 
 
-def audit_client(url: str) -> Redis:
-    """A client that decodes in hiredis yet keeps any byte Redis holds (so every hash recomputes)."""
-    return Redis.from_url(url, decode_responses=True, encoding_errors="surrogateescape", socket_connect_timeout=5)
+def audit_client(settings: Any) -> Redis:
+    """The log's client for audits under these settings (through the Sentinels or on the cluster when set:
+    shared/runtime/redis_connect.py): decoded in hiredis, yet keeping any byte Redis holds (so every hash
+    recomputes)."""
+    return redis_client(settings, decode_responses=True, encoding_errors="surrogateescape")
 
 
 async def stream_pages(

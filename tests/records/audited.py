@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import redis as redis_sync
@@ -62,7 +63,7 @@ class Audited:
 
     def run(self, work: Callable[[Redis], Awaitable[T]]) -> T:
         async def main() -> T:
-            client = audit_client(self.redis_url)  # as the `passpro audit` commands make it
+            client = audit_client(SimpleNamespace(redis_url=self.redis_url))  # as the `passpro audit` commands make it
             try:
                 return await work(client)
             finally:
