@@ -166,9 +166,9 @@ def _lock_left(conn: Connection, ine: str, now: datetime) -> int | None:
     return None
 
 
-def _count_failure(conn: Connection, ine: str, now: datetime) -> None:
+def _count_failure(conn: Connection, ine: str, now: datetime, most: int = MAX_FAILURES) -> None:
     """One more wrong try for the INE, in one statement (two processes counting at once both count); the
-    MAX_FAILURES-th locks the INE for LOCK_SECONDS and starts the count again."""
+    `most`-th locks the INE for LOCK_SECONDS and starts the count again."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(sign_in_failures).values(ine=ine, failures=1, last_failure_at=now, locked_until=None)
     stmt = stmt.on_conflict_do_update(
@@ -176,7 +176,7 @@ def _count_failure(conn: Connection, ine: str, now: datetime) -> None:
         set_={"failures": sign_in_failures.c.failures + 1, "last_failure_at": now},
     ).returning(sign_in_failures.c.failures)
     failures = conn.execute(stmt).scalar_one()
-    if failures >= MAX_FAILURES:
+    if failures >= most:
         conn.execute(
             update(sign_in_failures).where(sign_in_failures.c.ine == ine)
             .values(failures=0, locked_until=now + timedelta(seconds=LOCK_SECONDS))
@@ -218,3 +218,22 @@ def verify_access_code(conn_or_engine: Connection | Engine, ine: str, code: str,
             return AccessOutcome(True, campaign=row.campaign, college_uai=row.college_uai, code_expires_at=expires_at)
         _count_failure(conn, ine, now)
         return AccessOutcome(accepted=False)
+
+
+def count_try(conn_or_engine: Connection | Engine, key: str, now: datetime, most: int) -> int | None:
+    """The same count and lock as wrong codes, for another way in (educonnect.py: sign-ins started from one
+    address): one more try under `key`, the `most`-th locking it for LOCK_SECONDS. Returns the seconds left when
+    `key` is locked (this try not counted), else None. `key` never has an INE's shape (a row per INE stays)."""
+    now = now.astimezone(UTC)
+    with _transaction(conn_or_engine) as conn:
+        if (left := _lock_left(conn, key, now)) is not None:
+            return left
+        _forget_old_failures(conn, now)
+        _count_failure(conn, key, now, most)
+    return None
+
+
+def forget_tries(conn_or_engine: Connection | Engine, key: str) -> None:
+    """`key`'s count cleared, as the right code clears an INE's."""
+    with _transaction(conn_or_engine) as conn:
+        conn.execute(delete(sign_in_failures).where(sign_in_failures.c.ine == key))

@@ -43,7 +43,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from saml2.time_util import str_to_time
 from sqlalchemy import Engine, delete, insert, select
 
-from services.registration import student_api
+from services.registration import access_codes, student_api
 from services.registration.student_api import student_path
 from services.registration.views import educonnect_links, student_files
 from shared.contracts.identifiers import check_ine, normalise
@@ -70,6 +70,10 @@ DEFAULT_ATTRIBUTE_MAP: dict[str, Any] = {
 }
 ATTRIBUTE_KEYS = ("identity", "user_type", "uai", "birth_date", "ine_hash")
 
+# Sign-ins started from one address (each signs an AuthnRequest and keeps it in Redis) counted as wrong access
+# codes are (access_codes.count_try): past this many without a verified answer, 429 for LOCK_SECONDS. A whole
+# class signing in at once from its collège's one address stays under it; a verified answer clears the count.
+LOGIN_STARTS = 30
 REQUEST_SECONDS = 600  # an AuthnRequest answered later than this is refused (the student starts again)
 PENDING_SECONDS = 900  # how long a verified, unlinked identity waits for its access code
 CLOCK_SKEW_SECONDS = 60
@@ -107,6 +111,11 @@ NOT_A_STUDENT = (
 OTHER_SCHOOL = (
     "ÉduConnect te rattache à un autre établissement que le collège qui t'a inscrit dans Passpro : "
     "tu ne peux pas entrer avec ÉduConnect. Connecte-toi avec ton code d'accès et parles-en à ton référent."
+)
+
+TOO_MANY_STARTS = (
+    "Trop de connexions avec ÉduConnect commencées depuis ce réseau sans aller au bout. "
+    "Attends {wait} avant de réessayer, ou connecte-toi avec ton code d'accès."
 )
 
 
@@ -404,6 +413,12 @@ def _key(rt: Runtime, kind: str, value: str) -> str:
     return f"{rt.keys.prefix}:educonnect:{kind}:{digest}"
 
 
+def address_key(request: Request) -> str:
+    """The sign-in starts' count key of the browser's address: `@` and a digest, never an INE (same table)."""
+    host = request.client.host if request.client else ""
+    return "@" + hashlib.sha256(host.encode()).hexdigest()[:10]
+
+
 def subject_digest(rt: Runtime, identity: Identity) -> str:
     """The EduConnect identity as Passpro keeps it: an HMAC under a key derived from the master key."""
     key = rt.settings.master().derive(SUBJECT_KEY_INFO, b"")
@@ -474,6 +489,13 @@ async def login(request: Request) -> Response:
     sp, rt = provider(request), runtime(request)
     if not sp.configured:
         return refusal_page(request, 404, NOT_CONFIGURED)
+    left = await asyncio.to_thread(access_codes.count_try, rt.engine, address_key(request), datetime.now(UTC),
+                                   LOGIN_STARTS)
+    if left is not None:  # before any signature or Redis key
+        log.info("EduConnect sign-in start refused: too many from one address")
+        response = refusal_page(request, 429, TOO_MANY_STARTS.format(wait=student_api.minutes_to_wait(left)))
+        response.headers["Retry-After"] = str(left)
+        return response
     suite = student_path(request.query_params.get("suite") or request.query_params.get("next"))
     relay_state = secrets.token_urlsafe(16)
     try:
@@ -513,6 +535,7 @@ async def assertion_consumer(request: Request) -> Response:
         return refusal_page(request, refused.status, refused.message)
     except IdPUnavailable:
         return refusal_page(request, 503, UNAVAILABLE)
+    await asyncio.to_thread(access_codes.forget_tries, rt.engine, address_key(request))
     subject = subject_digest(rt, identity)
     student = await asyncio.to_thread(linked_student, rt.engine, rt.settings.campaign, subject)
     if student is not None:

@@ -187,16 +187,20 @@ class MySpace(Answer):
     version: int = Field(ge=0)
 
 
+def minutes_to_wait(retry_after: int) -> str:
+    """« 15 minutes », « 1 minute »: a lock's seconds left, rounded up, as the student reads them."""
+    minutes = max(1, -(-retry_after // 60))
+    return f"{minutes} minute{'s' if minutes > 1 else ''}"
+
+
 class TooManyTries(Refusal):
     """429: five wrong codes for this INE; every try waits, the right code too."""
 
     status = 429
 
     def __init__(self, retry_after: int) -> None:
-        minutes = max(1, -(-retry_after // 60))
         super().__init__(
-            "too_many_attempts",
-            f"Trop d'essais avec un code faux. Attends {minutes} minute{'s' if minutes > 1 else ''} avant de réessayer.",
+            "too_many_attempts", f"Trop d'essais avec un code faux. Attends {minutes_to_wait(retry_after)} avant de réessayer.",
         )
         self.headers = {"Retry-After": str(retry_after)}
 

@@ -9,6 +9,8 @@ from conftest import OTHER_STUDENT, PARENT, STUDENT
 from educonnect_world import EduConnectWorld, forget_student
 from pages_world import Visitor, text_of
 from saml_idp import decode, encode
+from services.registration.access_codes import LOCK_SECONDS
+from services.registration.educonnect import LOGIN_STARTS
 
 INE = "123456789EC"
 REFUSED = "ÉduConnect n'a pas pu confirmer ton identité. Recommence la connexion depuis le début."
@@ -135,6 +137,40 @@ def test_a_wrong_relay_state_is_refused(world: EduConnectWorld) -> None:
         pending = world.start(visitor)
         answer = world.post_acs(visitor, world.idp.response(pending, STUDENT.login), "another-state")
         assert_refused(world, visitor, answer)
+
+
+# --- the starts -----------------------------------------------------------------------------------------------
+
+
+def _outstanding_requests(world: EduConnectWorld) -> int:
+    return sum(1 for _ in world.redis.scan_iter(match=f"passpro:{{{world.academie}}}:educonnect:request:*"))
+
+
+def test_sign_ins_started_in_a_row_from_one_address_are_refused_429_with_nothing_stored(
+    world: EduConnectWorld,
+) -> None:
+    with world.registration() as visitor:
+        for _ in range(LOGIN_STARTS):
+            assert visitor.client.get("/saml/login", follow_redirects=False).status_code == 303
+        assert _outstanding_requests(world) == LOGIN_STARTS
+        for _ in range(3):
+            refused = visitor.client.get("/saml/login", follow_redirects=False)
+            assert refused.status_code == 429, refused.text
+            assert 0 < int(refused.headers["retry-after"]) <= LOCK_SECONDS
+            assert "Trop de connexions avec ÉduConnect" in text_of(refused.text)
+            assert "Attends 15 minutes" in text_of(refused.text)
+        assert _outstanding_requests(world) == LOGIN_STARTS  # no AuthnRequest kept for a refused start
+        assert world.links() == [] and world.pending_identities() == [] and world.session_of(visitor) is None
+
+
+def test_a_verified_answer_clears_the_count_of_its_address(world: EduConnectWorld) -> None:
+    with world.registration() as visitor:
+        for _ in range(LOGIN_STARTS - 1):
+            assert visitor.client.get("/saml/login", follow_redirects=False).status_code == 303
+        _verified_not_linked(world, visitor)  # the LOGIN_STARTS-th start, answered: a student got through
+        for _ in range(LOGIN_STARTS):
+            assert visitor.client.get("/saml/login", follow_redirects=False).status_code == 303
+        assert visitor.client.get("/saml/login", follow_redirects=False).status_code == 429
 
 
 # --- the link -------------------------------------------------------------------------------------------------
