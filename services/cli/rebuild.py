@@ -26,6 +26,7 @@ def progress_bar(stream=sys.stderr) -> callable:
 def rebuild(args: argparse.Namespace) -> int:
     from services.records.rebuild import rebuild as run_rebuild
     from shared.contracts.streams import StreamKeys
+    from shared.runtime.redis_connect import replication
 
     settings = service_settings("scoring")
 
@@ -37,7 +38,7 @@ def rebuild(args: argparse.Namespace) -> int:
             try:
                 return await run_rebuild(
                     redis, StreamKeys(settings.academie), keystore, database,
-                    settings.database_schema or "scoring", progress_bar(),
+                    settings.database_schema or "scoring", progress_bar(), replication(settings),
                 )
             finally:
                 keystore.close()

@@ -30,6 +30,7 @@ from shared.contracts.streams import StreamKeys
 from shared.runtime.projection.consumer import Consumer
 from shared.runtime.db import is_sqlite, make_engine
 from shared.runtime.keys.store import KeyStore
+from shared.runtime.log.client import Replication
 from shared.runtime.migrations import upgrade
 
 # Children before parents does not matter (no foreign keys); positions last, like a consumer's commit.
@@ -76,12 +77,17 @@ async def _total_entries(redis: Redis, keys: StreamKeys) -> int:
     return total
 
 
-async def build(redis: Redis, keys: StreamKeys, keystore: KeyStore, workspace: Workspace, progress: Progress) -> int:
-    """Fill the workspace from the start of the log; return the number of entries read."""
+async def build(
+    redis: Redis, keys: StreamKeys, keystore: KeyStore, workspace: Workspace, progress: Progress,
+    replication: Replication | None = None,
+) -> int:
+    """Fill the workspace from the start of the log; return the number of entries read. With `replication`
+    (SPEC §9), as the live consumer: no entry applied before it is on the replicas."""
     upgrade(MIGRATIONS, workspace.url, workspace.schema)
     engine = make_engine(workspace.url, workspace.schema)
     try:
-        consumer = Consumer(redis, engine, keys, BonusProjection(), keystore=keystore, page_size=2000)
+        consumer = Consumer(redis, engine, keys, BonusProjection(), keystore=keystore, page_size=2000,
+                            replication=replication)
         total = await _total_entries(redis, keys)
         read = 0
         progress(read, total)
@@ -128,12 +134,13 @@ def discard(live: Engine, workspace: Workspace) -> None:
 
 
 async def rebuild(
-    redis: Redis, keys: StreamKeys, keystore: KeyStore, live_url: str, live_schema: str | None, progress: Progress
+    redis: Redis, keys: StreamKeys, keystore: KeyStore, live_url: str, live_schema: str | None, progress: Progress,
+    replication: Replication | None = None,
 ) -> Rebuilt:
     workspace = workspace_for(live_url, live_schema)
     live = make_engine(live_url, live_schema)
     try:
-        entries = await build(redis, keys, keystore, workspace, progress)
+        entries = await build(redis, keys, keystore, workspace, progress, replication)
         rebuilt = swap(live, workspace)
         return Rebuilt(entries=entries, students=rebuilt.students, voeux=rebuilt.voeux)
     finally:
