@@ -77,7 +77,7 @@ class Passpro:
 @contextmanager
 def running(system: Passpro, campaign: str, ports: dict[str, int] | None = None) -> Iterator[Passpro]:
     """The three services as processes on a migrated log with `campaign` open, ready; after: stopped, their logs
-    printed (pytest shows them when a test failed) and the académie's keys deleted."""
+    printed (pytest shows them when a test failed) and the académie's keys deleted (on the cluster too)."""
     try:
         system.cli("migrate")
         system.cli("campaign", "open", campaign)
@@ -89,10 +89,20 @@ def running(system: Passpro, campaign: str, ports: dict[str, int] | None = None)
     finally:
         system.stop_all()
         print(system.logs())
-        with redis_sync.Redis.from_url(system.env["PASSPRO_REDIS_URL"]) as client:
+        with log_client(system.env) as client:
             keys = list(client.scan_iter(match=f"passpro:{{{system.env['PASSPRO_ACADEMIE']}}}*", count=1000))
             if keys:
-                client.delete(*keys)
+                client.delete(*keys)  # one hash tag: one slot, even on a cluster
+
+
+def log_client(env: dict[str, str]) -> redis_sync.Redis | redis_sync.RedisCluster:
+    """The log's server for these settings: the cluster (its SCAN goes to every primary) when
+    PASSPRO_REDIS_CLUSTER_NODES names one (its first node is enough), else PASSPRO_REDIS_URL."""
+    nodes = env.get("PASSPRO_REDIS_CLUSTER_NODES")
+    if nodes:
+        host, _, port = nodes.split(",")[0].strip().rpartition(":")
+        return redis_sync.RedisCluster(host=host, port=int(port))
+    return redis_sync.Redis.from_url(env["PASSPRO_REDIS_URL"])
 
 
 TEST_MASTER_KEY = "dGhlLWUyZS10ZXN0cy1tYXN0ZXIta2V5LTMyLWJ5dGU="  # 32 bytes, base64: serve needs one
