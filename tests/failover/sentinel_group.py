@@ -87,6 +87,7 @@ class SentinelGroup:
     sentinel_ports: list[int]
     nodes: dict[int, Node] = field(default_factory=dict)
     sentinels: list[subprocess.Popen] = field(default_factory=list)
+    killed_at: float = 0.0  # time.monotonic() of the last primary's SIGKILL (lose_primary)
 
     @property
     def sentinels_setting(self) -> str:
@@ -143,24 +144,41 @@ class SentinelGroup:
         raise TimeoutError(f"the Sentinels do not all name {port} as the primary after {timeout} s")
 
     def wait_replicas(self, primary: int, count: int, timeout: float = 30) -> None:
-        """Until `primary` has `count` replicas online and caught up with it."""
+        """Until `primary` has `count` replicas online and holding all it held when asked. Not its offset of
+        the moment: under writes answered without waiting for a replica (the bug the tests look for) the
+        replicas stay behind it, and the test is to go on to find the writes lost, not stop here."""
         client = redis.Redis(port=primary, socket_timeout=2)
+        offset = client.info("replication").get("master_repl_offset", 0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             info = client.info("replication")
-            offset = info.get("master_repl_offset", 0)
             online = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)
-                      and v.get("state") == "online" and v.get("offset", -1) >= offset - 1024]
+                      and v.get("state") == "online" and v.get("offset", -1) >= offset]
             if len(online) >= count:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{primary} has not {count} replicas online after {timeout} s: {client.info('replication')}")
 
-    def lose_primary(self, timeout: float = 30) -> tuple[int, int]:
+    def lose_primary(self, timeout: float = 30, lagging: float = 0) -> tuple[int, int]:
         """SIGKILL the primary and delete its data; once a replica is promoted, the node comes back empty as
-        its replica. Returns (old port, new primary's port)."""
+        its replica. Returns (old port, new primary's port); `killed_at` is when the SIGKILL went.
+
+        With `lagging` (seconds), the replicas fall behind that long first: frozen (SIGSTOP), their links
+        cut by the primary (else what it sends waits in their sockets' buffers and reaches them anyway), and
+        thawed once it is killed. What the primary took meanwhile is then on it alone, as when the loss finds
+        the replicas behind: a write acknowledged without a replica's confirmation (no WAIT) is lost for sure,
+        not only when the kill falls in the microseconds before loopback replication."""
         old = self.primary_port()
+        replicas = [node.process for port, node in self.nodes.items() if port != old and node.process is not None]
+        if lagging:
+            for process in replicas:
+                process.send_signal(signal.SIGSTOP)
+            redis.Redis(port=old, socket_timeout=2).client_kill_filter(_type="replica")
+            time.sleep(lagging)
         self.nodes[old].kill()
+        self.killed_at = time.monotonic()
+        for process in replicas:
+            process.send_signal(signal.SIGCONT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             new = self.primary_port()

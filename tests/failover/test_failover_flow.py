@@ -1,13 +1,16 @@
 """SPEC §9, black-box on loopback: the log survives the loss of its server.
 
-A Valkey primary, two replicas and three Sentinels (sentinel_group.py); the three services, each its own
-`passpro serve` process, finding the primary through PASSPRO_REDIS_SENTINELS (PASSPRO_REDIS_URL points
-at nothing). Eight workers drive students through the flow (registration, interview, collège avis,
-interview held, lycée avis), each write retried with its event_id until acknowledged; meanwhile the
-primary is lost three times as a machine is (SIGKILL, data directory deleted). Then: every acknowledged
-event is in the log exactly once (and nothing else is), every student's stream is the flow in order with
-its versions 1..n, `passpro audit verify` finds the projection equal to its replay, and the time from each
-kill to the next acknowledged write is reported."""
+A Valkey primary, two replicas and three Sentinels (sentinel_group.py); two `passpro serve` processes of
+each service behind Debian's nginx (tests/replicas/nginx.py), all finding the primary through
+PASSPRO_REDIS_SENTINELS (PASSPRO_REDIS_URL points at nothing), the two of a service sharing its PostgreSQL
+views, whose lease decides which one applies them. Eight workers drive students through the flow
+(registration, interview, collège avis, interview held, lycée avis, then the rectorat reads the bonus)
+through nginx only, each write retried with its event_id until acknowledged; meanwhile the primary is lost
+three times as a machine is (SIGKILL, data directory deleted). Then: every acknowledged event is in the log
+exactly once (and nothing else is), every student's stream is the flow in order with its versions 1..n,
+`passpro audit verify` finds the projection equal to its replay, every bonus read was right, every process
+answered requests (nginx's log), each view had at most one lease holder whenever looked at (pg_locks), and
+the time from each kill to the next acknowledged write is reported."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +32,8 @@ import redis
 from sentinel_group import SentinelGroup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "replicas"))
+from nginx import Nginx, Replicas, behind_nginx, lease_holders  # noqa: E402
 from passpro_processes import SERVICES, Passpro, base_env  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -41,9 +46,11 @@ CAMPAIGN = "2027"
 ACADEMIE = "failover"
 NODE_PORTS = [19050, 19051, 19052]
 SENTINEL_PORTS = [19060, 19061, 19062]
-SERVICE_PORTS = {"registration": 19070, "evaluation": 19071, "scoring": 19072}
+NGINX_PORTS = {"registration": 19070, "evaluation": 19071, "scoring": 19072}  # the clients' only addresses
+PROCESS_PORTS = {name: [9410 + 2 * i, 9411 + 2 * i] for i, name in enumerate(SERVICES)}
 WORKERS = 8
 KILLS = 3
+LAGGING_S = 0.5  # the replicas cut off this long before each loss: writes meanwhile wait for them, or are lost
 FLOW = ["StudentRegistered", "InterviewScheduled", "CollegeAvisGiven", "InterviewHeld", "LyceeAvisGiven"]
 STEP_PATIENCE_S = 60  # a write not acknowledged after this long fails the test
 
@@ -100,71 +107,90 @@ def database_url(postgres_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@dataclass
+class Deployment:
+    passpro: Passpro  # the CLI (migrate, token, audit verify), on the services' settings
+    replicas: Replicas
+    nginx: Nginx
+    database_url: str
+
+
 @pytest.fixture
-def passpro(group: SentinelGroup, database_url: str, tmp_path: Path) -> Iterator[Passpro]:
+def deployment(group: SentinelGroup, database_url: str, tmp_path: Path) -> Iterator[Deployment]:
     env = base_env("redis://127.0.0.1:1/0", ACADEMIE, secrets.token_hex(32), tmp_path) | {
         "PASSPRO_REDIS_SENTINELS": group.sentinels_setting,
         "PASSPRO_REDIS_SENTINEL_SERVICE": "passpro",
         "PASSPRO_DATABASE_URL": database_url,
     }
-    system = Passpro(env=env, workdir=tmp_path)
-    try:
-        system.cli("migrate")
-        for name in SERVICES:
-            system.start(name, SERVICE_PORTS[name])
-        for name in SERVICES:
-            system.wait_ready(name, timeout=60)
-        yield system
-    finally:
-        system.stop_all()
-        print(system.logs()[-20000:])  # shown by pytest only when the test failed
+    passpro = Passpro(env=env, workdir=tmp_path)
+    passpro.cli("migrate")
+    with behind_nginx(env, tmp_path, PROCESS_PORTS, NGINX_PORTS) as (replicas, nginx):
+        yield Deployment(passpro, replicas, nginx, database_url)
 
 
-def post_until_acknowledged(
-    client: httpx.Client, path: str, body: dict, record: Record, ine: str, event_type: str
-) -> dict:
-    """POST with the body's event_id until 201 (or 200: the same write, already stored); anything else in
-    between (503 while the log changes primary, a connection refused) is counted and retried."""
+def until_answered(
+    send: Callable[[], httpx.Response], what: str, record: Record, retry_503: Callable[[dict], bool],
+    explain: Callable[[], object] = lambda: "",
+) -> tuple[httpx.Response, float]:
+    """send() until 200/201: that answer, and when its attempt was sent. In between, a 503 the service says
+    may be retried (`retry_503` of its body: while the log changes primary), nginx's 502/504 (no process took
+    it, or one died with it) or a connection refused is counted and sent again; anything else fails."""
     deadline = time.monotonic() + STEP_PATIENCE_S
-    seen = []
+    seen: list[object] = []
     while True:
         sent = time.monotonic()
         try:
-            answer = client.post(path, json=body)
+            answer = send()
         except httpx.TransportError as exc:
             record.error(type(exc).__name__)
             seen.append(type(exc).__name__)
         else:
             if answer.status_code in (200, 201):
-                record.ack(Acknowledged(body["event_id"], ine, event_type, time.monotonic(), sent))
-                return answer.json()
-            if answer.status_code != 503:
-                info = []  # where the student's entries are, node by node, for the failure's message
-                for port in NODE_PORTS:
-                    try:
-                        r = redis.Redis(port=port, decode_responses=True, socket_timeout=1)
-                        key = f"passpro:{{{ACADEMIE}}}:{CAMPAIGN}:student:{ine}"
-                        info.append((port, r.role()[0], r.xlen(key), r.xlen(f"passpro:{{{ACADEMIE}}}:rectorat")))
-                    except redis.RedisError as exc:
-                        info.append((port, repr(exc)))
-                raise AssertionError(f"POST {path} -> {answer.status_code} {answer.text} after {seen}; nodes {info}")
-            assert "même event_id" in answer.json()["message"]
-            record.error(str(answer.status_code))
+                return answer, sent
+            if answer.status_code in (502, 504):  # nginx's own
+                record.error(f"{answer.status_code} nginx")
+            elif answer.status_code == 503:
+                assert retry_503(answer.json()), answer.text
+                record.error("503")
+            else:
+                raise AssertionError(f"{what} -> {answer.status_code} {answer.text} after {seen}; {explain()}")
             seen.append(answer.status_code)
         if time.monotonic() > deadline:
-            raise AssertionError(f"POST {path} not acknowledged after {STEP_PATIENCE_S} s")
+            raise AssertionError(f"{what} not answered after {STEP_PATIENCE_S} s: {seen}")
         time.sleep(0.1)
 
 
-def drive(worker: int, passpro: Passpro, tokens: dict[str, str], record: Record, stop: threading.Event,
+def post_until_acknowledged(
+    client: httpx.Client, path: str, body: dict, record: Record, ine: str, event_type: str
+) -> dict:
+    """POST with the body's event_id until 201 (or 200: the same write, already stored), recorded then."""
+
+    def nodes() -> str:  # where the student's entries are, node by node, for the failure's message
+        info = []
+        for port in NODE_PORTS:
+            try:
+                r = redis.Redis(port=port, decode_responses=True, socket_timeout=1)
+                key = f"passpro:{{{ACADEMIE}}}:{CAMPAIGN}:student:{ine}"
+                info.append((port, r.role()[0], r.xlen(key), r.xlen(f"passpro:{{{ACADEMIE}}}:rectorat")))
+            except redis.RedisError as exc:
+                info.append((port, repr(exc)))
+        return f"nodes {info}"
+
+    answer, sent = until_answered(
+        lambda: client.post(path, json=body), f"POST {path}", record, lambda refusal: "même event_id" in refusal["message"], nodes
+    )
+    record.ack(Acknowledged(body["event_id"], ine, event_type, time.monotonic(), sent))
+    return answer.json()
+
+
+def drive(worker: int, nginx: Nginx, tokens: dict[str, str], record: Record, stop: threading.Event,
           failures: list[BaseException]) -> None:
     def client(service: str, role: str) -> httpx.Client:
-        return httpx.Client(
-            base_url=passpro.services[service].url, headers={"Authorization": f"Bearer {tokens[role]}"}, timeout=30
-        )
+        return httpx.Client(base_url=nginx.url(service), headers={"Authorization": f"Bearer {tokens[role]}"}, timeout=30)
 
     principal, referent = client("registration", "principal"), client("registration", "referent")
     staff, proviseur = client("evaluation", "staff"), client("evaluation", "proviseur")
+    rectorat = client("scoring", "rectorat")
     n = 0
     try:
         while not stop.is_set():
@@ -195,12 +221,19 @@ def drive(worker: int, passpro: Passpro, tokens: dict[str, str], record: Record,
                 }),
             ]
             for (http, path, body), event_type in zip(steps, FLOW):
-                post_until_acknowledged(http, path, {"event_id": str(uuid.uuid4()), **body}, record, ine, event_type)
+                done = post_until_acknowledged(http, path, {"event_id": str(uuid.uuid4()), **body}, record, ine, event_type)
+            # The rectorat reads the bonus through nginx, from either scoring process (the lease's standby too),
+            # at least as recent as the lycée's avis.
+            answer, _ = until_answered(
+                lambda: rectorat.get(f"/api/bonuses/{ine}", params={"min_position": done["positions"]["service"]}),
+                f"GET /api/bonuses/{ine}", record, lambda refusal: refusal["error"] in ("unavailable", "view_behind"),
+            )
+            assert answer.json()["total_bonus_points"] == 2500, answer.text
     except BaseException as exc:  # noqa: BLE001 - reported by the test
         failures.append(exc)
         stop.set()
     finally:
-        for http in (principal, referent, staff, proviseur):
+        for http in (principal, referent, staff, proviseur, rectorat):
             http.close()
 
 
@@ -214,7 +247,30 @@ def log_entries(port: int) -> dict[str, list[dict[str, str]]]:
     return streams
 
 
-def test_acknowledged_writes_survive_three_lost_primaries(group: SentinelGroup, passpro: Passpro) -> None:
+def watch_leases(database_url: str, stop: threading.Event, held: dict[str, set[str]], doubled: list) -> None:
+    """Until `stop`: who holds each view's lease (pg_locks), every second; two holders at once go to `doubled`."""
+    while not stop.is_set():
+        for service, names in lease_holders(database_url).items():
+            held.setdefault(service, set()).update(names)
+            if len(names) > 1:
+                doubled.append((service, names))
+        stop.wait(1)
+
+
+def served_by(access_log: str) -> dict[str, int]:
+    """Requests answered 200/201 by each process, from nginx's log (its format in nginx.py: the request, its
+    status, the processes tried and their statuses): the last process tried is the one that answered."""
+    counts: dict[str, int] = {}
+    for line in access_log.splitlines():
+        status, *tried = line.partition('" ')[2].split()
+        if status in ("200", "201"):
+            last = [t.rstrip(",") for t in tried if ":" in t][-1]
+            counts[last] = counts.get(last, 0) + 1
+    return counts
+
+
+def test_acknowledged_writes_survive_three_lost_primaries(group: SentinelGroup, deployment: Deployment) -> None:
+    passpro, nginx = deployment.passpro, deployment.nginx
     tokens = {
         "principal": passpro.token("principal", "principal-1", COLLEGE),
         "referent": passpro.token("referent", "referent-1", COLLEGE),
@@ -222,13 +278,16 @@ def test_acknowledged_writes_survive_three_lost_primaries(group: SentinelGroup, 
         "proviseur": passpro.token("proviseur", "proviseur-1", LYCEE),
         "rectorat": passpro.token("rectorat", "rectorat-1"),
     }
-    with httpx.Client(base_url=passpro.services["scoring"].url, timeout=30,
+    with httpx.Client(base_url=nginx.url("scoring"), timeout=30,
                       headers={"Authorization": f"Bearer {tokens['rectorat']}"}) as rectorat:
         opened = rectorat.post("/api/campaigns", json={"campaign": CAMPAIGN, "bonus_points": 2500})
         assert opened.status_code == 201, opened.text
 
     record, stop, failures = Record(), threading.Event(), []
-    workers = [threading.Thread(target=drive, args=(w, passpro, tokens, record, stop, failures)) for w in range(WORKERS)]
+    held: dict[str, set[str]] = {}
+    doubled: list = []
+    workers = [threading.Thread(target=drive, args=(w, nginx, tokens, record, stop, failures)) for w in range(WORKERS)]
+    workers.append(threading.Thread(target=watch_leases, args=(deployment.database_url, stop, held, doubled)))
     started = time.monotonic()
     for thread in workers:
         thread.start()
@@ -237,9 +296,8 @@ def test_acknowledged_writes_survive_three_lost_primaries(group: SentinelGroup, 
         for _ in range(KILLS):
             time.sleep(4)
             assert not failures, failures
-            killed_at = time.monotonic()
-            _, new = group.lose_primary()
-            kills.append((killed_at, time.monotonic()))
+            _, new = group.lose_primary(lagging=LAGGING_S)
+            kills.append((group.killed_at, time.monotonic()))
             group.wait_replicas(new, 2, timeout=60)  # the replacement in sync before the next loss
         time.sleep(3)
     finally:
@@ -261,7 +319,14 @@ def test_acknowledged_writes_survive_three_lost_primaries(group: SentinelGroup, 
         + ", ".join(f"{r:.2f} s" for r in recovery)
         + f"; failover seen by Sentinels after: " + ", ".join(f"{f - k:.2f} s" for k, f in kills)
         + f"; answers meanwhile: {record.errors}"
+        + f"; answered by process: {served_by(nginx.upstreams_used())}; lease holders seen: {held}"
     )
+
+    # Both processes of each service answered (writes; scoring's, the bonus reads); one lease holder at a time.
+    answered = served_by(nginx.upstreams_used())
+    assert all(answered.get(f"127.0.0.1:{port}", 0) > 0 for ports in PROCESS_PORTS.values() for port in ports), answered
+    assert not doubled, f"two lease holders at once: {doubled}"
+    assert set(held) == set(SERVICES) and all(held.values()), held
 
     # The log, as the primary holds it now: every acknowledged event once, nothing else, in flow order.
     streams = log_entries(group.primary_port())
