@@ -25,8 +25,17 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, schema: str | None = None) -> Engine:
-    """An engine whose connections see the service's own schema (PostgreSQL) or file (SQLite)."""
+# Without the ping, a pooled PostgreSQL connection is replaced once this old: before a proxy's or a firewall's
+# idle cut-off would drop it unseen (SQLAlchemy's "optimistic" disconnect handling).
+POOL_RECYCLE_SECONDS = 300
+
+
+def make_engine(url: str, schema: str | None = None, *, pre_ping: bool = True) -> Engine:
+    """An engine whose connections see the service's own schema (PostgreSQL) or file (SQLite).
+
+    `pre_ping=False` spares the round trip that tests each PostgreSQL connection at checkout: for a caller
+    that runs its statement again once when it fails on a dropped connection (`DBAPIError.connection_invalidated`;
+    SQLAlchemy then replaces every connection the pool held), as the key store does."""
     if is_sqlite(url):
         # hide_parameters: a failing statement's error (logged, dead-lettered) never carries a row's values.
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
@@ -47,7 +56,8 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
         raise ValueError(f"invalid schema name {schema!r}")
     connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
     return create_engine(
-        url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        url, connect_args=connect_args, pool_pre_ping=pre_ping, pool_recycle=-1 if pre_ping else POOL_RECYCLE_SECONDS,
+        pool_size=10, max_overflow=10, hide_parameters=True,
     )
 
 
