@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, event, inspect, select, update
+from sqlalchemy import (
+    Column, Connection, DateTime, Engine, MetaData, String, Table, delete, event, exists, inspect, select, update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from shared.runtime.keys.crypto import MasterKey, StudentKeys, new_key
 from shared.runtime.db import ensure_schema, is_sqlite, make_engine
@@ -26,7 +29,7 @@ SCHEMA = "keystore"  # the PostgreSQL schema, when the key store lives in Postgr
 MAX_PAIRS = 400  # (campaign, INE) pairs per query
 WRITING_KEY_SECONDS = 300.0  # how long a writer keeps a student's key in memory
 WRITING_KEYS_KEPT = 10_000
-MISSING = object()  # no row at all (a destroyed key is a row whose key is None)
+T = TypeVar("T")
 
 metadata = MetaData()
 student_keys = Table(
@@ -54,7 +57,7 @@ class KeyStore:
     def open(cls, url: str, master: MasterKey, schema: str = SCHEMA) -> "KeyStore":
         schema = None if is_sqlite(url) else schema
         ensure_schema(url, schema)
-        engine = make_engine(url, schema)
+        engine = make_engine(url, schema, pre_ping=False)  # each statement is run again once instead (_once)
         if is_sqlite(url):
 
             @event.listens_for(engine, "connect")
@@ -71,6 +74,22 @@ class KeyStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _once(self, statements: Callable[[Connection], T]) -> T:
+        """`statements` on a pooled connection in autocommit: one statement is one round trip (no BEGIN, no
+        ROLLBACK at checkin, no ping at checkout). Run again once on a fresh connection when the first was
+        found dropped (the server restarted, its backend killed): SQLAlchemy has then invalidated the pool.
+        Safe: a read, or an insert that does nothing the second time. A server out of reach is raised (503).
+        The rare writes (destroy, restore, a purge) keep their transaction and are not run again: a dropped
+        connection fails them once, with the pool renewed for the next."""
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                return statements(conn)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return statements(conn)
+
     # --- reading ----------------------------------------------------------------------
 
     def keyring(self, students: Iterable[tuple[str, str]]) -> StudentKeys:
@@ -79,19 +98,23 @@ class KeyStore:
         by_campaign: dict[str, list[str]] = {}
         for campaign, ine in sorted(set(students)):
             by_campaign.setdefault(campaign, []).append(ine)
-        keys: dict[tuple[str, str], bytes | None] = {}
-        with self.engine.connect() as conn:
+        def read(conn: Connection) -> list:
             # By campaign and INE chunks, so the primary key is used: SQLite scans the whole table for a
             # tuple IN (VALUES ...), at every page a consumer reads (BENCHMARKS.md).
-            for campaign, ines in by_campaign.items():
-                for i in range(0, len(ines), MAX_PAIRS):
-                    rows = conn.execute(
-                        select(student_keys.c.campaign, student_keys.c.ine, student_keys.c.wrapped_key).where(
-                            student_keys.c.campaign == campaign, student_keys.c.ine.in_(ines[i : i + MAX_PAIRS])
-                        )
+            return [
+                row
+                for campaign, ines in by_campaign.items()
+                for i in range(0, len(ines), MAX_PAIRS)
+                for row in conn.execute(
+                    select(student_keys.c.campaign, student_keys.c.ine, student_keys.c.wrapped_key).where(
+                        student_keys.c.campaign == campaign, student_keys.c.ine.in_(ines[i : i + MAX_PAIRS])
                     )
-                    for campaign_, ine, wrapped in rows:
-                        keys[(campaign_, ine)] = None if wrapped is None else self.master.unwrap(wrapped, campaign_, ine)
+                )
+            ]
+
+        keys: dict[tuple[str, str], bytes | None] = {}
+        for campaign_, ine, wrapped in self._once(read):
+            keys[(campaign_, ine)] = None if wrapped is None else self.master.unwrap(wrapped, campaign_, ine)
         return StudentKeys(keys)
 
     async def keyring_async(self, students: Iterable[tuple[str, str]]) -> StudentKeys:
@@ -101,25 +124,20 @@ class KeyStore:
         return await asyncio.to_thread(self.keyring, students)
 
     def is_destroyed(self, campaign: str, ine: str) -> bool:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(student_keys.c.destroyed_at).where(
-                    student_keys.c.campaign == campaign, student_keys.c.ine == ine
-                )
-            ).first()
+        row = self._once(lambda conn: conn.execute(
+            select(student_keys.c.destroyed_at).where(student_keys.c.campaign == campaign, student_keys.c.ine == ine)
+        ).first())
         return row is not None and row.destroyed_at is not None
 
     def campaigns_of(self, ine: str) -> list[str]:
-        with self.engine.connect() as conn:
-            return list(conn.scalars(select(student_keys.c.campaign).where(student_keys.c.ine == ine)))
+        return self._once(lambda conn: list(conn.scalars(select(student_keys.c.campaign).where(student_keys.c.ine == ine))))
 
     def wrapped_keys(self, campaign: str) -> dict[str, str | None]:
         """INE -> wrapped key (None if destroyed) of a campaign, for its archive."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(student_keys.c.ine, student_keys.c.wrapped_key).where(student_keys.c.campaign == campaign)
-            )
-            return {ine: wrapped for ine, wrapped in rows}
+        rows = self._once(lambda conn: conn.execute(
+            select(student_keys.c.ine, student_keys.c.wrapped_key).where(student_keys.c.campaign == campaign)
+        ).all())
+        return {ine: wrapped for ine, wrapped in rows}
 
     # --- writing ----------------------------------------------------------------------
 
@@ -133,9 +151,7 @@ class KeyStore:
         held = self.held_for_writing(campaign, ine)
         if held is not None:
             return held
-        key = self.keyring([(campaign, ine)]).keys.get((campaign, ine), MISSING)
-        if key is MISSING:
-            key = self._insert(campaign, ine) or self.keyring([(campaign, ine)]).keys[(campaign, ine)]
+        key = self._key_for_writing(campaign, ine)
         if key is None:
             raise StudentErased(ine)
         if len(self._for_writing) >= WRITING_KEYS_KEPT:
@@ -150,22 +166,36 @@ class KeyStore:
             return StudentKeys({(campaign, ine): cached[0]})
         return None
 
-    def _insert(self, campaign: str, ine: str) -> bytes | None:
-        """Make the student's key; None if another writer made one first (the first key wins)."""
+    def _key_for_writing(self, campaign: str, ine: str) -> bytes | None:
+        """The student's key, made now if they have no row (None: destroyed). The insert comes first
+        (`ON CONFLICT DO NOTHING`, the first key wins); on PostgreSQL the same statement reads the row it
+        did not insert, so a new student and a known one cost one round trip each. Read again only when
+        nothing came back: on SQLite (no insert in a WITH), or when another writer's insert committed while
+        this statement ran (visible to the insert's conflict check, not to the statement's snapshot)."""
         key = new_key()
-        row = {
-            "campaign": campaign,
-            "ine": ine,
-            "wrapped_key": self.master.wrap(key, campaign, ine),
-            "created_at": datetime.now(UTC),
-        }
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        wrapped = self.master.wrap(key, campaign, ine)
+        row = {"campaign": campaign, "ine": ine, "wrapped_key": wrapped, "created_at": datetime.now(UTC)}
+        postgres = self.engine.dialect.name == "postgresql"
+        insert = (postgresql if postgres else sqlite).insert(student_keys).values(row).on_conflict_do_nothing()
+        insert = insert.returning(student_keys.c.wrapped_key)
+        if postgres:
+            made = insert.cte("made")
+            statement = select(made.c.wrapped_key).union_all(
+                select(student_keys.c.wrapped_key).where(
+                    student_keys.c.campaign == campaign, student_keys.c.ine == ine, ~exists(made.select())
+                )
+            )
+        else:
+            statement = insert
         try:  # two services writing a student's first events at once
-            with self.engine.begin() as conn:
-                made = conn.execute(dialect.insert(student_keys).values(row).on_conflict_do_nothing()).rowcount
+            found = self._once(lambda conn: conn.execute(statement).first())
         except IntegrityError:
-            return None
-        return key if made == 1 else None
+            found = None
+        if found is None:
+            return self.keyring([(campaign, ine)]).keys[(campaign, ine)]
+        if found.wrapped_key == wrapped:  # this writer's (a random nonce: no other wrapping is equal)
+            return key
+        return None if found.wrapped_key is None else self.master.unwrap(found.wrapped_key, campaign, ine)
 
     def destroy(self, campaign: str, ine: str) -> bool:
         """Destroy the student's key (a row is kept, without the key); True if a key was destroyed.
