@@ -10,6 +10,8 @@
 - `notifier_errors`: the latest failures, for `passpro status`.
 - `failed_entries`: the log entries given up on after MAX_DELIVERIES failures (acknowledged, so the group goes
   on), with their last error: listed by `passpro notifier failed`, handled again on `passpro notifier retry`.
+- `entry_failures`: how many times each entry pending has failed so far, in the database so that the count
+  holds across a restart and between notifier processes (any of them may claim the entry next).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.runtime.db import new_metadata
 
@@ -83,6 +86,14 @@ failed_entries = sa.Table(
     sa.Column("failed_at", sa.String(40), nullable=False),
     sa.Column("retry", sa.Boolean, nullable=False, server_default=sa.false()),  # an operator asked for it
     sa.PrimaryKeyConstraint("stream", "entry_id", name="pk_failed_entries"),
+)
+
+entry_failures = sa.Table(
+    "entry_failures", metadata,
+    sa.Column("stream", sa.String(200), nullable=False),
+    sa.Column("entry_id", sa.String(40), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("stream", "entry_id", name="pk_entry_failures"),
 )
 
 
@@ -156,7 +167,23 @@ def counts(conn: Connection) -> dict[str, int]:
             "failed_entries": count(failed_entries)}
 
 
+def count_entry_failure(conn: Connection, stream: str, entry_id: str) -> int:
+    """One more failure of the entry, in one statement (two notifiers counting at once both count); the count."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(entry_failures).values(stream=stream, entry_id=entry_id, failures=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["stream", "entry_id"], set_={"failures": entry_failures.c.failures + 1},
+    ).returning(entry_failures.c.failures)
+    return conn.execute(stmt).scalar_one()
+
+
+def forget_entry_failures(conn: Connection, stream: str, entry_id: str) -> None:
+    conn.execute(sa.delete(entry_failures).where(entry_failures.c.stream == stream,
+                                                 entry_failures.c.entry_id == entry_id))
+
+
 def record_failed(conn: Connection, stream: str, entry_id: str, attempts: int, error: str, at: datetime) -> None:
+    forget_entry_failures(conn, stream, entry_id)  # given up: its count is done with
     conn.execute(sa.delete(failed_entries).where(failed_entries.c.stream == stream,
                                                  failed_entries.c.entry_id == entry_id))
     conn.execute(sa.insert(failed_entries).values(stream=stream, entry_id=entry_id, attempts=attempts,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from services.notifier.ledger import (due_reminders, failed_entries, mail_queue, metadata, notifier_errors, outbox,
-                                     sent_ledger)
+from services.notifier.ledger import (due_reminders, entry_failures, failed_entries, mail_queue, metadata,
+                                     notifier_errors, outbox, sent_ledger)
 
 
 def _of_campaign(column: sa.Column, campaign: str) -> sa.ColumnElement[bool]:
@@ -25,6 +25,7 @@ def purge_campaign(conn: Connection, campaign: str, streams_prefix: str) -> dict
         outbox: _of_campaign(outbox.c.key, campaign),
         due_reminders: due_reminders.c.campaign == campaign,
         failed_entries: failed_entries.c.stream.startswith(streams_prefix, autoescape=True),
+        entry_failures: entry_failures.c.stream.startswith(streams_prefix, autoescape=True),
         # An entry's failure names its stream; an e-mail's names its key.
         notifier_errors: sa.or_(_of_campaign(notifier_errors.c.key, campaign),
                                 notifier_errors.c.error.contains(streams_prefix, autoescape=True)),

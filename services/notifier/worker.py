@@ -48,7 +48,7 @@ Sender = Callable[[Mail], Awaitable[None]]  # raises SmtpError
 REMINDER_EVENTS = {"InterviewScheduled", "InterviewRescheduled", "InterviewCancelled", "InterviewHeld",
                    "LyceeAvisGiven", "CollegeAvisGiven", "StudentWithdrawn", "StudentReinstated", "StudentForgotten"}
 CONVOCATION_EVENTS = {"InterviewScheduled", "InterviewRescheduled", "InterviewCancelled"}
-MAX_DELIVERIES = 5  # an entry that fails this many times (in this process) is acknowledged with its error kept
+MAX_DELIVERIES = 5  # an entry that fails this many times (counted in the ledger) is acknowledged, its error kept
 
 
 def _text(value: bytes | str) -> str:
@@ -84,7 +84,6 @@ class Notifier:
         self.sender = sender
         self.group = settings.consumer_group
         self.consumer = settings.consumer_name
-        self.failures: dict[str, int] = {}
         configured = settings.configured_campaign()
         self.campaigns: list[str] = [configured] if configured else []  # then as the rectorat stream says
         self._rectorat_seen: tuple[int, float] = (-1, 0.0)  # its length and when it was last read
@@ -140,7 +139,7 @@ class Notifier:
                 if not entries:
                     break
                 for entry_id, fields in entries:
-                    await self.handle(stream, _text(entry_id), fields or {})
+                    await self.handle(stream, _text(entry_id), fields or {}, redelivered=True)
                     done += 1
         return done
 
@@ -166,20 +165,21 @@ class Notifier:
                 reply = await self.redis.xautoclaim(stream, self.group, self.consumer, idle, start, count=100)
                 start, entries = _text(reply[0]), reply[1]
                 for entry_id, fields in entries:
-                    await self.handle(stream, _text(entry_id), fields or {})
+                    await self.handle(stream, _text(entry_id), fields or {}, redelivered=True)
                     done += 1
                 if start == "0-0":
                     break
         return done
 
-    async def handle(self, stream: str, entry_id: str, fields: dict) -> None:
+    async def handle(self, stream: str, entry_id: str, fields: dict, redelivered: bool = False) -> None:
         """One entry: its notifications sent and recorded, then the ack; a failure leaves it pending (claimed
-        again later) until MAX_DELIVERIES, then it is acknowledged with its error kept for `passpro status`."""
+        again later) until MAX_DELIVERIES, then it is acknowledged with its error kept for `passpro status`.
+        The failures are counted in the ledger: a restart or another notifier claiming the entry goes on from
+        the count. `redelivered`: read again (pending, claimed), so it may have a count to clear once done."""
         try:
             await self.process(stream, entry_id, {_text(k): _text(v) for k, v in fields.items()})
         except Exception as exc:  # noqa: BLE001 - any failure: the entry stays pending, the error is shown
-            count = self.failures.get(entry_id, 0) + 1
-            self.failures[entry_id] = count
+            count = await asyncio.to_thread(self._count_failure, stream, entry_id)
             log.exception("notifier: entry %s of %s failed (%d)", entry_id, stream, count)
             error = f"{stream} {entry_id}: {type(exc).__name__}: {exc}"
             await asyncio.to_thread(self._error, None, error)
@@ -187,7 +187,9 @@ class Notifier:
                 return
             # Given up: kept for operators (passpro notifier failed / retry), then acknowledged.
             await asyncio.to_thread(self._failed, stream, entry_id, count, f"{type(exc).__name__}: {exc}")
-        self.failures.pop(entry_id, None)
+        else:
+            if redelivered:  # a new entry never failed: no write on the common path
+                await asyncio.to_thread(self._forget_failures, stream, entry_id)
         await self.redis.xack(stream, self.group, entry_id)
 
     async def retry_failed(self) -> int:
@@ -350,6 +352,14 @@ class Notifier:
     def _failed(self, stream: str, entry_id: str, attempts: int, error: str) -> None:
         with self.engine.begin() as conn:
             ledger.record_failed(conn, stream, entry_id, attempts, error, self.clock())
+
+    def _count_failure(self, stream: str, entry_id: str) -> int:
+        with self.engine.begin() as conn:
+            return ledger.count_entry_failure(conn, stream, entry_id)
+
+    def _forget_failures(self, stream: str, entry_id: str) -> None:
+        with self.engine.begin() as conn:
+            ledger.forget_entry_failures(conn, stream, entry_id)
 
     def _retry_requests(self) -> list[tuple[str, str]]:
         with self.engine.connect() as conn:

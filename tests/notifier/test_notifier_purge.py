@@ -52,12 +52,14 @@ async def test_the_purge_deletes_the_campaigns_notifier_rows_and_groups_only(log
             ledger.record_error(conn, T0, None, f"{other_stream} 1-0: RuntimeError: boom")
             ledger.record_failed(conn, notifier.streams[0], "1-0", 5, "RuntimeError: boom", T0)
             ledger.record_failed(conn, other_stream, "1-0", 5, "RuntimeError: boom", T0)
+            ledger.count_entry_failure(conn, notifier.streams[0], "2-0")
+            ledger.count_entry_failure(conn, other_stream, "2-0")
         tables = (ledger.sent_ledger, ledger.mail_queue, ledger.outbox, ledger.due_reminders, ledger.notifier_errors,
-                  ledger.failed_entries)
+                  ledger.failed_entries, ledger.entry_failures)
         assert set(tables) == set(ledger.metadata.sorted_tables)
         before = {t.name: len(rows(engine, t)) for t in tables}
         assert before == {"sent_ledger": 2, "mail_queue": 2, "outbox": 2, "due_reminders": 2, "notifier_errors": 3,
-                          "failed_entries": 2}
+                          "failed_entries": 2, "entry_failures": 2}
         for stream in notifier.streams:
             assert await redis.xinfo_groups(stream)
 
@@ -66,7 +68,7 @@ async def test_the_purge_deletes_the_campaigns_notifier_rows_and_groups_only(log
 
         assert deleted == {"notifier.sent_ledger": 1, "notifier.mail_queue": 1, "notifier.outbox": 1,
                            "notifier.due_reminders": 1, "notifier.notifier_errors": 2,
-                           "notifier.failed_entries": 1}
+                           "notifier.failed_entries": 1, "notifier.entry_failures": 1}
         for table in tables:
             left = rows(engine, table)
             assert len(left) == 1, table.name
