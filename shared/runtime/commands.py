@@ -21,8 +21,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from shared.domain.errors import Refusal, RuleViolation
-from shared.contracts.events import Actor, Event, Payload, UnknownEventType, event_from_fields
-from shared.contracts.personal import ErasedKeyring
+from shared.contracts.events import PAYLOAD_TYPES, Actor, Event, Payload, UnknownEventType, event_from_fields
+from shared.contracts.personal import ErasedKeyring, has_personal_fields, merge_personal, split_personal
 from shared.contracts.streams import logged_event_from_entry
 from shared.domain.calendar import PhaseClosed
 from shared.domain.rules import require_not_erased
@@ -121,6 +121,7 @@ class Read:
     campaign: CampaignFile
     version: int  # the student's (0 for a rectorat command)
     file: StudentFile | None
+    folded: Any = None  # the student's cache entry the file came from (None: none was kept), see FoldCache.appended
 
 
 def _student_step(key: str, campaign: str, ine: str) -> Callable[[Any, int, Any, Any], Any]:
@@ -221,7 +222,37 @@ class FoldCache:
         else:
             self.misses += 1
         file = folded.state if folded.state is not None else fold(campaign, ine or "", [])
-        return Read(prior_seen, events.version, campaign_file, folded.version, file)
+        return Read(prior_seen, events.version, campaign_file, folded.version, file, self._streams.get(student))
+
+    def appended(self, log: EventLog, read: Read, event: Event, entry_id: str) -> None:
+        """Move the student's cached file forward by the event this process just appended at `read`'s version,
+        as the next read would fold it (read without the key), sparing that read's parse. Only if the cache
+        entry is still the one the decision read: the append being conditioned on that version, the stream is
+        then exactly what was folded plus this entry."""
+        key = log.keys.student(event.campaign, event.student_ine or "")
+        if read.file is None or self._streams.get(key) is not read.folded:
+            return
+        version = read.version + 1
+        state = evolve(read.file, _as_read_without_key(event, sealed=log.keystore is not None), version)
+        first_id = read.folded.first_id if read.version and read.folded is not None else entry_id  # its first entry
+        self._streams[key] = _Folded(first_id, entry_id, version, state)
+        self._streams.move_to_end(key)
+        while len(self._streams) > self.size:
+            self._streams.popitem(last=False)
+
+
+def _as_read_without_key(event: Event, sealed: bool) -> Event:
+    """The event as `_student_step` reads its entry back: its personal fields ERASED when the entry seals them
+    (a key store, a student's event with such fields), so no cached file holds what an erasure must remove."""
+    if not sealed or not event.student_ine or not has_personal_fields(event.event_type):
+        return event
+    clear, personal = split_personal(event.event_type, event.payload.model_dump(mode="json"))
+    if not personal:  # nothing sealed: the entry holds the payload as it is
+        return event
+    payload = PAYLOAD_TYPES[event.event_type].model_validate(
+        merge_personal(event.event_type, clear, None), context={"reading_log": True}
+    )
+    return event.model_copy(update={"payload": payload})
 
 
 _caches: weakref.WeakKeyDictionary[EventLog, FoldCache] = weakref.WeakKeyDictionary()
@@ -314,6 +345,8 @@ async def execute(
             raise
         if appended.status == "ok":
             stored = event.model_copy(update={"recorded_at": datetime.fromisoformat(appended.recorded_at)})
+            if ine is not None:
+                cache.appended(log, read, stored, appended.positions.student)
             return Outcome(stored, appended.positions, created=True)
         if appended.status == "duplicate":
             if appended.fingerprint != request_fingerprint:

@@ -192,3 +192,37 @@ async def test_a_campaign_change_appended_elsewhere_is_read_by_the_next_decision
 
     assert [c.bonus_points for c in seen] == [2500, 2500, 3000]
     assert all(c.opened for c in seen)
+
+
+async def test_a_writers_own_event_moves_its_cache_as_the_log_reads_it_without_the_key(
+    redis: Redis, keys: StreamKeys, tmp_path
+) -> None:
+    """The event this process appended is folded into its cache at once (the next write parses nothing), as
+    read back without the student's key: its personal fields ERASED, never the name it was sent with."""
+    from shared.contracts.personal import ERASED
+    from shared.runtime.commands import FoldCache
+    from shared.runtime.keys.crypto import MasterKey, new_key
+    from shared.runtime.keys.store import KeyStore
+
+    store = KeyStore.open(f"sqlite:///{tmp_path / 'keys.sqlite3'}", MasterKey(new_key()))
+    log = EventLog(redis, keys, store)
+    cache = fold_cache(log)
+    key = keys.student(CAMPAIGN, INE)
+
+    async def write(decide) -> None:  # noqa: ANN001
+        outcome = await execute(log, service=SERVICE, campaign=CAMPAIGN, ine=INE, actor=PRINCIPAL, event_id=uuid4(),
+                                request_fingerprint=f"fp-{uuid4()}", decide=decide, pause=_no_pause)
+        assert outcome.created
+        assert cache._streams[key].last_id == outcome.positions.student  # at the stream's end already
+        from_the_log = await FoldCache().read(EventLog(redis, keys, store), CAMPAIGN, INE)
+        assert cache._streams[key].state == from_the_log.file
+        assert cache._streams[key].version == from_the_log.version
+
+    await write(lambda file, campaign, now: registered())
+    assert cache._streams[key].state.last_name == ERASED  # sealed in the log: not kept in clear here
+    seen = Seen()
+    await write(seen)  # an avis with a comment (personal) then one more: each folded as the log reads it
+    await write(seen)
+    assert [f.versions for f in seen.files] == [(1,), (1, 2)]
+    assert (cache.misses, cache.hits) == (1, 2)
+    store.close()
