@@ -5,17 +5,16 @@ from __future__ import annotations
 from sqlalchemy import Column, Connection, Index, String, Table
 
 from shared.contracts.streams import LoggedEvent
-from shared.domain.student_file import without_draft_letters
+from shared.domain.student_file import StudentFile, without_draft_letters
 from services.evaluation.slots import apply_slots, slot_tables
 from shared.runtime.db import new_metadata
 from shared.runtime.projection.views import (
     apply_campaigns,
     campaigns_table,
-    delete_students,
     fold_batch,
-    insert_rows,
     positions_table,
     student_files_table,
+    write_student_rows,
 )
 
 metadata = new_metadata()
@@ -51,24 +50,24 @@ class InterviewsView:
         apply_campaigns(conn, campaigns, events)
         files = fold_batch(conn, student_files, events, keep=without_draft_letters)  # a draft letter stays the student's
         apply_slots(conn, slots, slot_bookings, events, files)
-        if not files:
-            return
-        delete_students(conn, interviews, files)
-        rows = [
-            {
-                "campaign": f.campaign,
-                "ine": f.ine,
-                "interview_id": i.interview_id,
-                "lycee_uai": i.lycee_uai,
-                "formation_code": i.formation_code,
-                "scheduled_at": i.scheduled_at.isoformat() if i.scheduled_at else None,
-                "status": i.status,
-                "lycee_avis": _avis_on(f, i),
-            }
-            for f in files
-            for i in f.interviews.values()
-        ]
-        insert_rows(conn, interviews, rows)
+        # only the rows that changed since the student's kept file are written (views.write_student_rows)
+        write_student_rows(conn, interviews, [(f, interview_rows(f)) for f in files])
+
+
+def interview_rows(f: StudentFile) -> list[dict]:
+    return [
+        {
+            "campaign": f.campaign,
+            "ine": f.ine,
+            "interview_id": i.interview_id,
+            "lycee_uai": i.lycee_uai,
+            "formation_code": i.formation_code,
+            "scheduled_at": i.scheduled_at.isoformat() if i.scheduled_at else None,
+            "status": i.status,
+            "lycee_avis": _avis_on(f, i),
+        }
+        for i in f.interviews.values()
+    ]
 
 
 def _avis_on(file, interview) -> str | None:

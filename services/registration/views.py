@@ -12,12 +12,10 @@ from shared.runtime.projection.slots import apply_slots, slot_tables
 from shared.runtime.projection.views import (
     apply_campaigns,
     campaigns_table,
-    delete_students,
     fold_batch,
-    insert_rows,
     positions_table,
     student_files_table,
-    upsert,
+    write_student_rows,
 )
 
 metadata = new_metadata()
@@ -112,7 +110,8 @@ class StudentsView:
     def apply(self, conn: Connection, events: list[LoggedEvent]) -> None:
         apply_campaigns(conn, campaigns, events)
         files = fold_batch(conn, student_files, events)
-        upsert(conn, student_progress, [progress_row(f) for f in files], ["campaign", "ine"])
+        # only the rows that changed since the student's kept file are written (views.write_student_rows)
+        write_student_rows(conn, student_progress, [(f, [progress_row(f)]) for f in files])
         apply_upcoming(conn, files)
         apply_slots(conn, slots, slot_bookings, events, files)
         forget_links(conn, events)
@@ -152,19 +151,19 @@ def _favorable(avis) -> bool:
 
 def apply_upcoming(conn: Connection, files: list[StudentFile]) -> None:
     """The changed students' scheduled interviews, as rows of `upcoming_interviews` (none for a withdrawn one)."""
-    if not files:
-        return
-    delete_students(conn, upcoming_interviews, files)
-    rows = [
+    write_student_rows(conn, upcoming_interviews, [(f, upcoming_rows(f)) for f in files])
+
+
+def upcoming_rows(f: StudentFile) -> list[dict]:
+    if f.withdrawn:
+        return []
+    return [
         {
             "campaign": f.campaign, "ine": f.ine, "interview_id": i.interview_id, "college_uai": f.college_uai,
             "referent_user_id": f.referent.user_id if f.referent else None, "lycee_uai": i.lycee_uai,
             "formation_code": i.formation_code, "scheduled_at": i.scheduled_at.isoformat(),
             "ready": bool(f.preparations.get(i.interview_id) and f.preparations[i.interview_id].ready(i.mode)),
         }
-        for f in files
-        if not f.withdrawn
         for i in f.interviews.values()
         if i.status == "scheduled" and i.scheduled_at is not None
     ]
-    insert_rows(conn, upcoming_interviews, rows)

@@ -104,18 +104,18 @@ def decide_forget(file: StudentFile, command: Forget) -> StudentForgotten:
 def what_scoring_keeps(file: StudentFile) -> StudentFile:
     """Scoring's view keeps what the bonus and the rectorat's lists need: identifiers, levels, versions
     and the student's name. Comments, reports, reasons, class and référent stay in the (sealed) log,
-    where the audit timeline reads them: less personal data in one more database."""
-    return file.model_copy(
-        update={
-            "class_name": None,
-            "referent": None,
-            "status_reason": None,
-            "college_comment": None,
-            "interviews": {
-                key: interview.model_copy(update={"report": None, "cancel_reason": None})
-                for key, interview in file.interviews.items()
-            },
+    where the audit timeline reads them: less personal data in one more database. A file already trimmed
+    (a kept one the page changed little) is not copied again, nor an interview already trimmed."""
+    interviews = file.interviews
+    if any(i.report is not None or i.cancel_reason is not None for i in interviews.values()):
+        interviews = {
+            key: i if i.report is None and i.cancel_reason is None else i.model_copy(update={"report": None, "cancel_reason": None})
+            for key, i in interviews.items()
         }
+    elif file.class_name is None and file.referent is None and file.status_reason is None and file.college_comment is None:
+        return file
+    return file.model_copy(
+        update={"class_name": None, "referent": None, "status_reason": None, "college_comment": None, "interviews": interviews}
     )
 
 

@@ -4,24 +4,24 @@ signed checkpoints of the log's heads (the audit's, never touched by the project
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import BigInteger, Boolean, Column, Connection, Integer, String, Table, Text
 
-from services.scoring.domain import bonus_of, what_scoring_keeps
+from services.scoring.domain import what_scoring_keeps
 from shared.contracts.streams import LoggedEvent
-from shared.domain.student_file import StudentFile
+from shared.domain.bonus import held_interviews, total_bonus_points, voeu_bonuses
+from shared.domain.student_file import AvisGiven, Interview, StudentFile
 from shared.fr.formats import PARIS
 from shared.runtime.db import new_metadata
 from shared.runtime.projection.views import (
     apply_campaigns,
     campaign_bonus_points,
     campaigns_table,
-    delete_students,
     fold_batch,
-    insert_rows,
     positions_table,
     student_files_table,
-    upsert,
+    write_student_rows,
 )
 
 metadata = new_metadata()
@@ -81,6 +81,7 @@ checkpoints = Table(
 )
 
 
+@lru_cache(maxsize=8192)  # a student's dates come back at each page that changes the student
 def paris_week(moment: datetime | None) -> str | None:
     """The Monday of `moment`'s week in Paris, as YYYY-MM-DD (sorts as it dates)."""
     if moment is None:
@@ -89,14 +90,43 @@ def paris_week(moment: datetime | None) -> str | None:
     return (local - timedelta(days=local.weekday())).isoformat()
 
 
-def milestone_weeks(file: StudentFile, lycee_uai: str, formation_code: str) -> dict[str, str | None]:
-    """A vœu's weeks for the progress chart: its held interview's, and its latest lycée avis's if that
-    avis is favorable and the interview held."""
-    held = file.held_interview(lycee_uai, formation_code)
+def milestone_weeks(held: Interview | None, latest: AvisGiven | None) -> dict[str, str | None]:
+    """A vœu's weeks for the progress chart, from its held interview and its latest lycée avis: the
+    interview's, and the avis's if that avis is favorable and the interview held."""
     held_week = paris_week(held.held_at) if held else None
-    latest = file.latest_lycee_avis(lycee_uai, formation_code)
     favorable = held_week is not None and latest is not None and latest.avis == "favorable"
     return {"held_week": held_week, "favorable_week": paris_week(latest.occurred_at) if favorable else None}
+
+
+def scoring_rows(file: StudentFile, bonus_points: int) -> tuple[list[dict], dict]:
+    """A student's rows: one per vœu, and the total (SPEC §3.2), each interview looked at once."""
+    held = held_interviews(file)
+    bonuses = voeu_bonuses(file, bonus_points, held)
+    voeu_rows = [
+        {
+            "campaign": file.campaign,
+            "ine": file.ine,
+            "lycee_uai": v.lycee_uai,
+            "formation_code": v.formation_code,
+            "college_uai": file.college_uai,
+            "lycee_avis": v.lycee_avis,
+            "bonus_points": v.bonus_points,
+            "interview_held": v.interview_held,
+            "college_avis_present": v.college_avis_present,
+            **milestone_weeks(held.get((v.lycee_uai, v.formation_code)), file.latest_lycee_avis(v.lycee_uai, v.formation_code)),
+        }
+        for v in bonuses
+    ]
+    total = {
+        "campaign": file.campaign,
+        "ine": file.ine,
+        "college_uai": file.college_uai,
+        "college_avis": file.college_avis,
+        "withdrawn": file.withdrawn,
+        "total_bonus_points": total_bonus_points(bonuses),
+        "college_avis_week": paris_week(file.college_avis_at),
+    }
+    return voeu_rows, total
 
 
 class BonusProjection:
@@ -110,35 +140,7 @@ class BonusProjection:
         if not files:
             return
         points = campaign_bonus_points(conn, campaigns)
-        delete_students(conn, voeux, files)
-        voeu_rows, totals = [], []
-        for file in files:
-            bonus = bonus_of(file, points.get(file.campaign, 0))
-            voeu_rows += [
-                {
-                    "campaign": file.campaign,
-                    "ine": file.ine,
-                    "lycee_uai": v.lycee_uai,
-                    "formation_code": v.formation_code,
-                    "college_uai": file.college_uai,
-                    "lycee_avis": v.lycee_avis,
-                    "bonus_points": v.bonus_points,
-                    "interview_held": v.interview_held,
-                    "college_avis_present": v.college_avis_present,
-                    **milestone_weeks(file, v.lycee_uai, v.formation_code),
-                }
-                for v in bonus.voeux
-            ]
-            totals.append(
-                {
-                    "campaign": file.campaign,
-                    "ine": file.ine,
-                    "college_uai": file.college_uai,
-                    "college_avis": file.college_avis,
-                    "withdrawn": file.withdrawn,
-                    "total_bonus_points": bonus.total_bonus_points,
-                    "college_avis_week": paris_week(file.college_avis_at),
-                }
-            )
-        insert_rows(conn, voeux, voeu_rows)
-        upsert(conn, student_totals, totals, ["campaign", "ine"])
+        rows = [(file, scoring_rows(file, points.get(file.campaign, 0))) for file in files]
+        # only the rows that changed since the student's kept file are written (views.write_student_rows)
+        write_student_rows(conn, voeux, [(file, voeu_rows) for file, (voeu_rows, _) in rows])
+        write_student_rows(conn, student_totals, [(file, [total]) for file, (_, total) in rows])

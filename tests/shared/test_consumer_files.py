@@ -1,6 +1,8 @@
 """The student files a consumer keeps in memory across pages (views.FileCache): the views' rows are the same
 as when every file is read back from the database; a file changed by someone else (even at the same version)
-is read again; nothing of a transaction rolled back or a savepoint undone is kept."""
+is read again; nothing of a transaction rolled back or a savepoint undone is kept. With each file, the rows
+written for it: a kept student's unchanged rows are not written again, and they are trusted only with the
+file's text (views.write_student_rows)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, event, select, update
 
 from bench.workload import Places, entry_fields, student_history
+from services.evaluation.app import MIGRATIONS as EVALUATION_MIGRATIONS
+from services.evaluation.views import InterviewsView
+from services.evaluation.views import metadata as evaluation_metadata
 from services.registration.app import MIGRATIONS as REGISTRATION_MIGRATIONS
 from services.registration.views import StudentsView
 from services.registration.views import metadata as registration_metadata
@@ -30,6 +35,7 @@ from event_factories import CAMPAIGN
 VIEWS = {
     "scoring": (BonusProjection, SCORING_MIGRATIONS, scoring_metadata),
     "registration": (StudentsView, REGISTRATION_MIGRATIONS, registration_metadata),
+    "evaluation": (InterviewsView, EVALUATION_MIGRATIONS, evaluation_metadata),
 }
 
 
@@ -126,3 +132,76 @@ def test_nothing_of_a_transaction_rolled_back_or_a_savepoint_undone_is_kept(tmp_
             tx.apply_alone(second[0])
         tx.commit()
     assert files._files == {}  # the savepoint's files were undone before the commit
+
+
+def inserted(engine: Engine, tables: set[str]) -> list[tuple[str, dict]]:
+    """The rows the engine's INSERTs into these tables will carry, as (table, parameters)."""
+    seen: list[tuple[str, dict]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO"):
+            table = statement.split()[2].strip('"')
+            if table in tables:
+                seen.extend((table, p) for p in (parameters if executemany else [parameters]))
+
+    return seen
+
+
+def test_a_kept_student_s_rows_that_did_not_change_are_not_written_again(tmp_path):
+    engine = database(tmp_path, "kept", "scoring")
+    view, files = BonusProjection(), FileCache()
+    events = histories(1, seed=5)  # three vœux; the last event, a lycée avis, changes one of them
+    apply(engine, view, events[:-1], files)
+    before = rows(engine, "scoring")
+    written = inserted(engine, {"voeux", "student_totals"})
+    apply(engine, view, events[-1:], files)
+    after = rows(engine, "scoring")
+    changed = {name: after[name] - before[name] for name in ("voeux", "student_totals")}
+    assert len(after["voeux"]) == 3 and len(changed["voeux"]) == 1
+    assert sorted(name for name, _ in written) == sorted(name for name, new in changed.items() for _ in new)
+    read_back = database(tmp_path, "read", "scoring")
+    apply(read_back, view, events[:-1], None)
+    apply(read_back, view, events[-1:], None)
+    assert rows(read_back, "scoring") == after
+
+
+def test_the_rows_kept_with_a_file_changed_elsewhere_are_not_trusted(tmp_path):
+    engine = database(tmp_path, "kept", "scoring")
+    view, files = BonusProjection(), FileCache()
+    events = histories(1, seed=5)
+    apply(engine, view, events[:-1], files)
+    tables = view.positions.metadata.tables
+    with engine.begin() as conn:  # another process rewrites the student: the file (same version) and the rows
+        conn.execute(update(tables["student_files"]).values(file=select(tables["student_files"].c.file).scalar_subquery() + " "))
+        conn.execute(delete(tables["voeux"]))
+    apply(engine, view, events[-1:], files)
+    read_back = database(tmp_path, "read", "scoring")
+    apply(read_back, view, events, None)
+    assert len(rows(engine, "scoring")["voeux"]) == 3  # written whole, not only the vœu the event changed
+    assert rows(engine, "scoring")["voeux"] == rows(read_back, "scoring")["voeux"]
+
+
+def test_the_rows_of_a_savepoint_undone_are_not_kept(tmp_path):
+    engine = database(tmp_path, "kept", "scoring")
+    view, files = BonusProjection(), FileCache()
+    events = histories(1, seed=5)
+    apply(engine, view, events[:-2], files)
+
+    class Failing(BonusProjection):
+        def apply(self, conn, page):
+            super().apply(conn, page)
+            if page[-1] is events[-1]:
+                raise RuntimeError("the view fails after writing")
+
+    with ViewTransaction(engine, Failing(), files) as tx:
+        tx.save_positions({"s": "1-0"})
+        tx.apply_alone(events[-2])  # kept as written in this savepoint
+        with pytest.raises(RuntimeError):
+            tx.apply_alone(events[-1])  # its rows undone with the savepoint
+        tx.commit()
+    apply(engine, view, events[-1:], files)
+    read_back = database(tmp_path, "read", "scoring")
+    apply(read_back, view, events, None)
+    assert rows(engine, "scoring")["voeux"] == rows(read_back, "scoring")["voeux"]
+    assert rows(engine, "scoring")["student_totals"] == rows(read_back, "scoring")["student_totals"]

@@ -7,10 +7,11 @@ positions, so a crash leaves either all of the batch or none of it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
+from typing import NamedTuple
 
-from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, Text, delete, select, update
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, Text, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.contracts.events import CampaignCalendarSet, CampaignOpened
@@ -116,41 +117,69 @@ def save_positions(conn: Connection, table: Table, positions: dict[str, str]) ->
     upsert(conn, table, [{"stream": s, "position": p} for s, p in positions.items()], ["stream"])
 
 
+# The rows a view wrote for one student, by table name, each table's rows by primary key.
+Written = Mapping[str, dict[tuple, dict]]
+
+
+class Kept(NamedTuple):
+    """A student's file as a transaction stored it: its JSON text, the file, and the rows the view's tables
+    hold for the student alongside (`write_student_rows`; a table absent: not known)."""
+
+    text: str
+    file: StudentFile
+    written: Written
+
+
 class FileCache:
     """The student files a consumer last committed, kept in memory across pages (the least recently used
     dropped beyond `size`) with the JSON text stored for each, so a student met again is not parsed from
-    its JSON again.
+    its JSON again, and with the rows written for it, so only the rows that change are written again.
 
-    A kept file is used only if the database still holds the very text it was stored as, read in the same
-    transaction: a `dlq retry` run elsewhere may change a file without changing its version (an entry of a
-    lower version applied late), a purge deletes it; then the row is parsed as before. The files a
-    transaction folds are staged, and kept only once it commits: a rollback, or a savepoint undone, drops
-    them. The consumer empties it when its positions are reloaded (a rebuild's swap)."""
+    A kept file, and its rows, are used only if the database still holds the very text it was stored as,
+    read in the same transaction: a `dlq retry` run elsewhere may change a file without changing its
+    version (an entry of a lower version applied late), a purge deletes it; then the row is parsed as
+    before, and the student's rows written whole. The files a transaction folds are staged, and kept only
+    once it commits: a rollback, or a savepoint undone, drops them (staged entries are replaced, never
+    changed, so a savepoint is a copy of the dict). The consumer empties it when its positions are
+    reloaded (a rebuild's swap)."""
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self._files: OrderedDict[tuple[str, str], tuple[str, StudentFile]] = OrderedDict()
-        self._pending: dict[tuple[str, str], tuple[str, StudentFile]] = {}
+        self._files: OrderedDict[tuple[str, str], Kept] = OrderedDict()
+        self._pending: dict[tuple[str, str], Kept] = {}
         self.hits = 0
         self.misses = 0
 
-    def get(self, campaign: str, ine: str, stored: str) -> StudentFile | None:
-        """The file kept for this student if `stored` (the row's text) is the text it was stored as."""
+    def get(self, campaign: str, ine: str, stored: str) -> Kept | None:
+        """What was kept for this student if `stored` (the row's text) is the text it was stored as."""
         key = (campaign, ine)
         kept = self._pending.get(key) or self._files.get(key)
-        if kept is None or kept[0] != stored:
+        if kept is None or kept.text != stored:
             self.misses += 1
             return None
         self.hits += 1
-        return kept[1]
+        return kept
 
-    def stage(self, file: StudentFile, text: str) -> None:
-        self._pending[(file.campaign, file.ine)] = (text, file)
+    def stage(self, file: StudentFile, text: str, written: Written | None = None) -> None:
+        """The file as this transaction stores it; `written`: the rows the tables still hold for the
+        student, known only from a file kept and trusted in this transaction."""
+        self._pending[(file.campaign, file.ine)] = Kept(text, file, written or {})
 
-    def savepoint(self) -> dict[tuple[str, str], tuple[str, StudentFile]]:
+    def written(self, file: StudentFile, table: str) -> dict[tuple, dict] | None:
+        """The rows `table` holds for the student of a file staged in this transaction, if known."""
+        kept = self._pending.get((file.campaign, file.ine))
+        return kept.written.get(table) if kept is not None else None
+
+    def stage_rows(self, file: StudentFile, table: str, rows: dict[tuple, dict]) -> None:
+        key = (file.campaign, file.ine)
+        kept = self._pending.get(key)
+        if kept is not None:
+            self._pending[key] = kept._replace(written={**kept.written, table: rows})
+
+    def savepoint(self) -> dict[tuple[str, str], Kept]:
         return dict(self._pending)
 
-    def undo_to(self, savepoint: dict[tuple[str, str], tuple[str, StudentFile]]) -> None:
+    def undo_to(self, savepoint: dict[tuple[str, str], Kept]) -> None:
         self._pending = savepoint
 
     def committed(self) -> None:
@@ -174,17 +203,17 @@ class FileCache:
 FILES: ContextVar[FileCache | None] = ContextVar("passpro_file_cache", default=None)
 
 
-def load_files(conn: Connection, table: Table, campaign: str, ines: list[str]) -> dict[str, StudentFile]:
-    """The stored files of these students; those the applying transaction's cache (FILES) kept as stored
-    are not parsed again."""
+def load_files(conn: Connection, table: Table, campaign: str, ines: list[str]) -> dict[str, tuple[StudentFile, Written | None]]:
+    """The stored files of these students, each with the rows written for it if the applying transaction's
+    cache (FILES) kept it as stored (then it is not parsed again either), else None."""
     cache = FILES.get()
-    found: dict[str, StudentFile] = {}
+    found: dict[str, tuple[StudentFile, Written | None]] = {}
     for start in range(0, len(ines), MAX_IN):
         chunk = ines[start : start + MAX_IN]
         rows = conn.execute(select(table.c.ine, table.c.file).where(table.c.campaign == campaign, table.c.ine.in_(chunk)))
         for ine, text in rows:
-            file = cache.get(campaign, ine, text) if cache is not None else None
-            found[ine] = file if file is not None else StudentFile.model_validate_json(text)
+            kept = cache.get(campaign, ine, text) if cache is not None else None
+            found[ine] = (kept.file, kept.written) if kept is not None else (StudentFile.model_validate_json(text), None)
     return found
 
 
@@ -199,13 +228,15 @@ def fold_batch(
         if ine is not None and logged.student_version is not None:
             by_campaign.setdefault(logged.event.campaign, {}).setdefault(ine, []).append(logged)
     changed: list[StudentFile] = []
+    written: list[Written | None] = []
     for campaign, by_student in by_campaign.items():
         files = load_files(conn, table, campaign, list(by_student))
         for ine, student_events in by_student.items():
-            file = files.get(ine) or empty_file(campaign, ine)
+            file, rows = files.get(ine) or (empty_file(campaign, ine), None)
             for logged in student_events:
                 file = evolve(file, logged.event, logged.student_version)
             changed.append(keep(file) if keep else file)
+            written.append(rows)
     rows = [
         {"campaign": f.campaign, "ine": f.ine, "college_uai": f.college_uai, "version": f.version, "file": f.model_dump_json()}
         for f in changed
@@ -213,9 +244,42 @@ def fold_batch(
     upsert(conn, table, rows, ["campaign", "ine"])
     cache = FILES.get()
     if cache is not None:
-        for file, row in zip(changed, rows, strict=True):
-            cache.stage(file, row["file"])
+        for file, row, before in zip(changed, rows, written, strict=True):
+            cache.stage(file, row["file"], before)
     return changed
+
+
+STUDENT_KEY = ["campaign", "ine"]
+
+
+def write_student_rows(conn: Connection, table: Table, rows_by_file: Iterable[tuple[StudentFile, list[dict]]]) -> None:
+    """Each student's rows in `table` (keyed by its primary key, which starts with the campaign and the INE)
+    made equal to the rows given, writing only what differs from what the table holds: known for a file the
+    applying transaction's cache (FILES) kept and trusted (its text read in this transaction), from the rows
+    written with it; an unchanged row is not written again, a row no longer given is deleted. For any other
+    file, the student's rows are deleted and all written (a single row per student is simply replaced)."""
+    cache = FILES.get()
+    keys = [c.name for c in table.primary_key.columns]
+    unknown: list[StudentFile] = []
+    to_write: list[dict] = []
+    gone: list[dict] = []
+    for file, rows in rows_by_file:
+        new = {tuple(row[k] for k in keys): row for row in rows}
+        before = cache.written(file, table.name) if cache is not None else None
+        if before is None:
+            if keys != STUDENT_KEY or len(new) != 1:  # else the upsert replaces the student's one row
+                unknown.append(file)
+            to_write += new.values()
+        else:
+            to_write += [row for key, row in new.items() if before.get(key) != row]
+            gone += [dict(zip(keys, key, strict=True)) for key in before if key not in new]
+        if cache is not None:
+            cache.stage_rows(file, table.name, new)
+    delete_students(conn, table, unknown)
+    if gone:
+        conn.execute(delete(table).where(*(table.c[k] == bindparam(f"gone_{k}") for k in keys)),
+                     [{f"gone_{k}": row[k] for k in keys} for row in gone])
+    upsert(conn, table, to_write, keys)
 
 
 def campaigns_table(metadata: MetaData) -> Table:
