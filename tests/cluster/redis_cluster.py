@@ -20,6 +20,7 @@ class RedisClusterProcesses:
     ports: list[int]
     replicas: int = 1
     node_timeout_ms: int = 5000
+    full_coverage: bool = True  # cluster-require-full-coverage: no lets the other shards serve when one is lost
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -37,7 +38,8 @@ class RedisClusterProcesses:
             self.processes.append(subprocess.Popen(
                 ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", str(home / "nodes.conf"), "--dir", str(home), "--appendonly", "no",
-                 "--save", "", "--cluster-node-timeout", str(self.node_timeout_ms)],
+                 "--save", "", "--cluster-node-timeout", str(self.node_timeout_ms),
+                 "--cluster-require-full-coverage", "yes" if self.full_coverage else "no"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
         for port in self.ports:
@@ -106,10 +108,11 @@ class RedisClusterProcesses:
 
 
 def start_cluster(
-    folder: Path, first_port: int = FIRST_PORT, replicas: int = 1, node_timeout_ms: int = 5000
+    folder: Path, first_port: int = FIRST_PORT, replicas: int = 1, node_timeout_ms: int = 5000,
+    full_coverage: bool = True,
 ) -> RedisClusterProcesses:
     ports = list(range(first_port, first_port + 3 * (1 + replicas)))
-    cluster = RedisClusterProcesses(folder, ports, replicas, node_timeout_ms)
+    cluster = RedisClusterProcesses(folder, ports, replicas, node_timeout_ms, full_coverage)
     try:
         cluster.start()
     except BaseException:

@@ -68,6 +68,7 @@ def test_six_nodes_in_cluster_mode_keep_the_log_append_only_each_on_its_volume(c
         assert settings.get("cluster-enabled") == "yes", node
         assert settings.get("cluster-config-file", "").startswith("/data/"), "nodes.conf kept with the AOF"
         assert settings.get("cluster-announce-hostname") == node  # found by name when its address changes
+        assert settings.get("cluster-require-full-coverage") == "no"  # a shard lost stops its académies only
         (data,) = [source for source, target in map(_mount, services[node]["volumes"]) if target == "/data"]
         assert data in named
         volumes.add(data)
