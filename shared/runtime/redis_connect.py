@@ -73,9 +73,18 @@ class FollowingConnection(SentinelManagedConnection):
     until its retries run out; only a new connection of the pool asked the Sentinels."""
 
     async def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True):
-        if not self.is_connected and self.connection_pool.is_master:
+        if self.is_connected or not self.connection_pool.is_master:
+            return await super().connect_check_health(check_health, retry_socket_connect)
+
+        async def attempt() -> None:
             self.host, self.port = await self.connection_pool.get_master_address()
-        return await super().connect_check_health(check_health, retry_socket_connect)
+            await super(FollowingConnection, self).connect_check_health(check_health, retry_socket_connect=False)
+
+        if not retry_socket_connect:
+            return await attempt()
+        # The Sentinels asked again at each try: redis-py's own retry of the socket's connect kept the address
+        # of the first, and spent its ~10 s on a lost primary while the Sentinels already named the new one.
+        return await self.retry.call_with_retry(attempt, lambda error: self.disconnect())
 
     async def on_connect_check_health(self, check_health: bool = True) -> None:
         """A new connection to "the primary" must be to a primary: a Sentinel's answer can be a moment old,
