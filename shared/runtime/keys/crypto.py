@@ -44,11 +44,15 @@ def encrypt(key: bytes, plaintext: bytes, aad: bytes) -> str:
 
 
 def decrypt(key: bytes, sealed: str, aad: bytes) -> bytes:
+    return _decrypt(AESGCM(key), sealed, aad)
+
+
+def _decrypt(cipher: AESGCM, sealed: str, aad: bytes) -> bytes:
     if not sealed.startswith(PREFIX):
         raise CryptoError("unknown ciphertext format")
     try:
         raw = base64.b64decode(sealed[len(PREFIX):], validate=True)
-        return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
+        return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
     except (InvalidTag, binascii.Error, ValueError) as exc:
         raise CryptoError("ciphertext does not open with this key") from exc
 
@@ -87,6 +91,7 @@ class MasterKey:
         if len(key) != KEY_BYTES:
             raise ValueError("a master key is 32 bytes")
         self._key = key
+        self._cipher = AESGCM(key)  # made once: a reader unwraps hundreds of keys a page
 
     @staticmethod
     def _aad(campaign: str, ine: str) -> bytes:
@@ -96,7 +101,7 @@ class MasterKey:
         return encrypt(self._key, data_key, self._aad(campaign, ine))
 
     def unwrap(self, wrapped: str, campaign: str, ine: str) -> bytes:
-        return decrypt(self._key, wrapped, self._aad(campaign, ine))
+        return _decrypt(self._cipher, wrapped, self._aad(campaign, ine))
 
     def derive(self, info: bytes, salt: bytes) -> bytes:
         """A key of its own for another use (HKDF-SHA256), e.g. a campaign's archive: the master key
@@ -116,6 +121,7 @@ class StudentKeys:
 
     def __init__(self, keys: dict[tuple[str, str], bytes | None]) -> None:
         self.keys = keys
+        self._ciphers: dict[bytes, AESGCM] = {}  # by key, made at its first use: a student has several entries a page
 
     def _key(self, campaign: str, ine: str) -> bytes | None:
         try:
@@ -133,7 +139,10 @@ class StudentKeys:
         key = self._key(campaign, ine)
         if key is None:
             return None
+        cipher = self._ciphers.get(key)
+        if cipher is None:
+            cipher = self._ciphers[key] = AESGCM(key)
         try:
-            return decrypt(key, sealed, aad)
+            return _decrypt(cipher, sealed, aad)
         except CryptoError as exc:
             raise LookupError(f"sealed fields of student {ine} do not open: {exc}") from exc
