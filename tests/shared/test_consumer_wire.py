@@ -1,7 +1,8 @@
 """The consumer's compiled reader of log entries (shared/runtime/projection/wire.py) returns exactly what the
 reference (`logged_event_from_entry`) returns, and refuses exactly what it refuses, with the same reason:
 on every event type, sealed and in clear, and on entries changed in ways the reference reads (normalising
-them) or refuses."""
+them) or refuses; from the fields as text and from the bytes Redis sends (what the consumer reads), the
+reference then reading them decoded."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.contracts.events import PAYLOAD_TYPES, event_to_fields
-from shared.contracts.personal import ERASED, SEALED
+from shared.contracts.personal import ERASED, SEALED, associated_data
 from shared.contracts.streams import logged_event_from_entry
 from shared.runtime.keys.crypto import StudentKeys, new_key
-from shared.runtime.projection.wire import WireReader
+from shared.runtime.projection.wire import WireReader, decoded_fields
 
 from event_factories import CAMPAIGN, INE, make_event, sample_payloads
 
@@ -43,10 +44,20 @@ def outcome(read: Callable, fields: dict[str, str], keyring) -> tuple:
             repr(event.occurred_at), repr(event.recorded_at), repr(event.payload))  # dates' tzinfo included
 
 
+def as_sent(fields: dict[str, str]) -> dict[bytes, bytes]:
+    """The entry as a client that does not decode replies gets it (what Redis holds: the text in UTF-8)."""
+    return {k.encode("utf-8", "surrogateescape"): v.encode("utf-8", "surrogateescape") for k, v in fields.items()}
+
+
 def same_as_reference(fields: dict[str, str], keyring=KEYS) -> WireReader:
-    wire = WireReader()
-    assert outcome(wire.logged, fields, keyring) == outcome(logged_event_from_entry, fields, keyring)
-    return wire
+    """Read from text by one reader, from bytes by another: each as the reference reads the text. Returns the
+    reader of bytes (the consumer's), whose counts say which path read the entry; both took the same path."""
+    wire, raw = WireReader(), WireReader()
+    expected = outcome(logged_event_from_entry, fields, keyring)
+    assert outcome(wire.logged, fields, keyring) == expected
+    assert outcome(lambda s, i, f, k: raw.logged_raw(s, i, as_sent(f), k), fields, keyring) == expected
+    assert (raw.fast, raw.reference) == (wire.fast, wire.reference)
+    return raw
 
 
 # The events of the scheme's every student: each must be read by a compiled schema (the catch-up's speed).
@@ -70,7 +81,7 @@ def test_every_event_type_is_read_as_the_reference_reads_it_those_of_the_scheme_
 def test_an_erased_students_entries_read_erased_through_the_compiled_schema(event_type):
     wire = same_as_reference(entry(event_type), ERASED_KEYS)
     assert wire.fast == 1
-    assert ERASED in wire.logged("s", "1-0", entry(event_type), ERASED_KEYS).event.payload.model_dump_json()
+    assert ERASED in wire.logged_raw("s", "1-0", as_sent(entry(event_type)), ERASED_KEYS).event.payload.model_dump_json()
 
 
 def _payload_change(change: Callable[[dict], None]) -> Callable[[dict[str, str]], None]:
@@ -148,6 +159,52 @@ def test_a_changed_entry_is_read_or_refused_as_the_reference_does(name):
 
 def test_a_sealed_entry_read_without_keys_raises_as_the_reference_does():
     same_as_reference(entry("StudentRegistered"), None)
+
+
+# Changes only bytes can carry (what Redis holds is not always UTF-8), and sealed texts the reference reads oddly.
+RAW_CHANGES = {
+    "payload not UTF-8": ("LyceeAvisGiven", {b"payload": b'{"interview_id":"\xff"}'}),
+    "ine not UTF-8": ("LyceeAvisGiven", {b"student_ine": b"\xff00000000BN"}),
+    "campaign not UTF-8 (sealed)": ("StudentRegistered", {b"campaign": b"20\xe927"}),
+    "sealed text not UTF-8": ("StudentRegistered", {SEALED.encode(): b"v1:\xff"}),
+    "event type not UTF-8": ("LyceeAvisGiven", {b"event_type": b"Lyc\xe9e"}),
+    "hash not UTF-8": ("LyceeAvisGiven", {b"hash": b"\xff"}),
+    "a field name not UTF-8": ("LyceeAvisGiven", {b"\xffextra": b"1"}),  # a field no reader reads: read fast
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAW_CHANGES))
+def test_bytes_that_are_not_text_are_read_or_refused_as_the_reference_reads_them_decoded(name):
+    event_type, change = RAW_CHANGES[name]
+    raw = as_sent(entry(event_type, KEYS if event_type == "StudentRegistered" else None)) | change
+    fields = decoded_fields(raw)  # what the consumer hands the reference, and the dead letters keep
+    wire = WireReader()
+    assert outcome(lambda s, i, f, k: wire.logged_raw(s, i, raw, k), fields, KEYS) == outcome(logged_event_from_entry, fields, KEYS)
+    assert wire.fast == (name == "a field name not UTF-8")
+
+
+PLAINS = {  # sealed personal fields the writer would not write, each read (or refused) by the reference
+    "a field left out (erased)": {"last_name": "A", "first_name": "B", "class_name": "3e A", "referent.name": "R"},
+    "a field more (ignored)": {"last_name": "A", "first_name": "B", "class_name": "3e A", "referent.name": "R",
+                               "referent.email": "r@b.fr", "other": "x"},
+    "a key twice": '{"last_name":"A","last_name":"Z","first_name":"B","class_name":"3e A","referent.name":"R","referent.email":"r@b.fr"}',
+    "not an object": "[1, 2]",
+    "NaN": '{"last_name":NaN}',
+    "a lone surrogate": '{"last_name":"\\ud800","first_name":"B","class_name":"3e A","referent.name":"R","referent.email":"r@b.fr"}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAINS))
+def test_sealed_fields_written_oddly_are_read_or_refused_as_the_reference_does(name):
+    plain = PLAINS[name] if isinstance(PLAINS[name], str) else json.dumps(PLAINS[name])
+    fields = entry("StudentRegistered", None)
+    payload = json.loads(fields["payload"])
+    for path in ("last_name", "first_name", "class_name"):
+        payload.pop(path)
+    payload["referent"] = {"user_id": payload["referent"]["user_id"]}
+    fields["payload"] = json.dumps(payload)
+    fields[SEALED] = KEYS.seal(CAMPAIGN, INE, associated_data(fields["event_id"], "StudentRegistered"), plain.encode())
+    same_as_reference(fields)
 
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=8) | st.sampled_from(

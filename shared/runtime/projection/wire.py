@@ -13,23 +13,29 @@ texts already trimmed, booleans and numbers as JSON booleans and numbers, the cu
 version). Anything else — an older version to upcast, a field it does not know how to check, a value
 the reference would normalise or reject — goes to the reference, which reads it or raises exactly as
 before, so what is refused and why (the dead letters' reasons) is unchanged: the fast path only ever
-returns what the reference returns (tests/shared/test_wire.py compares them, also on mutated entries).
+returns what the reference returns (tests/shared/test_consumer_wire.py compares them, also on mutated entries).
+
+The consumer reads the log's bytes as Redis sends them (`logged_raw`): the envelope's fields are decoded
+by the schema itself (UTF-8, natively), the actor's and the payload's JSON parsed from the bytes, with no
+dict of decoded fields per entry; an entry the fast path does not read is decoded for the reference
+(`decoded_fields`, as the CLI's clients decode: invalid UTF-8 kept as surrogates).
 """
 
 from __future__ import annotations
 
-import json
 import types
 import threading
 import typing
+from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 import annotated_types
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, StringConstraints
-from pydantic_core import SchemaValidator, core_schema as cs
+from pydantic_core import SchemaValidator, core_schema as cs, from_json
 
 from shared.contracts import events as contract
 from shared.contracts.identifiers import (
@@ -41,7 +47,7 @@ from shared.contracts.identifiers import (
     normalise,
 )
 from shared.contracts.personal import ERASED, SEALED, Keyring, associated_data, merge_personal
-from shared.contracts.streams import HASH, STUDENT_VERSION, LoggedEvent
+from shared.contracts.streams import HASH, STUDENT_VERSION, LoggedEvent, logged_event_from_entry
 
 # A canonical text: no control character, and neither starting nor ending with a space (so trimming it
 # changes nothing). Rust's `\s` is Unicode's White_Space, what Python's str.strip() removes but for the
@@ -209,20 +215,32 @@ def _contract_classes() -> list[type[BaseModel]]:
     return found
 
 
+def _text_or_bytes(schema: cs.CoreSchema) -> cs.CoreSchema:
+    """An envelope field given as the log's bytes (decoded as UTF-8 natively, refused if not UTF-8) or as
+    str, then checked by `schema` as the str it decodes to (None stays None for an optional field)."""
+    if schema["type"] == "nullable":
+        return cs.nullable_schema(_text_or_bytes(schema["schema"]))
+    return cs.chain_schema([cs.str_schema(strict=False), schema])
+
+
 def _envelope(payload_type: type[contract.Payload], payload_as_json: bool) -> SchemaValidator:
     """The whole entry as an `Event` of this payload type: the actor's JSON and (unsealed) the payload's
-    parsed natively; the envelope's type and version are this payload's, set by the caller."""
+    parsed natively, from str or bytes; the envelope's type and version are this payload's, set by the caller."""
     env = contract.Event.model_fields
     payload = _model(payload_type)
     actor = _model(contract.Actor)
+
+    def text(name: str) -> cs.ModelField:
+        return cs.model_field(_text_or_bytes(_field(env[name].annotation, list(env[name].metadata))))
+
     fields = {
-        "event_id": cs.model_field(_field(env["event_id"].annotation, list(env["event_id"].metadata))),
+        "event_id": text("event_id"),
         "event_type": cs.model_field(cs.literal_schema([payload_type.EVENT_TYPE])),
         "schema_version": cs.model_field(cs.literal_schema([payload_type.SCHEMA_VERSION])),
-        "occurred_at": cs.model_field(_field(env["occurred_at"].annotation, list(env["occurred_at"].metadata))),
-        "recorded_at": cs.model_field(_field(env["recorded_at"].annotation, list(env["recorded_at"].metadata))),
-        "campaign": cs.model_field(_field(env["campaign"].annotation, list(env["campaign"].metadata))),
-        "student_ine": cs.model_field(_field(env["student_ine"].annotation, list(env["student_ine"].metadata))),
+        "occurred_at": text("occurred_at"),
+        "recorded_at": text("recorded_at"),
+        "campaign": text("campaign"),
+        "student_ine": text("student_ine"),
         "actor": cs.model_field(cs.json_schema(actor)),
         "payload": cs.model_field(cs.json_schema(payload) if payload_as_json else payload),
     }
@@ -241,15 +259,34 @@ def _envelope(payload_type: type[contract.Payload], payload_as_json: bool) -> Sc
 _COMPILING = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """An event type's schemas: its name and current version (also as the log writes them, in bytes), the
+    entry with its payload as JSON (in clear), and with its payload as a dict (sealed: merged in Python)."""
+
+    name: str
+    version: int
+    version_bytes: bytes
+    from_json: SchemaValidator
+    from_dict: SchemaValidator
+
+
+def decoded_fields(raw: Mapping[bytes, bytes]) -> dict[str, str]:
+    """An entry's fields as text, as a client decoding its replies gives them (invalid UTF-8 kept as
+    surrogates, as the CLI's clients read the log): what the reference, the dead letters and the logs take."""
+    return {k.decode("utf-8", "surrogateescape"): v.decode("utf-8", "surrogateescape") for k, v in raw.items()}
+
+
 class WireReader:
     """The compiled schemas, made at first use of each event type (None: read by the reference only)."""
 
     def __init__(self) -> None:
-        self._schemas: dict[str, tuple[str, SchemaValidator, SchemaValidator] | None] = {}
+        self._schemas: dict[str, Compiled | None] = {}
+        self._by_wire_name: dict[bytes, Compiled | None] = {}  # the same, by the bytes of a known event type
         self.fast = 0  # entries read through a compiled schema
         self.reference = 0  # entries handed to the reference
 
-    def _schemas_of(self, event_type: str) -> tuple[str, SchemaValidator, SchemaValidator] | None:
+    def _schemas_of(self, event_type: str) -> Compiled | None:
         try:
             return self._schemas[event_type]
         except KeyError:
@@ -257,14 +294,30 @@ class WireReader:
         with _COMPILING:
             return self._compile(event_type)
 
-    def _compile(self, event_type: str) -> tuple[str, SchemaValidator, SchemaValidator] | None:
+    def _schemas_of_wire_name(self, event_type: bytes | None) -> Compiled | None:
+        try:
+            return self._by_wire_name[event_type]
+        except KeyError:
+            pass
+        try:
+            name = event_type.decode()
+        except (AttributeError, UnicodeDecodeError):  # no event type, or not UTF-8: the reference says why
+            return None
+        if name not in contract.PAYLOAD_TYPES:
+            return None  # unknown (a newer producer) or garbage: not remembered, the reference answers
+        compiled = self._by_wire_name[event_type] = self._schemas_of(name)
+        return compiled
+
+    def _compile(self, event_type: str) -> Compiled | None:
         if event_type in self._schemas:
             return self._schemas[event_type]
         payload_type = contract.PAYLOAD_TYPES.get(event_type)
         compiled = None
         if payload_type is not None:
+            version = payload_type.SCHEMA_VERSION
             try:
-                compiled = (str(payload_type.SCHEMA_VERSION), _envelope(payload_type, True), _envelope(payload_type, False))
+                compiled = Compiled(event_type, version, str(version).encode(), _envelope(payload_type, True),
+                                    _envelope(payload_type, False))
             except NotDerivable:
                 compiled = None
         self._schemas[event_type] = compiled
@@ -283,32 +336,40 @@ class WireReader:
         return event
 
     def _fast(self, fields: dict[str, str], keyring: Keyring | None) -> contract.Event | None:
-        event_type = fields["event_type"]
-        compiled = self._schemas_of(event_type)
-        if compiled is None:
-            return None
-        version, from_json, from_dict = compiled
-        if fields["schema_version"] != version:
-            return None  # an older version to upcast, or a version written oddly: the reference
+        compiled = self._schemas_of(fields["event_type"])
+        if compiled is None or fields["schema_version"] != str(compiled.version):
+            return None  # not compiled; an older version to upcast, or a version written oddly: the reference
+        return self._validate(compiled, fields["event_id"], fields["occurred_at"], fields.get("recorded_at"),
+                              fields["campaign"], fields.get("student_ine"), fields["actor"], fields["payload"],
+                              fields.get(SEALED), keyring)
+
+    def _validate(self, compiled: Compiled, event_id: str | bytes, occurred_at: str | bytes,
+                  recorded_at: str | bytes | None, campaign: str | bytes, student_ine: str | bytes | None,
+                  actor: str | bytes, payload: str | bytes, sealed: str | bytes | None,
+                  keyring: Keyring | None) -> contract.Event | None:
+        """The entry's fields (all str, or all bytes) through the compiled schema; None: the reference's to read."""
         entry = {
-            "event_id": fields["event_id"],
-            "event_type": event_type,
-            "schema_version": int(version),
-            "occurred_at": fields["occurred_at"],
-            "recorded_at": fields.get("recorded_at") or None,
-            "campaign": fields["campaign"],
-            "student_ine": fields.get("student_ine") or None,
-            "actor": fields["actor"],
-            "payload": fields["payload"],
+            "event_id": event_id,
+            "event_type": compiled.name,
+            "schema_version": compiled.version,
+            "occurred_at": occurred_at,
+            "recorded_at": recorded_at or None,
+            "campaign": campaign,
+            "student_ine": student_ine or None,
+            "actor": actor,
+            "payload": payload,
         }
-        sealed = fields.get(SEALED)
         if not sealed:
-            return from_json.validate_python(entry)
+            return compiled.from_json.validate_python(entry)
         if keyring is None:
             return None  # the reference raises SealedWithoutKeys
-        plain = keyring.open(fields["campaign"], fields.get("student_ine", ""), associated_data(fields["event_id"], event_type), sealed)
-        entry["payload"] = merge_personal(event_type, json.loads(entry["payload"]), None if plain is None else json.loads(plain))
-        return from_dict.validate_python(entry)
+        if isinstance(sealed, bytes):  # the key store's names and the sealed text, as the reference has them
+            event_id, campaign, student_ine, sealed = (
+                event_id.decode(), campaign.decode(), (student_ine or b"").decode(), sealed.decode())
+        plain = keyring.open(campaign, student_ine or "", associated_data(event_id, compiled.name), sealed)
+        # from_json reads what json.loads reads, the same (or refuses it: then the reference says why)
+        entry["payload"] = merge_personal(compiled.name, from_json(payload), None if plain is None else from_json(plain))
+        return compiled.from_dict.validate_python(entry)
 
     def logged(self, stream: str, entry_id: str, fields: dict[str, str], keyring: Keyring | None = None) -> LoggedEvent:
         """What `shared.contracts.streams.logged_event_from_entry` returns for this entry."""
@@ -321,6 +382,30 @@ class WireReader:
             hash=fields.get(HASH),
         )
 
+    def logged_raw(self, stream: str, entry_id: str, raw: Mapping[bytes, bytes], keyring: Keyring | None = None) -> LoggedEvent:
+        """The same for an entry as Redis sends it (a client that does not decode): what
+        `logged_event_from_entry` returns for its fields decoded (`decoded_fields`), raising as it does."""
+        get = raw.get
+        try:
+            compiled = self._schemas_of_wire_name(get(b"event_type"))
+            event = None
+            if compiled is not None and get(b"schema_version") == compiled.version_bytes:
+                event = self._validate(compiled, raw[b"event_id"], raw[b"occurred_at"], get(b"recorded_at"),
+                                       raw[b"campaign"], get(b"student_ine"), raw[b"actor"], raw[b"payload"],
+                                       get(_SEALED), keyring)
+            if event is not None:
+                version, entry_hash = get(_STUDENT_VERSION), get(_HASH)
+                logged = LoggedEvent(event, stream, entry_id, int(version) if version else None,
+                                     entry_hash.decode() if entry_hash is not None else None)
+                self.fast += 1
+                return logged
+        except Exception:  # noqa: BLE001 - not canonical, or not readable: the reference says which, and why
+            pass
+        self.reference += 1
+        return logged_event_from_entry(stream, entry_id, decoded_fields(raw), keyring)
+
+
+_SEALED, _STUDENT_VERSION, _HASH = SEALED.encode(), STUDENT_VERSION.encode(), HASH.encode()
 
 WIRE = WireReader()
 
@@ -330,4 +415,21 @@ def read_entry(stream: str, entry_id: str, fields: dict[str, str], keyring: Keyr
     return WIRE.logged(stream, entry_id, fields, keyring)
 
 
-__all__ = ["WIRE", "WireReader", "read_entry"]
+def read_raw_entry(stream: str, entry_id: str, raw: Mapping[bytes, bytes], keyring: Keyring | None = None) -> LoggedEvent:
+    """`logged_event_from_entry` of the entry's decoded fields, through the compiled schemas, from its bytes."""
+    return WIRE.logged_raw(stream, entry_id, raw, keyring)
+
+
+def sealed_student_raw(raw: Mapping[bytes, bytes]) -> tuple[str, str] | None:
+    """`streams.sealed_student` of the decoded fields: (campaign, INE) of a sealed entry, whose key a reader
+    needs; None also for names that are not UTF-8 (no key has them: the entry is unreadable, and says so)."""
+    ine = raw.get(b"student_ine")
+    if not ine or not raw.get(_SEALED):
+        return None
+    try:
+        return raw.get(b"campaign", b"").decode(), ine.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+__all__ = ["WIRE", "WireReader", "decoded_fields", "read_entry", "read_raw_entry", "sealed_student_raw"]
