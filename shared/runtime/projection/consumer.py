@@ -55,25 +55,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from redis.asyncio import Redis
+from redis.client import NEVER_DECODE
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine
 
 from shared.contracts.events import CampaignOpened, UnknownEventType, UnreadableEntry
 from shared.contracts.personal import Keyring
-from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key, sealed_student
+from shared.contracts.streams import LoggedEvent, StreamKeys, entry_id_key
 from shared.runtime.projection.dead_letters import DeadLetters, student_of, version_of
 from shared.runtime.keys.store import KeyStore
 from shared.runtime.log.client import Replication, confirm_read
 from shared.runtime.projection.lease import CHECK_S, STANDBY_POLL_S, Lease
 from shared.runtime.projection.protocol import DATABASE_UNREACHABLE, View, ViewTransaction
 from shared.runtime.projection.views import FileCache, load_positions
-from shared.runtime.projection.wire import read_entry
+from shared.runtime.projection.wire import decoded_fields, read_raw_entry, sealed_student_raw
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +85,90 @@ RETRY_PAUSE_S = 0.05  # before each new attempt at a page the view failed on, ti
 WAIT_RECHECK_S = 0.1  # a waiter's longest sleep between two checks when no page is committed meanwhile
 
 
-@dataclass
+@dataclass(eq=False)
 class Entry:
-    """One entry of a page, as read: where it is, its plain fields, and whose history it belongs to."""
+    """One entry of a page, as read: where it is, and its fields as Redis sends them (bytes: the compiled
+    schemas decode what they check, natively); decoded only for what needs text (letters, logs, parking)."""
 
     key: str
     entry_id: str
-    fields: dict[str, str]
-    student: str  # "campaign:ine", or "" (a campaign event, or no student version: it parks nobody)
-    version: int  # the student version it made
+    raw: dict[bytes, bytes]
     read: bool = False  # opened and parsed (once: reading is pure)
     logged: LoggedEvent | None = None  # once read, if readable
     unreadable: str | None = None  # once read: why it cannot be
     unknown_type: str | None = None  # once read: its event type, if this code does not know it
 
+    @cached_property
+    def fields(self) -> dict[str, str]:
+        """Its fields as text (the dead letters keep them; the reference reads them)."""
+        return decoded_fields(self.raw)
+
+    @cached_property
+    def _history(self) -> tuple[str, int]:
+        # the three fields student_of and version_of read, decoded alone: asked of every entry while a student is parked
+        raw = self.raw
+        fields = decoded_fields({name: raw[name] for name in _HISTORY_FIELDS if name in raw})
+        return student_of(fields), version_of(fields) or 0
+
+    @property
+    def student(self) -> str:
+        """"campaign:ine", or "" (a campaign event, or no student version: it parks nobody)."""
+        return self._history[0]
+
+    @property
+    def version(self) -> int:
+        """The student version it made (0 if none)."""
+        return self._history[1]
+
     def parked_by(self, parked: dict[str, int]) -> bool:
         """True if its student has an open dead letter at or before its version: it waits behind it."""
-        return self.student in parked and self.version >= parked[self.student]
+        return bool(parked) and self.student in parked and self.version >= parked[self.student]
+
+
+_HISTORY_FIELDS = (b"campaign", b"student_ine", b"student_version")
+
+
+def stream_entries(key: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[Entry]:
+    """A stream's entries as XREAD or XRANGE give them, not decoded."""
+    return [Entry(key, entry_id.decode(), raw) for entry_id, raw in entries]
+
+
+async def page_keyring(keystore: KeyStore | None, entries: list[Entry]) -> Keyring | None:
+    """The keys of the students whose sealed entries are in the page, in one query, for this page
+    only: a key destroyed since (an erasure) is never used again."""
+    if keystore is None:
+        return None
+    return await keystore.keyring_async(filter(None, (sealed_student_raw(e.raw) for e in entries)))
+
+
+def parse_entries(entries: list[Entry], keyring: Keyring | None) -> None:
+    """Open and parse each entry with its page's keys (`wire.py`), as `logged_event_from_entry` reads it."""
+    with _no_cyclic_collection():
+        for entry in entries:
+            try:
+                entry.logged = read_raw_entry(entry.key, entry.entry_id, entry.raw, keyring)
+            except UnknownEventType as exc:
+                entry.unknown_type = str(exc)
+            except UnreadableEntry as exc:
+                entry.unreadable = str(exc)
+            entry.read = True
+
+
+@contextlib.contextmanager
+def _no_cyclic_collection():
+    """The cyclic garbage collector paused while a page is parsed. The parse makes ~20 objects an entry and
+    keeps them (the page's events), so the collector, run every 700 allocations, went through the page's
+    live objects again and again: a quarter to a third of the parse's CPU (BENCHMARKS.md). What the parse
+    drops is freed by reference counts; a cycle, if any, at the collector's next run, after the page (the
+    pause is the process's, a commit thread's allocations included: one page long). Resumed only by whoever
+    paused it, so a caller that keeps it off (or a second parse meanwhile) is left so."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 class StudentFreed(Exception):
@@ -108,10 +178,6 @@ class StudentFreed(Exception):
 class PositionsMoved(Exception):
     """The stored positions are not those this consumer last read or wrote: a rebuild swapped the
     projection in, or another process runs the same view. Reload them and read again from there."""
-
-
-def _decode(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass
@@ -205,17 +271,13 @@ class Consumer:
     # --- one page -------------------------------------------------------------------
 
     async def read_page(self, block_ms: int | None, after: dict[str, str] | None = None) -> list[Entry]:
-        """The entries after `after` (the consumer's positions by default), up to `page_size` per stream."""
-        reply = await self.redis.xread(self.positions if after is None else after, count=self.page_size, block=block_ms)
-        page = []
-        for key, entries in reply or []:
-            # a client that decodes replies (all of them) gives fresh dicts of str already: taken as they are
-            decoded = type(key) is str
-            key = _decode(key)
-            for entry_id, raw in entries:
-                fields = raw if decoded else {_decode(k): _decode(v) for k, v in raw.items()}
-                page.append(Entry(key, _decode(entry_id), fields, student_of(fields), version_of(fields) or 0))
-        return page
+        """The entries after `after` (the consumer's positions by default), up to `page_size` per stream, as
+        bytes whatever the client decodes (NEVER_DECODE: the parse decodes what it checks, natively)."""
+        streams = self.positions if after is None else after
+        args = ["COUNT", self.page_size, *(("BLOCK", block_ms) if block_ms is not None else ()), "STREAMS", *streams,
+                *streams.values()]
+        reply = await self.redis.execute_command("XREAD", *args, keys=list(streams), **{NEVER_DECODE: True})
+        return [entry for key, entries in reply or [] for entry in stream_entries(key.decode(), entries)]
 
     async def _read_ahead(self, after: dict[str, str]) -> list[Entry]:
         page = await self.read_page(None, after)
@@ -323,28 +385,12 @@ class Consumer:
         self.applied += applied
         self.notify_applied()
 
-    async def _keyring(self, entries: list[Entry]) -> Keyring | None:
-        """The keys of the students whose sealed entries are in the page, in one query, for this page
-        only: a key destroyed since (an erasure) is never used again."""
-        if self.keystore is None:
-            return None
-        return await self.keystore.keyring_async(filter(None, (sealed_student(e.fields) for e in entries)))
-
     async def _read(self, entries: list[Entry]) -> None:
         """Open and parse the entries not read yet, with their page's keys. Each entry is read once:
         reading is pure, so an unreadable entry would fail the same way again."""
         todo = [e for e in entries if not e.read]
-        if not todo:
-            return
-        keyring = await self._keyring(todo)
-        for entry in todo:
-            try:
-                entry.logged = read_entry(entry.key, entry.entry_id, entry.fields, keyring)  # as logged_event_from_entry
-            except UnknownEventType as exc:
-                entry.unknown_type = str(exc)
-            except UnreadableEntry as exc:
-                entry.unreadable = str(exc)
-            entry.read = True
+        if todo:
+            parse_entries(todo, await page_keyring(self.keystore, todo))
 
     async def _read_all(self, entries: list[Entry]) -> tuple[list[Entry], list[tuple[Entry, str]]]:
         """The entries read (now, or ahead while the page before committed), and those that cannot be, with why."""
