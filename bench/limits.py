@@ -3,8 +3,9 @@
 - the log server: XADD from one client, and the project's append (`EventLog.append`, sealing the
   personal fields with keys from the key store) from one and from 16 clients, and from one client
   without sealing (the cost of encryption on append);
-- the projection's reading limit: XRANGE plus opening and parsing each entry into its event as the consumer
-  does (`shared/runtime/projection/wire.py`), nothing else; and, on the very same pages, the parse with sealing ignored (the cost of encryption on reading)
+- the projection's reading limit: XRANGE plus the page's keys and opening and parsing each entry into its
+  event, with the consumer's own functions (bytes as Redis sends them, `shared/runtime/projection/wire.py`),
+  nothing else; and, on the very same pages, the parse with sealing ignored (the cost of encryption on reading)
   and the bare read (XRANGE of the same pages, bytes only: what reading costs before any parsing);
 - its writing limit: bare batched upserts of its rows, on SQLite and on PostgreSQL.
 
@@ -26,22 +27,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
-from redis.asyncio import Redis
+from redis.client import NEVER_DECODE
 from sqlalchemy import delete
 
+from bench.log_client import log_client
 from bench.workers import run_workers, start_when
 from bench.workload import Places, entry_fields, seal_fields, student_history
 from shared.domain.bonus import voeu_bonuses
 from shared.contracts.events import Event, event_from_fields
 from shared.contracts.personal import ErasedKeyring
-from shared.contracts.streams import StreamKeys, sealed_student
+from shared.contracts.streams import StreamKeys
 from shared.domain.student_file import fold
 from shared.runtime.keys.crypto import MasterKey, StudentKeys, new_key, parse_master_key
 from shared.runtime.db import make_engine
 from shared.runtime.keys.store import KeyStore
 from shared.runtime.log.client import EventLog
 from shared.runtime.projection.views import upsert
-from shared.runtime.projection.wire import read_entry
+from shared.runtime.projection.consumer import Entry, page_keyring, parse_entries, stream_entries
 
 
 @dataclass
@@ -85,7 +87,7 @@ PREBUILT_PER_S = 2500  # appends built before the clock starts, per second of me
 
 
 async def _append(plan: RedisLoad) -> int:
-    client_redis = Redis.from_url(plan.redis_url)
+    client_redis = log_client(plan.redis_url)
     keystore = plan.open_keystore()
     event_log = EventLog(client_redis, StreamKeys(plan.academie), keystore)  # as the services append
     # Built before the clock starts (building an event costs a fair share of an append); more on the fly if needed.
@@ -120,7 +122,7 @@ def append_worker(plan: RedisLoad) -> int:
 
 def xadd_worker(plan: RedisLoad) -> int:
     """Plain XADD of a bench entry's fields (a registration, sealed), one at a time, from one synchronous client."""
-    client = redis.Redis.from_url(plan.redis_url)
+    client = redis.Redis.from_url(plan.redis_url)  # the URL's server itself: a baseline of one Redis, no Sentinel
     keys = StreamKeys(plan.academie)
     places, rng = Places.from_reference(), random.Random(1)
     now = datetime.now(UTC)
@@ -154,8 +156,8 @@ class ReadParse:
     their sealing ignored (no key fetched, `sealed` not opened: personal fields read as erased)."""
 
     entries: int = 0
-    bare_read_seconds: float = 0.0  # XRANGE of the same page, bytes only (no decoding, nothing parsed)
-    read_seconds: float = 0.0  # XRANGE and decoding, counted in both
+    bare_read_seconds: float = 0.0  # XRANGE of the same page, bytes only (nothing made of them, nothing parsed)
+    read_seconds: float = 0.0  # XRANGE as the consumer reads (bytes) and its entries, counted in both
     keys_seconds: float = 0.0  # the page's keys from the key store, as the consumer loads them per page
     parse_seconds: float = 0.0  # opening and parsing each entry into its event
     parse_ignoring_sealing_seconds: float = 0.0
@@ -175,40 +177,59 @@ class ReadParse:
 
 async def read_parse_rate(redis_url: str, keys: StreamKeys, campaign: str, keystore: KeyStore, max_seconds: float,
                           page: int = 2000) -> ReadParse:
-    """XRANGE pages over the service streams; per page the keys of its sealed students from the key store,
-    then each entry opened and parsed into its event; and, timed apart on the same page, the parse with the
-    sealing ignored, and the bare read of the page (bytes, no decoding). Stops after `max_seconds` in all."""
-    client = Redis.from_url(redis_url, decode_responses=True)  # as the services' consumers read
-    bare = Redis.from_url(redis_url)  # bytes as the server sends them: the read alone
+    """XRANGE pages over the service streams, read and parsed with the consumer's own functions: the page
+    as bytes into its entries (`stream_entries`), the keys of its sealed students from the key store
+    (`page_keyring`), each entry opened and parsed into its event (`parse_entries`, wire.py); and, timed
+    apart on the same page, the parse with the sealing ignored, and the bare read of the page (XRANGE, bytes,
+    nothing made of them). The two reads of a page take turns going first (the first waits for a busy
+    machine's CPU more). Stops after `max_seconds` in all."""
+    client = log_client(redis_url, decode_responses=True)  # as the services' clients, read as their consumers read
+    bare = log_client(redis_url)  # bytes as the server sends them: the read alone
     result, started, erased = ReadParse(), time.perf_counter(), ErasedKeyring()
+
+    async def read(stream: str, after: str) -> tuple[list[Entry], float]:
+        t0 = time.perf_counter()
+        reply = await client.execute_command("XRANGE", stream, after, "+", "COUNT", page, keys=[stream],
+                                             **{NEVER_DECODE: True})
+        return stream_entries(stream, reply), time.perf_counter() - t0
+
+    async def read_bare(stream: str, after: str) -> tuple[list, float]:
+        t0 = time.perf_counter()
+        raw = await bare.xrange(stream, after, "+", count=page)
+        return raw, time.perf_counter() - t0
+
     try:
         for stream in keys.campaign_streams(campaign):
             after = "-"
             while time.perf_counter() - started < max_seconds:
-                t0 = time.perf_counter()
-                entries = await client.xrange(stream, after, "+", count=page)
+                if result.entries // page % 2:
+                    (raw, bare_s), (entries, read_s) = await read_bare(stream, after), await read(stream, after)
+                else:
+                    (entries, read_s), (raw, bare_s) = await read(stream, after), await read_bare(stream, after)
                 if not entries:
                     break
-                t1 = time.perf_counter()
-                raw = await bare.xrange(stream, after, "+", count=page)  # the very same page, again
-                result.bare_read_seconds += time.perf_counter() - t1
                 if len(raw) != len(entries):
                     raise RuntimeError(f"the bare read of {stream} after {after} got {len(raw)} entries, not {len(entries)}")
                 t1 = time.perf_counter()
-                keyring = await keystore.keyring_async(filter(None, (sealed_student(f) for _, f in entries)))
+                keyring = await page_keyring(keystore, entries)
                 t2 = time.perf_counter()
-                for entry_id, fields in entries:
-                    read_entry(stream, entry_id, fields, keyring)
+                parse_entries(entries, keyring)
                 t3 = time.perf_counter()
-                for entry_id, fields in entries:
-                    read_entry(stream, entry_id, fields, erased)
+                again = stream_entries(stream, raw)  # the same entries, not read yet
                 t4 = time.perf_counter()
+                parse_entries(again, erased)
+                t5 = time.perf_counter()
+                unread = [e for e in entries if e.logged is None]
+                if unread:
+                    raise RuntimeError(f"{stream} {unread[0].entry_id} is not readable: {unread[0].unreadable or unread[0].unknown_type}")
                 result.entries += len(entries)
-                result.read_seconds += t1 - t0
+                result.bare_read_seconds += bare_s
+                result.read_seconds += read_s
                 result.keys_seconds += t2 - t1
                 result.parse_seconds += t3 - t2
-                result.parse_ignoring_sealing_seconds += t4 - t3
-                after = f"({entries[-1][0]}"
+                result.parse_ignoring_sealing_seconds += t5 - t4
+                after = f"({entries[-1].entry_id}"
+                del entries, again, raw, keyring  # each page's reads start without the last page's objects
     finally:
         await client.aclose()
         await bare.aclose()

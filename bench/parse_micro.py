@@ -4,8 +4,10 @@
 
 - `reference`: `logged_event_from_entry` (`event_from_fields`: json.loads, the payload model, then the
   envelope model, every identifier, text and date checked by a Python function);
-- `pydantic-core`: `shared/runtime/projection/wire.py`, what the consumer uses: one schema per event type
+- `pydantic-core`: `shared/runtime/projection/wire.py` on the fields as text: one schema per event type
   compiled once (envelope, actor and payload JSON parsed and checked natively), the same model instances;
+- `pydantic-core, from bytes`: the same from the entry's bytes as Redis sends them (`read_raw_entry`), what
+  the consumer does: no decoded dict, the envelope decoded and the JSON parsed natively;
 - `msgspec, decoding only`: the same without building the pydantic instances (what the views could not
   use: the lower bound of a msgspec read);
 - `msgspec`: the payload and the actor decoded by msgspec into Structs derived from the same models
@@ -16,7 +18,8 @@ The msgspec variant exists only here, for the measure: it is not checked against
 its Python regular expressions and defaults differ slightly (e.g. a defaulted field is in the fields set).
 
 The entries are the bench's own (`bench/workload.py`), sealed with one key per student, with the fields
-the append script adds; no Redis nor database. Prints microseconds per entry, the best of `--rounds`,
+the append script adds; no Redis nor database. The keys come in one keyring per page of 1,000 entries, as
+the consumer gets them. Prints microseconds per entry, the best of `--rounds`,
 interleaving the variants so that a busy machine slows each alike. Compare the ratios, on a loaded
 machine too.
 """
@@ -43,7 +46,7 @@ from shared.contracts.identifiers import UAI_CHECK_LETTERS, check_uai
 from shared.contracts.personal import ERASED, SEALED, associated_data, merge_personal
 from shared.contracts.streams import LoggedEvent, logged_event_from_entry
 from shared.runtime.keys.crypto import StudentKeys, new_key
-from shared.runtime.projection.wire import CANONICAL_TEXT, IDENTIFIER_PATTERNS, read_entry
+from shared.runtime.projection.wire import CANONICAL_TEXT, IDENTIFIER_PATTERNS, read_entry, read_raw_entry
 
 
 def bench_entries(students: int) -> tuple[list[tuple[str, str, dict[str, str]]], StudentKeys]:
@@ -206,6 +209,9 @@ class MsgspecReader:
         return LoggedEvent(event, stream, entry_id, int(version) if version else None, fields.get("hash"))
 
 
+PAGE = 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=1500)
@@ -213,8 +219,9 @@ def main() -> None:
     args = parser.parse_args()
     entries, keyring = bench_entries(args.students)
     ms = MsgspecReader()
-    variants = {"reference": logged_event_from_entry, "pydantic-core": read_entry, "msgspec": ms.logged,
-                "msgspec, decoding only (no pydantic instance)": ms.decoded_only}
+    variants = {"reference": logged_event_from_entry, "pydantic-core": read_entry, "pydantic-core, from bytes": read_raw_entry,
+                "msgspec": ms.logged, "msgspec, decoding only (no pydantic instance)": ms.decoded_only}
+    raw = [(stream, entry_id, {k.encode(): v.encode() for k, v in fields.items()}) for stream, entry_id, fields in entries]
     for stream, entry_id, fields in entries[:2000]:  # the msgspec variant reads the same events (a spot check)
         want = logged_event_from_entry(stream, entry_id, fields, keyring)
         got = ms.logged(stream, entry_id, fields, keyring)
@@ -222,9 +229,12 @@ def main() -> None:
     best = {name: float("inf") for name in variants}
     for _ in range(args.rounds):
         for name, read in variants.items():
+            pages = raw if read is read_raw_entry else entries
             started = time.perf_counter()
-            for stream, entry_id, fields in entries:
-                read(stream, entry_id, fields, keyring)
+            for start in range(0, len(pages), PAGE):
+                ring = StudentKeys(keyring.keys)  # a page's keyring, as the consumer has one per page
+                for stream, entry_id, fields in pages[start : start + PAGE]:
+                    read(stream, entry_id, fields, ring)
             best[name] = min(best[name], (time.perf_counter() - started) / len(entries) * 1e6)
     print(f"{len(entries)} entries ({args.students} students, sealed), best of {args.rounds} rounds, µs per entry:")
     for name, us in best.items():
