@@ -11,13 +11,15 @@ A purged campaign's rows are deleted with it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import (
-    Column, Connection, DateTime, Engine, MetaData, String, Table, delete, event, exists, inspect, select, update,
+    Column, Connection, DateTime, Engine, Executable, MetaData, String, Table, bindparam, delete, event, exists, inspect,
+    select, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
@@ -41,6 +43,22 @@ student_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("destroyed_at", DateTime(timezone=True), nullable=True),
 )
+
+
+@functools.cache
+def _first_key_statement(postgres: bool) -> Executable:
+    """See KeyStore._key_for_writing; built once (building it cost more CPU than sending it)."""
+    row = {name: bindparam(name) for name in ("campaign", "ine", "wrapped_key", "created_at")}
+    insert = (postgresql if postgres else sqlite).insert(student_keys).values(row).on_conflict_do_nothing()
+    insert = insert.returning(student_keys.c.wrapped_key)
+    if not postgres:
+        return insert
+    made = insert.cte("made")
+    return select(made.c.wrapped_key).union_all(
+        select(student_keys.c.wrapped_key).where(
+            student_keys.c.campaign == row["campaign"], student_keys.c.ine == row["ine"], ~exists(made.select())
+        )
+    )
 
 
 class StudentErased(Exception):
@@ -175,20 +193,9 @@ class KeyStore:
         key = new_key()
         wrapped = self.master.wrap(key, campaign, ine)
         row = {"campaign": campaign, "ine": ine, "wrapped_key": wrapped, "created_at": datetime.now(UTC)}
-        postgres = self.engine.dialect.name == "postgresql"
-        insert = (postgresql if postgres else sqlite).insert(student_keys).values(row).on_conflict_do_nothing()
-        insert = insert.returning(student_keys.c.wrapped_key)
-        if postgres:
-            made = insert.cte("made")
-            statement = select(made.c.wrapped_key).union_all(
-                select(student_keys.c.wrapped_key).where(
-                    student_keys.c.campaign == campaign, student_keys.c.ine == ine, ~exists(made.select())
-                )
-            )
-        else:
-            statement = insert
+        statement = _first_key_statement(self.engine.dialect.name == "postgresql")
         try:  # two services writing a student's first events at once
-            found = self._once(lambda conn: conn.execute(statement).first())
+            found = self._once(lambda conn: conn.execute(statement, row).first())
         except IntegrityError:
             found = None
         if found is None:
