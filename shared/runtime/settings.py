@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.contracts.identifiers import check_campaign
+from shared.contracts.identifiers import PARIS, check_campaign
 from shared.runtime.claims_map import load_claims_map
 from shared.runtime.keys.crypto import MasterKey, development_master_key, parse_master_key
 from shared.runtime.keys.store import KeyStore
@@ -20,6 +20,12 @@ MIN_SECRET_LENGTH = 32
 def campaign_in_force(today: date) -> str:
     """The year of the next rentrée: this year before 1 September, next year from then."""
     return str(today.year if today.month < 9 else today.year + 1)
+
+
+def paris_today() -> date:
+    """Today in Paris, where a rentrée begins (SPEC §2): from 22:00 UTC on 31 August it is already 1 September
+    there, and scoring refuses to open that campaign; the machine's own zone must not decide."""
+    return datetime.now(PARIS).date()
 
 
 class ServiceSettings(BaseSettings):
@@ -38,7 +44,7 @@ class ServiceSettings(BaseSettings):
     # precedence over the Sentinels and redis_url; each académie on the shard its hash tag names.
     redis_cluster_nodes: str = ""
     academie: str = Field(default="paris", pattern=r"^[a-z0-9-]{1,40}$")
-    campaign: str = Field(default_factory=lambda: campaign_in_force(date.today()))
+    campaign: str = Field(default_factory=lambda: campaign_in_force(paris_today()))
     jwt_secret: str = ""
     jwt_issuer: str = "passpro"
     data_dir: Path = Path(".passpro")

@@ -97,6 +97,27 @@ def test_a_campaign_of_a_rentree_to_come_opens(campaign, now):
     assert decide(CampaignFile(campaign=campaign), now, OpenCampaign(2500, None)) == CampaignOpened(bonus_points=2500)
 
 
+@pytest.mark.parametrize(
+    "now",
+    [datetime(2027, 8, 31, 21, 59, tzinfo=UTC), datetime(2027, 8, 31, 22, 0, tzinfo=UTC),
+     datetime(2027, 8, 31, 23, 30, tzinfo=UTC), datetime(2027, 9, 1, 0, 30, tzinfo=UTC)],
+)
+def test_the_services_default_campaign_is_one_that_opens_at_any_moment(now, monkeypatch):
+    """PASSPRO_CAMPAIGN unset: the campaign in force is counted in Paris as the rentrée is (on a machine in UTC,
+    the two hours before midnight UTC on 31 August gave the campaign whose rentrée had just come)."""
+    from shared.runtime import settings
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now.astimezone(tz) if tz else now.replace(tzinfo=None)
+
+    monkeypatch.setattr(settings, "datetime", Frozen)
+    monkeypatch.setattr(settings, "date", type("FrozenDate", (settings.date,), {"today": classmethod(lambda c: now.date())}))
+    campaign = settings.ServiceSettings.model_fields["campaign"].default_factory()
+    assert decide(CampaignFile(campaign=campaign), now, OpenCampaign(2500, None)) == CampaignOpened(bonus_points=2500)
+
+
 # --- the bonus rule --------------------------------------------------------------------------------
 
 
