@@ -21,7 +21,7 @@ from shared.contracts.reference import ReferenceData, default_reference_text, pa
 from shared.runtime.http.auth import issue_token
 from shared.runtime.migrations import upgrade
 
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 COLLEGE = "0752536Z"  # Collège Voltaire
 LYCEE = "0752845K"  # LP Théophile Gautier
 # Who calls each service (role, establishment, weight): mostly the roles it serves, at times one it refuses (403).

@@ -37,7 +37,7 @@ from shared.runtime.keys.store import KeyStore
 from shared.runtime.migrations import upgrade
 from shared.runtime.settings import sqlite_url
 
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 MASTER_KEY = new_key()
 
 

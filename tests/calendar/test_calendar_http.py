@@ -6,6 +6,7 @@ after closes_at. The services' clock is driven by the test; every refusal stores
 
 from __future__ import annotations
 
+from event_factories import YEAR  # the year of the campaign to come (2027 until its rentrée)
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -122,12 +123,14 @@ def test_dates_out_of_order_are_refused_with_the_field_named(world: World):
     )
     assert answer["fields"][0]["field"] == "interviews_until"
     world.calendar(interviews_from=NOW + 20 * DAY)
-    world.refused(lambda: world.set_calendar(lycee_avis_until=NOW + 5 * DAY), 422, "calendar_order")  # before the interviews
+    # Against a date kept from the calendar in force (the interviews' start): a rule on the campaign's state, 409.
+    answer = world.refused(lambda: world.set_calendar(lycee_avis_until=NOW + 5 * DAY), 409, "calendar_order")
+    assert "le début des entretiens" in answer["message"]
 
 
 def test_a_campaign_not_opened_has_no_calendar_and_a_closing_must_be_in_the_future(world: World):
     world.refused(
-        lambda: world.scoring.post("/api/campaigns/2028/calendar", json={"interviews_from": (NOW + DAY).isoformat()},
+        lambda: world.scoring.post(f"/api/campaigns/{YEAR + 1}/calendar", json={"interviews_from": (NOW + DAY).isoformat()},
                                    headers=world.rectorat),
         409, "campaign_not_open",
     )
@@ -135,7 +138,7 @@ def test_a_campaign_not_opened_has_no_calendar_and_a_closing_must_be_in_the_futu
 
 
 def test_bad_input_is_422_and_stores_nothing(world: World):
-    for body in ({"interviews_from": "demain"}, {"interviews_from": "2027-05-01T10:00:00"}, {"other": 1},
+    for body in ({"interviews_from": "demain"}, {"interviews_from": f"{YEAR}-05-01T10:00:00"}, {"other": 1},
                  {"interviews_from": 12}):
         world.refused(lambda: world.scoring.post(f"/api/campaigns/{CAMPAIGN}/calendar", json=body, headers=world.rectorat),
                       422, "invalid_input")
@@ -161,13 +164,13 @@ def _french_date(answer: dict, words: str) -> None:
 
 
 def test_a_registration_after_registrations_until_is_refused_naming_the_date(world: World):
-    until = datetime(2027, 3, 15, 17, 0, tzinfo=UTC)
-    world.at(datetime(2027, 3, 1, 9, 0, tzinfo=UTC))
+    until = datetime(YEAR, 3, 15, 17, 0, tzinfo=UTC)
+    world.at(datetime(YEAR, 3, 1, 9, 0, tzinfo=UTC))
     world.calendar(registrations_until=until)
     world.ok(world.register("000000001CA"))
     world.at(until + timedelta(minutes=1))
     answer = world.refused(lambda: world.register("000000002CA"), 409, "phase_closed")
-    _french_date(answer, "15 mars 2027 à 18\u00a0h\u00a000")  # Paris time
+    _french_date(answer, f"15 mars {YEAR} à 18\u00a0h\u00a000")  # Paris time
     assert answer["phase"] == "registrations" and datetime.fromisoformat(answer["date"]) == until
 
 
@@ -250,7 +253,7 @@ def test_every_staff_role_reads_the_calendar_with_the_phase_and_the_next_date(wo
     world.at(NOW + 25 * DAY)
     body = world.scoring.get(f"/api/campaigns/{CAMPAIGN}/calendar", headers=world.rectorat).json()
     assert body["phase"] == "entretiens" and body["next"]["label"] == "fin des entretiens"
-    assert world.scoring.get("/api/campaigns/2028/calendar", headers=world.rectorat).json()["error"] == "campaign_not_found"
+    assert world.scoring.get(f"/api/campaigns/{YEAR + 1}/calendar", headers=world.rectorat).json()["error"] == "campaign_not_found"
 
 
 def test_every_views_campaign_row_takes_the_latest_closing(world: World):

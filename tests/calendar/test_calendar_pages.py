@@ -4,6 +4,7 @@ space's pages show the phase and the next date, moving as the services' clock do
 
 from __future__ import annotations
 
+from event_factories import YEAR  # the year of the campaign to come (2027 until its rentrée)
 import contextlib
 import sys
 from datetime import UTC, datetime, timedelta
@@ -37,22 +38,22 @@ def _form(**dates: datetime | None) -> dict[str, str]:
 def test_the_rectorat_sets_the_calendar_from_its_page_and_every_space_shows_the_band(pages: PagesWorld):
     with pages.visitor("scoring", "rectorat", None) as rectorat:
         page = text_of(rectorat.get("/calendrier").text)
-        assert "Calendrier de la campagne 2027" in page and "non fixée" in page
-        assert "Campagne 2027 :" not in page  # no band before a calendar is set
+        assert f"Calendrier de la campagne {YEAR}" in page and "non fixée" in page
+        assert f"Campagne {YEAR} :" not in page  # no band before a calendar is set
         answer = rectorat.post("/calendrier", _form(registrations_until=NOW + 10 * DAY, interviews_from=NOW + 20 * DAY,
                                                      interviews_until=NOW + 40 * DAY))
         shown = text_of(answer.text)
         assert answer.status_code == 200 and "Le calendrier de la campagne est enregistré" in shown, shown
-        assert "Campagne 2027 : inscriptions — prochaine date : fin des inscriptions" in shown
+        assert f"Campagne {YEAR} : inscriptions — prochaine date : fin des inscriptions" in shown
     for service, role, uai in (("registration", "principal", COLLEGE), ("registration", "referent", COLLEGE),
                                ("evaluation", "lycee_staff", LYCEE), ("evaluation", "proviseur", LYCEE),
                                ("scoring", "rectorat", None)):
         with pages.visitor(service, role, uai) as visitor:
             shown = text_of(visitor.get("/").text)
-            assert "Campagne 2027 : inscriptions — prochaine date : fin des inscriptions" in shown, (service, role, shown)
+            assert f"Campagne {YEAR} : inscriptions — prochaine date : fin des inscriptions" in shown, (service, role, shown)
             visitor.client.app.state.runtime.clock = lambda: NOW + 25 * DAY
             shown = text_of(visitor.get("/").text)
-            assert "Campagne 2027 : entretiens — prochaine date : fin des entretiens" in shown, (service, role, shown)
+            assert f"Campagne {YEAR} : entretiens — prochaine date : fin des entretiens" in shown, (service, role, shown)
 
 
 def test_dates_out_of_order_are_shown_by_their_field_and_nothing_is_stored(pages: PagesWorld):

@@ -12,6 +12,7 @@ from pathlib import Path
 import redis as redis_sync
 
 from bench.processes import Service, passpro_command, start_service
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("registration", "evaluation", "scoring")
@@ -115,7 +116,7 @@ def base_env(redis_url: str, academie: str, secret: str, workdir: Path) -> dict[
         PASSPRO_ACADEMIE=academie,
         PASSPRO_JWT_SECRET=secret,
         PASSPRO_MASTER_KEY=TEST_MASTER_KEY,
-        PASSPRO_CAMPAIGN="2027",
+        PASSPRO_CAMPAIGN=CAMPAIGN,
         PASSPRO_DATA_DIR=str(workdir),
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),

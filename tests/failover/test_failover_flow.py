@@ -42,7 +42,7 @@ REFERENCE = json.loads((Path(__file__).resolve().parents[2] / "shared/contracts/
 COLLEGE = next(e for e in REFERENCE["establishments"] if e["type"] == "college")["uai"]
 _LYCEE = next(e for e in REFERENCE["establishments"] if e["type"] == "lycee")
 LYCEE, FORMATION = _LYCEE["uai"], _LYCEE["formations"][0]["code"]
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 ACADEMIE = "failover"
 NODE_PORTS = [19050, 19051, 19052]
 SENTINEL_PORTS = [19060, 19061, 19062]

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 REFERENCE = json.loads((Path(__file__).resolve().parents[2] / "shared/contracts/reference/paris.json").read_text())
 COLLEGE = next(e for e in REFERENCE["establishments"] if e["type"] == "college")["uai"]
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 ACADEMIE = "replicated-view"
 NODE_PORTS = [9500, 9501, 9502]
 SENTINEL_PORTS = [9510, 9511, 9512]

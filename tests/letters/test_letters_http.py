@@ -6,6 +6,7 @@ One world (three services in process, one académie) for the module; each test h
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 import html
 import json
 
@@ -330,7 +331,7 @@ def test_the_colleges_staff_read_the_letters_and_the_read_is_logged(world: World
     ine, _ = scheduled_student(world)
     saved = as_student(world, ine, "POST", "/api/me/letters", {**VOEU, "answers": {"metier": "Vendeur conseil."}})
     position = saved.json()["positions"]["service"]
-    access_key = world.passpro.keys.access_log("2027", ine)
+    access_key = world.passpro.keys.access_log(CAMPAIGN, ine)
     logged = world.passpro.redis.xlen(access_key)
     for caller in (REFERENT, PRINCIPAL):
         answer = world.get("registration", f"/api/students/{ine}/letters", caller, params={"min_position": position})

@@ -6,6 +6,7 @@ a refusal shows next to its field and stores nothing.
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import html
 import re
 from datetime import UTC, datetime, timedelta
@@ -196,7 +197,7 @@ def test_the_college_reads_the_letters_ticks_and_the_read_is_logged(world: World
     browser = student(world, ine)
     browser.get(LETTER)
     browser.post(LETTER, {"answers.metier": "Conseiller les clients en magasin."})
-    access_key = world.passpro.keys.access_log("2027", ine)
+    access_key = world.passpro.keys.access_log(CAMPAIGN, ine)
     logged = world.passpro.redis.xlen(access_key)
 
     referent = staff(world, REFERENT)
@@ -238,13 +239,13 @@ def file_with(ine: str, at: datetime, *, letter_ready: bool = False, prepared: b
                                     materials_ready=True),
     ]
     actor = Actor(user_id="referent-dupont", role="referent", uai=COLLEGE)
-    events = [(Event(event_id=uuid4(), occurred_at=at - timedelta(days=9), campaign="2027", student_ine=ine,
+    events = [(Event(event_id=uuid4(), occurred_at=at - timedelta(days=9), campaign=CAMPAIGN, student_ine=ine,
                      actor=actor, payload=p), n) for n, p in enumerate(payloads, start=1)]
-    return fold("2027", ine, events)
+    return fold(CAMPAIGN, ine, events)
 
 
 def test_not_ready_keeps_the_next_seven_days_and_the_students_not_ready():
-    now = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+    now = datetime(YEAR, 3, 1, 9, 0, tzinfo=UTC)
     files = [
         file_with("000000001AA", now + timedelta(days=1)),
         file_with("000000002AA", now + timedelta(days=6, hours=23), letter_ready=True, prepared=True),

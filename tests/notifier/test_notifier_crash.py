@@ -4,6 +4,7 @@ between the server's acceptance and the ledger's commit) are counted and never m
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import collections
 import os
 import signal
@@ -40,7 +41,7 @@ async def test_sigkills_while_sending_lose_nothing(log, smtp, academie, redis_ur
         student = Student(log, ine_number(100 + n))
         await student.add(registered())
         await student.add(scheduled(at=T0 + timedelta(days=10, minutes=n)))
-    env = {**os.environ, "PASSPRO_REDIS_URL": redis_url, "PASSPRO_ACADEMIE": academie, "PASSPRO_CAMPAIGN": "2027",
+    env = {**os.environ, "PASSPRO_REDIS_URL": redis_url, "PASSPRO_ACADEMIE": academie, "PASSPRO_CAMPAIGN": CAMPAIGN,
            "PASSPRO_DATA_DIR": str(tmp_path / "notifier"), "PASSPRO_SMTP_URL": smtp.url,
            "PASSPRO_BLOCK_MS": "50", "PASSPRO_TIMER_SECONDS": "0.2", "PYTHONPATH": str(ROOT)}
     kills = 0
@@ -74,5 +75,5 @@ async def test_sigkills_while_sending_lose_nothing(log, smtp, academie, redis_ur
     print(f"\nnotifier crash test: {STUDENTS} convocations due, {len(keys)} received, {len(counted)} distinct, "
           f"{duplicates} duplicates after {kills} SIGKILLs")
     assert len(counted) == STUDENTS  # none lost
-    assert all(k.startswith("convocation:2027:") for k in counted), sorted(counted)[:3]
+    assert all(k.startswith(f"convocation:{YEAR}:") for k in counted), sorted(counted)[:3]
     assert duplicates <= kills

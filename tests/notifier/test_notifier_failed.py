@@ -4,6 +4,7 @@ notifier handle it again at its next tick — sent then, it leaves the list."""
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import argparse
 import asyncio
 from datetime import timedelta
@@ -28,7 +29,7 @@ def rows(engine, table) -> list:
 async def test_an_entry_failing_5_times_is_listed_and_retried_by_hand(log, academie, redis_url, tmp_path,
                                                                        monkeypatch, capsys):
     data_dir = tmp_path / "n"
-    for name, value in {"PASSPRO_REDIS_URL": redis_url, "PASSPRO_ACADEMIE": academie, "PASSPRO_CAMPAIGN": "2027",
+    for name, value in {"PASSPRO_REDIS_URL": redis_url, "PASSPRO_ACADEMIE": academie, "PASSPRO_CAMPAIGN": CAMPAIGN,
                         "PASSPRO_DATA_DIR": str(data_dir)}.items():
         monkeypatch.setenv(name, value)
     bad = Student(log, ine_number(70))
@@ -48,7 +49,7 @@ async def test_an_entry_failing_5_times_is_listed_and_retried_by_hand(log, acade
 
         notifier.log.read_student = broken
         await notifier.create_groups()
-        stream = notifier.keys.service("2027", "registration")
+        stream = notifier.keys.service(CAMPAIGN, "registration")
         await notifier.read_new()
         for _ in range(MAX_DELIVERIES - 2):
             await notifier.claim_stale(0)
@@ -62,7 +63,7 @@ async def test_an_entry_failing_5_times_is_listed_and_retried_by_hand(log, acade
         assert rows(notifier.engine, ledger.outbox) == []
 
         seen = await status(settings, notifier.redis, notifier.engine)
-        assert seen["failed_entries"] == 2 and [f["stream"] for f in seen["failed"]] == ["2027:registration"] * 2
+        assert seen["failed_entries"] == 2 and [f["stream"] for f in seen["failed"]] == [f"{YEAR}:registration"] * 2
         await asyncio.to_thread(print_status)
         assert "entrées abandonnées après 5 échecs : 2" in capsys.readouterr().out
 
@@ -70,22 +71,22 @@ async def test_an_entry_failing_5_times_is_listed_and_retried_by_hand(log, acade
         listed = capsys.readouterr().out
         failed.sort(key=lambda f: f.entry_id)
         entry = failed[0].entry_id  # bad's booking (written first)
-        assert f"2027:registration {entry}  5 échecs" in listed and "2 entrée(s)" in listed
+        assert f"{YEAR}:registration {entry}  5 échecs" in listed and "2 entrée(s)" in listed
 
         assert await notifier.retry_failed() == 0  # nothing before an operator asks
-        wrong = argparse.Namespace(stream="2027:registration", entry_id="1-1", all=False)
+        wrong = argparse.Namespace(stream=f"{YEAR}:registration", entry_id="1-1", all=False)
         assert notifier_retry(wrong) == 1
         assert not any(f.retry for f in rows(notifier.engine, ledger.failed_entries))  # nothing marked
         assert notifier_retry(argparse.Namespace(stream=None, entry_id=None, all=False)) == 2
 
         notifier.log.read_student = read_student  # the cause fixed
-        one = argparse.Namespace(stream="2027:registration", entry_id=entry, all=False)
+        one = argparse.Namespace(stream=f"{YEAR}:registration", entry_id=entry, all=False)
         assert notifier_retry(one) == 0
         assert await notifier.retry_failed() == 1
         [left] = rows(notifier.engine, ledger.failed_entries)
         assert left.entry_id == failed[1].entry_id  # only the one asked for
         [kept] = rows(notifier.engine, ledger.outbox)  # the convocation, from the retried InterviewScheduled
-        assert kept.key.startswith(f"convocation:2027:{bad.ine}:")
+        assert kept.key.startswith(f"convocation:{YEAR}:{bad.ine}:")
         assert notifier_retry(argparse.Namespace(stream=None, entry_id=None, all=True)) == 0
         assert await notifier.retry_failed() == 1
         assert rows(notifier.engine, ledger.failed_entries) == []

@@ -5,6 +5,7 @@ backoff while the log goes on; no SMTP: the outbox."""
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import asyncio
 from datetime import timedelta
 
@@ -66,15 +67,15 @@ async def test_convocations_booked_moved_cancelled(log, smtp, world):
             assert "Lycée" in text and "75" in text  # the lycée's name and address
             assert "Accès : " in text and "openstreetmap.org/directions" in text
             assert "Léa Martin (3e B)" in text
-        assert subject_of(booked) == "Convocation à l'entretien de Léa Martin le 12 mars 2027 à 10 h 00"
+        assert subject_of(booked) == f"Convocation à l'entretien de Léa Martin le 12 mars {YEAR} à 10 h 00"
         assert f"/eleves/{student.ine}/entretiens/{INTERVIEW_ID}/convocation" in text_of(booked)
         assert '<a href="https://www.openstreetmap.org/directions' in html_of(booked)
-        assert "déplacé" in subject_of(moved) and "prévu le 12 mars 2027 à 10 h 00, est déplacé au 13 mars 2027 à " \
+        assert "déplacé" in subject_of(moved) and f"prévu le 12 mars {YEAR} à 10 h 00, est déplacé au 13 mars {YEAR} à " \
             "15 h 00" in text_of(moved)
         assert subject_of(gone) == "Entretien de Léa Martin annulé" and "motif : entretien reporté" in text_of(gone)
         sent = rows(notifier, ledger.sent_ledger)
         assert sorted(r.kind for r in sent) == ["convocation", "convocation_cancelled", "convocation_moved"]
-        assert all(r.stream.endswith(":2027:registration") and r.position for r in sent)
+        assert all(r.stream.endswith(f":{YEAR}:registration") and r.position for r in sent)
         for stream in notifier.streams:  # everything acknowledged
             assert (await notifier.redis.xpending(stream, notifier.group))["pending"] == 0
 
@@ -105,7 +106,7 @@ async def test_reminders_follow_the_injected_clock(log, smtp, world, academie):
         reminder = smtp.inbox.messages[2]
         assert reminder["To"] == f"ce.0752536z@ac-{academie}.fr"
         assert subject_of(reminder) == "Rappel : avis du collège manquant pour Léa Martin"
-        assert "Le premier entretien de Léa Martin (3e B) a lieu le 12 mars 2027 à 10 h 00" in text_of(reminder)
+        assert f"Le premier entretien de Léa Martin (3e B) a lieu le 12 mars {YEAR} à 10 h 00" in text_of(reminder)
         assert f"/eleves/{first.ine}" in text_of(reminder)
 
         # Held; the proviseur is reminded 5 days later if the lycée avis is still missing.
@@ -124,7 +125,7 @@ async def test_reminders_follow_the_injected_clock(log, smtp, world, academie):
         late = smtp.inbox.messages[3]
         assert late["To"] == f"ce.{LYCEE.lower()}@ac-{academie}.fr"
         assert subject_of(late) == "Rappel : avis du lycée manquant pour Léa Martin"
-        assert "s'est tenu le 12 mars 2027 à 10 h 40" in text_of(late)
+        assert f"s'est tenu le 12 mars {YEAR} à 10 h 40" in text_of(late)
         assert rows(notifier, ledger.due_reminders) == []  # nothing more to wait for
         clock.now += timedelta(days=30)
         await notifier.tick()
@@ -195,7 +196,7 @@ async def test_the_referent_address_sealed_in_the_log_is_opened_with_the_key_sto
         await student.add(scheduled(at=AT))
     finally:
         keystore.close()
-    raw = (await redis.xrange(keys.student("2027", student.ine)))[0][1]
+    raw = (await redis.xrange(keys.student(CAMPAIGN, student.ine)))[0][1]
     assert REFERENT_MAIL.encode() not in b"".join(raw.values())  # sealed in the log
     async with opened(settings, clock=Clock(T0)) as notifier:
         await notifier.create_groups()

@@ -4,6 +4,7 @@ notifier's migrations; an SMTP server that asks for a login."""
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 from datetime import timedelta
 
 import pytest
@@ -62,7 +63,7 @@ async def test_the_ledger_on_postgresql(log, smtp, academie, redis_url, postgres
         with notifier.engine.connect() as conn:
             [row] = conn.execute(sa.select(ledger.sent_ledger)).all()
             [due] = conn.execute(sa.select(ledger.due_reminders)).all()
-        assert row.kind == "convocation" and row.stream.endswith(":2027:registration")
+        assert row.kind == "convocation" and row.stream.endswith(f":{YEAR}:registration")
         assert due.ine == student.ine
     assert len(smtp.inbox.messages) == 1
 
@@ -129,7 +130,7 @@ async def test_a_forgotten_student_leaves_no_mail_text_behind(log, academie, red
         assert [k.split(":")[2] for k in kept] == [other.ine] and due == [other.ine]
         assert len(sent) == 2  # keys only: a redelivered entry still sends nothing
         with notifier.engine.begin() as conn:
-            purge.purge_campaign(conn, "2027", f"{notifier.keys.prefix}:2027:")
+            purge.purge_campaign(conn, CAMPAIGN, f"{notifier.keys.prefix}:{YEAR}:")
         assert all(not rows for rows in (
             conn_rows(notifier, t) for t in (ledger.outbox, ledger.sent_ledger, ledger.due_reminders)))
 

@@ -3,6 +3,7 @@ waits for a retry, the last errors; « jamais démarré » (and nothing made) wh
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import asyncio
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from tests.shared.event_factories import T0, ine_number, registered, scheduled
 
 async def test_status_lines(log, academie, redis_url, tmp_path, monkeypatch, capsys):
     data_dir = tmp_path / "n"
-    for name, value in {"PASSPRO_REDIS_URL": redis_url, "PASSPRO_ACADEMIE": academie, "PASSPRO_CAMPAIGN": "2027",
+    for name, value in {"PASSPRO_REDIS_URL": redis_url, "PASSPRO_ACADEMIE": academie, "PASSPRO_CAMPAIGN": CAMPAIGN,
                         "PASSPRO_DATA_DIR": str(data_dir)}.items():
         monkeypatch.setenv(name, value)
     await asyncio.to_thread(print_status)
@@ -33,7 +34,7 @@ async def test_status_lines(log, academie, redis_url, tmp_path, monkeypatch, cap
     await asyncio.to_thread(print_status)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "notifier:"
-    assert out[1].split() == ["2027:registration", "en", "retard", "de", "3,", "1", "en", "cours"]
+    assert out[1].split() == [f"{YEAR}:registration", "en", "retard", "de", "3,", "1", "en", "cours"]
     assert out[-1].startswith("  courriels envoyés : 0, en attente d'un nouvel essai : 0, rappels programmés : 0")
     with SmtpServer() as smtp:
         smtp.inbox.refuse = 1  # the first e-mail is refused, the second sent

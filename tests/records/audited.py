@@ -33,7 +33,7 @@ from shared.runtime.migrations import upgrade
 from event_factories import RECTORAT, journey, make_event
 
 T = TypeVar("T")
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 
 
 @dataclass

@@ -7,6 +7,7 @@ Real Redis (own académie per test) and real databases (a SQLite file; PostgreSQ
 
 from __future__ import annotations
 
+from event_factories import YEAR  # the year of the campaign to come (2027 until its rentrée)
 import hashlib
 import json
 import os
@@ -115,7 +116,7 @@ def test_the_chain_names_a_changed_field_by_its_entry():
 
 def test_a_checkpoint_signature_covers_every_field_and_needs_the_key():
     key = b"k" * 40
-    signed = Checkpoint("s", "5-0", "a" * 40, 5, "2027-03-01T10:00:00+00:00").signed(key)
+    signed = Checkpoint("s", "5-0", "a" * 40, 5, f"{YEAR}-03-01T10:00:00+00:00").signed(key)
     assert signed.is_authentic(key)
     assert not signed.is_authentic(b"another key, longer than 32 bytes!!")
     for change in ({"stream": "t"}, {"entry_id": "6-0"}, {"hash": "b" * 40}, {"length": 4}, {"recorded_at": "2027"}):
@@ -124,23 +125,23 @@ def test_a_checkpoint_signature_covers_every_field_and_needs_the_key():
 
 def test_as_of_is_a_time_with_an_offset_or_a_log_position():
     assert parse_as_of("1789000000000-3").position == "1789000000000-3"
-    assert parse_as_of("2027-03-15T12:00:00+01:00").moment == datetime(2027, 3, 15, 11, 0, tzinfo=UTC)
-    assert parse_as_of("2027-03-15T11:00:00Z").moment == datetime(2027, 3, 15, 11, 0, tzinfo=UTC)
+    assert parse_as_of(f"{YEAR}-03-15T12:00:00+01:00").moment == datetime(YEAR, 3, 15, 11, 0, tzinfo=UTC)
+    assert parse_as_of(f"{YEAR}-03-15T11:00:00Z").moment == datetime(YEAR, 3, 15, 11, 0, tzinfo=UTC)
     assert parse_as_of(None) is None
-    for bad in ("2027-03-15T12:00:00", "hier", "12-", "-3"):
+    for bad in (f"{YEAR}-03-15T12:00:00", "hier", "12-", "-3"):
         with pytest.raises(InvalidAsOf):
             parse_as_of(bad)
 
 
 def test_the_comparison_names_missing_unexplained_and_differing_rows():
     row = {"college_uai": COLLEGE, "college_avis": "favorable", "withdrawn": False, "total_bonus_points": 2500}
-    expected = ({}, {("2027", "A"): row, ("2027", "B"): row})
-    actual = ({}, {("2027", "B"): row | {"total_bonus_points": 0}, ("2027", "C"): row})
-    found = compare_projection(expected, actual, parked={"2027:B"})
+    expected = ({}, {(CAMPAIGN, "A"): row, (CAMPAIGN, "B"): row})
+    actual = ({}, {(CAMPAIGN, "B"): row | {"total_bonus_points": 0}, (CAMPAIGN, "C"): row})
+    found = compare_projection(expected, actual, parked={f"{YEAR}:B"})
     assert [(d.code, d.where) for d in found] == [
-        ("student_total_missing", "campagne 2027 élève A"),
-        ("student_total_differs", "campagne 2027 élève B"),
-        ("student_total_unexplained", "campagne 2027 élève C"),
+        ("student_total_missing", f"campagne {YEAR} élève A"),
+        ("student_total_differs", f"campagne {YEAR} élève B"),
+        ("student_total_unexplained", f"campagne {YEAR} élève C"),
     ]
     assert found[0].message.startswith("absent de la projection ; le journal donne college_uai='0752536Z'")
     assert found[1].message.startswith("total_bonus_points : projection 0, journal 2500. L'élève est en attente")
@@ -181,8 +182,8 @@ def test_verify_names_the_student_whose_projection_rows_were_altered_by_hand(any
         conn.execute(student_totals.delete().where(student_totals.c.ine == WAITING))
     report = w.verify()
     assert [(d.code, d.where) for d in report.differences] == [
-        ("voeu_differs", f"campagne 2027 élève {RESERVED} vœu {VOEU}"),
-        ("student_total_missing", f"campagne 2027 élève {WAITING}"),
+        ("voeu_differs", f"campagne {YEAR} élève {RESERVED} vœu {VOEU}"),
+        ("student_total_missing", f"campagne {YEAR} élève {WAITING}"),
     ]
     assert report.differences[0].message == "bonus_points : projection 2500, journal 0."
 
@@ -209,7 +210,7 @@ def test_a_student_held_behind_a_dead_letter_is_named_with_the_reason(world):
 
     report = w.verify()
     assert len(report.unreadable) == 1 and "LyceeAvisGiven" in report.unreadable[0]
-    student = "campagne 2027 élève 000000005DL"
+    student = f"campagne {YEAR} élève 000000005DL"
     assert [(d.code, d.where, d.message.split(" L'élève")[0]) for d in report.differences] == [
         ("voeu_differs", f"{student} vœu {VOEU}", "lycee_avis : projection None, journal 'favorable'."),
         ("voeu_differs", f"{student} vœu {VOEU}", "bonus_points : projection 0, journal 2500."),
@@ -295,7 +296,7 @@ def test_a_changed_field_with_every_hash_recomputed_is_caught_by_the_checkpoint(
     report = w.verify()
     assert "chain_broken" not in codes(report) and "hash_mismatch" not in codes(report)
     assert "checkpoint_hash_differs" in codes(report)
-    assert ("voeu_differs", f"campagne 2027 élève {RESERVED} vœu {VOEU}") in [(d.code, d.where) for d in report.differences]
+    assert ("voeu_differs", f"campagne {YEAR} élève {RESERVED} vœu {VOEU}") in [(d.code, d.where) for d in report.differences]
 
     assert cli(w, monkeypatch, "audit", "verify", "--json") == 1
     answer = json.loads(capsys.readouterr().out)
@@ -460,7 +461,7 @@ def test_the_audit_timeline_is_for_the_rectorat_only_and_checks_its_inputs(passp
     assert scoring.get(path, headers=passpro.auth("proviseur", LYCEE)).status_code == 403
     rectorat = passpro.auth("rectorat", None)
     assert scoring.get(f"/api/audit/students/{WAITING}", headers=rectorat).status_code == 404
-    for bad in ("hier", "2027-03-15T12:00:00", "1-0"):
+    for bad in ("hier", f"{YEAR}-03-15T12:00:00", "1-0"):
         answer = scoring.get(path, params={"as_of": bad}, headers=rectorat)
         assert answer.status_code == 422, (bad, answer.text)
         assert answer.json()["error"] == "invalid_as_of"

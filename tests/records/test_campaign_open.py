@@ -3,6 +3,7 @@ the same decision, the same refusals, nothing stored when refused."""
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import json
 
 import pytest
@@ -33,14 +34,14 @@ def rectorat_entries(passpro) -> list[dict]:
 
 def test_campaign_open_appends_through_the_scoring_handler(passpro, cli):
     before = len(rectorat_entries(passpro))
-    code, out, err = cli("campaign", "open", "2028", "--bonus", "3000")
+    code, out, err = cli("campaign", "open", str(YEAR + 1), "--bonus", "3000")
     assert code == 0, err
-    assert "Campagne 2028 ouverte (bonus 3000 points)" in out
-    assert cli.calls == [("scoring", "rectorat", "2028", 3000)]
+    assert f"Campagne {YEAR + 1} ouverte (bonus 3000 points)" in out
+    assert cli.calls == [("scoring", "rectorat", str(YEAR + 1), 3000)]
     entries = rectorat_entries(passpro)
     assert len(entries) == before + 1
     opened = entries[-1]
-    assert (opened["event_type"], opened["campaign"]) == ("CampaignOpened", "2028")
+    assert (opened["event_type"], opened["campaign"]) == ("CampaignOpened", str(YEAR + 1))
     assert json.loads(opened["actor"])["user_id"] == "passpro-cli"
     assert json.loads(opened["payload"])["bonus_points"] == 3000
 
@@ -48,9 +49,9 @@ def test_campaign_open_appends_through_the_scoring_handler(passpro, cli):
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (("2027",), "La campagne 2027 est déjà ouverte."),
-        (("2028", "--bonus", "100001"), "le bonus est un entier de 0 à 100 000 points"),
-        (("2028", "--bonus", "-1"), "le bonus est un entier de 0 à 100 000 points"),
+        ((CAMPAIGN,), f"La campagne {YEAR} est déjà ouverte."),
+        ((str(YEAR + 1), "--bonus", "100001"), "le bonus est un entier de 0 à 100 000 points"),
+        ((str(YEAR + 1), "--bonus", "-1"), "le bonus est un entier de 0 à 100 000 points"),
     ],
 )
 def test_a_refused_campaign_open_says_why_and_stores_nothing(passpro, cli, args, said):

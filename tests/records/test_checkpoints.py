@@ -5,6 +5,7 @@ the running scoring service.
 
 from __future__ import annotations
 
+from event_factories import YEAR  # the year of the campaign to come (2027 until its rentrée)
 import time
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def test_audit_checkpoint_signs_the_heads_and_needs_the_key(world, monkeypatch, 
 
     world.redis.xdel(world.stream("evaluation"), world.entries(world.stream("evaluation"))[0][0])
     assert run_cli(world, monkeypatch, "audit", "checkpoint") == 1
-    assert "2027:evaluation : REFUSÉ" in capsys.readouterr().out
+    assert f"{YEAR}:evaluation : REFUSÉ" in capsys.readouterr().out
 
 
 def test_a_short_checkpoint_key_is_refused(world, monkeypatch):

@@ -47,7 +47,7 @@ from event_factories import PRINCIPAL as PRINCIPAL_ACTOR
 from event_factories import RECTORAT as RECTORAT_ACTOR
 from event_factories import college_avis, registered
 
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 REASON = "Demande de la famille, courrier RGPD-2027-014"  # kept in clear in the log: never personal data
 
 # The student's personal data, each value carrying one distinctive ASCII word (TRACES) so a search

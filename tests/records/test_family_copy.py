@@ -7,6 +7,7 @@ Real Redis (an académie per test), the services in process on SQLite files, the
 
 from __future__ import annotations
 
+from event_factories import YEAR  # the year of the campaign to come (2027 until its rentrée)
 import base64
 import hashlib
 import html
@@ -182,8 +183,8 @@ def test_the_information_notice_answers_anyone_in_french_and_every_college_page_
 
 
 def test_building_the_content_is_pure_and_writes_paris_time():
-    assert family_copy.paris_time("2027-03-15T11:05:00+00:00") == "15/03/2027 à 12:05"
-    assert family_copy.paris_time("2027-07-01T08:00:00+00:00") == "01/07/2027 à 10:00"
+    assert family_copy.paris_time(f"{YEAR}-03-15T11:05:00+00:00") == f"15/03/{YEAR} à 12:05"
+    assert family_copy.paris_time(f"{YEAR}-07-01T08:00:00+00:00") == f"01/07/{YEAR} à 10:00"
     assert family_copy.paris_time(None) == "—"
 
 
@@ -209,17 +210,17 @@ def test_the_content_folds_the_timeline_as_every_service_does_and_masks_a_forgot
 
     def content(history):
         report = student_report(
-            ine=INE, campaign="2027", as_of=None, cut=Cut(), history=history, rectorat=[opened],
+            ine=INE, campaign=CAMPAIGN, as_of=None, cut=Cut(), history=history, rectorat=[opened],
             establishments=names, show_time=family_copy.paris_time,
         )
-        access = {"at": "2027-03-02T09:00:00+00:00", "user_id": "dsden", "role": "rectorat", "uai": "",
+        access = {"at": f"{YEAR}-03-02T09:00:00+00:00", "user_id": "dsden", "role": "rectorat", "uai": "",
                   "service": "scoring", "what": "copie pour la famille", "channel": "page", "position": "1-0"}
         return family_copy.build(
-            report, [access], reference, generated_at=datetime(2027, 3, 2, 9, tzinfo=UTC), generated_by="dsden"
+            report, [access], reference, generated_at=datetime(YEAR, 3, 2, 9, tzinfo=UTC), generated_by="dsden"
         )
 
     doc = content(history)
-    assert doc["generated_at"] == "02/03/2027 à 10:00" and not doc["erased"]
+    assert doc["generated_at"] == f"02/03/{YEAR} à 10:00" and not doc["erased"]
     assert doc["identity"]["last_name"] == "Martin" and doc["identity"]["college"] == "Collège Voltaire (0752536Z)"
     assert doc["identity"]["status"] == "Inscrit(e) au dispositif"
     assert doc["college_avis"]["avis"] == "Réservé" and "motivée" in doc["college_avis"]["comment"]
@@ -227,7 +228,7 @@ def test_the_content_folds_the_timeline_as_every_service_does_and_masks_a_forgot
     assert interview["status"] == "Tenu" and interview["advice"] == "Visiter l'atelier lors des portes ouvertes."
     assert interview["lycee_avis"] == "Favorable" and interview["bonus_points"] == 2500
     assert doc["total_bonus_points"] == 2500 and len(doc["timeline"]) == 7
-    assert doc["timeline"][0]["when"] == "02/03/2027 à 10:00"
+    assert doc["timeline"][0]["when"] == f"02/03/{YEAR} à 10:00"
     assert doc["accesses"][0]["establishment"] == "Rectorat de Paris"
 
     forgotten = LoggedEvent(make_event(samples["StudentForgotten"], occurred_at=T0), "s", "8-0", 8)

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from sqlalchemy import Engine, MetaData, Table, create_engine, delete, inspect, select, text
 
 from cli_world import databases_of, set_environment
+from event_factories import CAMPAIGN as CAMPAIGN_TO_COME
 from services_world import Passpro
 from in_process import SERVICES, InProcessServices
 from matrix import COLLEGE, FORMATION, LYCEE, is_french, schedule_body
@@ -43,7 +44,7 @@ from shared.runtime.projection.dead_letters import DeadLetters
 from shared.runtime.keys.store import SCHEMA as KEYSTORE_SCHEMA
 from shared.runtime.migrations import upgrade
 
-CAMPAIGN, OTHER_CAMPAIGN = "2027", "2028"
+CAMPAIGN, OTHER_CAMPAIGN = CAMPAIGN_TO_COME, str(int(CAMPAIGN_TO_COME) + 1)
 REFERENT = {"user_id": "referent-077", "name": "Ysolde Kerbrat", "email": "ykerbrat@ac-paris.fr"}
 COMMENT = "Passionnée de ferronnerie d'art."
 LETTER = {  # the student's guided letter, every question answered (marked ready: the lycée's view holds it too)
@@ -276,7 +277,7 @@ def test_archive_purge_and_import_of_a_campaign(world: World, capsys, monkeypatc
         bonuses_before = w.bonuses(engine)
     assert len(bonuses_before[0]) == 3 and any(total for *_, total in bonuses_before[0])
     rectorat_before = dump(w.redis, w.keys.rectorat.encode())
-    archive = w.tmp / "archives" / "campagne-2027.passpro"
+    archive = w.tmp / "archives" / f"campagne-{CAMPAIGN}.passpro"
     archive.parent.mkdir()
 
     # No archive yet: refused, whatever the date.

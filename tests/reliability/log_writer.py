@@ -27,7 +27,7 @@ from shared.contracts.events import (
 from shared.contracts.streams import StreamKeys
 from shared.runtime.log.client import append_script
 
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 BONUS = 2500
 COLLEGE = "0752536Z"
 VOEUX = [("0750784V", "2472340631"), ("0752845K", "2473121131")]

@@ -42,7 +42,7 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 CLIENTS = 6
 KILL_AFTER_ACKS = 300  # acknowledged appends before the kill; the clients keep appending meanwhile
 STUDENTS_PER_CLIENT = 25
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 COLLEGE, LYCEE, FORMATION = "0752536Z", "0752845K", "2473121131"
 PRINCIPAL = Actor(user_id="principal-voltaire", role="principal", uai=COLLEGE)
 STAFF = Actor(user_id="staff-gautier", role="lycee_staff", uai=LYCEE)

@@ -26,7 +26,7 @@ from shared.contracts.streams import StreamKeys
 from shared.runtime.http.auth import issue_token
 from shared.runtime.migrations import upgrade
 
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 SERVICES = ("registration", "evaluation", "scoring")
 
 

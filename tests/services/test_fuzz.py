@@ -166,7 +166,7 @@ EVENT_ID = st.sampled_from(EVENT_IDS) | st.uuids().map(str)
 COLLEGES = st.sampled_from([COLLEGE, OTHER_COLLEGE, LYCEE, UNKNOWN_UAI, " 0752536z "])
 LYCEES = st.sampled_from([LYCEE, OTHER_LYCEE, COLLEGE, UNKNOWN_UAI, " 0752845k "])
 FORMATIONS = st.sampled_from([FORMATION, OTHER_LYCEE_FORMATION, "2473121332", "2400000000", f" {FORMATION} "])
-CAMPAIGNS = st.sampled_from(["2027", "2031"]) | st.integers(min_value=1000, max_value=9999).map(str)
+CAMPAIGNS = st.sampled_from([CAMPAIGN, str(int(CAMPAIGN) + 4)]) | st.integers(min_value=1000, max_value=9999).map(str)
 
 # A slot named in a booking or a move (SPEC §7): none exists in this world, or a malformed id.
 SLOT_IDS = st.sampled_from(["0" * 32, "inconnu", "", "a" * 65, "../slot", "a:b", " 1 "]) | st.uuids().map(lambda u: u.hex)

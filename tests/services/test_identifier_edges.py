@@ -8,6 +8,7 @@ stores nothing.
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import contextlib
 import string
 
@@ -114,8 +115,8 @@ def test_lycee_uai_and_formation_code_are_normalised_on_both_sides(world):
 
 def test_a_campaign_given_with_spaces_is_the_campaign(world):
     ine = world.prepare("registered")
-    event = world.ok("registration", f"/api/students/{ine}/withdrawal?campaign=%202027%20", {"reason": "Abandon"}, PRINCIPAL)
-    assert event["event"]["campaign"] == "2027"
+    event = world.ok("registration", f"/api/students/{ine}/withdrawal?campaign=%20{YEAR}%20", {"reason": "Abandon"}, PRINCIPAL)
+    assert event["event"]["campaign"] == CAMPAIGN
 
 
 # --- the three INE formats, and nothing else ---------------------------------------------------------------

@@ -49,7 +49,7 @@ from shared.domain.student_file import StudentFile, voeu_key
 from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.migrations import alembic_config, upgrade
 
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 COLLEGES = ["0752536Z", "0751790N"]
 VOEUX = [("0752845K", "2473121131"), ("0752845K", "2473121332"), ("0750788Z", "2472550731")]
 START = datetime(2025, 10, 5, 21, 30, tzinfo=UTC)  # a Sunday evening: the first moments cross a Paris Monday

@@ -8,6 +8,7 @@ appends nothing at all.
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import csv
 import io
 from collections.abc import Callable
@@ -145,9 +146,9 @@ SCENE_ESTABLISHMENTS = {COLLEGE, OTHER_COLLEGE, LYCEE, OTHER_LYCEE}
 READS: dict[str, Read] = {
     "calendar": Read(  # SPEC §7: any staff reads the campaign's calendar
         "scoring",
-        lambda s: "/api/campaigns/2027/calendar",
+        lambda s: f"/api/campaigns/{YEAR}/calendar",
         lambda body, s: {body["campaign"]},
-        lambda caller, s: {"2027"},
+        lambda caller, s: {CAMPAIGN},
     ),
     "establishments": Read(
         "registration",

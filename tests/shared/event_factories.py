@@ -33,8 +33,13 @@ from shared.contracts.events import (
     StudentReinstated,
     StudentWithdrawn,
 )
+from shared.runtime.settings import campaign_in_force, paris_today
 
-CAMPAIGN = "2027"
+# The campaign whose rentrée is to come, as the services count it by default: "2027" until 1 September 2027 in
+# Paris, then the next one — scoring refuses to open a past rentrée, so the tests pass on any day. Their dates
+# follow it (YEAR, T0).
+CAMPAIGN = campaign_in_force(paris_today())
+YEAR = int(CAMPAIGN)  # a test's dates are in the campaign's year: datetime(YEAR, 3, 2) was datetime(2027, 3, 2)
 COLLEGE = "0752536Z"  # Collège Voltaire
 LYCEE = "0752845K"  # LP Théophile Gautier
 FORMATION = "2473121131"  # 2nde pro Métiers de la relation client
@@ -52,7 +57,7 @@ REPORT = Report(
     motivation="tres_satisfaisante", chances_of_success="satisfaisante", advice="Visiter l'atelier lors des portes ouvertes."
 )
 INTERVIEW_ID = "itw-0001"
-T0 = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
+T0 = datetime(YEAR, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def registered(college: str = COLLEGE) -> StudentRegistered:

@@ -7,6 +7,7 @@ processes in production mode (no token page, no demo users). Screenshots go to t
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 import secrets
 import shutil
 import sys
@@ -46,7 +47,7 @@ def passpro(
         "PASSPRO_OIDC_CLIENT_SECRET": academie_provider.client_secret,
         "PASSPRO_OIDC_AUDIENCE": academie_provider.audience,
     }
-    with running(Passpro(env=env, workdir=workdir), "2027", ports) as system:
+    with running(Passpro(env=env, workdir=workdir), CAMPAIGN, ports) as system:
         yield system
 
 

@@ -5,6 +5,7 @@ and the slot's stream and every student's stream consistent. Run with `-m e2e -s
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 import asyncio
 import json
 import secrets
@@ -32,7 +33,7 @@ from shared.runtime.log.client import EventLog  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
-CAMPAIGN, LYCEE, FORMATION = "2027", "0752845K", "2473121131"
+LYCEE, FORMATION = "0752845K", "2473121131"
 ROUNDS, STUDENTS, CAPACITY = 10, 40, 5
 
 

@@ -13,6 +13,7 @@ interview is booked in the coming days, then the clock moves past it for the lyc
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 import asyncio
 import contextlib
 import os
@@ -102,7 +103,7 @@ def notifier_running(world: PagesWorld, smtp_url: str, registration_url: str, cl
     from services.notifier.process import opened
     from services.notifier.settings import NotifierSettings
 
-    settings = NotifierSettings(redis_url=world.redis_url, academie=world.academie, campaign="2027",
+    settings = NotifierSettings(redis_url=world.redis_url, academie=world.academie, campaign=CAMPAIGN,
                                 data_dir=world.data_dir, smtp_url=smtp_url, registration_url=registration_url,
                                 block_ms=50, timer_seconds=0.1)
     loop = asyncio.new_event_loop()

@@ -4,6 +4,7 @@ opens nothing; another student's code stays. A campaign's purge takes the codes 
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import asyncio
 
 from sqlalchemy import create_engine, select
@@ -81,7 +82,7 @@ def test_a_campaigns_purge_takes_its_access_codes(passpro, registration):
     engine = create_engine(passpro.database_url("registration"))
     try:
         with engine.begin() as conn:
-            deleted = purge_campaign(conn, "2027", f"{passpro.keys.prefix}:2027:")
+            deleted = purge_campaign(conn, CAMPAIGN, f"{passpro.keys.prefix}:{YEAR}:")
     finally:
         engine.dispose()
     assert deleted.get("student_access_codes") == 1

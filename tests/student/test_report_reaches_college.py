@@ -4,6 +4,7 @@ avis that can no longer be given (an interview held without it); migration 0006 
 
 from __future__ import annotations
 
+from event_factories import CAMPAIGN, YEAR  # the campaign to come and its year (2027 until its rentrée)
 import html
 import json
 from datetime import UTC, datetime, timedelta
@@ -94,7 +95,7 @@ def test_an_avis_that_can_no_longer_be_given_is_not_counted_to_do(passpro, regis
     engine = make_engine(passpro.database_url("registration"))
     try:
         with engine.connect() as conn:
-            counts = queries.college_counts(conn, "2027", COLLEGE)
+            counts = queries.college_counts(conn, CAMPAIGN, COLLEGE)
     finally:
         engine.dispose()
     assert counts["active"] == 2
@@ -116,11 +117,11 @@ def test_migration_0006_backfills_the_held_interviews_from_the_files(tmp_path: P
         with engine.begin() as conn:
             for ine, file in ((INE, held), (OTHER_INE, scheduled)):
                 conn.execute(sa.text(
-                    "INSERT INTO student_files (campaign, ine, college_uai, version, file) VALUES ('2027', :ine, :c, 1, :f)"
+                    f"INSERT INTO student_files (campaign, ine, college_uai, version, file) VALUES ('{YEAR}', :ine, :c, 1, :f)"
                 ), {"ine": ine, "c": COLLEGE, "f": json.dumps(file)})
                 conn.execute(sa.text(
                     "INSERT INTO student_progress (campaign, ine, college_uai, withdrawn, college_avis_given, "
-                    "scheduled_interviews, favorable_voeux) VALUES ('2027', :ine, :c, 0, 0, 0, 0)"
+                    f"scheduled_interviews, favorable_voeux) VALUES ('{YEAR}', :ine, :c, 0, 0, 0, 0)"
                 ), {"ine": ine, "c": COLLEGE})
     finally:
         engine.dispose()

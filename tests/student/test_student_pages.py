@@ -6,6 +6,7 @@ interview 404; the demo's one-click students."""
 
 from __future__ import annotations
 
+from event_factories import YEAR  # the year of the campaign to come (2027 until its rentrée)
 import html
 import re
 from datetime import UTC, datetime, timedelta
@@ -129,12 +130,14 @@ def test_an_incomplete_sign_in_form_says_what_is_missing_and_counts_no_try(passp
 
 def test_the_interview_page_shows_where_the_lycee_is_and_how_to_get_there(passpro, registration):
     register(passpro, registration)
-    scheduled = schedule(passpro, registration, when=datetime(2027, 3, 10, 13, 30, tzinfo=UTC))
+    scheduled_on = datetime(YEAR, 3, 10, 13, 30, tzinfo=UTC)
+    scheduled = schedule(passpro, registration, when=scheduled_on)
     interview_id = scheduled["event"]["payload"]["interview_id"]
     browser = Browser(registration)
     browser.sign_in(INE, code_for(passpro, registration))
     space = browser.get("/eleve")
-    assert "mercredi 10 mars 2027 à 14\u00a0h\u00a030" in text(space)  # Paris time
+    weekday = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")[scheduled_on.weekday()]
+    assert f"{weekday} 10 mars {YEAR} à 14\u00a0h\u00a030" in text(space)  # Paris time
     page = browser.get(f"/eleve/entretiens/{interview_id}")
     assert page.status_code == 200
     lycee = passpro.reference.get(LYCEE)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from shared.runtime.keys.crypto import MasterKey, new_key
 from shared.runtime.keys.store import KeyStore, StudentErased
 
-CAMPAIGN = "2027"
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 
 
 @pytest.fixture
