@@ -8,7 +8,7 @@ from datetime import datetime
 from shared.domain.bonus import VoeuBonus, total_bonus_points, voeu_bonuses
 from shared.domain.errors import NotFound, RuleViolation
 from shared.contracts.events import CampaignCalendarSet, CampaignOpened, StudentForgotten
-from shared.domain.calendar import FIELDS as CALENDAR_FIELDS, Calendar, check_order
+from shared.domain.calendar import FIELDS as CALENDAR_FIELDS, Calendar, check_order, order_message, out_of_order
 from shared.contracts.identifiers import PARIS
 from shared.domain.student_file import CampaignFile, StudentFile
 
@@ -51,14 +51,20 @@ class SetCalendar:
 def decide_calendar(campaign: CampaignFile, now: datetime, command: SetCalendar) -> CampaignCalendarSet:
     """SPEC §7: the rectorat sets or changes the campaign's dates. A date the request leaves out keeps its
     value, so the event states the whole calendar (the latest counts). The campaign must be open (a closed
-    one stays readable, unchanged); the dates in order (422 `calendar_order`); a new closing in the future."""
+    one stays readable, unchanged); the dates in order — 422 `calendar_order` when the request's own dates
+    contradict each other, 409 `calendar_order` when a date asked contradicts one kept from the calendar in
+    force (a rule on the campaign's state, not a bad request); a new closing in the future."""
     if not campaign.opened:
         raise RuleViolation("campaign_not_open", f"La campagne {campaign.campaign} n'est pas ouverte.")
     if not campaign.is_open(now):
         raise RuleViolation("campaign_closed", f"La campagne {campaign.campaign} est close.")
     current = {**campaign.calendar.model_dump(), "closes_at": campaign.closes_at}
-    calendar = Calendar(**{**current, **{k: v for k, v in command.dates.items() if k in CALENDAR_FIELDS}})
-    check_order(calendar)
+    asked = {k: v for k, v in command.dates.items() if k in CALENDAR_FIELDS}
+    check_order(Calendar(**asked))
+    calendar = Calendar(**{**current, **asked})
+    broken = out_of_order(calendar)
+    if broken is not None:
+        raise RuleViolation("calendar_order", order_message(*broken))
     if calendar.closes_at is not None and calendar.closes_at != campaign.closes_at and calendar.closes_at <= now:
         raise RuleViolation("closes_in_past", "La date de clôture doit être dans le futur.")
     return CampaignCalendarSet(**calendar.model_dump())

@@ -94,14 +94,24 @@ LABELS = {
 }
 
 
-def check_order(calendar: Calendar) -> None:
-    """422 `calendar_order` naming the later field when two dates are in the wrong order."""
+def out_of_order(calendar: Calendar) -> tuple[str, str] | None:
+    """The first pair (earlier, later) of ORDER whose dates are both set and in the wrong order, if any."""
     for earlier, later in ORDER:
         first, then = getattr(calendar, earlier), getattr(calendar, later)
         if first is not None and then is not None and then < first:
-            raise InvalidInput(
-                "calendar_order", f"{LABELS[later].capitalize()} ne peut pas précéder {LABELS[earlier]}.", later
-            )
+            return earlier, later
+    return None
+
+
+def order_message(earlier: str, later: str) -> str:
+    return f"{LABELS[later].capitalize()} ne peut pas précéder {LABELS[earlier]}."
+
+
+def check_order(calendar: Calendar) -> None:
+    """422 `calendar_order` naming the later field when two dates are in the wrong order."""
+    broken = out_of_order(calendar)
+    if broken is not None:
+        raise InvalidInput("calendar_order", order_message(*broken), broken[1])
 
 
 @dataclass(frozen=True)

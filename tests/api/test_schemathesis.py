@@ -29,6 +29,8 @@ from api_world import CALLERS, CAMPAIGN, COLLEGE, LYCEE, ApiWorld
 from shared.contracts.identifiers import _INE_PATTERN, _UAI_PATTERN
 
 _POSITION = re.compile(r"^[0-9]+-[0-9]+$")
+# A linear order that every pair of shared.domain.calendar.ORDER respects.
+CALENDAR_IN_ORDER = ("registrations_until", "interviews_from", "interviews_until", "lycee_avis_until", "closes_at")
 MAX_EXAMPLES = 12  # per operation and phase: about 2,000 test cases, under two minutes for the three services
 
 
@@ -74,9 +76,21 @@ def realistic(world: ApiWorld, service: str):
                 body["held_at"] = (datetime.now(UTC) - timedelta(hours=rng.randint(1, 400))).isoformat()
             if "scheduled_at" in body:
                 body["scheduled_at"] = (datetime.now(UTC) + timedelta(hours=rng.randint(-200, 400))).isoformat()
+            in_order(body)
         return case
 
     return map_case
+
+
+def in_order(body: dict) -> None:
+    """A calendar's dates put in an order its rules accept (ORDER, which no schema can say); others untouched."""
+    present = [name for name in CALENDAR_IN_ORDER if isinstance(body.get(name), str)]
+    try:
+        dates = sorted((datetime.fromisoformat(body[name]), body[name]) for name in present)
+    except (ValueError, TypeError):  # unparsable, or naive beside aware: left as generated
+        return
+    for name, (_, text) in zip(present, dates):
+        body[name] = text
 
 
 def tokens(world: ApiWorld, service: str):
