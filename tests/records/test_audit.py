@@ -541,7 +541,7 @@ def test_the_exports_made_are_paged_in_sql(passpro, scoring):
     with engine.connect() as conn:
         for n in range(5):
             queries.record_export(conn, CAMPAIGN, f"dsden-{n}", {}, f"INE;UAI_ACCUEIL;CODE_MEF;BONUS\n{n}", 0)
-        queries.record_export(conn, "2028", "dsden-autre", {}, "autre campagne", 0)
+        queries.record_export(conn, str(YEAR + 1), "dsden-autre", {}, "autre campagne", 0)
         conn.commit()
 
     selects: list[str] = []

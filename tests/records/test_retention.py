@@ -45,6 +45,7 @@ from shared.runtime.keys.store import SCHEMA as KEYSTORE_SCHEMA
 from shared.runtime.migrations import upgrade
 
 CAMPAIGN, OTHER_CAMPAIGN = CAMPAIGN_TO_COME, str(int(CAMPAIGN_TO_COME) + 1)
+NONE = str(int(CAMPAIGN_TO_COME) + 4)  # a campaign nobody opened
 REFERENT = {"user_id": "referent-077", "name": "Ysolde Kerbrat", "email": "ykerbrat@ac-paris.fr"}
 COMMENT = "Passionnée de ferronnerie d'art."
 LETTER = {  # the student's guided letter, every question answered (marked ready: the lycée's view holds it too)
@@ -319,7 +320,7 @@ def test_archive_purge_and_import_of_a_campaign(world: World, capsys, monkeypatc
     archive.write_bytes(raw)
     # A campaign that never closes is never purged; an unknown one neither.
     assert_refused(w, capsys, before, "campaign", "purge", OTHER_CAMPAIGN, code=1, says="pas de date de clôture")
-    assert_refused(w, capsys, before, "campaign", "purge", "2031", code=1, says="aucune campagne 2031")
+    assert_refused(w, capsys, before, "campaign", "purge", NONE, code=1, says=f"aucune campagne {NONE}")
 
     # Now it may be purged.
     code, out, err = w.command(capsys, "campaign", "purge", CAMPAIGN, "--user", "dsden-archives")
@@ -434,8 +435,8 @@ def test_bad_input_is_refused_in_french_and_changes_nothing(sqlite_world: World,
 
     assert_refused(w, capsys, before, "campaign", "archive", "20x7", "--out", str(out_dir / "a"), code=2,
                    says="Campagne invalide")
-    assert_refused(w, capsys, before, "campaign", "archive", "2031", "--out", str(out_dir / "a"), code=2,
-                   says="aucune campagne 2031")
+    assert_refused(w, capsys, before, "campaign", "archive", NONE, "--out", str(out_dir / "a"), code=2,
+                   says=f"aucune campagne {NONE}")
     assert_refused(w, capsys, before, "campaign", "archive", CAMPAIGN, "--out", str(w.tmp / "absent" / "a"),
                    code=2, says="n'existe pas")
     assert_refused(w, capsys, before, "campaign", "archive", CAMPAIGN, "--out", "/proc/passpro-archive", code=2,
@@ -485,7 +486,7 @@ def test_bad_input_is_refused_in_french_and_changes_nothing(sqlite_world: World,
     with monkeypatch.context() as m:
         m.setenv("PASSPRO_ACADEMIE", other)
         m.setenv("PASSPRO_KEYSTORE_DATABASE_URL", f"sqlite:///{w.tmp / 'other-keys.sqlite3'}")
-        asyncio.run(open_campaign(service_settings("scoring"), "2030", 2500, None))
+        asyncio.run(open_campaign(service_settings("scoring"), str(int(CAMPAIGN) + 3), 2500, None))
         other_before = dump(w.redis, StreamKeys(other).rectorat.encode())
         code, out, err = w.command(capsys, "campaign", "import", str(good), "--academie", other)
         assert code == 1 and "académie vide" in err, out + err
