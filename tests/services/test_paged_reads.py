@@ -50,6 +50,7 @@ from shared.runtime.db import ensure_schema, make_engine
 from shared.runtime.migrations import alembic_config, upgrade
 
 from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
+NOBODYS = str(int(CAMPAIGN) + 3)  # a campaign with nothing in it
 COLLEGES = ["0752536Z", "0751790N"]
 VOEUX = [("0752845K", "2473121131"), ("0752845K", "2473121332"), ("0750788Z", "2472550731")]
 START = datetime(2025, 10, 5, 21, 30, tzinfo=UTC)  # a Sunday evening: the first moments cross a Paris Monday
@@ -167,7 +168,7 @@ def test_the_students_list_pages_in_sql_and_parses_only_the_page(database, parse
                 page = registration_queries.college_students(conn, CAMPAIGN, college, 2, offset)
                 assert [f.ine for f in page] == [f.ine for f in everyone[offset : offset + 2]]
                 assert parses["files"] == len(page) <= 2  # not the 50 files
-        assert registration_queries.count_college_students(conn, "2030", None) == 0
+        assert registration_queries.count_college_students(conn, NOBODYS, None) == 0
     engine.dispose()
 
 
@@ -216,7 +217,7 @@ def test_the_students_counters_are_counts_of_rows_equal_to_what_parsing_every_fi
             parses.clear()
             assert registration_queries.college_counts(conn, CAMPAIGN, college) == expected
             assert parses["files"] == 0
-        assert registration_queries.college_counts(conn, "2030", COLLEGES[0]) == dict.fromkeys(expected, 0)
+        assert registration_queries.college_counts(conn, NOBODYS, COLLEGES[0]) == dict.fromkeys(expected, 0)
     # A campaign without points gives no bonus, whatever the avis (as the bonus rule computes it).
     project(engine, StudentsView(), [LoggedEvent(_event(CampaignOpened(bonus_points=0), None, START), "rectorat", "0-2", None)])
     with engine.connect() as conn:
@@ -349,7 +350,7 @@ def test_the_progress_chart_from_the_kept_weeks_is_what_parsing_every_file_gave(
     labels, series = got[(None, None, None)]
     assert len(labels) == (MAX_WEEKS if span_days > 400 else len(labels)) and all(values[-1] > 0 for _, values, _ in series)
     with engine.connect() as conn:
-        assert progress(scoring_queries.weekly_milestones(conn, "2030", None, None, None)) == ([], [])
+        assert progress(scoring_queries.weekly_milestones(conn, NOBODYS, None, None, None)) == ([], [])
     engine.dispose()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from event_factories import CAMPAIGN, COLLEGE, LYCEE, PRINCIPAL, RECTORAT, make_event, registered, slot_opened
+from event_factories import COLLEGE, LYCEE, PRINCIPAL, RECTORAT, make_event, registered, slot_opened
 from services.evaluation.app import MIGRATIONS as EVALUATION_MIGRATIONS
 from services.evaluation.queries import lycee_interviews
 from services.evaluation.views import InterviewsView, slot_bookings
@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "interview_scheduled_v1.json"
 V1_FIELDS: dict[str, str] = json.loads(FIXTURE.read_text(encoding="utf-8"))["fields"]
 INE = V1_FIELDS["student_ine"]
+CAMPAIGN = V1_FIELDS["campaign"]  # the fixture's, as it was written (2027): a log written then, read now
 
 
 def test_the_fixture_is_an_older_version_than_the_code():
@@ -43,8 +44,8 @@ def test_the_fixture_is_an_older_version_than_the_code():
 async def log_with_a_v1_interview(redis_url: str, academie: str):
     redis = Redis.from_url(redis_url, decode_responses=True)
     log = EventLog(redis, StreamKeys(academie))
-    assert (await log.append(make_event(CampaignOpened(), actor=RECTORAT, ine=None), "rectorat", 0, "f")).status == "ok"
-    assert (await log.append(make_event(registered(), actor=PRINCIPAL, ine=INE), "registration", 0, "f")).status == "ok"
+    assert (await log.append(make_event(CampaignOpened(), actor=RECTORAT, ine=None, campaign=CAMPAIGN), "rectorat", 0, "f")).status == "ok"
+    assert (await log.append(make_event(registered(), actor=PRINCIPAL, ine=INE, campaign=CAMPAIGN), "registration", 0, "f")).status == "ok"
     keys = [log.keys.service(CAMPAIGN, "registration"), log.keys.student(CAMPAIGN, INE), log.keys.event_ids(CAMPAIGN)]
     args = ["1", V1_FIELDS["event_id"], "fixture"] + [x for kv in V1_FIELDS.items() for x in kv]
     assert (await log._append(keys=keys, args=args))[0] == "ok"
@@ -59,7 +60,7 @@ async def test_the_v1_interview_is_a_free_time_one_and_can_move_to_a_slot(log_wi
     file = fold(CAMPAIGN, INE, [(h.event, h.student_version) for h in history])
     [interview] = file.interviews.values()
     assert (interview.interview_id, interview.status, interview.slot_id) == ("itw-v1", "scheduled", None)
-    slot = fold_slot("s1", [make_event(slot_opened("s1", 1), ine=None)])
+    slot = fold_slot("s1", [make_event(slot_opened("s1", 1), ine=None, campaign=CAMPAIGN)])
     moved = domain.decide(file, CampaignFile(campaign=CAMPAIGN, opened=True), interview.scheduled_at,
                           domain.RescheduleInterview(LYCEE, interview.formation_code, "s1", None, None), COLLEGE,
                           {"s1": slot})
