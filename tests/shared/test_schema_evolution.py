@@ -31,7 +31,6 @@ from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
 
 from event_factories import (
-    CAMPAIGN,
     COLLEGE,
     LYCEE,
     PRINCIPAL,
@@ -48,6 +47,7 @@ from event_factories import (
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "college_avis_given_v1.json"
 V1_FIELDS: dict[str, str] = json.loads(FIXTURE.read_text(encoding="utf-8"))["fields"]
 INE = V1_FIELDS["student_ine"]
+CAMPAIGN = V1_FIELDS["campaign"]  # the fixture's, as it was written (2027): a log written then, read now
 
 
 def test_the_fixture_is_an_older_version_than_the_code():
@@ -80,14 +80,14 @@ async def _append_raw(log: EventLog, service: str, version: int, fields: dict[st
 async def log_with_a_v1_avis(redis_url: str, academie: str):
     redis = Redis.from_url(redis_url, decode_responses=True)
     log = EventLog(redis, StreamKeys(academie))
-    opened = make_event(CampaignOpened(bonus_points=2500), actor=RECTORAT, ine=None)
+    opened = make_event(CampaignOpened(bonus_points=2500), actor=RECTORAT, ine=None, campaign=CAMPAIGN)
     assert (await log.append(opened, "rectorat", 0, "f")).status == "ok"
     history = [
-        ("registration", make_event(registered(), actor=PRINCIPAL, ine=INE)),
+        ("registration", make_event(registered(), actor=PRINCIPAL, ine=INE, campaign=CAMPAIGN)),
         ("registration", None),  # the v1 collège avis, raw
-        ("registration", make_event(scheduled(), actor=PRINCIPAL, ine=INE)),
-        ("evaluation", make_event(held(college_avis_present=True), actor=LYCEE_STAFF, ine=INE)),
-        ("evaluation", make_event(lycee_avis("favorable"), actor=PROVISEUR, ine=INE)),
+        ("registration", make_event(scheduled(), actor=PRINCIPAL, ine=INE, campaign=CAMPAIGN)),
+        ("evaluation", make_event(held(college_avis_present=True), actor=LYCEE_STAFF, ine=INE, campaign=CAMPAIGN)),
+        ("evaluation", make_event(lycee_avis("favorable"), actor=PROVISEUR, ine=INE, campaign=CAMPAIGN)),
     ]
     for version, (service, event) in enumerate(history):
         if event is None:
