@@ -59,10 +59,14 @@ def api(passpro, client: TestClient, role: str, uai: str, path: str, body: dict 
 
 
 def register(passpro, registration, ine: str = INE, first: str = "Léa") -> None:
-    api(passpro, registration, "principal", COLLEGE, "/api/students", {
+    """The student registered, once the service's view shows it (the staff's and the student's pages read it)."""
+    registered = api(passpro, registration, "principal", COLLEGE, "/api/students", {
         "student_ine": ine, "college_uai": COLLEGE, "last_name": "Martin", "first_name": first, "class_name": "3e B",
         "referent": {"user_id": "referent-dupont", "name": "Claire Dupont", "email": "claire.dupont@ac-paris.fr"},
     })
+    seen = registration.get("/api/students", headers=passpro.auth("principal", COLLEGE),
+                            params={"min_position": registered["positions"]["service"]})
+    assert seen.status_code == 200, seen.text
 
 
 def code_for(passpro, registration, ine: str = INE) -> str:
