@@ -130,6 +130,9 @@ class InvalidAsOf(ValueError):
     pass
 
 
+MAX_ID_PART = 2**64 - 1  # each half of a stream entry id is an unsigned 64-bit number
+
+
 def parse_as_of(value: str | None) -> AsOf | None:
     if value is None or not value.strip():
         return None
@@ -277,6 +280,8 @@ async def resolve_cut(
     own = next((h for h in history if h.entry_id == as_of.position), None)
     if own is not None:
         return Cut(until=own.event.recorded_at, student_position=as_of.position)
+    if any(int(part) > MAX_ID_PART for part in as_of.position.split("-")):  # Redis would refuse it: no entry
+        raise InvalidAsOf(f"as_of : la position {as_of.position} n'est pas une entrée du journal de la campagne {campaign}.")
     for stream in [*keys.campaign_streams(campaign), keys.rectorat]:
         moment = await _recorded_at(redis, stream, as_of.position)
         if moment is not None:

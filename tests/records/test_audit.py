@@ -461,7 +461,8 @@ def test_the_audit_timeline_is_for_the_rectorat_only_and_checks_its_inputs(passp
     assert scoring.get(path, headers=passpro.auth("proviseur", LYCEE)).status_code == 403
     rectorat = passpro.auth("rectorat", None)
     assert scoring.get(f"/api/audit/students/{WAITING}", headers=rectorat).status_code == 404
-    for bad in ("hier", f"{YEAR}-03-15T12:00:00", "1-0"):
+    # "99…9-0": twenty digits, as the document allows, but past a stream id's 64 bits (Redis refuses it).
+    for bad in ("hier", f"{YEAR}-03-15T12:00:00", "1-0", "99999999999999999999-0", "0-18446744073709551616"):
         answer = scoring.get(path, params={"as_of": bad}, headers=rectorat)
         assert answer.status_code == 422, (bad, answer.text)
         assert answer.json()["error"] == "invalid_as_of"
