@@ -17,6 +17,7 @@ import pytest
 import redis as redis_sync
 from fastapi.testclient import TestClient
 
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 from tests.in_services_world import load
 
 world_module = load()
@@ -47,7 +48,7 @@ def registration(world, **replication) -> Iterator[TestClient]:
 def test_not_on_its_replicas_in_time_answers_503_and_the_retry_answers_as_the_original(world) -> None:
     ine = "123456789FR"
     body = {
-        "event_id": str(uuid.uuid4()), "student_ine": ine, "campaign": "2027", "college_uai": COLLEGE,
+        "event_id": str(uuid.uuid4()), "student_ine": ine, "campaign": CAMPAIGN, "college_uai": COLLEGE,
         "last_name": "Martin", "first_name": "Léa", "class_name": "3e B",
         "referent": {"user_id": "referent-1", "name": "Claire Dupont", "email": "claire.dupont@ac-paris.fr"},
     }
