@@ -361,24 +361,32 @@ class Bench:
 
     async def _steady(self, redis: Redis, rate: float, academie: str) -> load.WorkerReport:
         """Writes at a steady `rate` through registration, each read back from scoring (`min_position`)."""
-        principals, rectorat = self.tokens()
-        await LogWriter(redis, StreamKeys(academie), self.campaign, self.keystore).open_campaign()
-        url, schema = self.database("postgres", f"registration_steady{int(rate)}")
-        registration = self.start_service("registration", academie, url, schema)
-        url, schema = self.database("postgres", f"scoring_steady{int(rate)}")
-        scoring = self.start_service("scoring", academie, url, schema)
-        registration.wait_ready()
-        scoring.wait_ready()
-        workers = 2
-        self.say(f"HTTP writes at a steady {rate:.0f}/s for {self.sizes.steady_seconds:.0f} s, each read back from scoring")
-        start_at = time.time() + 1
-        plans = [load.ClientPlan(registration.url, scoring.url, principals, rectorat, Places.from_reference().voeux, w,
-                                 workers, 1, start_at, self.sizes.steady_seconds, rate / workers) for w in range(workers)]
-        steady = load.merge(run_workers(self.pool, load.steady_worker, plans))
+        registration, scoring = await self.start_steady_services(redis, academie, f"steady{int(rate)}")
+        steady = self.steady_load(registration, scoring, rate)
         self.context.setdefault("scoring_peak_mb_following_writes", []).append(round(scoring.sample_memory(), 1))
         self.stop_service(registration)
         self.stop_service(scoring)
         return steady
+
+    async def start_steady_services(self, redis: Redis, academie: str, tag: str) -> tuple[Service, Service]:
+        """Registration and scoring on a fresh académie (its campaign opened), each on its own schema, ready."""
+        await LogWriter(redis, StreamKeys(academie), self.campaign, self.keystore).open_campaign()
+        url, schema = self.database("postgres", f"registration_{tag}")
+        registration = self.start_service("registration", academie, url, schema)
+        url, schema = self.database("postgres", f"scoring_{tag}")
+        scoring = self.start_service("scoring", academie, url, schema)
+        registration.wait_ready()
+        scoring.wait_ready()
+        return registration, scoring
+
+    def steady_load(self, registration: Service, scoring: Service, rate: float, workers: int = 2) -> load.WorkerReport:
+        """The open-loop load of `load.steady_worker` from `workers` of the pool's processes, merged."""
+        principals, rectorat = self.tokens()
+        self.say(f"HTTP writes at a steady {rate:.0f}/s for {self.sizes.steady_seconds:.0f} s, each read back from scoring")
+        start_at = time.time() + 1
+        plans = [load.ClientPlan(registration.url, scoring.url, principals, rectorat, Places.from_reference().voeux, w,
+                                 workers, 1, start_at, self.sizes.steady_seconds, rate / workers) for w in range(workers)]
+        return load.merge(run_workers(self.pool, load.steady_worker, plans))
 
     def _peer(self) -> None:
         started = time.monotonic()

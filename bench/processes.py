@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,9 +105,10 @@ class Services:
 
     workdir: Path
     running: list[Service] = field(default_factory=list)
+    ports: Iterator[int] | None = None  # the ports to take in turn (a task's own range); free ones when None
 
     def start(self, name: str, env: dict[str, str]) -> Service:
-        service = start_service(name, env, self.workdir)
+        service = start_service(name, env, self.workdir, next(self.ports) if self.ports else None)
         self.running.append(service)
         return service
 
