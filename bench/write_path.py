@@ -129,6 +129,24 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def use_postgres_keystore(bench: Bench, database_url: str) -> None:
+    """The bench's key store on PostgreSQL (schema `keystore`) instead of its SQLite file, for every process it
+    starts: the key store of production (`deploy/`)."""
+    bench.keystore.close()
+    bench.keystore_url = database_url
+    bench.keystore = KeyStore.open(database_url, MasterKey(parse_master_key(bench.master_key)))
+
+
+async def clean_redis(bench: Bench, academies: list[str]) -> None:
+    """The bench's own keys, and every key of the académies this run wrote to."""
+    redis = log_client(bench.redis_url)
+    await bench._clean_redis(redis)
+    for academie in academies:
+        async for key in redis.scan_iter(match=f"{StreamKeys(academie).prefix}*", count=1000):
+            await redis.unlink(key)
+    await redis.aclose()
+
+
 def forget_keys(url: str, campaign: str, since: datetime, orders: int) -> int:
     """The key store rows this run made (PostgreSQL is shared): the HTTP students' (INEs ending HT, worker
     numbers of this run) and the append measurement's (its round's tags)."""
@@ -161,9 +179,7 @@ def main() -> int:
     sizes = QUICK.__class__(**{**QUICK.__dict__, "http_seconds": args.seconds})
     bench = Bench(sizes, args.redis_url, args.database_url, workdir)
     if args.keystore == "postgres":
-        bench.keystore.close()
-        bench.keystore_url = args.database_url
-        bench.keystore = KeyStore.open(args.database_url, MasterKey(parse_master_key(bench.master_key)))
+        use_postgres_keystore(bench, args.database_url)
     pool = worker_pool(4, warm=("bench.limits", "bench.load"))
     runs: list[dict] = []
     try:
@@ -181,16 +197,8 @@ def main() -> int:
         pool.shutdown(cancel_futures=True)
         bench.services.stop_all()
 
-        async def clean() -> None:
-            redis = log_client(args.redis_url)
-            await bench._clean_redis(redis)
-            for n in range(2 * len(args.config)):
-                for tag in (f"{bench.http_academie}{n}", f"{bench.scratch}{n}"):
-                    async for key in redis.scan_iter(match=f"{StreamKeys(tag).prefix}*", count=1000):
-                        await redis.unlink(key)
-            await redis.aclose()
-
-        asyncio.run(clean())
+        asyncio.run(clean_redis(bench, [f"{tag}{n}" for n in range(2 * len(args.config))
+                                        for tag in (bench.http_academie, bench.scratch)]))
         bench.keystore.close()
         bench._drop_schemas()
         if args.keystore == "postgres":
