@@ -216,3 +216,51 @@ def test_a_writer_forgets_a_key_it_destroyed_at_once(keystore: KeyStore) -> None
     keystore.destroy(CAMPAIGN, INE)
     with pytest.raises(StudentErased):
         keystore.keyring_for_writing(CAMPAIGN, INE)
+
+
+# --- a reader's keys across pages ----------------------------------------------------
+
+
+async def _read_as_the_consumer(log: EventLog, keystore: KeyStore) -> list:
+    """The registration stream's entries opened as the consumer opens a page (its bytes, the page's keyring)."""
+    from redis.client import NEVER_DECODE
+
+    from shared.runtime.projection.consumer import page_keyring, parse_entries, stream_entries
+
+    stream = log.keys.service(CAMPAIGN, "registration")
+    reply = await log.redis.execute_command("XRANGE", stream, "-", "+", keys=[stream], **{NEVER_DECODE: True})
+    entries = stream_entries(stream, reply)
+    parse_entries(entries, await page_keyring(keystore, entries))
+    return [entry.logged.event.payload for entry in entries]
+
+
+async def test_a_reader_unwraps_a_key_once_across_pages_and_an_erasure_still_wins_at_once(
+    log: EventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await log.append(make_event(_named_registration()), "registration", 0, "fp")
+    reader = KeyStore(log.keystore.engine, log.keystore.master)  # a consumer's process: nothing held for writing
+    unwrapped = []
+    unwrap = reader.master.unwrap
+    monkeypatch.setattr(reader.master, "unwrap", lambda *args: unwrapped.append(args) or unwrap(*args))
+    assert [p.last_name for p in await _read_as_the_consumer(log, reader)] == [NAME]
+    assert [p.last_name for p in await _read_as_the_consumer(log, reader)] == [NAME]
+    assert len(unwrapped) == 1  # the next page took the key unwrapped already
+    KeyStore(log.keystore.engine, log.keystore.master).destroy(CAMPAIGN, INE)  # erased by another process
+    assert [p.last_name for p in await _read_as_the_consumer(log, reader)] == [ERASED]  # its kept key not used
+
+
+def test_a_readers_unwrapped_keys_are_bounded_the_least_recently_used_dropped(
+    keystore: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.runtime.keys.store as store
+
+    monkeypatch.setattr(store, "UNWRAPPED_KEYS_KEPT", 2)
+    first, second, third = INE, OTHER_INE, "111111111AA"
+    for ine in (first, second, third):
+        keystore.keyring_for_writing(CAMPAIGN, ine)
+    keystore.keyring([(CAMPAIGN, first)])
+    keystore.keyring([(CAMPAIGN, second)])
+    keystore.keyring([(CAMPAIGN, first)])  # used again: the second is now the least recently used
+    keystore.keyring([(CAMPAIGN, third)])
+    assert [kept[:2] for kept in keystore._unwrapped] == [(CAMPAIGN, first), (CAMPAIGN, third)]
+    assert keystore.keyring([(CAMPAIGN, second)]).keys[(CAMPAIGN, second)] is not None  # unwrapped again when asked

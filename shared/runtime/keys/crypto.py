@@ -119,9 +119,10 @@ class StudentKeys:
     destroyed (the student erased: their fields read ERASED). A student absent
     from the map has no key at all, which is an error, never an erasure."""
 
-    def __init__(self, keys: dict[tuple[str, str], bytes | None]) -> None:
+    def __init__(self, keys: dict[tuple[str, str], bytes | None], ciphers: dict[bytes, AESGCM] | None = None) -> None:
         self.keys = keys
-        self._ciphers: dict[bytes, AESGCM] = {}  # by key, made at its first use: a student has several entries a page
+        # by key, made at its first use (a student has several entries a page), or given (the key store keeps them)
+        self._ciphers: dict[bytes, AESGCM] = {} if ciphers is None else ciphers
 
     def _key(self, campaign: str, ine: str) -> bytes | None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from shared.runtime.keys.crypto import MasterKey, StudentKeys, new_key
 from shared.runtime.db import ensure_schema, is_sqlite, make_engine
 
@@ -31,6 +34,7 @@ SCHEMA = "keystore"  # the PostgreSQL schema, when the key store lives in Postgr
 MAX_PAIRS = 400  # (campaign, INE) pairs per query
 WRITING_KEY_SECONDS = 300.0  # how long a writer keeps a student's key in memory
 WRITING_KEYS_KEPT = 10_000
+UNWRAPPED_KEYS_KEPT = 20_000  # a reader's unwrapped data keys kept across pages (least recently used dropped)
 T = TypeVar("T")
 
 metadata = MetaData()
@@ -70,6 +74,11 @@ class KeyStore:
         self.engine = engine
         self.master = master
         self._for_writing: dict[tuple[str, str], tuple[bytes, float]] = {}  # key, until (monotonic)
+        # A reader's unwrapped keys and their ciphers by (campaign, INE, wrapped key): the row is still read at
+        # every keyring, so a destroyed key (NULL) is never taken from here; only the unwrapping is saved.
+        # A dict in use order, under a lock: several views' consumers of a process ask for keys side by side.
+        self._unwrapped: dict[tuple[str, str, str], tuple[bytes, AESGCM]] = {}
+        self._unwrapped_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, master: MasterKey, schema: str = SCHEMA) -> "KeyStore":
@@ -131,9 +140,30 @@ class KeyStore:
             ]
 
         keys: dict[tuple[str, str], bytes | None] = {}
-        for campaign_, ine, wrapped in self._once(read):
-            keys[(campaign_, ine)] = None if wrapped is None else self.master.unwrap(wrapped, campaign_, ine)
-        return StudentKeys(keys)
+        ciphers: dict[bytes, AESGCM] = {}
+        rows = self._once(read)
+        with self._unwrapped_lock:
+            for campaign_, ine, wrapped in rows:
+                if wrapped is None:
+                    keys[(campaign_, ine)] = None  # destroyed: whatever was unwrapped before is not used
+                    continue
+                key, cipher = self._unwrap(campaign_, ine, wrapped)
+                keys[(campaign_, ine)] = key
+                ciphers[key] = cipher
+        return StudentKeys(keys, ciphers)
+
+    def _unwrap(self, campaign: str, ine: str, wrapped: str) -> tuple[bytes, AESGCM]:
+        """A data key and its cipher, unwrapped once while it stays among the UNWRAPPED_KEYS_KEPT last used
+        (a page of a catch-up names ~1,000 students, most of them again in the next pages)."""
+        kept = self._unwrapped
+        found = kept.pop((campaign, ine, wrapped), None)  # put back last: the dict stays in use order
+        if found is None:
+            key = self.master.unwrap(wrapped, campaign, ine)
+            found = (key, AESGCM(key))
+            if len(kept) >= UNWRAPPED_KEYS_KEPT:
+                del kept[next(iter(kept))]  # the least recently used
+        kept[(campaign, ine, wrapped)] = found
+        return found
 
     async def keyring_async(self, students: Iterable[tuple[str, str]]) -> StudentKeys:
         students = list(students)
@@ -208,6 +238,8 @@ class KeyStore:
         """Destroy the student's key (a row is kept, without the key); True if a key was destroyed.
         A student without a key yet gets a destroyed row, so none is made later."""
         self._for_writing.pop((campaign, ine), None)
+        with self._unwrapped_lock:  # not needed (the row says destroyed), but no copy kept longer than needed
+            self._unwrapped = {k: v for k, v in self._unwrapped.items() if k[:2] != (campaign, ine)}
         now = datetime.now(UTC)
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         with self.engine.begin() as conn:
