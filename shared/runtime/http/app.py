@@ -159,7 +159,11 @@ def build_app(
             engine.dispose()
             keystore.close()
 
-    app = FastAPI(title=title, description=API_DESCRIPTION, lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
+    # Passpro configures no OpenTelemetry: FastAPI's own (0.165) otherwise looks for a provider at every request,
+    # reading the environment three times (about 10 µs of CPU per request, issue 16).
+    no_telemetry = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    app = FastAPI(title=title, description=API_DESCRIPTION, lifespan=lifespan, docs_url="/docs",
+                  openapi_url="/openapi.json", telemetry=no_telemetry)
     app.add_middleware(
         ApiGuard,
         secret=lambda: settings.jwt_secret,
