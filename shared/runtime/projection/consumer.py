@@ -128,6 +128,10 @@ class Entry:
 _HISTORY_FIELDS = (b"campaign", b"student_ine", b"student_version")
 
 
+def _text(entry_id: bytes | str) -> str:
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
 def stream_entries(key: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[Entry]:
     """A stream's entries as XREAD or XRANGE give them, not decoded."""
     return [Entry(key, entry_id.decode(), raw) for entry_id, raw in entries]
@@ -194,6 +198,14 @@ class ReadAhead:
         self.task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
+@dataclass
+class LogAsk:
+    """One round trip of `reached` on its way: the first entry after each (stream, position) it asks."""
+
+    made: int  # the consumer's count of asks once this one was made
+    task: asyncio.Future  # -> list of entry id keys, None where the stream has nothing after the position
+
+
 class Consumer:
     def __init__(
         self,
@@ -224,6 +236,10 @@ class Consumer:
         self._loaded = False
         # stream -> (from, until): entry id keys between which the stream was found empty (see `reached`)
         self._clear: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
+        # stream -> the id key of an entry found in it after the position then, not applied yet (see `reached`)
+        self._unread: dict[str, tuple[int, int]] = {}
+        self._asks_made = 0  # round trips `reached` sent to the log, counted (which waiter may share which)
+        self._asking: dict[tuple[tuple[str, str], ...], LogAsk] = {}  # those on their way, by what they ask
         self._applied: asyncio.Event | None = None  # set at the next committed page, made by the first waiter
         self._ahead: ReadAhead | None = None  # the next page, read while the last one committed
         self.files = FileCache()  # the student files of the last pages committed
@@ -239,6 +255,7 @@ class Consumer:
             stored = load_positions(conn, self.view.positions)
         self._stored = stored
         self.positions = {self.keys.rectorat: START, **stored}
+        self._unread.clear()
         self.files.clear()  # a swap may have brought other files in
         self._loaded = True
 
@@ -329,6 +346,8 @@ class Consumer:
             await asyncio.to_thread(self._load)
         page = await self._next_page(block_ms)
         if not page:
+            # Nothing after the positions: an entry a waiter saw unread is gone (a failover lost it): ask again.
+            self._unread.clear()
             return 0
         while True:
             try:
@@ -526,14 +545,18 @@ class Consumer:
                 self._loaded = False
                 await asyncio.sleep(1)
 
-    async def reached(self, position: str) -> bool:
+    async def reached(self, position: str, since: int | None = None) -> bool:
         """True when no entry at or before `position` is left unread in any followed stream.
 
         A stream found with nothing after its position up to some id is remembered so (`_clear`): an
         entry appended later gets a later id, so streams the writes do not go to (the rectorat's, the
-        other services') are asked once for many waiters, not at every check."""
+        other services') are asked once for many waiters, not at every check. The first entry found after
+        a stream's position is remembered too (`_unread`) until the consumer reads past it: a waiter for
+        a position at or after it is behind without asking. And the waiters a committed page wakes share
+        one round trip (`_first_entries`), not one each (issue 16: they were a quarter of scoring's CPU
+        under load). `since`: `_asks_made` when `position` was already in the log (see `wait_for`)."""
         target = entry_id_key(position)
-        clear = self._clear
+        clear, unread = self._clear, self._unread
         behind = []
         for key, current in list(self.positions.items()):
             at = entry_id_key(current)
@@ -542,18 +565,51 @@ class Consumer:
             known = clear.get(key)
             if known is not None and known[0] <= at and target <= known[1]:
                 continue  # nothing in (known from, known until], which holds (at, target]
+            first_unread = unread.get(key)
+            if first_unread is not None and at < first_unread <= target:
+                return False  # an entry in (at, target] not applied yet
             behind.append((key, current, at))
         if behind:  # one round trip for all the streams still behind, however many the view follows
-            pipe = self.redis.pipeline(transaction=False)
-            for key, current, _ in behind:
-                pipe.xrange(key, f"({current}", position, count=1)
-            found = await pipe.execute()
-            for (key, _, at), entries in zip(behind, found, strict=True):
-                if not entries:
-                    clear[key] = (at, target)
-            if any(found):
+            firsts = await self._first_entries(tuple((key, current) for key, current, _ in behind),
+                                               self._asks_made if since is None else since)
+            caught_up = True
+            for (key, _, at), first in zip(behind, firsts, strict=True):
+                if first is None or first > target:
+                    known = clear.get(key)  # two clear spans that meet are one: kept for any waiter within
+                    joined = known is not None and known[0] <= at <= known[1]
+                    clear[key] = (known[0], max(known[1], target)) if joined else (at, target)
+                else:  # compared with the position at each use: stale once the consumer read past it
+                    unread[key] = first
+                    caught_up = False
+            if not caught_up:
                 return False
         return self._loaded
+
+    async def _first_entries(self, ask: tuple[tuple[str, str], ...], since: int) -> list[tuple[int, int] | None]:
+        """The first entry after each (stream, position) of `ask`, in one round trip. One already on its way
+        for the same is shared only if it was made after `since`: sent after the caller's position was in
+        the log, its "nothing there" holds for the caller too (an earlier one could have missed it)."""
+        pending = self._asking.get(ask)
+        if pending is None or pending.made <= since:
+            self._asks_made += 1
+            pending = LogAsk(self._asks_made, asyncio.ensure_future(self._ask_log(ask)))
+            self._asking[ask] = pending
+
+            def done(task: asyncio.Future, pending: LogAsk = pending) -> None:
+                if self._asking.get(ask) is pending:
+                    del self._asking[ask]
+                if not task.cancelled():
+                    task.exception()  # retrieved: every waiter on it may have gone
+
+            pending.task.add_done_callback(done)
+        return await asyncio.shield(pending.task)  # a waiter that gives up leaves the others' ask alone
+
+    async def _ask_log(self, ask: tuple[tuple[str, str], ...]) -> list[tuple[int, int] | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for key, current in ask:
+            pipe.xrange(key, f"({current}", "+", count=1)
+        found = await pipe.execute()
+        return [entry_id_key(_text(entries[0][0])) if entries else None for entries in found]
 
     def notify_applied(self) -> None:
         """Wake every waiter (`poll` calls it after each committed page): each checks `reached` again then,
@@ -574,10 +630,11 @@ class Consumer:
         Checked again after each committed page, and at least every WAIT_RECHECK_S (positions also move
         when they are reloaded, and a consumer run elsewhere notifies no one here)."""
         deadline = time.monotonic() + timeout
+        since = self._asks_made  # `position` is in the log now: any ask made from here on may answer for it
         while True:
             applied = self._next_page_applied()  # taken before the check, so a commit during it is not missed
             try:
-                if await self.reached(position):
+                if await self.reached(position, since):
                     return True
             except (RedisError, OSError) as exc:  # the log restarting: the loop reconnects, so may we
                 log.info("view %s: waiting for %s, log unreachable: %s", self.view.name, position, exc)
