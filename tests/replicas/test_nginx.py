@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
 from nginx import behind_nginx, lease_holders  # noqa: E402
 from passpro_processes import SERVICES, base_env, run_cli  # noqa: E402
+from event_factories import CAMPAIGN  # noqa: E402  the campaign to come (2027 until its rentrée)
 
-COLLEGE, LYCEE, FORMATION, CAMPAIGN = "0752536Z", "0752845K", "2473121131", "2027"
+COLLEGE, LYCEE, FORMATION = "0752536Z", "0752845K", "2473121131"
 NGINX_PORTS = {"registration": 19101, "evaluation": 19102, "scoring": 19103}
 PROCESS_PORTS = {name: [19111 + 2 * i, 19112 + 2 * i] for i, name in enumerate(SERVICES)}
 
