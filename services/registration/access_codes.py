@@ -21,24 +21,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from collections.abc import Iterator
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.registration.views import access_codes, sign_in_failures
+from shared.runtime import tries
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # 31 symbols, none mistaken for another
 CODE_LENGTH = 12  # 31^12 ≈ 2^59
 CODE_DAYS = 90  # a code lasts the spring of the interviews; a new one can be issued at any time
 MAX_FAILURES = 5
-LOCK_SECONDS = 15 * 60
-FAILURES_KEPT_SECONDS = 3600  # wrong tries older than this, with no lock running, are forgotten
+LOCK_SECONDS = tries.LOCK_SECONDS
+FAILURES_KEPT_SECONDS = tries.KEPT_SECONDS  # wrong tries older than this, with no lock running, are forgotten
 # scrypt's cost: 16 MiB and ~50 ms per check, a fraction of a second for a student, a wall for a guesser.
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LENGTH = 2**14, 8, 1, 32
 
@@ -110,13 +110,6 @@ def _transaction(conn_or_engine: Connection | Engine) -> Iterator[Connection]:
         yield conn_or_engine
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: they were stored in UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
 def store_code(
     conn_or_engine: Connection | Engine, *, campaign: str, ine: str, college_uai: str, code: str, issued_by: str,
     issued_at: datetime, expires_at: datetime,
@@ -144,7 +137,7 @@ def current_code(conn_or_engine: Connection | Engine, ine: str) -> dict | None:
         return None
     found = dict(row)
     found.pop("code_hash")
-    found["issued_at"], found["expires_at"] = _aware(found["issued_at"]), _aware(found["expires_at"])
+    found["issued_at"], found["expires_at"] = tries.aware(found["issued_at"]), tries.aware(found["expires_at"])
     return found
 
 
@@ -158,41 +151,6 @@ def erase_student(conn_or_engine: Connection | Engine, ine: str) -> None:
 # --- the check --------------------------------------------------------------------------------------------
 
 
-def _lock_left(conn: Connection, ine: str, now: datetime) -> int | None:
-    row = conn.execute(select(sign_in_failures.c.locked_until).where(sign_in_failures.c.ine == ine)).first()
-    locked_until = _aware(row.locked_until) if row else None
-    if locked_until is not None and locked_until > now:
-        return max(1, math.ceil((locked_until - now).total_seconds()))
-    return None
-
-
-def _count_failure(conn: Connection, ine: str, now: datetime, most: int = MAX_FAILURES) -> None:
-    """One more wrong try for the INE, in one statement (two processes counting at once both count); the
-    `most`-th locks the INE for LOCK_SECONDS and starts the count again."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(sign_in_failures).values(ine=ine, failures=1, last_failure_at=now, locked_until=None)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["ine"],
-        set_={"failures": sign_in_failures.c.failures + 1, "last_failure_at": now},
-    ).returning(sign_in_failures.c.failures)
-    failures = conn.execute(stmt).scalar_one()
-    if failures >= most:
-        conn.execute(
-            update(sign_in_failures).where(sign_in_failures.c.ine == ine)
-            .values(failures=0, locked_until=now + timedelta(seconds=LOCK_SECONDS))
-        )
-
-
-def _forget_old_failures(conn: Connection, now: datetime) -> None:
-    old = now - timedelta(seconds=FAILURES_KEPT_SECONDS)
-    conn.execute(
-        delete(sign_in_failures).where(
-            sign_in_failures.c.last_failure_at < old,
-            (sign_in_failures.c.locked_until.is_(None)) | (sign_in_failures.c.locked_until < now),
-        )
-    )
-
-
 def verify_access_code(conn_or_engine: Connection | Engine, ine: str, code: str, now: datetime) -> AccessOutcome:
     """Is `code` the INE's current access code at `now`? A locked INE is answered locked without a look at the
     code; a wrong, revoked or expired code counts as a wrong try; the right one clears the count.
@@ -200,40 +158,34 @@ def verify_access_code(conn_or_engine: Connection | Engine, ine: str, code: str,
     is computed between two short transactions (no write lock held meanwhile); given a connection, on it."""
     now = now.astimezone(UTC)
     with _transaction(conn_or_engine) as conn:
-        if (left := _lock_left(conn, ine, now)) is not None:
+        if (left := tries.lock_left(conn, sign_in_failures, ine, now)) is not None:
             return AccessOutcome(accepted=False, retry_after=left)
         row = conn.execute(
             select(access_codes).where(access_codes.c.ine == ine).order_by(access_codes.c.issued_at.desc()).limit(1)
         ).first()
-    expires_at = _aware(row.expires_at) if row else None
+    expires_at = tries.aware(row.expires_at) if row else None
     if row is None:
         hash_code(code)  # the same work as a real check: the time taken does not tell who has a code
         right = False
     else:
         right = expires_at > now and code_matches(row.code_hash, code)
     with _transaction(conn_or_engine) as conn:
-        _forget_old_failures(conn, now)
+        tries.forget_old_failures(conn, sign_in_failures, now)
         if right:
-            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.ine == ine))
+            tries.forget_tries(conn, sign_in_failures, ine)
             return AccessOutcome(True, campaign=row.campaign, college_uai=row.college_uai, code_expires_at=expires_at)
-        _count_failure(conn, ine, now)
+        tries.count_failure(conn, sign_in_failures, ine, now, MAX_FAILURES)
         return AccessOutcome(accepted=False)
 
 
 def count_try(conn_or_engine: Connection | Engine, key: str, now: datetime, most: int) -> int | None:
     """The same count and lock as wrong codes, for another way in (educonnect.py: sign-ins started from one
-    address): one more try under `key`, the `most`-th locking it for LOCK_SECONDS. Returns the seconds left when
-    `key` is locked (this try not counted), else None. `key` never has an INE's shape (a row per INE stays)."""
-    now = now.astimezone(UTC)
+    address): shared.runtime.tries.count_try in this table. `key` never has an INE's shape (a row per INE stays)."""
     with _transaction(conn_or_engine) as conn:
-        if (left := _lock_left(conn, key, now)) is not None:
-            return left
-        _forget_old_failures(conn, now)
-        _count_failure(conn, key, now, most)
-    return None
+        return tries.count_try(conn, sign_in_failures, key, now, most)
 
 
 def forget_tries(conn_or_engine: Connection | Engine, key: str) -> None:
     """`key`'s count cleared, as the right code clears an INE's."""
     with _transaction(conn_or_engine) as conn:
-        conn.execute(delete(sign_in_failures).where(sign_in_failures.c.ine == key))
+        tries.forget_tries(conn, sign_in_failures, key)

@@ -47,6 +47,8 @@ from services.registration import access_codes, student_api
 from services.registration.student_api import student_path
 from services.registration.views import educonnect_links, student_files
 from shared.contracts.identifiers import check_ine, normalise
+from shared.fr.formats import minutes_to_wait
+from shared.runtime import tries
 from shared.runtime.http.app import Runtime, runtime
 from shared.runtime.http.auth import InvalidToken, Principal, issue_token
 from shared.web.forms import read_form
@@ -73,7 +75,7 @@ ATTRIBUTE_KEYS = ("identity", "user_type", "uai", "birth_date", "ine_hash")
 # Sign-ins started from one address (each signs an AuthnRequest and keeps it in Redis) counted as wrong access
 # codes are (access_codes.count_try): past this many without a verified answer, 429 for LOCK_SECONDS. A whole
 # class signing in at once from its collège's one address stays under it; a verified answer clears the count.
-LOGIN_STARTS = 30
+LOGIN_STARTS = tries.STARTS_PER_ADDRESS
 REQUEST_SECONDS = 600  # an AuthnRequest answered later than this is refused (the student starts again)
 PENDING_SECONDS = 900  # how long a verified, unlinked identity waits for its access code
 CLOCK_SKEW_SECONDS = 60
@@ -414,9 +416,8 @@ def _key(rt: Runtime, kind: str, value: str) -> str:
 
 
 def address_key(request: Request) -> str:
-    """The sign-in starts' count key of the browser's address: `@` and a digest, never an INE (same table)."""
-    host = request.client.host if request.client else ""
-    return "@" + hashlib.sha256(host.encode()).hexdigest()[:10]
+    """The sign-in starts' count key of the browser's address (shared/runtime/tries.py)."""
+    return tries.address_key(request.client.host if request.client else None)
 
 
 def subject_digest(rt: Runtime, identity: Identity) -> str:
@@ -493,7 +494,7 @@ async def login(request: Request) -> Response:
                                    LOGIN_STARTS)
     if left is not None:  # before any signature or Redis key
         log.info("EduConnect sign-in start refused: too many from one address")
-        response = refusal_page(request, 429, TOO_MANY_STARTS.format(wait=student_api.minutes_to_wait(left)))
+        response = refusal_page(request, 429, TOO_MANY_STARTS.format(wait=minutes_to_wait(left)))
         response.headers["Retry-After"] = str(left)
         return response
     suite = student_path(request.query_params.get("suite") or request.query_params.get("next"))

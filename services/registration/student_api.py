@@ -27,6 +27,7 @@ from shared.contracts.events import Assessment, CollegeAvis, InterviewMode, Lyce
 from shared.contracts.identifiers import INE, UAI, Campaign, FormationCode
 from shared.domain.errors import NotFound, Refusal
 from shared.domain.student_file import StudentFile
+from shared.fr.formats import minutes_to_wait
 from shared.runtime.http.app import Runtime, runtime
 from shared.runtime.http.auth import InvalidToken, Principal, issue_token
 from shared.runtime.http.guard import API_DEPENDENCIES, principal, require_role
@@ -185,12 +186,6 @@ class MySpace(Answer):
     interviews: list[MyInterview]
     total_bonus_points: int = Field(ge=0)
     version: int = Field(ge=0)
-
-
-def minutes_to_wait(retry_after: int) -> str:
-    """« 15 minutes », « 1 minute »: a lock's seconds left, rounded up, as the student reads them."""
-    minutes = max(1, -(-retry_after // 60))
-    return f"{minutes} minute{'s' if minutes > 1 else ''}"
 
 
 class TooManyTries(Refusal):

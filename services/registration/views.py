@@ -56,7 +56,7 @@ access_codes = Table(
     Index("ix_student_access_codes_ine", "ine"),
 )
 # Wrong codes per INE, counted in the database so the limit holds across processes; a row lives only while it
-# matters (access_codes.FAILURES_KEPT_SECONDS after its last failure, or its lock). Migration 0004.
+# matters (shared/runtime/tries.py: an hour after its last failure, or its lock). Migration 0004.
 sign_in_failures = Table(
     "student_sign_in_failures",
     metadata,

@@ -78,3 +78,8 @@ def plural(count: int, singular: str, many: str | None = None) -> str:
     """« 1 élève », « 3 élèves », « 1 200 élèves »: French counts 0 and 1 as singular (CLDR's `one`)."""
     word = singular if FR.plural_form(count) == "one" else (many or singular + "s")
     return f"{number(count)} {word}"
+
+
+def minutes_to_wait(retry_after: int) -> str:
+    """« 15 minutes », « 1 minute »: a lock's seconds left (a Retry-After), rounded up, as a person reads them."""
+    return plural(max(1, -(-retry_after // 60)), "minute")

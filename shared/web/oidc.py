@@ -12,12 +12,16 @@ key) and its `iss`, `aud` (asked for: Authlib checks it only through `azp` other
 - the claims (ID token, and userinfo when the provider has one, for the same `sub`) go through the claims
   mapping (shared/runtime/claims_map.py); a person it gives no role gets a French 403 page and no session;
   one it gives several establishments chooses one on a page (`/auth/choix`) among those, before any session;
+- sign-ins started from one browser address are counted as wrong access codes are (shared/runtime/tries.py, in
+  the service's `sign_in_starts`): past LOGIN_STARTS without a verified answer, `/auth/login` answers a French
+  429 page for the lock's time, before any flow is sealed or the provider asked; a verified answer clears it;
 - then the session is today's: a Passpro HS256 token in the service's session cookie (shared/web/session.py).
   The ID token is kept in its own cookie as the hint for the provider's end-session endpoint at sign-out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import warnings
@@ -35,7 +39,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from joserfc.errors import JoseError
 
+from shared.fr.formats import minutes_to_wait
 from shared.fr.labels import ROLE_LABELS
+from shared.runtime import tries
 from shared.runtime.claims_map import ClaimsMap, Mapped, Unmapped, load_claims_map, map_claims
 from shared.runtime.http.app import runtime
 from shared.runtime.http.auth import Principal, issue_token
@@ -51,12 +57,15 @@ FLOW_AUDIENCE = "passpro-oidc-flow"
 CHOICE_AUDIENCE = "passpro-oidc-choice"
 ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 HTTP_TIMEOUT = 10.0
+LOGIN_STARTS = tries.STARTS_PER_ADDRESS  # as EduConnect's starts
 
 FAILED = ("La connexion par votre compte académique n'a pas abouti (réponse du fournisseur d'identité invalide ou "
           "expirée). Recommencez depuis la page de connexion.")
 UNREACHABLE = "Le fournisseur d'identité académique ne répond pas ; réessayez dans un instant."
 NOT_CONFIGURED = "La connexion par le compte académique n'est pas configurée sur ce service."
 NOT_OFFERED = "Cet établissement ne fait pas partie de ceux que votre compte académique désigne."
+TOO_MANY_STARTS = ("Trop de connexions par compte académique commencées depuis ce réseau sans aller au bout. "
+                   "Attendez {wait} avant de réessayer.")
 
 oidc = APIRouter(include_in_schema=False)
 
@@ -167,6 +176,12 @@ async def academie_login(request: Request) -> Response:
     sign_in = academie(request)
     if sign_in is None:
         return web(request).error_page(request, 404, NOT_CONFIGURED)
+    if (left := await asyncio.to_thread(_count_start, request)) is not None:  # before any flow or provider call
+        log.info("academic sign-in start refused: too many from one address")
+        # Nothing sealed nor dropped: a flow another tab of this browser started may still come back.
+        response = web(request).error_page(request, 429, TOO_MANY_STARTS.format(wait=minutes_to_wait(left)))
+        response.headers["Retry-After"] = str(left)
+        return response
     flow: dict[str, Any] = {}
     request.scope["session"] = flow  # where Authlib keeps the state, nonce and PKCE verifier
     try:
@@ -184,6 +199,22 @@ async def academie_login(request: Request) -> Response:
     set_cookie(response, request, flow_cookie(request), sealed, max_age=FLOW_SECONDS)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _address_key(request: Request) -> str:
+    return tries.address_key(request.client.host if request.client else None)
+
+
+def _count_start(request: Request) -> int | None:
+    """One more start from the browser's address; the seconds left of its lock when it is locked."""
+    rt = runtime(request)
+    with rt.engine.begin() as conn:
+        return tries.count_try(conn, tries.sign_in_starts, _address_key(request), rt.clock(), LOGIN_STARTS)
+
+
+def _forget_starts(request: Request) -> None:
+    with runtime(request).engine.begin() as conn:
+        tries.forget_tries(conn, tries.sign_in_starts, _address_key(request))
 
 
 def _read_flow(request: Request) -> dict[str, Any]:
@@ -212,6 +243,7 @@ async def academie_callback(request: Request) -> Response:
     except (AuthlibBaseError, JoseError, SignInFailed, ValueError, KeyError, TypeError) as exc:
         log.info("academic sign-in refused: %s: %s", type(exc).__name__, exc)
         return _page(request, 401, FAILED)
+    await asyncio.to_thread(_forget_starts, request)  # the provider vouched for someone at this address
     mapped = map_claims(sign_in.claims_map, claims, rt.reference)
     if isinstance(mapped, Unmapped) and (choices := [c for c in mapped.choices if c.role in w.roles]):
         return _choice_page(request, choices, local_path(found.get("next")), id_token)

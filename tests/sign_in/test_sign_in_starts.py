@@ -1,0 +1,120 @@
+"""Sign-ins started on /auth/login from one browser address are counted (shared/runtime/tries.py, the count of
+wrong access codes and of EduConnect's starts): past LOGIN_STARTS without a verified answer, a French 429 page
+for the lock's time, no flow sealed; a verified answer clears the count; another address is not affected."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+from fastapi.testclient import TestClient
+
+from academie_provider import TEST_BASE, AcademieProvider
+from sign_in_world import SESSION_COOKIES, ProviderPasspro, sign_in, start_sign_in
+from services_world import _service
+from test_oidc_pages import text_of
+from shared.runtime.tries import LOCK_SECONDS
+from shared.web.oidc import LOGIN_STARTS
+
+FLOW_COOKIE = "passpro_registration_oidc"
+T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def passpro(redis_url: str, academie: str, tmp_path: Path, academie_provider: AcademieProvider) -> Iterator[ProviderPasspro]:
+    with contextlib.closing(redis_sync.Redis.from_url(redis_url)) as client:
+        yield ProviderPasspro(redis_url=redis_url, academie=academie, data_dir=tmp_path, redis=client,
+                              provider=academie_provider)
+
+
+class FromAddress:
+    """The app seen from the browser address a request's `x-test-address` names (else the TestClient's own), as
+    the server would see two browsers."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app, self.state = app, app.state
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        address = dict(scope.get("headers") or []).get(b"x-test-address")
+        if address:
+            scope = {**scope, "client": (address.decode(), 50000)}
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def registration(passpro: ProviderPasspro) -> Iterator[TestClient]:
+    _, _, create_app = _service("registration")
+    passpro.migrate("registration")
+    app = create_app(passpro.settings("registration"))
+    with TestClient(FromAddress(app), base_url=TEST_BASE, raise_server_exceptions=False) as client:
+        app.state.runtime.clock = lambda: T0
+        yield client
+
+
+def started(client: TestClient) -> bool:
+    """One start: True when it went to the provider with a sealed flow, False when refused 429."""
+    answer = start_sign_in(client)
+    if answer.status_code == 302:
+        assert answer.cookies.get(FLOW_COOKIE)
+        return True
+    assert_too_many(answer)
+    return False
+
+
+def assert_too_many(answer, wait: str = "15 minutes") -> None:
+    """The French 429 page, its Retry-After, and nothing sealed nor sent to the provider."""
+    assert answer.status_code == 429, answer.text
+    assert 0 < int(answer.headers["retry-after"]) <= LOCK_SECONDS
+    page = text_of(answer.text)
+    assert "Trop de connexions par compte académique" in page and f"Attendez {wait} avant" in page, page
+    assert 'lang="fr"' in answer.text
+    assert "location" not in answer.headers
+    set_cookies = " ".join(answer.headers.get_list("set-cookie"))
+    assert FLOW_COOKIE not in set_cookies  # no flow sealed (Authlib's state, nonce, verifier), none dropped
+    assert SESSION_COOKIES["registration"] + "=" not in set_cookies
+
+
+def test_the_start_past_the_limit_from_one_address_is_a_french_429_with_nothing_stored(passpro, registration):
+    assert all(started(registration) for _ in range(LOGIN_STARTS))
+    flow_before = registration.cookies.get(FLOW_COOKIE)
+    before = passpro.snapshot()
+    for _ in range(3):
+        assert not started(registration)
+    assert registration.cookies.get(FLOW_COOKIE) == flow_before  # the last flow still waits, none added
+    assert SESSION_COOKIES["registration"] not in registration.cookies
+    assert passpro.snapshot() == before
+
+
+def test_another_address_is_not_affected(registration):
+    assert all(started(registration) for _ in range(LOGIN_STARTS))
+    assert not started(registration)
+    registration.headers["x-test-address"] = "192.0.2.7"
+    assert all(started(registration) for _ in range(LOGIN_STARTS))
+    assert not started(registration)
+    del registration.headers["x-test-address"]
+    assert not started(registration)  # the first address's lock runs on
+
+
+def test_a_verified_sign_in_clears_the_count_of_its_address(registration, academie_provider):
+    assert all(started(registration) for _ in range(LOGIN_STARTS - 1))
+    answer = sign_in(registration, academie_provider, "anne.principale")  # the LOGIN_STARTS-th start, answered
+    assert answer.status_code == 303 and SESSION_COOKIES["registration"] in answer.cookies
+    assert all(started(registration) for _ in range(LOGIN_STARTS))
+    assert not started(registration)
+
+
+def test_the_lock_ends_after_its_time(registration):
+    assert all(started(registration) for _ in range(LOGIN_STARTS))  # the last one locks, at T0
+    runtime = registration.app.state.runtime
+    runtime.clock = lambda: T0 + timedelta(seconds=LOCK_SECONDS - 1)
+    refused = start_sign_in(registration)
+    assert_too_many(refused, "1 minute")
+    assert refused.headers["retry-after"] == "1"
+    runtime.clock = lambda: T0 + timedelta(seconds=LOCK_SECONDS)
+    assert started(registration)
+    assert all(started(registration) for _ in range(LOGIN_STARTS - 1))  # the count started again after the lock
+    assert not started(registration)
