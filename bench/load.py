@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bench.raw_http import RawHttp, RawHttpError
 from bench.workers import start_when
 
 
@@ -138,7 +139,6 @@ STEADY_GRACE_S = 3.0
 
 async def _steady(plan: ClientPlan) -> WorkerReport:
     report = WorkerReport()
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
     rectorat = {"Authorization": f"Bearer {plan.rectorat_token}"}
     total = int(plan.seconds * plan.rate_per_s)
     # Two writes per student here (registration, then the interview): both show in the bonus. A student's
@@ -153,8 +153,10 @@ async def _steady(plan: ClientPlan) -> WorkerReport:
         if lag <= k < len(students) + lag:
             earlier_ine, earlier_college, earlier_writes = students[k - lag]
             sequence.append((earlier_ine, earlier_college, earlier_writes[2]))
-    async with httpx.AsyncClient(timeout=STEADY_TIMEOUT_S, limits=limits) as http:
-
+    # Not httpx here: its pool's cost per request grows with the requests in flight (raw_http.py's docstring).
+    registration = RawHttp(plan.registration_url, STEADY_TIMEOUT_S)
+    scoring = RawHttp(plan.scoring_url, STEADY_TIMEOUT_S) if plan.scoring_url else None
+    try:
         stored: dict[str, asyncio.Event] = {}
 
         answered_at: dict[int, float] = {}  # task number -> when its write was answered
@@ -167,8 +169,8 @@ async def _steady(plan: ClientPlan) -> WorkerReport:
             if now - due > 0.005:
                 report.late_starts += 1
             try:
-                answer = await _post(http, plan, college, path, body)
-            except httpx.HTTPError as exc:
+                answer = await registration.post(path, body, {"Authorization": f"Bearer {plan.tokens[college]}"})
+            except RawHttpError as exc:
                 _refused(report, repr(exc)[:120])
                 return
             finally:
@@ -181,17 +183,16 @@ async def _steady(plan: ClientPlan) -> WorkerReport:
             # Open loop: latency counts from when the write was due, so a slow answer delays no later write.
             report.write_ms.append((done - min(due, now)) * 1000)
             report.accepted += 1
-            if plan.scoring_url is None:
+            if scoring is None:
                 return
             position = answer.json()["positions"]["service"]
             # Every read counts in the percentiles: one that came back without the change (scoring's view
             # not there within the wait, an error) counts with the time it took, a lower bound of the real
             # one, and is counted apart too (e2e_not_visible), so the slowest reads are never left out.
             try:
-                seen = await http.get(f"{plan.scoring_url}/api/bonuses/{ine}", params={"min_position": position},
-                                      headers=rectorat)
+                seen = await scoring.get(f"/api/bonuses/{ine}", {"min_position": position}, rectorat)
                 visible = seen.status_code == 200 and _visible(seen.json(), expect)
-            except httpx.HTTPError:
+            except RawHttpError:
                 visible = False
             report.e2e_ms.append((time.time() - done) * 1000)
             if not visible:
@@ -226,6 +227,10 @@ async def _steady(plan: ClientPlan) -> WorkerReport:
             else:
                 report.write_ms.append((cut_at - dues[n]) * 1000)
         await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await registration.aclose()
+        if scoring is not None:
+            await scoring.aclose()
     return report
 
 

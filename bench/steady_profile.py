@@ -49,8 +49,17 @@ def pids_named(*names: str) -> list[int]:
     return found
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """User and system CPU of the process alone (PostgreSQL's backends are counted each, not in their parent)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_by_pid(names: tuple[str, ...]) -> dict[int, float]:
-    return {pid: cpu_seconds(pid) for pid in pids_named(*names)}
+    return {pid: own_cpu_seconds(pid) for pid in pids_named(*names)}
 
 
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
