@@ -134,6 +134,15 @@ def test_an_erased_address_is_accepted_only_when_reading_the_log() -> None:
 # --- keys --------------------------------------------------------------------------
 
 
+def test_a_sealed_text_with_a_character_outside_base64_does_not_open() -> None:
+    key = new_key()
+    sealed = encrypt(key, b"x", b"aad")
+    assert decrypt(key, sealed, b"aad") == b"x"
+    for stray in ("\n", " ", "!", "="):  # a lenient decoder would skip them and open the rest
+        with pytest.raises(CryptoError):
+            decrypt(key, sealed[:10] + stray + sealed[10:], b"aad")
+
+
 def test_a_data_key_only_opens_with_its_master_key_and_student() -> None:
     master, other = MasterKey(new_key()), MasterKey(new_key())
     wrapped = master.wrap(b"k" * 32, CAMPAIGN, INE)

@@ -28,7 +28,7 @@ import threading
 import typing
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields as dataclass_fields
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -395,8 +395,8 @@ class WireReader:
                                        get(_SEALED), keyring)
             if event is not None:
                 version, entry_hash = get(_STUDENT_VERSION), get(_HASH)
-                logged = LoggedEvent(event, stream, entry_id, int(version) if version else None,
-                                     entry_hash.decode() if entry_hash is not None else None)
+                logged = _logged_event(event, stream, entry_id, int(version) if version else None,
+                                       entry_hash.decode() if entry_hash is not None else None)
                 self.fast += 1
                 return logged
         except Exception:  # noqa: BLE001 - not canonical, or not readable: the reference says which, and why
@@ -406,6 +406,23 @@ class WireReader:
 
 
 _SEALED, _STUDENT_VERSION, _HASH = SEALED.encode(), STUDENT_VERSION.encode(), HASH.encode()
+
+
+def _logged_event(event: contract.Event, stream: str, entry_id: str, student_version: int | None,
+                  entry_hash: str | None) -> LoggedEvent:
+    """`LoggedEvent(event, stream, entry_id, student_version, entry_hash)`, the same instance built at half the
+    cost: the frozen dataclass's __init__ sets each field through object.__setattr__, here its dict is filled
+    at once (once per entry read: BENCHMARKS.md, "Keys across pages and a lighter parse")."""
+    logged = _new_object(LoggedEvent)
+    logged.__dict__.update(event=event, stream=stream, entry_id=entry_id, student_version=student_version,
+                           hash=entry_hash)
+    return logged
+
+
+_new_object = object.__new__
+if [f.name for f in dataclass_fields(LoggedEvent)] != ["event", "stream", "entry_id", "student_version", "hash"] or hasattr(
+        LoggedEvent, "__slots__"):
+    raise ImportError("LoggedEvent changed: _logged_event must fill what its __init__ would")
 
 WIRE = WireReader()
 
