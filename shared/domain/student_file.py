@@ -10,8 +10,8 @@ changes nothing.
 from __future__ import annotations
 
 from datetime import datetime
-from collections.abc import Mapping
-from typing import Any, Literal, Self
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -52,16 +52,46 @@ class FileModel(BaseModel):
         not validated, and counted as set."""
         if deep or self.__pydantic_extra__ is not None or self.__pydantic_private__ is not None:
             return super().model_copy(update=update, deep=deep)
-        cls = type(self)
-        copied = cls.__new__(cls)
-        _setattr(copied, "__dict__", {**self.__dict__, **update} if update else dict(self.__dict__))
-        _setattr(copied, "__pydantic_fields_set__", self.__pydantic_fields_set__.union(update) if update else set(self.__pydantic_fields_set__))
-        _setattr(copied, "__pydantic_extra__", None)
-        _setattr(copied, "__pydantic_private__", None)
-        return copied
+        if not update:
+            return _made(type(self), dict(self.__dict__), set(self.__pydantic_fields_set__))
+        return _made(type(self), {**self.__dict__, **update}, self.__pydantic_fields_set__.union(update))
 
 
 _setattr = object.__setattr__  # a frozen model's own slots, set once on a new copy
+M = TypeVar("M", bound=FileModel)
+
+
+def _made(cls: type[M], fields: dict[str, Any], fields_set: set[str]) -> M:
+    """A file model of these fields, not validated (they come from a model and the log's validated events)."""
+    made = cls.__new__(cls)
+    _setattr(made, "__dict__", fields)
+    _setattr(made, "__pydantic_fields_set__", fields_set)
+    _setattr(made, "__pydantic_extra__", None)
+    _setattr(made, "__pydantic_private__", None)
+    return made
+
+
+class Draft:
+    """A file model's fields changed in place, private to one fold: frozen once into a new model (as
+    `model_copy` makes one: not validated, the fields changed counted as set), instead of a copy per change.
+    The model takes the draft's dict: a draft is not used after `freeze`."""
+
+    __slots__ = ("model_class", "fields", "fields_set")
+
+    def __init__(self, model: FileModel) -> None:
+        self.model_class = type(model)
+        self.fields = dict(model.__dict__)
+        self.fields_set = set(model.__pydantic_fields_set__)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.fields[name]
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        self.fields.update(changes)
+        self.fields_set.update(changes)
+
+    def freeze(self) -> FileModel:
+        return _made(self.model_class, self.fields, self.fields_set)
 
 
 class Interview(FileModel):
@@ -212,76 +242,113 @@ def empty_file(campaign: str, ine: str) -> StudentFile:
     return StudentFile(ine=ine, campaign=campaign)
 
 
-def _interview(file: StudentFile, interview_id: str, lycee_uai: str, formation_code: str) -> Interview:
-    return file.interviews.get(interview_id) or Interview(
-        interview_id=interview_id, lycee_uai=lycee_uai, formation_code=formation_code, status_version=0
-    )
+class FileDraft(Draft):
+    """A student file folding events in place (`apply`), private to one call of `evolve` or `evolve_all`:
+    the interviews it changes are drafts too, the other maps copied once on their first change, and the
+    whole frozen once (`freeze`). The file it started from, and every model it holds, is never changed."""
+
+    __slots__ = ("file", "new_versions", "interviews", "copied")
+
+    def __init__(self, file: StudentFile) -> None:
+        super().__init__(file)
+        self.file = file
+        self.new_versions: list[int] = []
+        self.interviews: dict[str, Draft] = {}  # interview id -> the draft of an interview changed here
+        self.copied: set[str] = set()  # the maps (letters, lycee_avis…) this draft already holds its own copy of
+
+    def has(self, version: int) -> bool:
+        return version in self.new_versions or version in self.file.versions
+
+    def interview(self, interview_id: str, lycee_uai: str, formation_code: str) -> Draft:
+        """The interview's draft, a new interview's if the file has none."""
+        draft = self.interviews.get(interview_id)
+        if draft is None:
+            current = self.fields["interviews"].get(interview_id) or Interview(
+                interview_id=interview_id, lycee_uai=lycee_uai, formation_code=formation_code, status_version=0
+            )
+            draft = self.interviews[interview_id] = Draft(current)
+        self.fields_set.add("interviews")
+        return draft
+
+    def entries(self, name: str) -> dict:
+        """The draft's own copy of the map `name` (letters, lycee_avis, preparations, interviews), to change."""
+        if name not in self.copied:
+            self.fields[name] = dict(self.fields[name])
+            self.copied.add(name)
+        self.fields_set.add(name)
+        return self.fields[name]
+
+    def freeze(self) -> StudentFile:
+        """The file after every event applied: the very file it started from if none was new."""
+        if not self.new_versions:
+            return self.file
+        if self.interviews:
+            interviews = self.entries("interviews")
+            for interview_id, draft in self.interviews.items():
+                interviews[interview_id] = draft.freeze()
+        self.update({"versions": tuple(sorted((*self.file.versions, *self.new_versions)))})
+        file = _made(StudentFile, self.fields, self.fields_set)
+        return without_personal_fields(file) if file.erased else file
 
 
-def _with_interview(file: StudentFile, interview: Interview) -> dict:
-    return {"interviews": {**file.interviews, interview.interview_id: interview}}
-
-
-def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
-    """The file after `event`, which made student version `version`. Idempotent, order-free."""
-    if version in file.versions:
-        return file
+def apply(draft: FileDraft, event: Event, version: int) -> None:
+    """evolve's rules, written once: `event`, which made student version `version`, applied to the draft.
+    Idempotent, order-free (a version already applied, in the file or earlier in the draft, changes nothing)."""
+    if draft.has(version):
+        return
+    draft.new_versions.append(version)
     p = event.payload
-    changes: dict = {}
     match p:
         case StudentRegistered():
-            changes = {
-                "registered_version": version,
-                "college_uai": p.college_uai,
-                "last_name": p.last_name,
-                "first_name": p.first_name,
-                "class_name": p.class_name,
-            }
-            if version > file.referent_version:
-                changes |= {"referent": p.referent, "referent_version": version}
-        case ReferentReassigned() if version > file.referent_version:
-            changes = {"referent": p.referent, "referent_version": version}
-        case StudentWithdrawn() | StudentReinstated() if version > file.status_version:
-            changes = {
-                "withdrawn": isinstance(p, StudentWithdrawn),
-                "status_version": version,
-                "status_reason": p.reason,
-            }
-        case CollegeAvisGiven() if version > file.college_avis_version:
-            changes = {
-                "college_avis": p.avis,
-                "college_comment": p.comment,
-                "college_avis_at": event.occurred_at,
-                "college_avis_version": version,
-            }
+            draft.update(
+                {
+                    "registered_version": version,
+                    "college_uai": p.college_uai,
+                    "last_name": p.last_name,
+                    "first_name": p.first_name,
+                    "class_name": p.class_name,
+                }
+            )
+            if version > draft["referent_version"]:
+                draft.update({"referent": p.referent, "referent_version": version})
+        case ReferentReassigned() if version > draft["referent_version"]:
+            draft.update({"referent": p.referent, "referent_version": version})
+        case StudentWithdrawn() | StudentReinstated() if version > draft["status_version"]:
+            draft.update(
+                {"withdrawn": isinstance(p, StudentWithdrawn), "status_version": version, "status_reason": p.reason}
+            )
+        case CollegeAvisGiven() if version > draft["college_avis_version"]:
+            draft.update(
+                {
+                    "college_avis": p.avis,
+                    "college_comment": p.comment,
+                    "college_avis_at": event.occurred_at,
+                    "college_avis_version": version,
+                }
+            )
         case InterviewScheduled():
-            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
-            updated = current.model_copy(update={"remote_equipment_ready": p.remote_equipment_ready})
-            if version > current.schedule_version:
-                updated = updated.model_copy(
-                    update={
-                        "scheduled_at": p.scheduled_at,
-                        "mode": p.mode,
-                        "slot_id": p.slot_id,
-                        "room": p.room,
-                        "schedule_version": version,
-                    }
-                )
-            if version > current.status_version:
-                updated = updated.model_copy(update={"status": "scheduled", "status_version": version})
-            changes = _with_interview(file, updated)
+            interview = draft.interview(p.interview_id, p.lycee_uai, p.formation_code)
+            update: dict[str, Any] = {"remote_equipment_ready": p.remote_equipment_ready}
+            if version > interview["schedule_version"]:
+                update |= {
+                    "scheduled_at": p.scheduled_at,
+                    "mode": p.mode,
+                    "slot_id": p.slot_id,
+                    "room": p.room,
+                    "schedule_version": version,
+                }
+            if version > interview["status_version"]:
+                update |= {"status": "scheduled", "status_version": version}
+            interview.update(update)
         case InterviewCancelled():
-            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
-            if version > current.status_version:
-                current = current.model_copy(
-                    update={"status": "cancelled", "status_version": version, "cancel_reason": p.reason}
-                )
-            changes = _with_interview(file, current)
+            interview = draft.interview(p.interview_id, p.lycee_uai, p.formation_code)
+            if version > interview["status_version"]:
+                interview.update({"status": "cancelled", "status_version": version, "cancel_reason": p.reason})
         case InterviewRescheduled():
-            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
-            if version > current.schedule_version:
-                current = current.model_copy(
-                    update={
+            interview = draft.interview(p.interview_id, p.lycee_uai, p.formation_code)
+            if version > interview["schedule_version"]:
+                interview.update(
+                    {
                         "scheduled_at": p.scheduled_at,
                         "mode": p.mode,
                         "slot_id": p.slot_id,
@@ -289,20 +356,18 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
                         "schedule_version": version,
                     }
                 )
-            changes = _with_interview(file, current)
         case InterviewReportCorrected():
-            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
-            if version > current.report_version:
-                current = current.model_copy(update={"report": p.report, "report_version": version})
-            changes = _with_interview(file, current)
+            interview = draft.interview(p.interview_id, p.lycee_uai, p.formation_code)
+            if version > interview["report_version"]:
+                interview.update({"report": p.report, "report_version": version})
         case InterviewHeld():
-            current = _interview(file, p.interview_id, p.lycee_uai, p.formation_code)
+            interview = draft.interview(p.interview_id, p.lycee_uai, p.formation_code)
             update = {"held_at": p.held_at, "college_avis_present": p.college_avis_present}
-            if version > current.report_version:
+            if version > interview["report_version"]:
                 update |= {"report": p.report, "report_version": version}
-            if version > current.status_version:
-                update |= {"status": "held", "status_version": version, "mode": current.mode or p.mode}
-            changes = _with_interview(file, current.model_copy(update=update))
+            if version > interview["status_version"]:
+                update |= {"status": "held", "status_version": version, "mode": interview["mode"] or p.mode}
+            interview.update(update)
         case LyceeAvisGiven():
             key = voeu_key(p.lycee_uai, p.formation_code)
             given = AvisGiven(
@@ -312,13 +377,13 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
                 occurred_at=event.occurred_at,
                 user_id=event.actor.user_id,
             )
-            history = sorted((*file.lycee_avis.get(key, ()), given), key=lambda a: a.version)
-            changes = {"lycee_avis": {**file.lycee_avis, key: tuple(history)}}
+            lycee_avis = draft.entries("lycee_avis")
+            lycee_avis[key] = tuple(sorted((*lycee_avis.get(key, ()), given), key=lambda a: a.version))
         case MotivationLetterSaved():
             key = voeu_key(p.lycee_uai, p.formation_code)
-            current = file.letters.get(key)
+            current = draft["letters"].get(key)
             if current is None or version > current.version:
-                letter = Letter(
+                draft.entries("letters")[key] = Letter(
                     lycee_uai=p.lycee_uai,
                     formation_code=p.formation_code,
                     template_version=p.template_version,
@@ -327,11 +392,10 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
                     version=version,
                     saved_at=event.occurred_at,
                 )
-                changes = {"letters": {**file.letters, key: letter}}
         case InterviewPreparationUpdated():
-            current = file.preparations.get(p.interview_id)
+            current = draft["preparations"].get(p.interview_id)
             if current is None or version > current.version:
-                checklist = Preparation(
+                draft.entries("preparations")[p.interview_id] = Preparation(
                     interview_id=p.interview_id,
                     itinerary_ready=p.itinerary_ready,
                     letter_printed=p.letter_printed,
@@ -341,15 +405,32 @@ def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
                     updated_at=event.occurred_at,
                     updated_by_role=event.actor.role,
                 )
-                changes = {"preparations": {**file.preparations, p.interview_id: checklist}}
-        case StudentAccessIssued() if version > file.access_version:
-            changes = {"access_issued_at": event.occurred_at, "access_expires_at": p.expires_at, "access_version": version}
+        case StudentAccessIssued() if version > draft["access_version"]:
+            draft.update(
+                {"access_issued_at": event.occurred_at, "access_expires_at": p.expires_at, "access_version": version}
+            )
         case StudentForgotten():
-            changes = {"erased_version": version}
+            draft.update({"erased_version": version})
         case CampaignOpened():
             pass
-    file = file.model_copy(update={**changes, "versions": tuple(sorted((*file.versions, version)))})
-    return without_personal_fields(file) if file.erased else file
+
+
+def evolve(file: StudentFile, event: Event, version: int) -> StudentFile:
+    """The file after `event`, which made student version `version`. Idempotent, order-free."""
+    if version in file.versions:
+        return file
+    draft = FileDraft(file)
+    apply(draft, event, version)
+    return draft.freeze()
+
+
+def evolve_all(file: StudentFile, events: Iterable[tuple[Event, int]]) -> StudentFile:
+    """The file after every event (with the student version it made), as `evolve` one after the other
+    would make it, in one draft frozen once: no copy of the file per event (the projection's page)."""
+    draft = FileDraft(file)
+    for event, version in events:
+        apply(draft, event, version)
+    return draft.freeze()
 
 
 def _erased(value: str | None) -> str | None:
@@ -407,10 +488,7 @@ def ready_letter(file: StudentFile, lycee_uai: str, formation_code: str) -> dict
 
 
 def fold(campaign: str, ine: str, events: list[tuple[Event, int]]) -> StudentFile:
-    file = empty_file(campaign, ine)
-    for event, version in events:
-        file = evolve(file, event, version)
-    return file
+    return evolve_all(empty_file(campaign, ine), events)
 
 
 class CampaignFile(FileModel):

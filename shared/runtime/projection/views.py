@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.contracts.events import CampaignCalendarSet, CampaignOpened
 from shared.contracts.streams import LoggedEvent
-from shared.domain.student_file import StudentFile, empty_file, evolve
+from shared.domain.student_file import StudentFile, empty_file, evolve_all
 
 MAX_IN = 500  # identifiers per IN (...) list, well under SQLite's variable limit
 
@@ -233,8 +233,7 @@ def fold_batch(
         files = load_files(conn, table, campaign, list(by_student))
         for ine, student_events in by_student.items():
             file, rows = files.get(ine) or (empty_file(campaign, ine), None)
-            for logged in student_events:
-                file = evolve(file, logged.event, logged.student_version)
+            file = evolve_all(file, [(logged.event, logged.student_version) for logged in student_events])
             changed.append(keep(file) if keep else file)
             written.append(rows)
     rows = [
