@@ -74,7 +74,7 @@ WORK: list[tuple[str, Callable[[Frames], bool]]] = [
     ("sealing (AES-GCM)", _any("shared/runtime/keys/crypto.py", "cryptography/", "Keyring.seal", "StudentKeys.")),
     ("Redis: append script round trip", _under("EventLog._run_append", "redis/", "asyncio/")),
     ("the entry's fields (event_to_fields, hash)", _any("EventLog.append ", "event_to_fields", "entry_hash")),
-    ("Redis: fold-cache read round trip (MULTI)", _under("FoldCache.read ", "redis/", "asyncio/")),
+    ("Redis: the fold cache's read round trip", _under("FoldCache.read ", "redis/", "asyncio/")),
     ("fold: entries parsed, file moved forward", _any("FoldCache.", "_student_step", "_rectorat_step",
                                                       "_as_read_without_key")),
     ("decision (domain rules)", _any("shared/domain/", "services/registration/domain.py")),
