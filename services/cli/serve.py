@@ -9,8 +9,12 @@ import socket
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from services.cli.common import SERVICES, app_factory, env_settings, migrate_all
+
+if TYPE_CHECKING:
+    from shared.runtime.settings import ServiceSettings
 
 # A worker's index among `passpro serve --workers N`'s processes (0 when serving alone): the app runs its
 # background tasks in worker 0 only (shared/runtime/http/app.py reads the same variable); the view's consumer is
@@ -78,9 +82,24 @@ def serve_workers(args: argparse.Namespace) -> int:
             guard.close()
 
 
-def serve(args: argparse.Namespace) -> int:
+def run_uvicorn(app: object, settings: ServiceSettings, **where: object) -> None:
+    """uvicorn serving `app` at `where` (host and port, or fd). X-Forwarded-For and X-Forwarded-Proto are
+    believed only from PASSPRO_TRUSTED_PROXIES: behind a proxy the browser's address is what the sign-in
+    limits count, and one a client could set itself would let it escape them."""
     import uvicorn
 
+    uvicorn.run(app, **where, forwarded_allow_ips=settings.forwarded_allow_ips, log_level="info", access_log=False)
+
+
+def refuse_uvicorns_own_proxy_setting() -> None:
+    """uvicorn's FORWARDED_ALLOW_IPS is not read (PASSPRO_TRUSTED_PROXIES is): said rather than ignored."""
+    if "FORWARDED_ALLOW_IPS" in os.environ:
+        raise SystemExit("FORWARDED_ALLOW_IPS is not read by passpro serve: set PASSPRO_TRUSTED_PROXIES to the "
+                         "reverse proxies' addresses instead")
+
+
+def serve(args: argparse.Namespace) -> int:
+    refuse_uvicorns_own_proxy_setting()
     if args.name == "notifier":
         return serve_notifier(args)
     settings = env_settings(args.name)  # a service is configured by its environment only
@@ -91,22 +110,20 @@ def serve(args: argparse.Namespace) -> int:
         return serve_workers(args)
     create_app, _ = app_factory(args.name)
     if args.fd is not None:  # a socket `passpro up` bound (and so checked) before starting anything
-        uvicorn.run(create_app(settings), fd=args.fd, log_level="info", access_log=False)
+        run_uvicorn(create_app(settings), settings, fd=args.fd)
         return 0
     port = args.port or SERVICES[args.name]
     if args.reuse_port:  # one of `--workers N`: its own socket on the shared port
         sock = reuse_port_socket(args.host, port)
-        uvicorn.run(create_app(settings), fd=sock.fileno(), log_level="info", access_log=False)
+        run_uvicorn(create_app(settings), settings, fd=sock.fileno())
         return 0
-    uvicorn.run(create_app(settings), host=args.host, port=port, log_level="info", access_log=False)
+    run_uvicorn(create_app(settings), settings, host=args.host, port=port)
     return 0
 
 
 def serve_notifier(args: argparse.Namespace) -> int:
     """The notifier (SPEC §7): reads the log in its consumer group and sends the e-mails; its pages are the
     local outbox (no PASSPRO_SMTP_URL) and /status."""
-    import uvicorn
-
     from services.notifier.app import create_app
     from services.notifier.settings import NOTIFIER_PORT, NotifierSettings
 
@@ -114,10 +131,9 @@ def serve_notifier(args: argparse.Namespace) -> int:
     settings.require_master_key()  # the référents' addresses are sealed in the log
     settings.require_smtp_in_production()
     if args.fd is not None:
-        uvicorn.run(create_app(settings), fd=args.fd, log_level="info", access_log=False)
+        run_uvicorn(create_app(settings), settings, fd=args.fd)
     else:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port or NOTIFIER_PORT, log_level="info",
-                    access_log=False)
+        run_uvicorn(create_app(settings), settings, host=args.host, port=args.port or NOTIFIER_PORT)
     return 0
 
 

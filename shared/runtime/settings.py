@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,23 @@ MIN_SECRET_LENGTH = 32
 def campaign_in_force(today: date) -> str:
     """The year of the next rentrée: this year before 1 September, next year from then."""
     return str(today.year if today.month < 9 else today.year + 1)
+
+
+def trusted_proxy_list(value: str) -> list[str]:
+    """PASSPRO_TRUSTED_PROXIES as uvicorn's forwarded_allow_ips: comma-separated addresses or networks, each
+    checked here — uvicorn would take a misspelt one as a name no peer ever has, and silently trust no one."""
+    found = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            raise ValueError("'*' would believe X-Forwarded-For from anyone: a client could choose its own address "
+                             "and escape the sign-in limits counted per address; name the reverse proxies")
+        try:
+            found.append(str(ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)))
+        except ValueError as exc:
+            raise ValueError(f"{entry!r} is neither an IP address nor a network (address/prefix): {exc}") from None
+    return found
 
 
 def paris_today() -> date:
@@ -66,11 +84,26 @@ class ServiceSettings(BaseSettings):
     oidc_scope: str = "openid profile"
     oidc_claims_map: str = ""  # a JSON mapping file (shared/runtime/claims_map.py); unset: the ministry-style default
     oidc_jwks_refresh_seconds: float = 30.0  # at most one JWKS refresh per this many seconds for an unknown key
+    # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto `passpro serve` believes (addresses or
+    # networks, comma-separated; empty: none): the sign-in limits count the browser's address this gives
+    # (shared/runtime/tries.py), and cookies are `Secure` when the proxy says https. Default: loopback only.
+    trusted_proxies: str = "127.0.0.1,::1"
 
     @field_validator("campaign")
     @classmethod
     def _campaign(cls, value: str) -> str:
         return check_campaign(value.strip())
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        return ",".join(trusted_proxy_list(value))
+
+    @property
+    def forwarded_allow_ips(self) -> list[str]:
+        """For uvicorn: the trusted proxies, an empty list when none (None would make uvicorn read its own
+        FORWARDED_ALLOW_IPS)."""
+        return trusted_proxy_list(self.trusted_proxies)
 
     def master(self) -> MasterKey:
         if self.master_key:

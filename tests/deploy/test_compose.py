@@ -179,3 +179,15 @@ def test_the_notifier_runs_once_after_the_migrations_with_smtp_required(file: st
     read = {f"PASSPRO_{name.upper()}" for name in NotifierSettings.model_fields} | {"PASSPRO_NOTIFIER_DATABASE_URL"}
     assert set(env) - set(shared) <= read, set(env) - read  # its own variables are ones it reads
     assert ("PASSPRO_REDIS_SENTINELS" in env) == (file == "compose-ha.yaml")
+
+
+@pytest.mark.parametrize("file", ["compose.yaml", "compose-cluster.yaml"])
+def test_the_operator_names_the_tls_proxy_whose_forwarded_address_is_believed_loopback_when_unset(file: str) -> None:
+    """No proxy in these files: the operator's TLS proxy in front is named by PASSPRO_TRUSTED_PROXIES from the
+    shell (deploy/README.md); unset, the services believe X-Forwarded-For from loopback only, never from anyone."""
+    from shared.runtime.settings import ServiceSettings
+
+    env = next(v for k, v in yaml.safe_load((DEPLOY / file).read_text()).items() if k.startswith("x-") and "PASSPRO_HOST" in v)
+    given = re.fullmatch(r"\$\{PASSPRO_TRUSTED_PROXIES:-(.*)\}", env["PASSPRO_TRUSTED_PROXIES"])
+    assert given, env["PASSPRO_TRUSTED_PROXIES"]
+    assert ServiceSettings(trusted_proxies=given.group(1)).forwarded_allow_ips == ["127.0.0.1", "::1"]

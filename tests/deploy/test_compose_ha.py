@@ -5,6 +5,7 @@ each service's port to its two processes."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -119,3 +120,21 @@ def test_nginx_sends_each_services_port_to_its_two_processes(ha: dict) -> None:
         assert listens[port] == name
         assert port in published
     assert set(nginx["depends_on"]) == {f"{name}-{i}" for name in SERVICES for i in range(1, PROCESSES + 1)}
+
+
+def test_the_services_believe_x_forwarded_for_from_nginx_alone(ha: dict) -> None:
+    """Behind nginx every browser's address is nginx's, unless its X-Forwarded-For is believed: the sign-in limits
+    count per address (shared/runtime/tries.py). Believed from nginx's fixed address only, which no other
+    container can be given (it is outside the range the others take theirs from)."""
+    nginx = ha["services"]["nginx"]
+    (address,) = [n["ipv4_address"] for n in nginx["networks"].values()]
+    trusted = ServiceSettings(trusted_proxies=ha["x-passpro-env"]["PASSPRO_TRUSTED_PROXIES"]).forwarded_allow_ips
+    assert trusted == [address]
+    (network,) = nginx["networks"]
+    (pool,) = ha["networks"][network]["ipam"]["config"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(pool["subnet"])
+    assert ipaddress.ip_address(address) not in ipaddress.ip_network(pool["ip_range"])
+    mounted = dict(_mount(v) for v in nginx["volumes"])
+    conf = (DEPLOY / next(s for s, t in mounted.items() if t == "/etc/nginx/nginx.conf")).resolve().read_text()
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf  # the browser's, appended
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf

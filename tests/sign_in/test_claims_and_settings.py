@@ -128,3 +128,34 @@ def test_passpro_serve_in_production_with_the_token_page_does_not_start(tmp_path
         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode != 0 and "PASSPRO_TOKEN_SIGNIN" in done.stderr
+
+
+def test_the_trusted_proxies_are_loopback_by_default_and_addresses_or_networks_as_set():
+    assert ServiceSettings().forwarded_allow_ips == ["127.0.0.1", "::1"]
+    assert ServiceSettings(trusted_proxies="").forwarded_allow_ips == []  # none: the peer's address, always
+    assert ServiceSettings(trusted_proxies=" 172.30.101.10, 10.1.0.0/16,fd00::1 ").forwarded_allow_ips == [
+        "172.30.101.10", "10.1.0.0/16", "fd00::1"]
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("*", "anyone"),  # a client would choose its own address and escape the sign-in limits
+    ("10.0.0.5,*", "anyone"),
+    ("nginx", "neither an IP address"),  # uvicorn would take it as a name no peer has: trusting no one, silently
+    ("10.1.2.3/16", "neither an IP address"),  # host bits set: a typo uvicorn would ignore the same way
+])
+def test_trusted_proxies_that_are_everyone_or_no_address_stop_the_settings(value, said):
+    with pytest.raises(ValueError, match=said):
+        ServiceSettings(trusted_proxies=value)
+
+
+def test_passpro_serve_refuses_uvicorns_own_forwarded_allow_ips(tmp_path: Path):
+    """It would be ignored (PASSPRO_TRUSTED_PROXIES is read): an operator who set it learns so at the start."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PASSPRO_")} | {
+        "FORWARDED_ALLOW_IPS": "*", "PASSPRO_JWT_SECRET": "j" * 40, "PASSPRO_DATA_DIR": str(tmp_path),
+        "PASSPRO_MASTER_KEY": "dGhlLWUyZS10ZXN0cy1tYXN0ZXIta2V5LTMyLWJ5dGU=",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "serve", "registration", "--port", "9701"], env=env,
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode != 0 and "PASSPRO_TRUSTED_PROXIES" in done.stderr
