@@ -24,7 +24,9 @@ from shared.runtime.projection.lease import CLASSID, _objid
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def config(upstreams: dict[str, list[int]], listen: dict[str, int], workdir: Path) -> str:
+def config(upstreams: dict[str, list[int]], listen: dict[str, int], workdir: Path, proxy_from: str | None = None) -> str:
+    """`proxy_from`: the loopback address nginx connects to the processes from (proxy_bind), when a test needs
+    nginx to be a peer of its own, apart from the clients on 127.0.0.1."""
     blocks = []
     for name, ports in upstreams.items():
         servers = " ".join(f"server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;" for port in ports)
@@ -52,18 +54,22 @@ http {{
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header Host $http_host;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    {f"proxy_bind {proxy_from};" if proxy_from else ""}
     {body}
 }}
 """
 
 
 class Nginx:
-    def __init__(self, upstreams: dict[str, list[int]], listen: dict[str, int], workdir: Path) -> None:
+    def __init__(self, upstreams: dict[str, list[int]], listen: dict[str, int], workdir: Path,
+                 proxy_from: str | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.listen = listen
         conf = workdir / "nginx.conf"
-        conf.write_text(config(upstreams, listen, workdir))
+        conf.write_text(config(upstreams, listen, workdir, proxy_from))
         check = subprocess.run([NGINX, "-t", "-q", "-p", str(workdir), "-c", str(conf)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
         self.process = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(conf)], stderr=subprocess.PIPE)
@@ -120,10 +126,12 @@ class Replicas:
 
 @contextmanager
 def behind_nginx(
-    env: dict[str, str], workdir: Path, ports: dict[str, list[int]], listen: dict[str, int]
+    env: dict[str, str], workdir: Path, ports: dict[str, list[int]], listen: dict[str, int],
+    proxy_from: str | None = None,
 ) -> Iterator[tuple[Replicas, Nginx]]:
-    """The processes of `ports` started and ready, nginx in front of them on `listen`; after: all stopped and
-    the processes' logs printed (pytest shows them when the test failed)."""
+    """The processes of `ports` started and ready, nginx in front of them on `listen` (connecting to them from
+    `proxy_from`, if given); after: all stopped and the processes' logs printed (pytest shows them when the test
+    failed)."""
     replicas = Replicas(env, workdir, ports)
     nginx = None
     try:
@@ -132,7 +140,7 @@ def behind_nginx(
                 replicas.start(name, i)
         for service in replicas.processes.values():
             service.wait_ready(60)
-        nginx = Nginx(ports, listen, workdir / "nginx")
+        nginx = Nginx(ports, listen, workdir / "nginx", proxy_from)
         yield replicas, nginx
     finally:
         if nginx is not None:
