@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from redis.cluster import key_slot
 
-from event_factories import PRINCIPAL, RECTORAT, make_event, registered
+from event_factories import CAMPAIGN, PRINCIPAL, RECTORAT, make_event, registered
 from redis_cluster import start_cluster
 from shared.contracts.events import CampaignOpened
 from shared.contracts.streams import StreamKeys
@@ -36,7 +36,7 @@ def test_an_append_follows_its_shard_when_the_primary_is_killed(tmp_path):
             client = redis_client(SimpleNamespace(redis_url="", redis_cluster_nodes=cluster.nodes))
             try:
                 log = EventLog(client, keys, replication=Replication(replicas=1, timeout_ms=5000))
-                opened = make_event(CampaignOpened(bonus_points=2500), actor=RECTORAT, campaign="2027")
+                opened = make_event(CampaignOpened(bonus_points=2500), actor=RECTORAT, campaign=CAMPAIGN)
                 assert (await log.append(opened, "rectorat", 0, "f")).status == "ok"
                 cluster.kill(before)
                 started = time.monotonic()
@@ -54,7 +54,7 @@ def test_an_append_follows_its_shard_when_the_primary_is_killed(tmp_path):
         assert after != before
         new_primary = cluster.client(after)
         assert new_primary.xlen(keys.rectorat) == 1  # acknowledged before the kill: still there
-        assert new_primary.xlen(keys.student("2027", "000000001LA")) == 1
+        assert new_primary.xlen(keys.student(CAMPAIGN, "000000001LA")) == 1
         print(f"append after the primary's kill acknowledged in {took:.1f} s")
         assert took < 15
     finally:

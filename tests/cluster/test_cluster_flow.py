@@ -25,6 +25,7 @@ import httpx
 import pytest
 from redis.cluster import key_slot
 
+from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
 from redis_cluster import RedisClusterProcesses, start_cluster
 from shared.contracts.reference import default_reference_text, parse_reference
 from shared.contracts.streams import StreamKeys
@@ -39,7 +40,7 @@ pytestmark = [
                        reason="redis-server and redis-cli needed"),
 ]
 
-CAMPAIGN, BONUS = "2027", 2500  # `passpro campaign open`'s default bonus
+BONUS = 2500  # `passpro campaign open`'s default bonus
 # Their hash tags' slots (1541, 9244, 15310) fall on the three primaries of a cluster `redis-cli --cluster
 # create` splits evenly: one académie on each shard.
 ACADEMIES = ("lyon", "lille", "paris")

@@ -10,6 +10,7 @@ import shutil
 import pytest
 from redis.cluster import key_slot
 
+from event_factories import CAMPAIGN  # the campaign to come, which open_campaign opens
 from in_services_world import load
 from redis_cluster import start_cluster
 
@@ -50,4 +51,4 @@ def test_two_academies_register_students_through_the_services(cluster, tmp_path,
             assert listed.status_code == 200, listed.text  # the view applied it (read-your-writes)
             assert [s["ine"] for s in listed.json()["items"]] == [ine]
         owner = cluster.client(cluster.owner(key_slot(passpro.keys.rectorat.encode())))
-        assert owner.xlen(passpro.keys.student("2027", ine)) == 1
+        assert owner.xlen(passpro.keys.student(CAMPAIGN, ine)) == 1
