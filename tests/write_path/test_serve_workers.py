@@ -11,19 +11,18 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from event_factories import CAMPAIGN  # the campaign to come, counted in Paris (2027 until its rentrée)
 from services.cli.common import app_factory
 from services.cli.up import wait_ready
 from shared.contracts.reference import default_reference_text, parse_reference
 from shared.runtime.http.auth import issue_token
 from shared.runtime.migrations import upgrade
-from shared.runtime.settings import campaign_in_force
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PORT = 19231  # this area's range: 19200-19299
@@ -39,7 +38,7 @@ def applied(url: str) -> int:
 
 @pytest.fixture
 def workers(redis_url: str, postgres_url: str, pg_schema: str, academie: str, tmp_path: Path) -> Iterator[dict]:
-    campaign = campaign_in_force(date.today())
+    campaign = CAMPAIGN
     run = f"{secrets.randbelow(10**6):06d}"  # the key store's schema is shared: this run's own INEs
     secret = secrets.token_urlsafe(48)
     _, migrations = app_factory("registration")
