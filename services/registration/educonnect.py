@@ -417,7 +417,7 @@ def _key(rt: Runtime, kind: str, value: str) -> str:
 
 def address_key(request: Request) -> str:
     """The sign-in starts' count key of the browser's address (shared/runtime/tries.py)."""
-    return tries.address_key(request.client.host if request.client else None)
+    return tries.address_key(runtime(request).address_secret, request.client.host if request.client else None)
 
 
 def subject_digest(rt: Runtime, identity: Identity) -> str:
@@ -490,8 +490,7 @@ async def login(request: Request) -> Response:
     sp, rt = provider(request), runtime(request)
     if not sp.configured:
         return refusal_page(request, 404, NOT_CONFIGURED)
-    left = await asyncio.to_thread(access_codes.count_try, rt.engine, address_key(request), datetime.now(UTC),
-                                   LOGIN_STARTS)
+    left = await asyncio.to_thread(access_codes.count_try, rt.engine, address_key(request), rt.clock(), LOGIN_STARTS)
     if left is not None:  # before any signature or Redis key
         log.info("EduConnect sign-in start refused: too many from one address")
         response = refusal_page(request, 429, TOO_MANY_STARTS.format(wait=minutes_to_wait(left)))

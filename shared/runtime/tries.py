@@ -11,6 +11,7 @@ so that the limit holds across a service's processes; `now` is always given (awa
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,9 @@ KEPT_SECONDS = 3600  # tries older than this, with no lock running, are forgotte
 # Sign-ins started from one browser address without a verified answer, before the address is locked: a whole class
 # or staff room signing in at once from its establishment's one address stays under it.
 STARTS_PER_ADDRESS = 30
+# Derives the key of the address digests from the service's master key (Runtime.address_secret): every process
+# sharing the master key counts an address under the same key.
+ADDRESS_KEY_INFO = b"passpro-sign-in-address-v1"
 
 
 def sign_in_starts_table(metadata: MetaData) -> Table:
@@ -66,10 +70,12 @@ def drop_sign_in_starts_table() -> None:
     op.drop_table("sign_in_starts")
 
 
-def address_key(host: str | None) -> str:
-    """The sign-in starts' count key of a browser's address: `@` and a digest (never the address itself, and never
-    an INE's shape, as registration counts EduConnect's starts beside the INEs' wrong codes)."""
-    return "@" + hashlib.sha256((host or "").encode()).hexdigest()[:10]
+def address_key(secret: bytes, host: str | None) -> str:
+    """The sign-in starts' count key of a browser's address: `@` and 10 hex digits of its HMAC-SHA256 under
+    `secret` — never the address itself, nor a digest anyone can reverse by trying IPv4's 2^32 addresses without
+    the key; never an INE's shape either, as registration counts EduConnect's starts beside the INEs' wrong codes.
+    (The unkeyed digests written before are never matched again and go with the other old rows.)"""
+    return "@" + hmac.new(secret, (host or "").encode(), hashlib.sha256).hexdigest()[:10]
 
 
 def _key(table: Table) -> Column:

@@ -202,7 +202,7 @@ async def academie_login(request: Request) -> Response:
 
 
 def _address_key(request: Request) -> str:
-    return tries.address_key(request.client.host if request.client else None)
+    return tries.address_key(runtime(request).address_secret, request.client.host if request.client else None)
 
 
 def _count_start(request: Request) -> int | None:

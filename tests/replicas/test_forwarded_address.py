@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
 from nginx import behind_nginx  # noqa: E402
 from passpro_processes import base_env, run_cli  # noqa: E402
-from shared.runtime.tries import address_key  # noqa: E402
+from shared.runtime.keys.crypto import MasterKey, parse_master_key  # noqa: E402
+from shared.runtime.tries import ADDRESS_KEY_INFO, address_key  # noqa: E402
 
 NGINX_PORT, PROCESS_PORT = 9710, 9711
 NGINX_ADDRESS = "127.0.0.2"  # nginx's own peer address (proxy_bind), trusted; the clients use others
@@ -59,6 +60,8 @@ def test_the_sign_in_starts_count_the_address_a_trusted_proxy_forwards_and_the_p
         # From anyone else (loopback included, trusted by default but not named here): the header is ignored.
         start_from("127.0.0.3", direct, forwarded_for="203.0.113.8")
         start_from("127.0.0.1", direct, forwarded_for="203.0.113.9")
+        secret = MasterKey(parse_master_key(env["PASSPRO_MASTER_KEY"])).derive(ADDRESS_KEY_INFO, b"")
         assert counted(tmp_path) == {
-            address_key(address): 1 for address in ("127.0.0.5", "127.0.0.6", "203.0.113.7", "127.0.0.3", "127.0.0.1")
+            address_key(secret, address): 1
+            for address in ("127.0.0.5", "127.0.0.6", "203.0.113.7", "127.0.0.3", "127.0.0.1")
         }

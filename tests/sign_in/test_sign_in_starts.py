@@ -5,6 +5,7 @@ for the lock's time, no flow sealed; a verified answer clears the count; another
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,13 @@ import redis as redis_sync
 from fastapi.testclient import TestClient
 
 from academie_provider import TEST_BASE, AcademieProvider
+from sqlalchemy import select
+
 from sign_in_world import SESSION_COOKIES, ProviderPasspro, sign_in, start_sign_in
 from services_world import _service
 from test_oidc_pages import text_of
-from shared.runtime.tries import LOCK_SECONDS
+from shared.runtime.keys.crypto import MasterKey, parse_master_key
+from shared.runtime.tries import ADDRESS_KEY_INFO, LOCK_SECONDS, address_key, sign_in_starts
 from shared.web.oidc import LOGIN_STARTS
 
 FLOW_COOKIE = "passpro_registration_oidc"
@@ -45,14 +49,27 @@ class FromAddress:
         await self.app(scope, receive, send)
 
 
-@pytest.fixture
-def registration(passpro: ProviderPasspro) -> Iterator[TestClient]:
+@contextlib.contextmanager
+def registration_process(passpro: ProviderPasspro) -> Iterator[TestClient]:
+    """One process of registration (several share its database and master key), its clock at T0."""
     _, _, create_app = _service("registration")
-    passpro.migrate("registration")
     app = create_app(passpro.settings("registration"))
     with TestClient(FromAddress(app), base_url=TEST_BASE, raise_server_exceptions=False) as client:
         app.state.runtime.clock = lambda: T0
         yield client
+
+
+@pytest.fixture
+def registration(passpro: ProviderPasspro) -> Iterator[TestClient]:
+    passpro.migrate("registration")
+    with registration_process(passpro) as client:
+        yield client
+
+
+def counts(client: TestClient) -> dict[str, int]:
+    """The starts counted, by key."""
+    with client.app.state.runtime.engine.connect() as conn:
+        return dict(conn.execute(select(sign_in_starts.c.address, sign_in_starts.c.failures)).all())
 
 
 def started(client: TestClient) -> bool:
@@ -117,4 +134,17 @@ def test_the_lock_ends_after_its_time(registration):
     runtime.clock = lambda: T0 + timedelta(seconds=LOCK_SECONDS)
     assert started(registration)
     assert all(started(registration) for _ in range(LOGIN_STARTS - 1))  # the count started again after the lock
+    assert not started(registration)
+
+
+def test_an_address_is_counted_under_an_hmac_keyed_from_the_master_key_the_same_in_every_process(passpro, registration):
+    assert all(started(registration) for _ in range(LOGIN_STARTS - 1))
+    secret = MasterKey(parse_master_key(passpro.master_key)).derive(ADDRESS_KEY_INFO, b"")
+    host = "testclient"  # the TestClient's address
+    assert counts(registration) == {address_key(secret, host): LOGIN_STARTS - 1}
+    assert address_key(secret, host) != "@" + hashlib.sha256(host.encode()).hexdigest()[:10]  # not the unkeyed form
+    assert address_key(b"another master key's".ljust(32), host) != address_key(secret, host)
+    with registration_process(passpro) as other:  # another worker or machine: the same address, the same count
+        assert started(other)  # the LOGIN_STARTS-th, which locks
+        assert not started(other)
     assert not started(registration)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,8 +24,9 @@ from sqlalchemy import Engine, text
 
 from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
-from shared.runtime import commands
+from shared.runtime import commands, tries
 from shared.runtime.http.auth import Principal, VerifiedTokens
+from shared.runtime.http.read_again import ReadAgainOnDroppedConnection
 from shared.runtime.http.calendar import CampaignCalendar
 from shared.runtime.commands import Decide, DecideWith, Outcome, RelatedOf
 from shared.runtime.projection.consumer import Consumer
@@ -64,6 +66,11 @@ class Runtime:
     # The service's clock: the moment its commands are decided at and its pages' « à faire » lists are computed
     # for (SPEC §7 deadlines); a test sets it to drive time.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    @functools.cached_property
+    def address_secret(self) -> bytes:
+        """Keys the sign-in counts' address digests (tries.address_key), derived once from the master key."""
+        return self.settings.master().derive(tries.ADDRESS_KEY_INFO, b"")
 
     async def wait_for(self, min_position: str | None) -> None:
         """Return once the view has read the log up to `min_position`; 503 `view_behind` if it has not
@@ -128,7 +135,9 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         redis = redis_client(settings, decode_responses=True)  # through the Sentinels when set (SPEC §9)
-        engine = make_engine(database_url, schema)
+        # No ping at checkout (issue 16): the consumer reads its page again after a failed commit, a GET is read
+        # again once (ReadAgainOnDroppedConnection), a write answers 503 and its retry with the same event_id is safe.
+        engine = make_engine(database_url, schema, pre_ping=False)
         keys = StreamKeys(settings.academie)
         reference = await load_reference(redis, keys)
         keystore = await asyncio.to_thread(settings.open_keystore)
@@ -164,6 +173,7 @@ def build_app(
     no_telemetry = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(title=title, description=API_DESCRIPTION, lifespan=lifespan, docs_url="/docs",
                   openapi_url="/openapi.json", telemetry=no_telemetry)
+    app.add_middleware(ReadAgainOnDroppedConnection)  # first, so innermost: a read run again is not guarded twice
     app.add_middleware(
         ApiGuard,
         secret=lambda: settings.jwt_secret,
