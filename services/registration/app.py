@@ -11,7 +11,8 @@ from services.registration import student_api, student_pages
 from services.registration import formations
 from services.registration import letters
 from services.registration.settings import RegistrationSettings
-from services.registration.views import StudentsView
+from services.registration.views import StudentsView, sign_in_failures
+from shared.runtime import tries
 from shared.runtime.http.app import build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,6 +27,8 @@ def create_app(settings: RegistrationSettings) -> FastAPI:
         migrations_dir=MIGRATIONS,
         make_view=StudentsView,
         routers=[api.router, letters_api.router, student_api.router],
+        # EduConnect's starts per address and the wrong access codes per INE, beside the académie's starts
+        tries_tables=(tries.sign_in_starts, sign_in_failures),
     )
     pages.install(app)
     formations.install(app)

@@ -4,7 +4,8 @@ from one browser address without a verified answer (EduConnect's /saml/login; th
 each service's pages, shared/web/oidc.py, in `sign_in_starts`).
 
 A table of tries has its key as primary key and the columns `failures`, `last_failure_at` and `locked_until`.
-A row lives only while it matters (KEPT_SECONDS after its last try, or while its lock runs). In the database,
+A row lives only while it matters (KEPT_SECONDS after its last try, or while its lock runs): deleted at the next
+try, and by each service's task every FORGET_EVERY_SECONDS (forget_old_tries). In the database,
 so that the limit holds across a service's processes; `now` is always given (aware), so tests move the clock.
 """
 
@@ -13,15 +14,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Column, Connection, DateTime, Index, Integer, MetaData, String, Table, delete, select, update
+from sqlalchemy import (
+    Column, Connection, DateTime, Engine, Index, Integer, MetaData, String, Table, delete, select, update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.runtime.db import new_metadata
 
 LOCK_SECONDS = 15 * 60
 KEPT_SECONDS = 3600  # tries older than this, with no lock running, are forgotten
+# How often each service deletes the tries past KEPT_SECONDS without waiting for another try (forget_old_tries, run by
+# shared/runtime/http/app.py): a row outlives its hour by at most this much.
+FORGET_EVERY_SECONDS = 60
 # Sign-ins started from one browser address without a verified answer, before the address is locked: a whole class
 # or staff room signing in at once from its establishment's one address stays under it.
 STARTS_PER_ADDRESS = 30
@@ -123,6 +130,14 @@ def forget_old_failures(conn: Connection, table: Table, now: datetime) -> None:
             table.c.last_failure_at < old, (table.c.locked_until.is_(None)) | (table.c.locked_until < now)
         )
     )
+
+
+def forget_old_tries(engine: Engine, tables: Iterable[Table], now: datetime) -> None:
+    """Every table's tries past KEPT_SECONDS with no lock running deleted at `now`: the service's periodic task, so
+    that the last rows go although no one tries again."""
+    with engine.begin() as conn:
+        for table in tables:
+            forget_old_failures(conn, table, now.astimezone(UTC))
 
 
 def count_try(conn: Connection, table: Table, key: str, now: datetime, most: int) -> int | None:

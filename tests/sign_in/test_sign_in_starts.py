@@ -1,9 +1,12 @@
 """Sign-ins started on /auth/login from one browser address are counted (shared/runtime/tries.py, the count of
 wrong access codes and of EduConnect's starts): past LOGIN_STARTS without a verified answer, a French 429 page
-for the lock's time, no flow sealed; a verified answer clears the count; another address is not affected."""
+for the lock's time, no flow sealed; a verified answer clears the count; another address is not affected. The
+address is kept as an HMAC under a key derived from the master key; the service's task deletes a count an hour
+after its last start, or when its lock ends, without waiting for another start."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import Iterator
@@ -21,6 +24,9 @@ from sign_in_world import SESSION_COOKIES, ProviderPasspro, sign_in, start_sign_
 from services_world import _service
 from test_oidc_pages import text_of
 from shared.runtime.keys.crypto import MasterKey, parse_master_key
+from services.registration import access_codes
+from services.registration.views import sign_in_failures
+from shared.runtime import tries
 from shared.runtime.tries import ADDRESS_KEY_INFO, LOCK_SECONDS, address_key, sign_in_starts
 from shared.web.oidc import LOGIN_STARTS
 
@@ -135,6 +141,56 @@ def test_the_lock_ends_after_its_time(registration):
     assert started(registration)
     assert all(started(registration) for _ in range(LOGIN_STARTS - 1))  # the count started again after the lock
     assert not started(registration)
+
+
+def forget_old_tries_once(client: TestClient, at: datetime) -> None:
+    """The service's task deleting old tries, as worker 0 runs it, once (its stop already asked), the clock at `at`."""
+    app = client.app.app
+    app.state.runtime.clock = lambda: at
+
+    async def once() -> None:
+        stop = asyncio.Event()
+        stop.set()
+        await app.state.background_tasks["forget-old-tries"](app.state.runtime, stop)
+
+    asyncio.run(once())
+
+
+def test_the_services_task_deletes_a_count_an_hour_after_its_last_start_without_another_start(registration):
+    assert started(registration) and started(registration)  # at T0
+    registration.app.state.runtime.clock = lambda: T0 + timedelta(minutes=30)
+    registration.headers["x-test-address"] = "192.0.2.7"
+    assert started(registration)
+    forget_old_tries_once(registration, T0 + timedelta(hours=1))
+    assert sorted(counts(registration).values()) == [1, 2]  # an hour old: kept
+    forget_old_tries_once(registration, T0 + timedelta(hours=1, seconds=1))
+    assert list(counts(registration).values()) == [1]  # the other address's, half an hour younger
+
+
+def test_a_lock_running_past_the_hour_keeps_its_count_until_it_ends(registration, monkeypatch):
+    monkeypatch.setattr(tries, "LOCK_SECONDS", 2 * 3600)  # a lock longer than the hour a count is kept
+    assert all(started(registration) for _ in range(LOGIN_STARTS))  # the last one locks, at T0
+    forget_old_tries_once(registration, T0 + timedelta(hours=1, seconds=1))
+    assert list(counts(registration).values()) == [0]  # locked: the count starts again after the lock
+    forget_old_tries_once(registration, T0 + timedelta(hours=2))
+    assert list(counts(registration).values()) == [0]
+    forget_old_tries_once(registration, T0 + timedelta(hours=2, seconds=1))
+    assert counts(registration) == {}
+
+
+def test_registrations_task_also_deletes_the_old_wrong_access_codes_and_educonnect_starts(registration):
+    engine = registration.app.state.runtime.engine
+    assert not access_codes.verify_access_code(engine, "123456789AB", "AAAA-AAAA-AAAA", T0).accepted
+    assert access_codes.count_try(engine, "@0123456789", T0, LOGIN_STARTS) is None
+
+    def kept() -> int:
+        with engine.connect() as conn:
+            return len(conn.execute(select(sign_in_failures.c.ine)).all())
+
+    forget_old_tries_once(registration, T0 + timedelta(hours=1))
+    assert kept() == 2
+    forget_old_tries_once(registration, T0 + timedelta(hours=1, seconds=1))
+    assert kept() == 0
 
 
 def test_an_address_is_counted_under_an_hmac_keyed_from_the_master_key_the_same_in_every_process(passpro, registration):

@@ -15,6 +15,7 @@ from services.registration import access_codes as ac
 from services.registration.app import MIGRATIONS
 from services.registration.views import access_codes, sign_in_failures
 from shared.runtime.db import make_engine
+from shared.runtime import tries
 from shared.runtime.migrations import upgrade
 
 INE = "123456789AB"
@@ -139,3 +140,23 @@ def test_erasing_a_student_removes_their_code_and_tries(engine):
         assert conn.execute(select(access_codes)).all() == []
         assert conn.execute(select(sign_in_failures)).all() == []
     assert ac.current_code(engine, INE) is None
+
+
+def test_old_tries_are_deleted_without_another_try_and_a_running_locks_row_stays(engine, monkeypatch):
+    monkeypatch.setattr(tries, "LOCK_SECONDS", 2 * 3600)  # a lock longer than the hour a try is kept
+    for n in range(ac.MAX_FAILURES):  # the last one locks INE, at NOW + 4 s
+        ac.verify_access_code(engine, INE, "nope", NOW + timedelta(seconds=n))
+    ac.verify_access_code(engine, OTHER_INE, "nope", NOW + timedelta(seconds=10))
+
+    def kept() -> set[str]:
+        with engine.connect() as conn:
+            return set(conn.execute(select(sign_in_failures.c.ine)).scalars())
+
+    tries.forget_old_tries(engine, [sign_in_failures], NOW + timedelta(hours=1, seconds=10))
+    assert kept() == {INE, OTHER_INE}  # OTHER_INE's try is exactly an hour old
+    tries.forget_old_tries(engine, [sign_in_failures], NOW + timedelta(hours=1, seconds=11))
+    assert kept() == {INE}  # locked until NOW + 2 h 4 s
+    tries.forget_old_tries(engine, [sign_in_failures], NOW + timedelta(hours=2, seconds=4))
+    assert kept() == {INE}
+    tries.forget_old_tries(engine, [sign_in_failures], NOW + timedelta(hours=2, seconds=5))
+    assert kept() == set()

@@ -11,7 +11,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from redis.asyncio import Redis
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Table, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
@@ -117,6 +118,24 @@ def runtime(request: Request) -> Runtime:
 BackgroundTask = Callable[[Runtime, asyncio.Event], Awaitable[None]]
 
 
+def forgetting_old_tries(tables: Sequence[Table]) -> BackgroundTask:
+    """The task deleting the tries (shared/runtime/tries.py) past their hour with no lock running, at the start and
+    every FORGET_EVERY_SECONDS by the runtime's clock until `stop`: an address's digest or an INE's count goes
+    without waiting for another try. It runs once when `stop` is already set."""
+    async def run(rt: Runtime, stop: asyncio.Event) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(tries.forget_old_tries, rt.engine, tables, rt.clock())
+            except SQLAlchemyError as exc:  # the next round tries again
+                log.warning("old sign-in tries not deleted this round: database unreachable (%s)", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tries.FORGET_EVERY_SECONDS)
+            if stop.is_set():
+                return
+
+    return run
+
+
 def build_app(
     *,
     name: str,
@@ -127,8 +146,11 @@ def build_app(
     make_view: Callable[[], View],
     routers: list[APIRouter],
     background: Mapping[str, BackgroundTask] | None = None,
+    tries_tables: Sequence[Table] = (tries.sign_in_starts,),
 ) -> FastAPI:
-    """The service's app; `background` names the tasks it runs beside its consumer while it runs."""
+    """The service's app; `background` names the tasks it runs beside its consumer while it runs, besides the one
+    deleting the old rows of its `tries_tables` (every page service counts its sign-in starts)."""
+    background = {"forget-old-tries": forgetting_old_tries(tries_tables), **(background or {})}
     schema = settings.database_schema or name
     verified_tokens = VerifiedTokens()
 
@@ -154,7 +176,7 @@ def build_app(
         tasks = [asyncio.create_task(consumer.run(stop), name=f"{name}-consumer")]
         if os.environ.get("PASSPRO_WORKER_INDEX", "0") == "0":  # `passpro serve --workers N`: in worker 0 only
             tasks += [asyncio.create_task(run(rt, stop), name=f"{name}-{task}")
-                      for task, run in (background or {}).items()]
+                      for task, run in background.items()]
         try:
             yield
         finally:
@@ -173,6 +195,7 @@ def build_app(
     no_telemetry = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
     app = FastAPI(title=title, description=API_DESCRIPTION, lifespan=lifespan, docs_url="/docs",
                   openapi_url="/openapi.json", telemetry=no_telemetry)
+    app.state.background_tasks = background  # by name, as worker 0 runs them (a test runs one at its own clock)
     app.add_middleware(ReadAgainOnDroppedConnection)  # first, so innermost: a read run again is not guarded twice
     app.add_middleware(
         ApiGuard,
