@@ -21,6 +21,7 @@ from shared.runtime.keys.crypto import MasterKey, new_key
 from shared.runtime.keys.store import KeyStore, StudentErased
 
 from event_factories import CAMPAIGN  # the campaign to come (2027 until its rentrée)
+from postgres_backends import kill_backends
 
 
 @pytest.fixture
@@ -109,17 +110,6 @@ def test_two_stores_racing_for_the_same_students_first_keys_both_get_the_one_sto
             store.close()
 
 
-def _kill_backends(postgres_url: str, application_name: str) -> int:
-    engine = create_engine(postgres_url)
-    try:
-        with engine.begin() as conn:
-            return len(conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"
-            ), {"name": application_name}).all())
-    finally:
-        engine.dispose()
-
-
 def test_a_write_after_its_pooled_connections_were_killed_gets_its_key(pg_store: KeyStore, postgres_url: str) -> None:
     """What a PostgreSQL restart does to a pool: every connection it holds is dead, and no ping finds it out."""
     # Three connections in the pool (three writers at once), then their backends killed.
@@ -133,7 +123,7 @@ def test_a_write_after_its_pooled_connections_were_killed_gets_its_key(pg_store:
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(hold, range(3)))
     assert pg_store.engine.pool.checkedin() == 3
-    assert _kill_backends(postgres_url, pg_store.application_name) == 3
+    assert kill_backends(postgres_url, pg_store.application_name) == 3
     dropped: list[bool] = []
     event.listen(pg_store.engine, "handle_error", lambda context: dropped.append(context.is_disconnect))
 
