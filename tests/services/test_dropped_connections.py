@@ -1,6 +1,5 @@
-"""The views' engine pings no connection at checkout (issue 16: the ping was 8-29% of scoring's read threads).
-After PostgreSQL killed the pool's backends (what a restart does to it), a read is run again once on a fresh
-connection and answers 200, not 503, and the consumer goes on applying the log."""
+"""After PostgreSQL killed the pool's backends (what a restart does to it), a read answers 200, not 503 — the views'
+engine tests each connection at checkout and replaces a dropped one — and the consumer goes on applying the log."""
 
 from __future__ import annotations
 
@@ -37,8 +36,7 @@ def test_after_the_views_backends_are_killed_a_read_answers_and_the_consumer_goe
         assert _students(client.get("/api/students", params={"min_position": position},
                                     headers=principal(passpro))) == {INE}
 
-        # The consumer has just committed and waits on the log (its next look at PostgreSQL comes later):
-        # the read is the first to meet a killed connection.
+        # The consumer has just committed and waits on the log: the read is the first to meet a killed connection.
         assert kill_backends(postgres_url, name) >= 1
         assert _students(client.get("/api/students", headers=principal(passpro))) == {INE}
 

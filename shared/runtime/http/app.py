@@ -27,7 +27,6 @@ from shared.contracts.reference import ReferenceData
 from shared.contracts.streams import StreamKeys
 from shared.runtime import commands, tries
 from shared.runtime.http.auth import Principal, VerifiedTokens
-from shared.runtime.http.read_again import ReadAgainOnDroppedConnection
 from shared.runtime.http.calendar import CampaignCalendar
 from shared.runtime.commands import Decide, DecideWith, Outcome, RelatedOf
 from shared.runtime.projection.consumer import Consumer
@@ -157,9 +156,7 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         redis = redis_client(settings, decode_responses=True)  # through the Sentinels when set (SPEC §9)
-        # No ping at checkout (issue 16): the consumer reads its page again after a failed commit, a GET is read
-        # again once (ReadAgainOnDroppedConnection), a write answers 503 and its retry with the same event_id is safe.
-        engine = make_engine(database_url, schema, pre_ping=False)
+        engine = make_engine(database_url, schema)  # a connection PostgreSQL dropped is replaced at checkout
         keys = StreamKeys(settings.academie)
         reference = await load_reference(redis, keys)
         keystore = await asyncio.to_thread(settings.open_keystore)
@@ -196,7 +193,6 @@ def build_app(
     app = FastAPI(title=title, description=API_DESCRIPTION, lifespan=lifespan, docs_url="/docs",
                   openapi_url="/openapi.json", telemetry=no_telemetry)
     app.state.background_tasks = background  # by name, as worker 0 runs them (a test runs one at its own clock)
-    app.add_middleware(ReadAgainOnDroppedConnection)  # first, so innermost: a read run again is not guarded twice
     app.add_middleware(
         ApiGuard,
         secret=lambda: settings.jwt_secret,

@@ -28,7 +28,6 @@ from shared.contracts.reference import ReferenceData
 from shared.runtime.http.auth import InvalidToken, Principal, VerifiedTokens, read_token
 from shared.runtime.http.openapi import UNAVAILABLE_MESSAGE
 from shared.runtime.http.provider_tokens import ProviderTokens
-from shared.runtime.http.read_again import note_dropped_connection
 from shared.runtime.http.requests import RFC3339_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -291,7 +290,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("%s %s: the log or a database is unavailable: %s", request.method, request.url.path,
                     type(exc).__name__)
-        note_dropped_connection(request, exc)  # a GET is then read again once (read_again.py), not answered 503
         response = refusal_response(503, "unavailable", UNAVAILABLE_MESSAGE)
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response
