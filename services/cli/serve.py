@@ -82,13 +82,20 @@ def serve_workers(args: argparse.Namespace) -> int:
             guard.close()
 
 
+# How long an idle keep-alive connection stays open (uvicorn's default, said here). A client that keeps
+# connections must drop its idle ones sooner, or it may send a request on one the service is closing at that
+# instant and get no answer: nginx's upstream `keepalive_timeout` is 4 s in deploy/nginx-ha.conf.
+KEEP_ALIVE_SECONDS = 5
+
+
 def run_uvicorn(app: object, settings: ServiceSettings, **where: object) -> None:
     """uvicorn serving `app` at `where` (host and port, or fd). X-Forwarded-For and X-Forwarded-Proto are
     believed only from PASSPRO_TRUSTED_PROXIES: behind a proxy the browser's address is what the sign-in
     limits count, and one a client could set itself would let it escape them."""
     import uvicorn
 
-    uvicorn.run(app, **where, forwarded_allow_ips=settings.forwarded_allow_ips, log_level="info", access_log=False)
+    uvicorn.run(app, **where, forwarded_allow_ips=settings.forwarded_allow_ips, log_level="info", access_log=False,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 def refuse_uvicorns_own_proxy_setting() -> None:

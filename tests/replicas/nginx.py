@@ -30,7 +30,7 @@ def config(upstreams: dict[str, list[int]], listen: dict[str, int], workdir: Pat
     blocks = []
     for name, ports in upstreams.items():
         servers = " ".join(f"server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;" for port in ports)
-        blocks.append(f"upstream {name} {{ {servers} keepalive 8; }}")
+        blocks.append(f"upstream {name} {{ {servers} keepalive 8; keepalive_timeout 4s; }}")  # as deploy/nginx-ha.conf
         blocks.append(f"server {{ listen 127.0.0.1:{listen[name]}; location / {{ proxy_pass http://{name}; }} }}")
     body = "\n    ".join(blocks)
     return f"""daemon off;

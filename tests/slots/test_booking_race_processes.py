@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
 from passpro_processes import Passpro, base_env  # noqa: E402
+from services.cli.serve import KEEP_ALIVE_SECONDS  # noqa: E402
 from shared.contracts.identifiers import uai_check_letter  # noqa: E402
 from shared.contracts.personal import ErasedKeyring  # noqa: E402
 from shared.contracts.reference import Establishment, default_reference_text, parse_reference  # noqa: E402
@@ -89,7 +90,9 @@ def test_forty_bookings_from_eight_colleges_race_for_five_places_across_processe
         redis = Redis.from_url(system["redis_url"])
         log = EventLog(redis, system["keys"])
         figures, number = [], 0
-        limits = httpx.Limits(max_connections=STUDENTS + 10)
+        # Idle connections dropped before the service's 5 s (KEEP_ALIVE_SECONDS): at httpx's default, also 5 s, a
+        # request could go out on a connection the service closes at that instant and end in a ReadError.
+        limits = httpx.Limits(max_connections=STUDENTS + 10, keepalive_expiry=KEEP_ALIVE_SECONDS - 3)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
             for round_ in range(ROUNDS):
