@@ -31,7 +31,9 @@ from shared.runtime.tries import ADDRESS_KEY_INFO, LOCK_SECONDS, address_key, si
 from shared.web.oidc import LOGIN_STARTS
 
 FLOW_COOKIE = "passpro_registration_oidc"
-T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+# A day ahead of the real clock, on any date: a new process's task deleting old tries runs once at its start by
+# the real clock (before the test sets its own), and must never find T0's tries an hour old.
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
 @pytest.fixture
