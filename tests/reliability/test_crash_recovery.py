@@ -237,3 +237,5 @@ async def test_projections_killed_at_random_points_on_sqlite_and_postgresql_end_
         assert applied_other_than_once(database.applied(), logged) == {}, f"{kind}, seed {seed}"
         after_kills = table_contents(database)
         assert after_kills == replayed, f"{kind}, seed {seed}: {differences(after_kills, replayed)}"
+    print(f"\ncrash test, seed {seed}: {writer.written:,} events logged, each applied once; kills "
+          + ", ".join(f"{kind} {p.kills}" for kind, p in zip(killed, projections)) + "; both equal to the replay")
