@@ -34,7 +34,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ from bench.workload import LogWriter, Places
 from shared.contracts.streams import StreamKeys
 from shared.runtime.keys.crypto import MasterKey, parse_master_key
 from shared.runtime.keys.store import KeyStore
-from shared.runtime.settings import campaign_in_force, sqlite_url
+from shared.runtime.settings import campaign_in_force, paris_today, sqlite_url
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DATABASES = ("sqlite", "postgres")
@@ -106,7 +105,7 @@ class Bench:
         self.steady_academie = f"bench-{run}-s"
         self.schema_prefix = f"bench_{run}"
         self.schemas: list[str] = []
-        self.campaign = campaign_in_force(date.today())
+        self.campaign = campaign_in_force(paris_today())  # the services' own default, at Paris's date
         self.secret = secrets.token_urlsafe(48)
         self.master_key = base64.b64encode(secrets.token_bytes(32)).decode()  # the bench's own, for serve
         # One key store for the run, shared by the bench's writer, its readers and every process it starts

@@ -39,7 +39,7 @@ from shared.runtime.db import make_engine
 from shared.runtime.keys.store import KeyStore
 from shared.runtime.log.client import EventLog
 from shared.runtime.migrations import upgrade
-from shared.runtime.settings import campaign_in_force, sqlite_url
+from shared.runtime.settings import campaign_in_force, paris_today, sqlite_url
 
 
 async def _xrange_calls(redis: Redis) -> int:
@@ -47,7 +47,7 @@ async def _xrange_calls(redis: Redis) -> int:
 
 
 async def measure(redis_url: str, workdir: Path, rate: float, writes: int, consumer_class: type[Consumer] = Consumer) -> dict:
-    campaign = campaign_in_force(datetime.now(UTC).date())
+    campaign = campaign_in_force(paris_today())  # the services' own default, at Paris's date
     keys = StreamKeys(f"bench-wait-{uuid.uuid4().hex[:8]}")
     keystore = KeyStore.open(sqlite_url(workdir, "keys"), MasterKey(new_key()))
     url = sqlite_url(workdir, "scoring")
