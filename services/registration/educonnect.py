@@ -415,11 +415,6 @@ def _key(rt: Runtime, kind: str, value: str) -> str:
     return f"{rt.keys.prefix}:educonnect:{kind}:{digest}"
 
 
-def address_key(request: Request) -> str:
-    """The sign-in starts' count key of the browser's address (shared/runtime/tries.py)."""
-    return tries.address_key(runtime(request).address_secret, request.client.host if request.client else None)
-
-
 def subject_digest(rt: Runtime, identity: Identity) -> str:
     """The EduConnect identity as Passpro keeps it: an HMAC under a key derived from the master key."""
     key = rt.settings.master().derive(SUBJECT_KEY_INFO, b"")
@@ -490,7 +485,7 @@ async def login(request: Request) -> Response:
     sp, rt = provider(request), runtime(request)
     if not sp.configured:
         return refusal_page(request, 404, NOT_CONFIGURED)
-    left = await asyncio.to_thread(access_codes.count_try, rt.engine, address_key(request), rt.clock(), LOGIN_STARTS)
+    left = await asyncio.to_thread(access_codes.count_try, rt.engine, rt.address_key(request), rt.clock(), LOGIN_STARTS)
     if left is not None:  # before any signature or Redis key
         log.info("EduConnect sign-in start refused: too many from one address")
         response = refusal_page(request, 429, TOO_MANY_STARTS.format(wait=minutes_to_wait(left)))
@@ -535,7 +530,7 @@ async def assertion_consumer(request: Request) -> Response:
         return refusal_page(request, refused.status, refused.message)
     except IdPUnavailable:
         return refusal_page(request, 503, UNAVAILABLE)
-    await asyncio.to_thread(access_codes.forget_tries, rt.engine, address_key(request))
+    await asyncio.to_thread(access_codes.forget_tries, rt.engine, rt.address_key(request))
     subject = subject_digest(rt, identity)
     student = await asyncio.to_thread(linked_student, rt.engine, rt.settings.campaign, subject)
     if student is not None:

@@ -185,16 +185,18 @@ class FoldCache:
             self._read_script = log.redis.register_script(READ_SCRIPT)
         return self._read_script
 
-    @staticmethod
-    def _queue(pipe: Any, key: str, after: str | None) -> None:
-        pipe.xlen(key)
-        pipe.xrange(key, "-", "+", count=1)
-        pipe.xrange(key, f"({after}" if after else "-", "+")
+    async def _run_read(self, log: EventLog, ids_key: str, event_id: str | None,
+                        streams: list[tuple[str, str]]) -> tuple[bool, list]:
+        """READ_SCRIPT over `streams` ((key, the last id folded, '' for none)): whether `event_id` is among the
+        ids at `ids_key` (False when not asked), then each stream's length, first entry and entries after."""
+        replies = await self._script(log)(keys=[ids_key, *(key for key, _ in streams)],
+                                          args=[event_id or "", *(after for _, after in streams)])
+        prior_seen = bool(replies.pop(0))  # 0 when not asked
+        return prior_seen, [_as_entries(reply) if isinstance(reply, list) else reply for reply in replies]
 
     async def _read_whole(self, log: EventLog, key: str) -> tuple[int, Any, list]:
-        async with log.redis.pipeline(transaction=True) as pipe:
-            self._queue(pipe, key, None)
-            return tuple(await pipe.execute())  # type: ignore[return-value]
+        _, read = await self._run_read(log, key, None, [(key, "")])  # no id asked: KEYS[1] only routes the call
+        return tuple(read)  # type: ignore[return-value]
 
     async def _fold(self, log: EventLog, key: str, cached: _Folded | None, read: tuple, step) -> tuple[_Folded, bool]:
         """The stream folded up to its end, and whether from the cached state (False: from the start)."""
@@ -224,12 +226,8 @@ class FoldCache:
         cached_rectorat = self._streams.get(rectorat)
         cached_student = self._streams.get(student) if student else None
         streams = [(rectorat, cached_rectorat), *([(student, cached_student)] if student else [])]
-        replies = await self._script(log)(
-            keys=[log.keys.event_ids(campaign if ine else None), *(key for key, _ in streams)],
-            args=[event_id or "", *(cached.last_id if cached else "" for _, cached in streams)],
-        )
-        prior_seen = bool(replies.pop(0))  # 0 when not asked
-        replies = [_as_entries(reply) if isinstance(reply, list) else reply for reply in replies]
+        prior_seen, replies = await self._run_read(log, log.keys.event_ids(campaign if ine else None), event_id,
+                                                   [(key, cached.last_id if cached else "") for key, cached in streams])
         events, _ = await self._fold(log, rectorat, cached_rectorat, replies[0:3], _rectorat_step)
         at = (campaign, events.version, events.last_id)
         campaign_file = self._campaigns.get(at)

@@ -201,20 +201,16 @@ async def academie_login(request: Request) -> Response:
     return response
 
 
-def _address_key(request: Request) -> str:
-    return tries.address_key(runtime(request).address_secret, request.client.host if request.client else None)
-
-
 def _count_start(request: Request) -> int | None:
     """One more start from the browser's address; the seconds left of its lock when it is locked."""
     rt = runtime(request)
     with rt.engine.begin() as conn:
-        return tries.count_try(conn, tries.sign_in_starts, _address_key(request), rt.clock(), LOGIN_STARTS)
+        return tries.count_try(conn, tries.sign_in_starts, rt.address_key(request), rt.clock(), LOGIN_STARTS)
 
 
 def _forget_starts(request: Request) -> None:
     with runtime(request).engine.begin() as conn:
-        tries.forget_tries(conn, tries.sign_in_starts, _address_key(request))
+        tries.forget_tries(conn, tries.sign_in_starts, runtime(request).address_key(request))
 
 
 def _read_flow(request: Request) -> dict[str, Any]:

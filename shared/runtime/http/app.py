@@ -72,6 +72,10 @@ class Runtime:
         """Keys the sign-in counts' address digests (tries.address_key), derived once from the master key."""
         return self.settings.master().derive(tries.ADDRESS_KEY_INFO, b"")
 
+    def address_key(self, request: Request) -> str:
+        """The sign-in starts' count key of the request's browser address (tries.address_key)."""
+        return tries.address_key(self.address_secret, request.client.host if request.client else None)
+
     async def wait_for(self, min_position: str | None) -> None:
         """Return once the view has read the log up to `min_position`; 503 `view_behind` if it has not
         within the bounded wait: a read is up to date with the caller's own writes, or refused (SPEC §5.1)."""
